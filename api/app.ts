@@ -1,0 +1,105 @@
+/**
+ * createApp(deps) builds the whole HTTP API from its dependencies, so tests call `app.request()` on the
+ * same app production serves. server.ts only listens.
+ */
+import type { Client } from '@temporalio/client';
+import { HTTPException } from 'hono/http-exception';
+import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
+import type { Config } from '../lib/config.js';
+import type { Pool } from '../lib/db.js';
+import type { Logger } from '../lib/logger.js';
+import type { TaskQueues } from '../lib/task-queues.js';
+import { apiKeyAuth } from './auth.js';
+import { ApiError, errorResponse } from './errors.js';
+import { newRouter } from './router.js';
+import { systemCheckRoutes } from './routes/system-check.js';
+
+export interface ApiDeps {
+  config: Config;
+  apiKeys: string[];
+  pool: Pool;
+  temporal: Client;
+  queues: TaskQueues;
+  log: Logger;
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function createApp(deps: ApiDeps) {
+  if (deps.apiKeys.length === 0) throw new Error('createApp needs at least one API key');
+  const app = newRouter();
+
+  app.use('*', requestId({ headerName: 'X-Request-Id' }));
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    deps.log.info(
+      {
+        requestId: c.get('requestId'),
+        keyId: c.get('keyId'),
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round(performance.now() - started),
+      },
+      'request',
+    );
+  });
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.config.bodyLimitBytes,
+      onError: (c) =>
+        errorResponse(c, 413, 'payload_too_large', `Request body larger than ${deps.config.bodyLimitBytes} bytes`),
+    }),
+  );
+
+  app.get('/health', (c) => c.json({ status: 'ok' }));
+
+  app.get('/ready', async (c) => {
+    const [postgres, temporal] = await Promise.allSettled([
+      withTimeout(deps.pool.query('SELECT 1'), 3000),
+      withTimeout(deps.temporal.connection.workflowService.getSystemInfo({}), 3000),
+    ]);
+    const checks = {
+      postgres: postgres.status === 'fulfilled' ? 'ok' : String((postgres.reason as Error).message),
+      temporal: temporal.status === 'fulfilled' ? 'ok' : String((temporal.reason as Error).message),
+    };
+    const failed = Object.entries(checks).filter(([, v]) => v !== 'ok');
+    if (failed.length === 0) return c.json({ status: 'ready', checks });
+    return errorResponse(c, 503, 'unavailable', `Not ready: ${failed.map(([k]) => k).join(', ')}`, checks);
+  });
+
+  app.use('/v1/*', apiKeyAuth(deps.apiKeys));
+  app.route('/v1', systemCheckRoutes(deps));
+
+  app.notFound((c) => errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`));
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return errorResponse(c, err.status, err.code, err.message, err.details);
+    if (err instanceof HTTPException) {
+      if (err.status === 400 && /malformed json/i.test(err.message)) {
+        return errorResponse(c, 400, 'malformed_json', 'Request body is not valid JSON');
+      }
+      if (err.status === 413) return errorResponse(c, 413, 'payload_too_large', err.message);
+      return errorResponse(c, err.status, err.status < 500 ? 'bad_request' : 'internal', err.message);
+    }
+    deps.log.error({ err, requestId: c.get('requestId') }, 'unhandled error');
+    return errorResponse(c, 500, 'internal', 'Internal error');
+  });
+
+  return app;
+}

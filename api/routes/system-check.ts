@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import { createRoute, z } from '@hono/zod-openapi';
+import type { ApiDeps } from '../app.js';
+import { newRouter } from '../router.js';
+import { ApiError } from '../errors.js';
+import {
+  SYSTEM_CHECK_WORKFLOW,
+  type SystemCheckInput,
+  type SystemCheckResult,
+} from '../../workflows/system-check/definitions.js';
+import { OpsKind } from '../../lib/search-attributes.js';
+
+const CheckSchema = z.object({
+  name: z.string(),
+  kind: z.enum(['postgres', 'http']),
+  ok: z.boolean(),
+  latencyMs: z.number(),
+  detail: z.string(),
+});
+
+const SystemCheckResponse = z
+  .object({
+    workflowId: z.string(),
+    status: z.enum(['ok', 'degraded']),
+    checks: z.array(CheckSchema),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+  })
+  .openapi('SystemCheckResult');
+
+const runSystemCheck = createRoute({
+  method: 'get',
+  path: '/system-check',
+  summary: 'Run the system check now and return its result',
+  security: [{ bearerAuth: [] }],
+  responses: {
+    200: {
+      description: 'Per-check status and latency',
+      content: { 'application/json': { schema: SystemCheckResponse } },
+    },
+  },
+});
+
+const SystemCheckRequest = z
+  .object({
+    postgres: z.boolean().optional().openapi({ description: 'Check PostgreSQL (default true)' }),
+    httpUrls: z
+      .array(z.url({ protocol: /^https?$/ }))
+      .max(50)
+      .optional()
+      .openapi({ description: 'Health URLs to check instead of HEALTH_CHECK_URLS' }),
+    timeoutMs: z.number().int().min(100).max(120_000).optional(),
+  })
+  .strict()
+  .openapi('SystemCheckRequest');
+
+const runCustomSystemCheck = createRoute({
+  method: 'post',
+  path: '/system-check',
+  summary: 'Run the system check now with other URLs or timeout',
+  security: [{ bearerAuth: [] }],
+  request: { body: { required: true, content: { 'application/json': { schema: SystemCheckRequest } } } },
+  responses: {
+    200: {
+      description: 'Per-check status and latency',
+      content: { 'application/json': { schema: SystemCheckResponse } },
+    },
+  },
+});
+
+export function systemCheckRoutes(deps: ApiDeps) {
+  const router = newRouter();
+  const defaults = (): SystemCheckInput => ({
+    postgres: true,
+    httpUrls: deps.config.systemCheck.urls,
+    timeoutMs: deps.config.systemCheck.timeoutMs,
+  });
+
+  async function run(input: SystemCheckInput) {
+    const workflowId = `system-check:api:${randomUUID()}`;
+    const handle = await deps.temporal.workflow.start(SYSTEM_CHECK_WORKFLOW, {
+      taskQueue: deps.queues.system,
+      workflowId,
+      args: [input],
+      typedSearchAttributes: [{ key: OpsKind, value: 'system-check' }],
+      staticSummary: 'System check requested through the API',
+      // The API waits for the answer; a run nobody picks up should not linger.
+      workflowExecutionTimeout: input.timeoutMs * 4 + 60_000,
+    });
+    let result: SystemCheckResult;
+    try {
+      result = (await handle.result()) as SystemCheckResult;
+    } catch (err) {
+      throw new ApiError(503, 'unavailable', `System check did not complete: ${(err as Error).message}`, {
+        workflowId,
+      });
+    }
+    return { workflowId, ...result };
+  }
+
+  router.openapi(runSystemCheck, async (c) => c.json(await run(defaults()), 200));
+  router.openapi(runCustomSystemCheck, async (c) => {
+    const body = c.req.valid('json');
+    const d = defaults();
+    const input: SystemCheckInput = {
+      postgres: body.postgres ?? true,
+      httpUrls: body.httpUrls ?? d.httpUrls,
+      timeoutMs: body.timeoutMs ?? d.timeoutMs,
+    };
+    return c.json(await run(input), 200);
+  });
+  return router;
+}

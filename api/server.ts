@@ -1,0 +1,64 @@
+/** Listens: builds the app from real dependencies and serves it until SIGINT/SIGTERM. */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve, type ServerType } from '@hono/node-server';
+import { resolveApiKeys } from '../lib/api-keys.js';
+import { loadConfigOrExit, type Config } from '../lib/config.js';
+import { createPool } from '../lib/db.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { onShutdownSignal } from '../lib/signals.js';
+import { taskQueues } from '../lib/task-queues.js';
+import { connectClient, temporalSettings } from '../lib/temporal.js';
+import { createApp } from './app.js';
+
+export interface RunningApi {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startApi(opts: {
+  config: Config;
+  log: Logger;
+  apiKeys: string[];
+  temporalAddress?: string;
+}): Promise<RunningApi> {
+  const { config, log } = opts;
+  const pool = createPool(config.databaseUrl, config.databasePoolMax);
+  const temporal = await connectClient(temporalSettings(config, opts.temporalAddress));
+  const app = createApp({
+    config,
+    apiKeys: opts.apiKeys,
+    pool,
+    temporal,
+    queues: taskQueues(config.taskQueuePrefix),
+    log,
+  });
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  const url = `http://${shown}:${config.port}`;
+  log.info({ url }, 'API listening');
+  return {
+    url,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await temporal.connection.close();
+      await pool.end();
+    },
+  };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const config = loadConfigOrExit();
+  const log = createLogger(config.logLevel, { process: 'api' });
+  try {
+    const { keys } = await resolveApiKeys(config, { generate: false });
+    const api = await startApi({ config, log, apiKeys: keys });
+    onShutdownSignal(log, 'closing the API', () => api.close());
+  } catch (err) {
+    log.fatal({ err }, 'API failed to start');
+    process.exit(1);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Every environment variable opsflow reads, parsed and validated once.
+ *
+ * A bad value stops start-up with a message that names the variable. Defaults make `npm start` work on a
+ * laptop with nothing set; production sets the variables. Keep this schema the single list of variables:
+ * the README and `.env.example` are checked against it.
+ */
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const csv = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0),
+);
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+const timezone = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be an IANA time zone such as UTC or Europe/Berlin' },
+);
+
+const postgresUrl = z
+  .string()
+  .url({ message: 'must be a URL such as postgres://user@host:5432/db' })
+  .refine((u) => /^postgres(ql)?:$/.test(new URL(u).protocol), { message: 'must start with postgres://' })
+  .refine((u) => new URL(u).pathname.length > 1, { message: 'must name a database' });
+
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:$/.test(new URL(u).protocol), { message: 'must be an http(s) URL' });
+
+export const envSchema = z.object({
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  PORT: port.default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  OPSFLOW_DATA_DIR: z.string().min(1).default('.data'),
+  OPSFLOW_TIMEZONE: timezone.default('UTC'),
+  OPSFLOW_API_KEYS: csv
+    .pipe(z.array(z.string().min(16, { message: 'each API key must be at least 16 characters' })))
+    .optional(),
+  OPSFLOW_TASK_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .default('opsflow'),
+  API_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
+
+  DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/opsflow'),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(100).default(10),
+
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:/]+:\d+$/, { message: 'must be host:port' })
+    .optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS: bool.optional(),
+  TEMPORAL_TLS_CLIENT_CERT_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_CLIENT_KEY_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  TEMPORAL_DEV_PORT: port.default(7233),
+  TEMPORAL_UI_PORT: port.default(8233),
+
+  SMTP_URL: z
+    .string()
+    .url()
+    .refine((u) => /^smtps?:$/.test(new URL(u).protocol), { message: 'must start with smtp:// or smtps://' })
+    .optional(),
+  MAIL_FROM: z.string().min(3).default('opsflow <opsflow@localhost>'),
+  OPS_EMAIL: z.string().email().optional(),
+
+  HEALTH_CHECK_URLS: csv.pipe(z.array(httpUrl)).default([]),
+  HEALTH_CHECK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  logLevel: Env['LOG_LEVEL'];
+  port: number;
+  host: string;
+  dataDir: string;
+  timezone: string;
+  /** Unset means: the dev stack generates a key; `npm run api` refuses to start. */
+  apiKeys: string[] | undefined;
+  taskQueuePrefix: string;
+  bodyLimitBytes: number;
+  databaseUrl: string;
+  databasePoolMax: number;
+  temporal: {
+    /** Unset means: `npm start` runs a dev server; the worker and the API alone use localhost:7233. */
+    address: string | undefined;
+    namespace: string;
+    apiKey: string | undefined;
+    tls: boolean | undefined;
+    clientCertPath: string | undefined;
+    clientKeyPath: string | undefined;
+    serverCaCertPath: string | undefined;
+    serverName: string | undefined;
+    cliPath: string | undefined;
+    devPort: number;
+    uiPort: number;
+  };
+  mail: { smtpUrl: string | undefined; from: string; opsEmail: string | undefined };
+  systemCheck: { urls: string[]; timeoutMs: number };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment. Empty strings count as unset, as in most shells' `VAR=` idiom. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const known = Object.keys(envSchema.shape);
+  const input = Object.fromEntries(known.map((k) => [k, env[k] === '' ? undefined : env[k]]));
+  const parsed = envSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (!!e.TEMPORAL_TLS_CLIENT_CERT_PATH !== !!e.TEMPORAL_TLS_CLIENT_KEY_PATH) {
+    problems.push('TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH must be set together');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    logLevel: e.LOG_LEVEL,
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: e.OPSFLOW_DATA_DIR,
+    timezone: e.OPSFLOW_TIMEZONE,
+    apiKeys: e.OPSFLOW_API_KEYS && e.OPSFLOW_API_KEYS.length > 0 ? e.OPSFLOW_API_KEYS : undefined,
+    taskQueuePrefix: e.OPSFLOW_TASK_QUEUE_PREFIX,
+    bodyLimitBytes: e.API_BODY_LIMIT_BYTES,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolMax: e.DATABASE_POOL_MAX,
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      apiKey: e.TEMPORAL_API_KEY,
+      tls: e.TEMPORAL_TLS,
+      clientCertPath: e.TEMPORAL_TLS_CLIENT_CERT_PATH,
+      clientKeyPath: e.TEMPORAL_TLS_CLIENT_KEY_PATH,
+      serverCaCertPath: e.TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+      serverName: e.TEMPORAL_TLS_SERVER_NAME,
+      cliPath: e.TEMPORAL_CLI_PATH,
+      devPort: e.TEMPORAL_DEV_PORT,
+      uiPort: e.TEMPORAL_UI_PORT,
+    },
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM, opsEmail: e.OPS_EMAIL },
+    systemCheck: { urls: e.HEALTH_CHECK_URLS, timeoutMs: e.HEALTH_CHECK_TIMEOUT_MS },
+  };
+}
+
+/** For entry points: print the problems and exit instead of a stack trace. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`opsflow: ${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * `npm start`: the whole opsflow stack on one machine.
+ *
+ * 1. Unless TEMPORAL_ADDRESS is set, provision the `temporal` CLI and run its dev server with state in
+ *    <data dir>/temporal.db, the Web UI, and every opsflow search attribute registered.
+ * 2. Create the PostgreSQL database if needed and apply migrations.
+ * 3. Run the workers and the API in this process; print where the API, the UI and the API key are.
+ * 4. On SIGINT/SIGTERM: the API stops accepting, workers drain, the dev server stops.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { startApi } from '../api/server.js';
+import { resolveApiKeys } from '../lib/api-keys.js';
+import { loadConfigOrExit } from '../lib/config.js';
+import { createPool, ensureDatabase, migrate } from '../lib/db.js';
+import { createLogger } from '../lib/logger.js';
+import { onShutdownSignal } from '../lib/signals.js';
+import { runWorkers } from '../worker/main.js';
+import { startDevServer, type DevServer } from './dev-server.js';
+import { provisionTemporalCli } from './provision-temporal.js';
+
+const config = loadConfigOrExit();
+const log = createLogger(config.logLevel, { process: 'dev-stack' });
+const cleanups: (() => Promise<void>)[] = [];
+
+async function shutdown(): Promise<void> {
+  for (const cleanup of cleanups.reverse()) {
+    await cleanup().catch((err: unknown) => log.error({ err }, 'error while stopping'));
+  }
+}
+
+try {
+  await mkdir(config.dataDir, { recursive: true });
+  let devServer: DevServer | undefined;
+  let temporalAddress = config.temporal.address;
+  if (!temporalAddress) {
+    const bin = await provisionTemporalCli({ cliPath: config.temporal.cliPath, say: (m) => log.info(m) });
+    const serverLog = path.join(config.dataDir, 'temporal-server.log');
+    devServer = await startDevServer({
+      bin,
+      port: config.temporal.devPort,
+      uiPort: config.temporal.uiPort,
+      ip: '127.0.0.1',
+      dbFile: path.join(config.dataDir, 'temporal.db'),
+      namespace: config.temporal.namespace,
+      logTo: createWriteStream(serverLog, { flags: 'a' }),
+    });
+    temporalAddress = devServer.address;
+    cleanups.push(() => devServer!.stop());
+    log.info({ address: devServer.address, log: serverLog }, 'Temporal dev server running');
+  }
+
+  const { created } = await ensureDatabase(config.databaseUrl);
+  if (created) log.info('created the opsflow database');
+  const pool = createPool(config.databaseUrl, 2);
+  await migrate(pool, log);
+  await pool.end();
+
+  const keys = await resolveApiKeys(config, { generate: true });
+  const workers = await runWorkers({ config, log, temporalAddress });
+  cleanups.push(() => workers.shutdown());
+  const api = await startApi({ config, log, apiKeys: keys.keys, temporalAddress });
+  cleanups.push(() => api.close());
+
+  const keyLine =
+    keys.source === 'env'
+      ? 'API key:     from OPSFLOW_API_KEYS'
+      : `API key:     ${keys.keys[0]}  (stored in ${keys.file}${keys.source === 'generated' ? ', new' : ''})`;
+  process.stdout.write(
+    [
+      '',
+      'opsflow is running',
+      `  API:         ${api.url}   (try: curl -H "Authorization: Bearer <key>" ${api.url}/v1/system-check)`,
+      `  Temporal UI: ${devServer?.uiUrl ?? `your Temporal server at ${temporalAddress}`}`,
+      `  ${keyLine}`,
+      '  Stop with Ctrl-C.',
+      '',
+    ].join('\n'),
+  );
+
+  onShutdownSignal(log, 'API closes, workers drain, then the dev server stops', () => shutdown());
+  workers.done.catch((err: unknown) => {
+    log.fatal({ err }, 'a worker stopped with an error');
+    void shutdown().then(() => process.exit(1));
+  });
+} catch (err) {
+  log.fatal({ err }, 'opsflow failed to start');
+  await shutdown();
+  process.exit(1);
+}

@@ -1,0 +1,176 @@
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../api/app.js';
+import { createPool } from '../lib/db.js';
+import { createHarness, TEST_API_KEY, type Harness } from './helpers/harness.js';
+
+describe('API skeleton', () => {
+  let h: Harness;
+  let app: ReturnType<typeof createApp>;
+  const auth = { authorization: `Bearer ${TEST_API_KEY}` };
+
+  beforeAll(async () => {
+    h = await createHarness({ API_BODY_LIMIT_BYTES: '2048' });
+    app = createApp({
+      config: h.config,
+      apiKeys: [TEST_API_KEY],
+      pool: h.pool,
+      temporal: h.client,
+      queues: h.queues,
+      log: h.log,
+    });
+  });
+  afterAll(() => h.close());
+
+  describe('happy', () => {
+    it('GET /health answers without a key', async () => {
+      const res = await app.request('/health');
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ status: 'ok' });
+    });
+
+    it('GET /ready is 200 when Temporal and PostgreSQL answer', async () => {
+      const res = await app.request('/ready');
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', temporal: 'ok' } });
+    });
+
+    it('every response carries a request id', async () => {
+      const res = await app.request('/health');
+      expect(res.headers.get('x-request-id')).toMatch(/^[\w-]{8,}$/);
+    });
+  });
+
+  describe('errors', () => {
+    it('unknown routes get the envelope with 404', async () => {
+      const res = await app.request('/v1/does-not-exist', { headers: auth });
+      expect(res.status).toBe(404);
+      const body = (await res.json()) as { error: { code: string; message: string; requestId: string } };
+      expect(body.error.code).toBe('not_found');
+      expect(body.error.requestId).toBe(res.headers.get('x-request-id'));
+    });
+
+    it('unknown routes outside /v1 too', async () => {
+      const res = await app.request('/nothing-here');
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('not_found');
+    });
+
+    it('malformed JSON is a 400 with code malformed_json', async () => {
+      const res = await app.request('/v1/system-check', {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: '{"httpUrls": [',
+      });
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { error: { code: string; requestId: string } };
+      expect(body.error.code).toBe('malformed_json');
+      expect(body.error.requestId).toBeTruthy();
+    });
+
+    it('a body that fails validation is a 400 naming the field', async () => {
+      const res = await app.request('/v1/system-check', {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ httpUrls: ['not a url'], timeoutMs: 5 }),
+      });
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as { error: { code: string; details: { path: string }[] } };
+      expect(body.error.code).toBe('validation_failed');
+      expect(body.error.details.map((d) => d.path).sort()).toEqual(['httpUrls.0', 'timeoutMs']);
+    });
+
+    it('a body over the limit is a 413', async () => {
+      const res = await app.request('/v1/system-check', {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ httpUrls: ['http://x.example/' + 'a'.repeat(4000)] }),
+      });
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('payload_too_large');
+    });
+
+    it('GET /ready is 503 naming PostgreSQL when it does not answer', async () => {
+      const deadPool = createPool('postgres://postgres@127.0.0.1:1/opsflow', 1);
+      const broken = createApp({
+        config: h.config,
+        apiKeys: [TEST_API_KEY],
+        pool: deadPool,
+        temporal: h.client,
+        queues: h.queues,
+        log: h.log,
+      });
+      const res = await broken.request('/ready');
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as { error: { code: string; details: Record<string, string> } };
+      expect(body.error.code).toBe('unavailable');
+      expect(body.error.details.temporal).toBe('ok');
+      expect(body.error.details.postgres).not.toBe('ok');
+      await deadPool.end();
+    });
+
+    it('GET /ready is 503 naming Temporal when it does not answer', async () => {
+      const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
+      const deadClient = new Client({ connection });
+      const broken = createApp({
+        config: h.config,
+        apiKeys: [TEST_API_KEY],
+        pool: h.pool,
+        temporal: deadClient,
+        queues: h.queues,
+        log: h.log,
+      });
+      const res = await broken.request('/ready');
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as { error: { details: Record<string, string> } };
+      expect(body.error.details.postgres).toBe('ok');
+      expect(body.error.details.temporal).not.toBe('ok');
+    });
+  });
+
+  describe('security', () => {
+    it('no key: 401 with the envelope', async () => {
+      const res = await app.request('/v1/system-check');
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toContain('Bearer');
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
+    });
+
+    it('wrong key: 401', async () => {
+      for (const header of [`Bearer ${TEST_API_KEY}x`, 'Bearer nope', `Basic ${TEST_API_KEY}`, TEST_API_KEY]) {
+        const res = await app.request('/v1/does-not-exist', { headers: { authorization: header } });
+        expect(res.status, header).toBe(401);
+      }
+    });
+
+    it('right key: through to the route (404 here, not 401)', async () => {
+      const res = await app.request('/v1/does-not-exist', { headers: auth });
+      expect(res.status).toBe(404);
+    });
+
+    it('any of several configured keys works', async () => {
+      const other = 'second-key-abcdefghijkl';
+      const multi = createApp({
+        config: h.config,
+        apiKeys: [TEST_API_KEY, other],
+        pool: h.pool,
+        temporal: h.client,
+        queues: h.queues,
+        log: h.log,
+      });
+      expect((await multi.request('/v1/x', { headers: { authorization: `Bearer ${other}` } })).status).toBe(404);
+      expect(
+        (await multi.request('/v1/x', { headers: { authorization: 'Bearer third-key-abcdefghijkl' } })).status,
+      ).toBe(401);
+    });
+
+    it('auth is checked before the body is parsed', async () => {
+      const res = await app.request('/v1/system-check', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{bad json',
+      });
+      expect(res.status).toBe(401);
+    });
+  });
+});

@@ -1,0 +1,82 @@
+import { ScheduleOverlapPolicy } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applySchedules, declareSchedules, type ScheduleDeclaration } from '../worker/schedules.js';
+import { createHarness, type Harness } from './helpers/harness.js';
+
+describe('schedules as code', () => {
+  let h: Harness;
+  let prefix: string;
+  const decl = (id: string, every: string): ScheduleDeclaration => ({
+    id: `${prefix}:${id}`,
+    description: `test ${id}`,
+    spec: { intervals: [{ every }], timezone: 'UTC' },
+    workflowType: 'systemCheck',
+    args: [{ httpUrls: [], timeoutMs: 1000 }],
+    taskQueue: h.queues.system,
+    overlap: ScheduleOverlapPolicy.SKIP,
+    catchupWindow: '1 minute',
+  });
+
+  async function ids(): Promise<string[]> {
+    const found: string[] = [];
+    for await (const s of h.client.schedule.list()) if (s.scheduleId.startsWith(prefix)) found.push(s.scheduleId);
+    return found.sort();
+  }
+
+  beforeAll(async () => {
+    h = await createHarness();
+    prefix = `test-${h.config.taskQueuePrefix}`;
+  });
+  afterAll(async () => {
+    for (const id of await ids()) await h.client.schedule.getHandle(id).delete();
+    await h.close();
+  });
+
+  it('declares the system check every 5 minutes, in the configured time zone, overlap SKIP', () => {
+    const [systemCheck] = declareSchedules({ ...h.config, timezone: 'Europe/Berlin' }, h.queues);
+    expect(systemCheck).toMatchObject({
+      id: 'opsflow:system-check',
+      workflowType: 'systemCheck',
+      overlap: ScheduleOverlapPolicy.SKIP,
+      spec: { intervals: [{ every: '5 minutes' }], timezone: 'Europe/Berlin' },
+    });
+    expect(systemCheck?.catchupWindow).toBeTruthy();
+  });
+
+  it('applied twice, creates once and leaves one schedule per declaration', async () => {
+    const declarations = [decl('a', '1 hour'), decl('b', '2 hours')];
+    const first = await applySchedules(h.client, declarations);
+    expect(first.created.sort()).toEqual([`${prefix}:a`, `${prefix}:b`]);
+    const second = await applySchedules(h.client, declarations);
+    expect(second).toMatchObject({ created: [], updated: [], deleted: [] });
+    expect(second.unchanged.sort()).toEqual([`${prefix}:a`, `${prefix}:b`]);
+    // Two workers starting at once.
+    await Promise.all([applySchedules(h.client, declarations), applySchedules(h.client, declarations)]);
+    const described = await h.client.schedule.getHandle(`${prefix}:a`).describe();
+    expect(described.memo).toEqual({ opsflowManaged: true });
+    expect(described.policies.overlap).toBe(ScheduleOverlapPolicy.SKIP);
+  });
+
+  it('updates a changed declaration and keeps the operator pause', async () => {
+    const handle = h.client.schedule.getHandle(`${prefix}:a`);
+    await handle.pause('investigating');
+    const result = await applySchedules(h.client, [decl('a', '3 hours'), decl('b', '2 hours')]);
+    expect(result.updated).toEqual([`${prefix}:a`]);
+    expect(result.unchanged).toEqual([`${prefix}:b`]);
+    const d = await handle.describe();
+    expect(d.spec.intervals?.[0]?.every).toBe(3 * 3600 * 1000);
+    expect(d.state.paused).toBe(true);
+    expect(d.state.note).toBe('investigating');
+  });
+
+  it('deletes managed schedules no longer declared and never touches others', async () => {
+    await h.client.schedule.create({
+      scheduleId: `${prefix}:not-ours`,
+      spec: { intervals: [{ every: '1 day' }] },
+      action: { type: 'startWorkflow', workflowType: 'systemCheck', taskQueue: h.queues.system, args: [] },
+    });
+    const result = await applySchedules(h.client, [decl('a', '3 hours')]);
+    expect(result.deleted).toEqual([`${prefix}:b`]);
+    expect(await ids()).toEqual([`${prefix}:a`, `${prefix}:not-ours`]);
+  });
+});

@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    environment: 'node',
+    // One Temporal dev server and one PostgreSQL database per run, shared by every file.
+    globalSetup: ['test/global-setup.ts'],
+    include: ['test/**/*.test.ts', '{lib,workflows,api,worker,activities}/**/*.test.ts'],
+    // Forks, one file at a time: the Temporal native runtime does not like worker threads
+    // (sdk-typescript#876), and the machine has 2 cores.
+    pool: 'forks',
+    fileParallelism: false,
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
+  },
+});

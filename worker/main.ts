@@ -1,0 +1,89 @@
+/**
+ * The worker process: connects to Temporal, bundles the workflows once, applies the declared schedules,
+ * and polls one task queue per family until SIGINT/SIGTERM, then drains (in-flight activities finish).
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Runtime, type Worker } from '@temporalio/worker';
+import { loadConfigOrExit, type Config } from '../lib/config.js';
+import { createPool, migrate } from '../lib/db.js';
+import { createLogger, temporalLogger, type Logger } from '../lib/logger.js';
+import { createMailer } from '../lib/mailer.js';
+import { onShutdownSignal } from '../lib/signals.js';
+import { taskQueues } from '../lib/task-queues.js';
+import { connectClient, connectWorker, temporalSettings } from '../lib/temporal.js';
+import { applySchedules, declareSchedules } from './schedules.js';
+import { bundleWorkflows, createWorkers } from './workers.js';
+
+export interface RunningWorkers {
+  workers: Worker[];
+  /** Resolves when every worker has stopped (after shutdown(), or on a fatal error). */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+let runtimeInstalled = false;
+
+export async function runWorkers(opts: {
+  config: Config;
+  log: Logger;
+  temporalAddress?: string;
+}): Promise<RunningWorkers> {
+  const { config, log } = opts;
+  if (!runtimeInstalled) {
+    // Signals are handled by our own shutdown path, so the order (API, then workers, then DB) is ours.
+    Runtime.install({ logger: temporalLogger(log.child({ component: 'temporal' })), shutdownSignals: [] });
+    runtimeInstalled = true;
+  }
+  const settings = temporalSettings(config, opts.temporalAddress);
+  const pool = createPool(config.databaseUrl, config.databasePoolMax);
+  await migrate(pool, log);
+  const mailer = createMailer({
+    smtpUrl: config.mail.smtpUrl,
+    from: config.mail.from,
+    outboxDir: path.join(config.dataDir, 'outbox'),
+    log,
+  });
+  const queues = taskQueues(config.taskQueuePrefix);
+
+  const client = await connectClient(settings);
+  await applySchedules(client, declareSchedules(config, queues), log);
+  await client.connection.close();
+
+  const connection = await connectWorker(settings);
+  const workflowBundle = await bundleWorkflows(log);
+  const workers = await createWorkers({
+    connection,
+    namespace: settings.namespace,
+    queues,
+    deps: { config, pool, mailer, log },
+    workflowBundle,
+  });
+  const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
+  log.info({ address: settings.address, namespace: settings.namespace, queues }, 'workers running');
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await done.catch((err: unknown) => log.error({ err }, 'worker failed while stopping'));
+      await connection.close();
+      mailer.close();
+      await pool.end();
+    })());
+  return { workers, done, shutdown };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const config = loadConfigOrExit();
+  const log = createLogger(config.logLevel, { process: 'worker' });
+  const running = await runWorkers({ config, log }).catch((err: unknown) => {
+    log.fatal({ err }, 'worker failed to start');
+    process.exit(1);
+  });
+  onShutdownSignal(log, 'draining workers', () => running.shutdown());
+  running.done.catch((err: unknown) => {
+    log.fatal({ err }, 'worker stopped with an error');
+    process.exit(1);
+  });
+}

@@ -1,0 +1,28 @@
+/** The system check's contract: what the API, the schedule and the worker agree on. */
+
+export interface SystemCheckInput {
+  /** Check that PostgreSQL answers (default true). */
+  postgres?: boolean;
+  /** HTTP health URLs; 2xx is healthy. */
+  httpUrls: string[];
+  /** Per-check timeout. */
+  timeoutMs: number;
+}
+
+export interface CheckResult {
+  name: string;
+  kind: 'postgres' | 'http';
+  ok: boolean;
+  latencyMs: number;
+  /** HTTP status, PostgreSQL version, or the error. */
+  detail: string;
+}
+
+export interface SystemCheckResult {
+  status: 'ok' | 'degraded';
+  checks: CheckResult[];
+  startedAt: string;
+  finishedAt: string;
+}
+
+export const SYSTEM_CHECK_WORKFLOW = 'systemCheck';
