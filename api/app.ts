@@ -14,6 +14,7 @@ import { apiKeyAuth } from './auth.js';
 import { ApiError, errorResponse } from './errors.js';
 import { newRouter } from './router.js';
 import { systemCheckRoutes } from './routes/system-check.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 export interface ApiDeps {
   config: Config;
@@ -85,6 +86,7 @@ export function createApp(deps: ApiDeps) {
 
   app.use('/v1/*', apiKeyAuth(deps.apiKeys));
   app.route('/v1', systemCheckRoutes(deps));
+  app.route('/v1', webhookRoutes(deps));
 
   app.notFound((c) => errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`));
 

@@ -5,7 +5,9 @@
  * laptop with nothing set; production sets the variables. Keep this schema the single list of variables:
  * the README and `.env.example` are checked against it.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseDuration } from './durations.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -19,6 +21,30 @@ const csv = z.string().transform((s) =>
 );
 
 const port = z.coerce.number().int().min(1).max(65535);
+
+const duration = z.string().transform((v, ctx) => {
+  const parsed = parseDuration(v);
+  if (parsed === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 30s, 15m, 6h or 5d' });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+/** "10.0.0.0/8, 127.0.0.1/32, fd00::/8" → validated CIDR strings. */
+const cidrs = csv.pipe(
+  z.array(
+    z.string().refine(
+      (c) => {
+        const [addr, bits, extra] = c.split('/');
+        if (!addr || bits === undefined || extra !== undefined || !/^\d{1,3}$/.test(bits)) return false;
+        const family = isIP(addr);
+        return family !== 0 && Number(bits) <= (family === 4 ? 32 : 128);
+      },
+      { message: 'each entry must be a CIDR such as 10.0.0.0/8 or fd00::/8' },
+    ),
+  ),
+);
 
 const timezone = z.string().refine(
   (tz) => {
@@ -88,6 +114,15 @@ export const envSchema = z.object({
   MAIL_FROM: z.string().min(3).default('opsflow <opsflow@localhost>'),
   OPS_EMAIL: z.string().email().optional(),
 
+  WEBHOOK_ALLOWED_CIDRS: cidrs.default([]),
+  WEBHOOK_DISABLE_AFTER: duration.default(5 * 24 * 3600 * 1000),
+  WEBHOOK_MAX_PAYLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(256 * 1024),
+  WEBHOOK_DLQ_RETENTION: duration.default(30 * 24 * 3600 * 1000),
+
   HEALTH_CHECK_URLS: csv.pipe(z.array(httpUrl)).default([]),
   HEALTH_CHECK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
 });
@@ -122,6 +157,15 @@ export interface Config {
   };
   mail: { smtpUrl: string | undefined; from: string; opsEmail: string | undefined };
   systemCheck: { urls: string[]; timeoutMs: number };
+  webhooks: {
+    /** Private/loopback ranges deliveries may reach anyway (everything else private is refused). */
+    allowedCidrs: string[];
+    /** An endpoint failing continuously this long is disabled. */
+    disableAfterMs: number;
+    maxPayloadBytes: number;
+    /** Resolved dead letters older than this are deleted by the daily cleanup. */
+    dlqRetentionMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -172,6 +216,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM, opsEmail: e.OPS_EMAIL },
     systemCheck: { urls: e.HEALTH_CHECK_URLS, timeoutMs: e.HEALTH_CHECK_TIMEOUT_MS },
+    webhooks: {
+      allowedCidrs: e.WEBHOOK_ALLOWED_CIDRS,
+      disableAfterMs: e.WEBHOOK_DISABLE_AFTER,
+      maxPayloadBytes: e.WEBHOOK_MAX_PAYLOAD_BYTES,
+      dlqRetentionMs: e.WEBHOOK_DLQ_RETENTION,
+    },
   };
 }
 

@@ -1,24 +1,16 @@
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../api/app.js';
 import { createPool } from '../lib/db.js';
-import { createHarness, TEST_API_KEY, type Harness } from './helpers/harness.js';
+import { createHarness, testApp, TEST_API_KEY, type Harness } from './helpers/harness.js';
 
 describe('API skeleton', () => {
   let h: Harness;
-  let app: ReturnType<typeof createApp>;
+  let app: ReturnType<typeof testApp>;
   const auth = { authorization: `Bearer ${TEST_API_KEY}` };
 
   beforeAll(async () => {
     h = await createHarness({ API_BODY_LIMIT_BYTES: '2048' });
-    app = createApp({
-      config: h.config,
-      apiKeys: [TEST_API_KEY],
-      pool: h.pool,
-      temporal: h.client,
-      queues: h.queues,
-      log: h.log,
-    });
+    app = testApp(h);
   });
   afterAll(() => h.close());
 
@@ -92,14 +84,7 @@ describe('API skeleton', () => {
 
     it('GET /ready is 503 naming PostgreSQL when it does not answer', async () => {
       const deadPool = createPool('postgres://postgres@127.0.0.1:1/opsflow', 1);
-      const broken = createApp({
-        config: h.config,
-        apiKeys: [TEST_API_KEY],
-        pool: deadPool,
-        temporal: h.client,
-        queues: h.queues,
-        log: h.log,
-      });
+      const broken = testApp(h, { pool: deadPool });
       const res = await broken.request('/ready');
       expect(res.status).toBe(503);
       const body = (await res.json()) as { error: { code: string; details: Record<string, string> } };
@@ -112,14 +97,7 @@ describe('API skeleton', () => {
     it('GET /ready is 503 naming Temporal when it does not answer', async () => {
       const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
       const deadClient = new Client({ connection });
-      const broken = createApp({
-        config: h.config,
-        apiKeys: [TEST_API_KEY],
-        pool: h.pool,
-        temporal: deadClient,
-        queues: h.queues,
-        log: h.log,
-      });
+      const broken = testApp(h, { temporal: deadClient });
       const res = await broken.request('/ready');
       expect(res.status).toBe(503);
       const body = (await res.json()) as { error: { details: Record<string, string> } };
@@ -150,14 +128,7 @@ describe('API skeleton', () => {
 
     it('any of several configured keys works', async () => {
       const other = 'second-key-abcdefghijkl';
-      const multi = createApp({
-        config: h.config,
-        apiKeys: [TEST_API_KEY, other],
-        pool: h.pool,
-        temporal: h.client,
-        queues: h.queues,
-        log: h.log,
-      });
+      const multi = testApp(h, { apiKeys: [TEST_API_KEY, other] });
       expect((await multi.request('/v1/x', { headers: { authorization: `Bearer ${other}` } })).status).toBe(404);
       expect(
         (await multi.request('/v1/x', { headers: { authorization: 'Bearer third-key-abcdefghijkl' } })).status,

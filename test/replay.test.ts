@@ -20,7 +20,14 @@ async function historyFiles(): Promise<string[]> {
 describe('replay of recorded histories', () => {
   it('has a history for every outcome recorded so far', async () => {
     const files = (await historyFiles()).map((f) => path.relative(historiesDir, f));
-    expect(files).toEqual(expect.arrayContaining(['system-check/degraded.json', 'system-check/ok.json']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'system-check/degraded.json',
+        'system-check/ok.json',
+        'webhooks/delivered.json',
+        'webhooks/dead-lettered.json',
+      ]),
+    );
   });
 
   it('replays every history against the current workflow code without nondeterminism', async () => {

@@ -1,4 +1,5 @@
 import { ScheduleOverlapPolicy } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applySchedules, declareSchedules, type ScheduleDeclaration } from '../worker/schedules.js';
 import { createHarness, type Harness } from './helpers/harness.js';
@@ -6,7 +7,7 @@ import { createHarness, type Harness } from './helpers/harness.js';
 describe('schedules as code', () => {
   let h: Harness;
   let prefix: string;
-  const decl = (id: string, every: string): ScheduleDeclaration => ({
+  const decl = (id: string, every: Duration): ScheduleDeclaration => ({
     id: `${prefix}:${id}`,
     description: `test ${id}`,
     spec: { intervals: [{ every }], timezone: 'UTC' },

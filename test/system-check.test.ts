@@ -1,9 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../api/app.js';
 import { OpsKind, OpsStatus } from '../lib/search-attributes.js';
 import type { SystemCheckResult } from '../workflows/system-check/definitions.js';
 import type { systemCheck } from '../workflows/system-check/workflow.js';
-import { createHarness, startWorkers, TEST_API_KEY, type Harness, type TestWorkers } from './helpers/harness.js';
+import {
+  createHarness,
+  testApp,
+  startWorkers,
+  TEST_API_KEY,
+  type Harness,
+  type TestWorkers,
+} from './helpers/harness.js';
 import { saveHistory } from './helpers/histories.js';
 import { respond, startReceiver, type Receiver } from './helpers/http.js';
 
@@ -97,14 +103,7 @@ describe('systemCheck on a real Temporal server', () => {
   });
 
   it('GET /v1/system-check runs it with the configured URLs and returns the result', async () => {
-    const app = createApp({
-      config: h.config,
-      apiKeys: [TEST_API_KEY],
-      pool: h.pool,
-      temporal: h.client,
-      queues: h.queues,
-      log: h.log,
-    });
+    const app = testApp(h);
     const res = await app.request('/v1/system-check', { headers: { authorization: `Bearer ${TEST_API_KEY}` } });
     expect(res.status).toBe(200);
     const body = (await res.json()) as SystemCheckResult & { workflowId: string };
@@ -114,14 +113,7 @@ describe('systemCheck on a real Temporal server', () => {
   });
 
   it('POST /v1/system-check runs it with the URLs given', async () => {
-    const app = createApp({
-      config: h.config,
-      apiKeys: [TEST_API_KEY],
-      pool: h.pool,
-      temporal: h.client,
-      queues: h.queues,
-      log: h.log,
-    });
+    const app = testApp(h);
     const res = await app.request('/v1/system-check', {
       method: 'POST',
       headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' },

@@ -48,7 +48,6 @@ export async function runWorkers(opts: {
 
   const client = await connectClient(settings);
   await applySchedules(client, declareSchedules(config, queues), log);
-  await client.connection.close();
 
   const connection = await connectWorker(settings);
   const workflowBundle = await bundleWorkflows(log);
@@ -56,7 +55,7 @@ export async function runWorkers(opts: {
     connection,
     namespace: settings.namespace,
     queues,
-    deps: { config, pool, mailer, log },
+    deps: { config, pool, mailer, log, client, queues },
     workflowBundle,
   });
   const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
@@ -68,6 +67,7 @@ export async function runWorkers(opts: {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await done.catch((err: unknown) => log.error({ err }, 'worker failed while stopping'));
       await connection.close();
+      await client.connection.close();
       mailer.close();
       await pool.end();
     })());

@@ -13,10 +13,17 @@ import {
   type ScheduleOptionsStartWorkflowAction,
   type ScheduleSpec,
 } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import type { TaskQueues } from '../lib/task-queues.js';
 import { SYSTEM_CHECK_WORKFLOW, type SystemCheckInput } from '../workflows/system-check/definitions.js';
+import {
+  WEBHOOK_DLQ_CLEANUP_WORKFLOW,
+  WEBHOOK_DLQ_REDRIVE_WORKFLOW,
+  type DlqCleanupInput,
+  type DlqRedriveInput,
+} from '../workflows/webhooks/definitions.js';
 
 export interface ScheduleDeclaration {
   id: string;
@@ -28,7 +35,7 @@ export interface ScheduleDeclaration {
   taskQueue: string;
   overlap: ScheduleOverlapPolicy;
   /** How far back missed runs are caught up after an outage; older ones are skipped. */
-  catchupWindow: string;
+  catchupWindow: Duration;
 }
 
 /** Memo key marking a schedule as created (and so owned) by opsflow. */
@@ -53,6 +60,26 @@ export function declareSchedules(config: Config, queues: TaskQueues): ScheduleDe
       taskQueue: queues.system,
       overlap: ScheduleOverlapPolicy.SKIP,
       catchupWindow: '5 minutes',
+    },
+    {
+      id: 'opsflow:webhook-dlq-redrive',
+      description: 'Redrive up to 50 dead-lettered webhooks every 6 hours (replaces reprocess-dlq.ts)',
+      spec: { cronExpressions: ['0 */6 * * *'], timezone: tz },
+      workflowType: WEBHOOK_DLQ_REDRIVE_WORKFLOW,
+      args: [{ limit: 50 } satisfies DlqRedriveInput],
+      taskQueue: queues.webhooks,
+      overlap: ScheduleOverlapPolicy.SKIP,
+      catchupWindow: '1 hour',
+    },
+    {
+      id: 'opsflow:webhook-dlq-cleanup',
+      description: 'Delete dead letters resolved more than 30 days ago, daily (replaces the cleanup SQL)',
+      spec: { cronExpressions: ['30 3 * * *'], timezone: tz },
+      workflowType: WEBHOOK_DLQ_CLEANUP_WORKFLOW,
+      args: [{ olderThanMs: config.webhooks.dlqRetentionMs } satisfies DlqCleanupInput],
+      taskQueue: queues.webhooks,
+      overlap: ScheduleOverlapPolicy.SKIP,
+      catchupWindow: '1 day',
     },
   ];
 }

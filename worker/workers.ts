@@ -11,7 +11,9 @@ import {
   type WorkflowBundle,
   type WorkflowBundleOption,
 } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import { createSystemCheckActivities } from '../activities/system-check.js';
+import { createWebhookActivities } from '../activities/webhooks.js';
 import type { Config } from '../lib/config.js';
 import type { Pool } from '../lib/db.js';
 import { temporalLogger, type Logger } from '../lib/logger.js';
@@ -23,6 +25,9 @@ export interface WorkerDeps {
   pool: Pool;
   mailer: Mailer;
   log: Logger;
+  /** For activities that start or signal workflows (fan-out, redrive). */
+  client: Client;
+  queues: TaskQueues;
 }
 
 export const workflowsPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.ts');
@@ -41,13 +46,15 @@ export function activitiesFor(family: Family, deps: WorkerDeps): object {
   switch (family) {
     case 'system':
       return createSystemCheckActivities(deps);
+    case 'webhooks':
+      return createWebhookActivities({ ...deps, taskQueues: deps.queues });
     default:
       return {};
   }
 }
 
 /** The families whose task queues this process polls (all of them for now). */
-export const runningFamilies: Family[] = ['system'];
+export const runningFamilies: Family[] = ['system', 'webhooks'];
 
 export async function createWorkers(opts: {
   connection: NativeConnection;

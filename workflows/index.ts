@@ -1,2 +1,4 @@
 // The worker's only workflowsPath: every workflow type opsflow runs.
 export { systemCheck } from './system-check/workflow.js';
+export { webhookDelivery } from './webhooks/workflow.js';
+export { webhookDlqCleanup, webhookDlqRedrive } from './webhooks/maintenance.js';

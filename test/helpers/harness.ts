@@ -16,6 +16,7 @@ import { createMailer, type Mailer } from '../../lib/mailer.js';
 import type { Family, TaskQueues } from '../../lib/task-queues.js';
 import { taskQueues } from '../../lib/task-queues.js';
 import { connectClient, connectWorker, temporalSettings } from '../../lib/temporal.js';
+import { createApp, type ApiDeps } from '../../api/app.js';
 import { createWorkers, type WorkerDeps } from '../../worker/workers.js';
 
 export const TEST_API_KEY = 'test-key-0123456789abcdef';
@@ -97,7 +98,7 @@ export async function startWorkers(
     connection,
     namespace: h.config.temporal.namespace,
     queues: h.queues,
-    deps: { config: h.config, pool: h.pool, mailer: h.mailer, log: h.log, ...deps },
+    deps: { config: h.config, pool: h.pool, mailer: h.mailer, log: h.log, client: h.client, queues: h.queues, ...deps },
     workflowBundle: { codePath: inject('workflowBundlePath') },
     families,
   });
@@ -110,4 +111,17 @@ export async function startWorkers(
       await connection.close();
     },
   };
+}
+
+/** The production app on the harness's real dependencies; `overrides` swaps one (a dead pool, say). */
+export function testApp(h: Harness, overrides: Partial<ApiDeps> = {}) {
+  return createApp({
+    config: h.config,
+    apiKeys: [TEST_API_KEY],
+    pool: h.pool,
+    temporal: h.client,
+    queues: h.queues,
+    log: h.log,
+    ...overrides,
+  });
 }

@@ -1,0 +1,285 @@
+/**
+ * Webhook activities. `attemptDelivery` is the one that matters: it makes one signed HTTP attempt and
+ * records it — the attempt row, the delivery's new status, a dead letter, the endpoint's health — in one
+ * transaction, with the decision of `nextStep`. A retried activity whose transaction already committed
+ * returns the recorded decision instead of sending again.
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, type Client } from '@temporalio/client';
+import type { Config } from '../lib/config.js';
+import type { Pool } from '../lib/db.js';
+import { newId } from '../lib/ids.js';
+import type { Logger } from '../lib/logger.js';
+import type { Mailer } from '../lib/mailer.js';
+import { sendWebhook, type SendResult } from '../lib/webhooks/send.js';
+import {
+  cleanupDeadLetters,
+  publishEvent,
+  redriveDeadLetters,
+  type WebhookServiceDeps,
+} from '../lib/webhooks/service.js';
+import { signatureHeader } from '../lib/webhooks/signing.js';
+import { allowList, resolveWebhookTarget, UrlRefusedError } from '../lib/webhooks/ssrf.js';
+import type { AttemptResult, NextStep } from '../workflows/webhooks/definitions.js';
+import { classify, nextStep, type Outcome } from '../workflows/webhooks/policy.js';
+
+export const WebhookErrorType = { DeliveryNotFound: 'DeliveryNotFound' } as const;
+
+interface DeliveryRow {
+  id: string;
+  event_id: string;
+  endpoint_id: string;
+  body: string;
+  url: string;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: Date | null;
+  timeout_ms: number;
+  enabled: boolean;
+  disabled_reason: string | null;
+  deleted_at: Date | null;
+}
+
+export interface AttemptInput {
+  deliveryId: string;
+  attemptNo: number;
+  stepIndex: number;
+  retryScheduleMs: number[];
+}
+
+export const createWebhookActivities = (deps: {
+  config: Config;
+  pool: Pool;
+  client: Client;
+  mailer: Mailer;
+  log: Logger;
+  taskQueues: { webhooks: string };
+}) => {
+  const allowed = allowList(deps.config.webhooks.allowedCidrs);
+  const service: WebhookServiceDeps = {
+    pool: deps.pool,
+    client: deps.client,
+    taskQueue: deps.taskQueues.webhooks,
+    maxPayloadBytes: deps.config.webhooks.maxPayloadBytes,
+  };
+
+  async function recorded(deliveryId: string, attemptNo: number): Promise<AttemptResult | undefined> {
+    const { rows } = await deps.pool.query<{
+      status_code: number | null;
+      error: string | null;
+      decision: AttemptResult;
+    }>('SELECT status_code, error, decision FROM opsflow.webhook_attempts WHERE delivery_id = $1 AND attempt_no = $2', [
+      deliveryId,
+      attemptNo,
+    ]);
+    return rows[0]?.decision;
+  }
+
+  async function record(
+    d: DeliveryRow,
+    input: AttemptInput,
+    startedAt: Date,
+    answer: SendResult | undefined,
+    outcome: Outcome,
+    /** False when nothing was tried (endpoint disabled or deleted): no attempt row, no attempt counted. */
+    attempted = true,
+  ): Promise<AttemptResult> {
+    let next: NextStep = nextStep(outcome, input.stepIndex, input.retryScheduleMs);
+    let endpointDisabled: string | undefined;
+    const client = await deps.pool.connect();
+    try {
+      await client.query('BEGIN');
+      // Endpoint health first: it can turn this attempt's retry into a dead letter.
+      if (outcome.kind === 'success') {
+        await client.query(
+          'UPDATE opsflow.webhook_endpoints SET failing_since = NULL, last_success_at = now() WHERE id = $1',
+          [d.endpoint_id],
+        );
+      } else if (answer) {
+        const reason =
+          outcome.kind === 'gone'
+            ? 'the endpoint answered 410 Gone'
+            : `every delivery failed for more than ${Math.round(deps.config.webhooks.disableAfterMs / 1000)} s`;
+        const disabled = await client.query<{ just_disabled: boolean }>(
+          `UPDATE opsflow.webhook_endpoints
+           SET failing_since = COALESCE(failing_since, now()),
+               enabled = CASE WHEN $2 OR COALESCE(failing_since, now()) <= now() - ($3::bigint * interval '1 millisecond')
+                              THEN false ELSE enabled END,
+               disabled_reason = CASE WHEN enabled AND ($2 OR COALESCE(failing_since, now()) <= now() - ($3::bigint * interval '1 millisecond'))
+                                      THEN $4 ELSE disabled_reason END,
+               disabled_at = CASE WHEN enabled AND ($2 OR COALESCE(failing_since, now()) <= now() - ($3::bigint * interval '1 millisecond'))
+                                  THEN now() ELSE disabled_at END
+           WHERE id = $1
+           RETURNING (enabled = false AND disabled_at = now()) AS just_disabled`,
+          [d.endpoint_id, outcome.kind === 'gone', deps.config.webhooks.disableAfterMs, reason],
+        );
+        if (disabled.rows[0]?.just_disabled) {
+          endpointDisabled = reason;
+          if (next.kind === 'retry') next = { kind: 'dead_letter', reason: `endpoint disabled: ${reason}` };
+        }
+      }
+      const result: AttemptResult = {
+        attemptNo: input.attemptNo,
+        endpointId: d.endpoint_id,
+        statusCode: answer?.status,
+        error: answer?.error ?? (outcome.kind === 'permanent' ? outcome.reason : undefined),
+        next,
+        endpointDisabled,
+      };
+      if (attempted) {
+        await client.query(
+          `INSERT INTO opsflow.webhook_attempts
+             (delivery_id, attempt_no, started_at, latency_ms, status_code, error, response_body, outcome, decision)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+          [
+            d.id,
+            input.attemptNo,
+            startedAt,
+            answer?.latencyMs ?? 0,
+            answer?.status ?? null,
+            result.error ?? null,
+            answer?.body ?? null,
+            outcome.kind,
+            JSON.stringify(result),
+          ],
+        );
+      }
+      const status = next.kind === 'delivered' ? 'delivered' : next.kind === 'retry' ? 'retrying' : 'dead_lettered';
+      await client.query(
+        `UPDATE opsflow.webhook_deliveries SET status = $2, attempts = GREATEST(attempts, $3),
+           last_status_code = $4, last_error = $5,
+           next_attempt_at = CASE WHEN $6::bigint IS NULL THEN NULL ELSE now() + ($6::bigint * interval '1 millisecond') END,
+           delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END, updated_at = now()
+         WHERE id = $1`,
+        [
+          d.id,
+          status,
+          attempted ? input.attemptNo : 0,
+          answer?.status ?? null,
+          result.error ?? null,
+          next.kind === 'retry' ? next.delayMs : null,
+        ],
+      );
+      if (next.kind === 'dead_letter') {
+        await client.query(
+          `INSERT INTO opsflow.dead_letters (id, delivery_id, endpoint_id, event_type, reason)
+           SELECT $1, d.id, d.endpoint_id, d.event_type, $3 FROM opsflow.webhook_deliveries d WHERE d.id = $2
+           ON CONFLICT (delivery_id) WHERE resolved_at IS NULL DO NOTHING`,
+          [newId('dl'), d.id, next.reason],
+        );
+      } else if (next.kind === 'delivered') {
+        // A redrive racing a dead-lettering can leave one open; delivered closes it.
+        await client.query(
+          `UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'redriven'
+           WHERE delivery_id = $1 AND resolved_at IS NULL`,
+          [d.id],
+        );
+      }
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  return {
+    async attemptDelivery(input: AttemptInput): Promise<AttemptResult> {
+      const already = await recorded(input.deliveryId, input.attemptNo);
+      if (already) return already;
+      const { rows } = await deps.pool.query<DeliveryRow>(
+        `SELECT d.id, d.event_id, d.endpoint_id, e.body, ep.url, ep.secret, ep.previous_secret,
+                ep.previous_secret_expires_at, ep.timeout_ms, ep.enabled, ep.disabled_reason, ep.deleted_at
+         FROM opsflow.webhook_deliveries d
+         JOIN opsflow.webhook_events e ON e.id = d.event_id
+         JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
+         WHERE d.id = $1`,
+        [input.deliveryId],
+      );
+      const d = rows[0];
+      if (!d) {
+        throw ApplicationFailure.create({
+          type: WebhookErrorType.DeliveryNotFound,
+          message: `delivery ${input.deliveryId} not found`,
+          nonRetryable: true,
+        });
+      }
+      const startedAt = new Date();
+      if (d.deleted_at || !d.enabled) {
+        const reason = d.deleted_at
+          ? 'endpoint deleted'
+          : `endpoint disabled: ${d.disabled_reason ?? 'by an operator'}`;
+        return record(d, input, startedAt, undefined, { kind: 'permanent', reason }, false);
+      }
+      let target;
+      try {
+        target = await resolveWebhookTarget(d.url, allowed);
+      } catch (err) {
+        if (!(err instanceof UrlRefusedError)) throw err;
+        return record(d, input, startedAt, undefined, { kind: 'permanent', reason: `URL refused: ${err.message}` });
+      }
+      const timestamp = Math.floor(Date.now() / 1000);
+      const secrets = [d.secret];
+      if (d.previous_secret && d.previous_secret_expires_at && d.previous_secret_expires_at > new Date()) {
+        secrets.push(d.previous_secret);
+      }
+      // Heartbeats while waiting on a slow receiver let a dead worker's attempt be retried in seconds.
+      const beat = setInterval(() => Context.current().heartbeat(), 1000);
+      const answer = await sendWebhook({
+        target,
+        body: d.body,
+        timeoutMs: d.timeout_ms,
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': d.event_id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signatureHeader(secrets, d.event_id, timestamp, d.body),
+        },
+      }).finally(() => clearInterval(beat));
+      return record(d, input, startedAt, answer, classify(answer, Date.now()));
+    },
+
+    /** Emails ops and publishes an `endpoint.disabled` event (once per disabling). */
+    async notifyEndpointDisabled(input: { endpointId: string; reason: string }): Promise<void> {
+      const { rows } = await deps.pool.query<{ url: string; disabled_at: Date | null }>(
+        'SELECT url, disabled_at FROM opsflow.webhook_endpoints WHERE id = $1',
+        [input.endpointId],
+      );
+      const ep = rows[0];
+      if (!ep) return;
+      const disabledAt = (ep.disabled_at ?? new Date()).toISOString();
+      await publishEvent(service, {
+        type: 'endpoint.disabled',
+        payload: { endpointId: input.endpointId, url: ep.url, reason: input.reason, disabledAt },
+        idempotencyKey: `endpoint.disabled:${input.endpointId}:${disabledAt}`,
+      });
+      const to = deps.config.mail.opsEmail;
+      if (!to) {
+        deps.log.warn({ endpointId: input.endpointId }, 'endpoint disabled; OPS_EMAIL is unset, so nobody was emailed');
+        return;
+      }
+      await deps.mailer.send({
+        to,
+        subject: `[opsflow] webhook endpoint disabled: ${new URL(ep.url).host}`,
+        text: [
+          `The webhook endpoint ${input.endpointId} (${ep.url}) was disabled at ${disabledAt}.`,
+          `Reason: ${input.reason}.`,
+          '',
+          'It receives nothing until it is enabled again (PATCH /v1/endpoints/:id {"enabled": true});',
+          'then redrive its dead letters with POST /v1/dead-letters/redrive {"endpointId": "..."}.',
+        ].join('\n'),
+        headers: { 'X-Opsflow-Idempotency-Key': `endpoint.disabled:${input.endpointId}:${disabledAt}` },
+      });
+    },
+
+    async redriveDeadLetterBatch(input: { limit: number }): Promise<{ redriven: number; failed: number }> {
+      return redriveDeadLetters(service, { limit: input.limit });
+    },
+
+    async cleanupDeadLetters(input: { olderThanMs: number }): Promise<{ deleted: number }> {
+      return { deleted: await cleanupDeadLetters(deps.pool, input.olderThanMs) };
+    },
+  };
+};

@@ -1,0 +1,270 @@
+/**
+ * Webhook operations shared by the API and the activities: publishing an event (fan-out to one delivery
+ * workflow per subscribed endpoint) and redriving deliveries. PostgreSQL is written first, then the
+ * workflows are started, so a crash in between loses nothing: repeating the call (same idempotency key)
+ * or the scheduled redrive starts what is missing, and workflow ids make a second start a no-op.
+ */
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
+  type Client,
+} from '@temporalio/client';
+import type { SearchAttributePair } from '@temporalio/common';
+import type { Pool } from '../db.js';
+import { newId } from '../ids.js';
+import { OpsKind, OpsStatus, TenantId, WebhookEndpointId, WebhookEvent, WebhookHost } from '../search-attributes.js';
+import {
+  deliveryWorkflowId,
+  retryNowSignal,
+  WEBHOOK_DELIVERY_WORKFLOW,
+  type WebhookDeliveryInput,
+} from '../../workflows/webhooks/definitions.js';
+
+export interface WebhookServiceDeps {
+  pool: Pool;
+  client: Client;
+  taskQueue: string;
+  maxPayloadBytes: number;
+}
+
+export class WebhookError extends Error {
+  constructor(
+    readonly code: 'not_found' | 'conflict' | 'payload_too_large',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'WebhookError';
+  }
+}
+
+export interface PublishInput {
+  type: string;
+  payload: unknown;
+  idempotencyKey?: string;
+  tenantId?: string;
+}
+
+export interface PublishResult {
+  eventId: string;
+  deliveries: { id: string; endpointId: string }[];
+  /** False when the idempotency key named an event published before. */
+  created: boolean;
+}
+
+interface DeliveryStart {
+  id: string;
+  endpoint_id: string;
+  event_type: string;
+  tenant_id: string | null;
+  url: string;
+  retry_schedule_ms: number[];
+  attempts: number;
+}
+
+function searchAttributes(d: DeliveryStart, status: string): SearchAttributePair[] {
+  const pairs: SearchAttributePair[] = [
+    { key: OpsKind, value: 'webhook' },
+    { key: OpsStatus, value: status },
+    { key: WebhookEvent, value: d.event_type },
+    { key: WebhookEndpointId, value: d.endpoint_id },
+    { key: WebhookHost, value: new URL(d.url).host },
+  ];
+  if (d.tenant_id) pairs.push({ key: TenantId, value: d.tenant_id });
+  return pairs;
+}
+
+function input(d: DeliveryStart): WebhookDeliveryInput {
+  return { deliveryId: d.id, retryScheduleMs: d.retry_schedule_ms, previousAttempts: d.attempts };
+}
+
+/** Starts the delivery's first run; a run that exists (running or finished) is left alone. */
+async function startDelivery(deps: WebhookServiceDeps, d: DeliveryStart): Promise<void> {
+  try {
+    await deps.client.workflow.start(WEBHOOK_DELIVERY_WORKFLOW, {
+      taskQueue: deps.taskQueue,
+      workflowId: deliveryWorkflowId(d.id),
+      args: [input(d)],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      typedSearchAttributes: searchAttributes(d, 'pending'),
+      staticSummary: `${d.event_type} → ${new URL(d.url).host}`,
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
+}
+
+const DELIVERY_START_COLUMNS = `d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url, ep.retry_schedule_ms`;
+
+export async function publishEvent(deps: WebhookServiceDeps, req: PublishInput): Promise<PublishResult> {
+  const timestamp = new Date();
+  // Standard Webhooks' recommended envelope; these exact bytes are signed and sent on every attempt.
+  const body = JSON.stringify({ type: req.type, timestamp: timestamp.toISOString(), data: req.payload });
+  if (Buffer.byteLength(body) > deps.maxPayloadBytes) {
+    throw new WebhookError('payload_too_large', `event larger than ${deps.maxPayloadBytes} bytes`);
+  }
+  const client = await deps.pool.connect();
+  let eventId: string;
+  let created = true;
+  let deliveries: DeliveryStart[];
+  try {
+    await client.query('BEGIN');
+    const inserted = await client.query<{ id: string }>(
+      `INSERT INTO opsflow.webhook_events (id, type, body, idempotency_key, tenant_id, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+      [newId('msg'), req.type, body, req.idempotencyKey ?? null, req.tenantId ?? null, timestamp],
+    );
+    if (inserted.rows[0]) {
+      eventId = inserted.rows[0].id;
+      await client.query(
+        `INSERT INTO opsflow.webhook_deliveries (id, event_id, endpoint_id, event_type, tenant_id)
+         SELECT 'dlv_' || substr(md5(random()::text || ep.id), 1, 24), $1, ep.id, $2, $3
+         FROM opsflow.webhook_endpoints ep
+         WHERE ep.enabled AND ep.deleted_at IS NULL AND (ep.event_types IS NULL OR $2 = ANY (ep.event_types))`,
+        [eventId, req.type, req.tenantId ?? null],
+      );
+    } else {
+      created = false;
+      const existing = await client.query<{ id: string }>(
+        'SELECT id FROM opsflow.webhook_events WHERE idempotency_key = $1',
+        [req.idempotencyKey],
+      );
+      eventId = existing.rows[0]!.id;
+    }
+    deliveries = (
+      await client.query<DeliveryStart>(
+        `SELECT ${DELIVERY_START_COLUMNS} FROM opsflow.webhook_deliveries d
+         JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
+         WHERE d.event_id = $1 ORDER BY d.endpoint_id`,
+        [eventId],
+      )
+    ).rows;
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+  await Promise.all(deliveries.map((d) => startDelivery(deps, d)));
+  return { eventId, deliveries: deliveries.map((d) => ({ id: d.id, endpointId: d.endpoint_id })), created };
+}
+
+async function loadForRedrive(pool: Pool, deliveryId: string) {
+  const { rows } = await pool.query<DeliveryStart & { enabled: boolean; deleted_at: Date | null }>(
+    `SELECT ${DELIVERY_START_COLUMNS}, ep.enabled, ep.deleted_at FROM opsflow.webhook_deliveries d
+     JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id WHERE d.id = $1`,
+    [deliveryId],
+  );
+  return rows[0];
+}
+
+/**
+ * Attempts again now: a running delivery cuts its wait; a finished one (dead-lettered, discarded, or
+ * delivered and to be resent) starts a new run with the same `webhook-id`, continuing its attempt count.
+ */
+export async function redriveDelivery(deps: WebhookServiceDeps, deliveryId: string): Promise<void> {
+  const d = await loadForRedrive(deps.pool, deliveryId);
+  if (!d) throw new WebhookError('not_found', `delivery ${deliveryId} not found`);
+  if (d.deleted_at) throw new WebhookError('conflict', `endpoint ${d.endpoint_id} was deleted`);
+  if (!d.enabled) throw new WebhookError('conflict', `endpoint ${d.endpoint_id} is disabled: enable it first`);
+  await deps.pool.query(
+    `UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'redriven'
+     WHERE delivery_id = $1 AND resolved_at IS NULL`,
+    [deliveryId],
+  );
+  await signalOrStart(deps, d);
+}
+
+async function signalOrStart(deps: WebhookServiceDeps, d: DeliveryStart): Promise<void> {
+  await deps.pool.query(
+    `UPDATE opsflow.webhook_deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now()
+     WHERE id = $1 AND status IN ('dead_lettered', 'discarded', 'delivered')`,
+    [d.id],
+  );
+  await deps.client.workflow.signalWithStart(WEBHOOK_DELIVERY_WORKFLOW, {
+    taskQueue: deps.taskQueue,
+    workflowId: deliveryWorkflowId(d.id),
+    args: [input(d)],
+    signal: retryNowSignal,
+    signalArgs: [],
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    typedSearchAttributes: searchAttributes(d, 'pending'),
+    staticSummary: `${d.event_type} → ${new URL(d.url).host} (redrive)`,
+  });
+}
+
+export interface RedriveFilter {
+  endpointId?: string;
+  since?: Date;
+  until?: Date;
+  limit: number;
+}
+
+/**
+ * Redrives up to `limit` open dead letters, oldest first, skipping those whose endpoint is disabled or
+ * deleted. Claims rows with SKIP LOCKED, so the schedule and an operator can redrive at the same time
+ * without sending anything twice; a dead letter whose restart fails is reopened.
+ */
+export async function redriveDeadLetters(
+  deps: WebhookServiceDeps,
+  filter: RedriveFilter,
+): Promise<{ redriven: number; failed: number }> {
+  const { rows } = await deps.pool.query<{ id: string; delivery_id: string }>(
+    `UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'redriven'
+     WHERE id IN (
+       SELECT dl.id FROM opsflow.dead_letters dl
+       JOIN opsflow.webhook_endpoints ep ON ep.id = dl.endpoint_id
+       WHERE dl.resolved_at IS NULL AND ep.enabled AND ep.deleted_at IS NULL
+         AND ($1::text IS NULL OR dl.endpoint_id = $1)
+         AND ($2::timestamptz IS NULL OR dl.created_at >= $2)
+         AND ($3::timestamptz IS NULL OR dl.created_at < $3)
+       ORDER BY dl.created_at LIMIT $4
+       FOR UPDATE OF dl SKIP LOCKED)
+     RETURNING id, delivery_id`,
+    [filter.endpointId ?? null, filter.since ?? null, filter.until ?? null, filter.limit],
+  );
+  let failed = 0;
+  for (const row of rows) {
+    try {
+      const d = await loadForRedrive(deps.pool, row.delivery_id);
+      if (d) await signalOrStart(deps, d);
+    } catch {
+      failed += 1;
+      await deps.pool.query('UPDATE opsflow.dead_letters SET resolved_at = NULL, resolution = NULL WHERE id = $1', [
+        row.id,
+      ]);
+    }
+  }
+  return { redriven: rows.length - failed, failed };
+}
+
+export async function discardDeadLetter(pool: Pool, deadLetterId: string): Promise<void> {
+  const { rows } = await pool.query<{ delivery_id: string; resolved_at: Date | null }>(
+    'SELECT delivery_id, resolved_at FROM opsflow.dead_letters WHERE id = $1',
+    [deadLetterId],
+  );
+  const dl = rows[0];
+  if (!dl) throw new WebhookError('not_found', `dead letter ${deadLetterId} not found`);
+  const updated = await pool.query(
+    `UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'discarded'
+     WHERE id = $1 AND resolved_at IS NULL`,
+    [deadLetterId],
+  );
+  if (updated.rowCount === 0) throw new WebhookError('conflict', `dead letter ${deadLetterId} is already resolved`);
+  await pool.query(
+    `UPDATE opsflow.webhook_deliveries SET status = 'discarded', next_attempt_at = NULL, updated_at = now()
+     WHERE id = $1 AND status = 'dead_lettered'`,
+    [dl.delivery_id],
+  );
+}
+
+/** Deletes dead letters resolved longer ago than the retention (the seeds' 30-day cleanup SQL). */
+export async function cleanupDeadLetters(pool: Pool, olderThanMs: number): Promise<number> {
+  const { rowCount } = await pool.query(
+    `DELETE FROM opsflow.dead_letters WHERE resolved_at IS NOT NULL AND resolved_at < now() - ($1::bigint * interval '1 millisecond')`,
+    [olderThanMs],
+  );
+  return rowCount ?? 0;
+}

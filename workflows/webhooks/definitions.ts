@@ -1,0 +1,61 @@
+/** The webhook family's contract: what the API, the worker and the schedules agree on. */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+
+export const WEBHOOK_DELIVERY_WORKFLOW = 'webhookDelivery';
+export const WEBHOOK_DLQ_REDRIVE_WORKFLOW = 'webhookDlqRedrive';
+export const WEBHOOK_DLQ_CLEANUP_WORKFLOW = 'webhookDlqCleanup';
+
+export const deliveryWorkflowId = (deliveryId: string) => `webhook:${deliveryId}`;
+
+export const DEFAULT_RETRY_SCHEDULE = ['0s', '1m', '5m', '15m', '1h'] as const;
+export const DEFAULT_TIMEOUT_MS = 15_000;
+
+export type DeliveryStatus = 'pending' | 'retrying' | 'delivered' | 'dead_lettered' | 'discarded';
+
+export interface WebhookDeliveryInput {
+  deliveryId: string;
+  /** Wait before each attempt (ms): attempt i waits retryScheduleMs[i]. A snapshot of the endpoint's. */
+  retryScheduleMs: number[];
+  /** Attempts already made by earlier runs (a redrive continues the numbering). */
+  previousAttempts?: number;
+}
+
+export interface WebhookDeliveryResult {
+  deliveryId: string;
+  status: 'delivered' | 'dead_lettered';
+  attempts: number;
+  reason?: string;
+}
+
+/** What one attempt decided; computed by `nextStep` and recorded in PostgreSQL by the same activity. */
+export type NextStep =
+  { kind: 'delivered' } | { kind: 'retry'; delayMs: number } | { kind: 'dead_letter'; reason: string };
+
+export interface AttemptResult {
+  attemptNo: number;
+  endpointId: string;
+  statusCode?: number;
+  error?: string;
+  next: NextStep;
+  /** Set when this attempt disabled the endpoint (410 Gone, or failing for too long). */
+  endpointDisabled?: string;
+}
+
+export interface DeliveryLiveState {
+  phase: 'waiting' | 'attempting' | 'done';
+  attempts: number;
+  nextAttemptAt?: string;
+  lastStatusCode?: number;
+  lastError?: string;
+}
+
+/** Cut the current wait and attempt now (API "retry now"; also the redrive of a parked run). */
+export const retryNowSignal = defineSignal('retryNow');
+export const liveStateQuery = defineQuery<DeliveryLiveState>('liveState');
+
+export interface DlqRedriveInput {
+  limit: number;
+}
+export interface DlqCleanupInput {
+  olderThanMs: number;
+}

@@ -1,0 +1,102 @@
+/**
+ * webhookDelivery — replaces webhook-retry.service.ts (in-process retries, then a dead-letter table).
+ * One run per delivery, id `webhook:<deliveryId>`:
+ *
+ * 1. Wait the schedule's step (0 s for the first attempt); a `retryNow` signal cuts the wait.
+ * 2. Attempt: one signed POST, recorded in PostgreSQL with its decision (delivered / retry / dead-letter).
+ * 3. Retry → back to 1 with the next step (or the receiver's Retry-After, capped).
+ * 4. Delivered → done. Dead-lettered → the endpoint's disabling is reported if this attempt caused it,
+ *    and the run ends with status `dead_lettered`; a redrive starts a new run with the same webhook-id.
+ */
+import {
+  type ActivityOptions,
+  condition,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { createWebhookActivities } from '../../activities/webhooks.js';
+import { OpsStatus } from '../../lib/search-attributes.js';
+import {
+  liveStateQuery,
+  retryNowSignal,
+  type DeliveryLiveState,
+  type WebhookDeliveryInput,
+  type WebhookDeliveryResult,
+} from './definitions.js';
+
+type Activities = ReturnType<typeof createWebhookActivities>;
+
+// The HTTP outcome is a result, not an exception: these retries only cover infrastructure failures
+// (database down, worker crash), and the attempt is recorded once whatever happens.
+const httpAttempt: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1s', maximumInterval: '1 minute', nonRetryableErrorTypes: ['DeliveryNotFound'] },
+};
+const notify = { startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5 } } as const;
+
+const { attemptDelivery } = proxyActivities<Activities>(httpAttempt);
+const { notifyEndpointDisabled } = proxyActivities<Activities>(notify);
+
+export async function webhookDelivery(input: WebhookDeliveryInput): Promise<WebhookDeliveryResult> {
+  let retryNow = false;
+  const state: DeliveryLiveState = { phase: 'waiting', attempts: input.previousAttempts ?? 0 };
+  setHandler(retryNowSignal, () => {
+    retryNow = true;
+  });
+  setHandler(liveStateQuery, () => state);
+  const schedule = input.retryScheduleMs.length > 0 ? input.retryScheduleMs : [0];
+
+  let step = 0;
+  let wait = schedule[0]!;
+  for (;;) {
+    if (wait > 0 && !retryNow) {
+      state.phase = 'waiting';
+      state.nextAttemptAt = new Date(Date.now() + wait).toISOString();
+      await condition(() => retryNow, wait);
+    }
+    retryNow = false;
+    state.phase = 'attempting';
+    state.nextAttemptAt = undefined;
+
+    const attempt = await attemptDelivery({
+      deliveryId: input.deliveryId,
+      attemptNo: state.attempts + 1,
+      stepIndex: step,
+      retryScheduleMs: schedule,
+    });
+    state.attempts = Math.max(state.attempts, attempt.attemptNo);
+    state.lastStatusCode = attempt.statusCode;
+    state.lastError = attempt.error;
+
+    if (attempt.next.kind === 'retry') {
+      step += 1;
+      wait = attempt.next.delayMs;
+      upsertSearchAttributes([{ key: OpsStatus, value: 'retrying' }]);
+      continue;
+    }
+    if (attempt.next.kind === 'delivered') {
+      state.phase = 'done';
+      upsertSearchAttributes([{ key: OpsStatus, value: 'delivered' }]);
+      return { deliveryId: input.deliveryId, status: 'delivered', attempts: state.attempts };
+    }
+    if (attempt.endpointDisabled) {
+      await notifyEndpointDisabled({ endpointId: attempt.endpointId, reason: attempt.endpointDisabled });
+    }
+    if (retryNow) {
+      // Redriven while this attempt was being dead-lettered: run the schedule again.
+      step = 0;
+      wait = 0;
+      continue;
+    }
+    state.phase = 'done';
+    upsertSearchAttributes([{ key: OpsStatus, value: 'dead_lettered' }]);
+    return {
+      deliveryId: input.deliveryId,
+      status: 'dead_lettered',
+      attempts: state.attempts,
+      reason: attempt.next.reason,
+    };
+  }
+}
