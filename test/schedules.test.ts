@@ -77,7 +77,8 @@ describe('schedules as code', () => {
       action: { type: 'startWorkflow', workflowType: 'systemCheck', taskQueue: h.queues.system, args: [] },
     });
     const result = await applySchedules(h.client, [decl('a', '3 hours')]);
-    expect(result.deleted).toEqual([`${prefix}:b`]);
+    // Other managed schedules (a worker process started by another test) may go too; ours must.
+    expect(result.deleted.filter((id) => id.startsWith(prefix))).toEqual([`${prefix}:b`]);
     expect(await ids()).toEqual([`${prefix}:a`, `${prefix}:not-ours`]);
   });
 });

@@ -1,0 +1,45 @@
+/** Runs opsflow entry points as real child processes (to kill them like a crash would). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import type { Harness } from './harness.js';
+
+export interface Child {
+  process: ChildProcess;
+  output: () => string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export function spawnEntry(script: string, env: Record<string, string>): Child {
+  // node itself with tsx as a loader (not the tsx wrapper, which would leave its node child running on
+  // SIGKILL), so killing this process kills the worker.
+  const child = spawn(process.execPath, ['--import', 'tsx', path.resolve(script)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const keep = (b: Buffer) => (out = (out + b.toString()).slice(-20_000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    process: child,
+    output: () => out,
+    kill: async (signal = 'SIGKILL') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** The environment that points a child process at the harness's services and queues. */
+export function harnessEnv(h: Harness, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    TEMPORAL_ADDRESS: h.config.temporal.address!,
+    DATABASE_URL: h.config.databaseUrl,
+    OPSFLOW_TASK_QUEUE_PREFIX: h.config.taskQueuePrefix,
+    OPSFLOW_DATA_DIR: h.dataDir,
+    OPSFLOW_API_KEYS: h.config.apiKeys!.join(','),
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+}
