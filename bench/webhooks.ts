@@ -35,7 +35,8 @@ const LOW_RATE = Number(process.env.BENCH_LOW_RATE ?? 20);
 const API_KEY = 'bench-key-0123456789abcdef';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -110,7 +111,11 @@ async function main() {
   });
   // Warm up: the worker bundles workflows at start; wait until one delivery goes through.
   const warm = (await (
-    await fetch(`${base}/v1/events`, { method: 'POST', headers, body: JSON.stringify({ type: 'bench.event', payload: {} }) })
+    await fetch(`${base}/v1/events`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ type: 'bench.event', payload: {} }),
+    })
   ).json()) as { eventId: string };
   while (!arrivals.has(warm.eventId)) await sleep(100);
 
@@ -126,7 +131,11 @@ async function main() {
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
       inflight.push(
-        fetch(`${base}/v1/events`, { method: 'POST', headers, body: JSON.stringify({ type: 'bench.event', payload: { i } }) })
+        fetch(`${base}/v1/events`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ type: 'bench.event', payload: { i } }),
+        })
           .then(async (res) => {
             if (res.status !== 202) errors.push(`HTTP ${res.status}`);
             const body = (await res.json()) as { eventId: string };
@@ -185,7 +194,9 @@ async function main() {
   const resultsFile = path.join(root, 'bench', 'RESULTS.md');
   const previous = await readFile(resultsFile, 'utf8').catch(() => '# Benchmark results\n\n');
   const section = /## Webhook delivery[\s\S]*?(?=\n## |$)/;
-  const next = section.test(previous) ? previous.replace(section, lines.join('\n')) : `${previous.trimEnd()}\n\n${lines.join('\n')}`;
+  const next = section.test(previous)
+    ? previous.replace(section, lines.join('\n'))
+    : `${previous.trimEnd()}\n\n${lines.join('\n')}`;
   await writeFile(resultsFile, `${next.trimEnd()}\n`);
 
   worker.kill('SIGTERM');

@@ -26,6 +26,9 @@ describe('replay of recorded histories', () => {
         'system-check/ok.json',
         'webhooks/delivered.json',
         'webhooks/dead-lettered.json',
+        'subscriptions/expired.json',
+        'subscriptions/reminder-canceled.json',
+        'subscriptions/renewed.json',
       ]),
     );
   });

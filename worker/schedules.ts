@@ -18,6 +18,7 @@ import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import type { TaskQueues } from '../lib/task-queues.js';
 import { SYSTEM_CHECK_WORKFLOW, type SystemCheckInput } from '../workflows/system-check/definitions.js';
+import { SUBSCRIPTION_SWEEP_WORKFLOW, type SweepInput } from '../workflows/subscriptions/definitions.js';
 import {
   WEBHOOK_DLQ_CLEANUP_WORKFLOW,
   WEBHOOK_DLQ_REDRIVE_WORKFLOW,
@@ -80,6 +81,17 @@ export function declareSchedules(config: Config, queues: TaskQueues): ScheduleDe
       taskQueue: queues.webhooks,
       overlap: ScheduleOverlapPolicy.SKIP,
       catchupWindow: '1 day',
+    },
+    {
+      id: 'opsflow:subscription-sweep',
+      description:
+        'Daily subscription sweep at 09:00: reconcile workflows, report expiring (replaces check-subscriptions-cron.ts)',
+      spec: { cronExpressions: ['0 9 * * *'], timezone: tz },
+      workflowType: SUBSCRIPTION_SWEEP_WORKFLOW,
+      args: [{ windowMs: 24 * 3600 * 1000, alertThreshold: 10 } satisfies SweepInput],
+      taskQueue: queues.subscriptions,
+      overlap: ScheduleOverlapPolicy.SKIP,
+      catchupWindow: '6 hours',
     },
   ];
 }

@@ -12,6 +12,7 @@ import {
   type WorkflowBundleOption,
 } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
+import { createSubscriptionActivities } from '../activities/subscriptions.js';
 import { createSystemCheckActivities } from '../activities/system-check.js';
 import { createWebhookActivities } from '../activities/webhooks.js';
 import type { Config } from '../lib/config.js';
@@ -48,13 +49,15 @@ export function activitiesFor(family: Family, deps: WorkerDeps): object {
       return createSystemCheckActivities(deps);
     case 'webhooks':
       return createWebhookActivities({ ...deps, taskQueues: deps.queues });
+    case 'subscriptions':
+      return createSubscriptionActivities(deps);
     default:
       return {};
   }
 }
 
 /** The families whose task queues this process polls (all of them for now). */
-export const runningFamilies: Family[] = ['system', 'webhooks'];
+export const runningFamilies: Family[] = ['system', 'webhooks', 'subscriptions'];
 
 export async function createWorkers(opts: {
   connection: NativeConnection;

@@ -2,3 +2,5 @@
 export { systemCheck } from './system-check/workflow.js';
 export { webhookDelivery } from './webhooks/workflow.js';
 export { webhookDlqCleanup, webhookDlqRedrive } from './webhooks/maintenance.js';
+export { subscriptionLifecycle } from './subscriptions/workflow.js';
+export { subscriptionSweep } from './subscriptions/sweep.js';

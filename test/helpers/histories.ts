@@ -13,11 +13,21 @@ const run = promisify(execFile);
 
 export const historiesDir = path.resolve('test/histories');
 
-export async function saveHistory(workflowId: string, file: string): Promise<void> {
+export async function saveHistory(workflowId: string, file: string, runId?: string): Promise<void> {
   if (!process.env.UPDATE_HISTORIES) return;
   const { stdout } = await run(
     inject('temporalCliPath'),
-    ['workflow', 'show', '--workflow-id', workflowId, '--address', inject('temporalAddress'), '--output', 'json'],
+    [
+      'workflow',
+      'show',
+      '--workflow-id',
+      workflowId,
+      ...(runId ? ['--run-id', runId] : []),
+      '--address',
+      inject('temporalAddress'),
+      '--output',
+      'json',
+    ],
     { maxBuffer: 64 * 1024 * 1024 },
   );
   const target = path.join(historiesDir, file);

@@ -1,0 +1,222 @@
+/**
+ * Subscription activities: reminders (sent at most once per subscription, period and milestone — the
+ * unique notification row is inserted in the transaction that sends), status transitions (the row the
+ * SaaS app reads, audit, email, `subscription.*` event) and the daily sweep.
+ */
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
+import type { Config } from '../lib/config.js';
+import type { Pool } from '../lib/db.js';
+import type { Logger } from '../lib/logger.js';
+import type { Mailer } from '../lib/mailer.js';
+import { OpsKind, OpsStatus, SubscriptionExpiresAt, TenantId } from '../lib/search-attributes.js';
+import { reminderEmail, statusEmail, sweepReportEmail } from '../lib/subscriptions/emails.js';
+import { detailsFromRow, type SubscriptionRow } from '../lib/subscriptions/rows.js';
+import { publishEvent } from '../lib/webhooks/service.js';
+import {
+  SUBSCRIPTION_WORKFLOW,
+  subscriptionWorkflowId,
+  type SubscriptionDetails,
+  type SubscriptionInput,
+  type SentReminder,
+  type SubscriptionStatus,
+  type SweepInput,
+  type SweepResult,
+  type Urgency,
+} from '../workflows/subscriptions/definitions.js';
+import { planPeriod } from '../workflows/subscriptions/planner.js';
+
+export interface SubscriptionActivityDeps {
+  config: Config;
+  pool: Pool;
+  client: Client;
+  mailer: Mailer;
+  log: Logger;
+  queues: { subscriptions: string; webhooks: string };
+}
+
+/** Starts the lifecycle workflow for a row (the API for a new subscription, the sweep for a lost one). */
+export async function startSubscriptionWorkflow(
+  deps: { client: Client; queues: { subscriptions: string } },
+  id: string,
+  details: SubscriptionDetails,
+  status: SubscriptionStatus,
+  reminders: SentReminder[] = [],
+): Promise<boolean> {
+  const input: SubscriptionInput = {
+    subscriptionId: id,
+    state: { details, status, plan: planPeriod(details), reminders },
+  };
+  try {
+    await deps.client.workflow.start(SUBSCRIPTION_WORKFLOW, {
+      taskQueue: deps.queues.subscriptions,
+      workflowId: subscriptionWorkflowId(id),
+      args: [input],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      typedSearchAttributes: [
+        { key: OpsKind, value: 'subscription' },
+        { key: TenantId, value: details.tenantId },
+        { key: OpsStatus, value: status },
+        { key: SubscriptionExpiresAt, value: new Date(details.expiresAt) },
+      ],
+      staticSummary: `subscription ${id} (${details.email})`,
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
+    throw err;
+  }
+}
+
+export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => {
+  const events = {
+    pool: deps.pool,
+    client: deps.client,
+    taskQueue: deps.queues.webhooks,
+    maxPayloadBytes: deps.config.webhooks.maxPayloadBytes,
+  };
+
+  /** Inserts the notification row and sends in one transaction; false when it was sent before. */
+  async function notifyOnce(
+    id: string,
+    expiresAt: string,
+    milestone: string,
+    urgency: string,
+    message: Parameters<Mailer['send']>[0],
+  ): Promise<boolean> {
+    const client = await deps.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const inserted = await client.query(
+        `INSERT INTO opsflow.subscription_notifications (subscription_id, expires_at, milestone, urgency)
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+        [id, expiresAt, milestone, urgency],
+      );
+      if (inserted.rowCount === 0) {
+        await client.query('ROLLBACK');
+        return false;
+      }
+      // The Message-ID is derived from the unique key, so even the one window left (sent, then the commit
+      // lost) produces a duplicate the receiving mail system can recognise.
+      const key = `${id}.${Date.parse(expiresAt)}.${milestone}`;
+      const sent = await deps.mailer.send({ ...message, headers: { 'X-Opsflow-Notification': key } });
+      await client.query(
+        `UPDATE opsflow.subscription_notifications SET message_id = $4
+         WHERE subscription_id = $1 AND expires_at = $2 AND milestone = $3`,
+        [id, expiresAt, milestone, sent.messageId],
+      );
+      await client.query(
+        `INSERT INTO opsflow.subscription_audit (subscription_id, action, details) VALUES ($1, 'notified', $2)`,
+        [id, JSON.stringify({ milestone, urgency, expiresAt, to: message.to })],
+      );
+      await client.query('COMMIT');
+      return true;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  return {
+    async sendReminder(input: {
+      subscriptionId: string;
+      details: SubscriptionDetails;
+      milestone: string;
+      urgency: Urgency;
+    }): Promise<{ sent: boolean }> {
+      const d = input.details;
+      const sent = await notifyOnce(
+        input.subscriptionId,
+        d.expiresAt,
+        input.milestone,
+        input.urgency,
+        reminderEmail({ ...d, urgency: input.urgency, milestone: input.milestone }),
+      );
+      return { sent };
+    },
+
+    async transition(input: {
+      subscriptionId: string;
+      status: SubscriptionStatus;
+      details: SubscriptionDetails;
+      reason?: string;
+    }): Promise<void> {
+      const { subscriptionId: id, status, details: d } = input;
+      await deps.pool.query(
+        `UPDATE opsflow.subscriptions SET status = $2, cancel_reason = COALESCE($3, cancel_reason), updated_at = now()
+         WHERE id = $1`,
+        [id, status, input.reason ?? null],
+      );
+      await deps.pool.query(
+        `INSERT INTO opsflow.subscription_audit (subscription_id, action, details) VALUES ($1, $2, $3)`,
+        [id, status, JSON.stringify({ expiresAt: d.expiresAt, reason: input.reason })],
+      );
+      await publishEvent(events, {
+        type: `subscription.${status}`,
+        payload: { subscriptionId: id, tenantId: d.tenantId, status, expiresAt: d.expiresAt, reason: input.reason },
+        tenantId: d.tenantId,
+        idempotencyKey: `subscription.${status}:${id}:${d.expiresAt}`,
+      });
+      if (status === 'grace' || status === 'expired') {
+        await notifyOnce(id, d.expiresAt, status, 'critical', statusEmail({ ...d, status }));
+      }
+    },
+
+    /**
+     * Reconciles PostgreSQL with Temporal (every active or grace row without a running workflow gets one),
+     * then emails ops the subscriptions expiring within the window, flagged as an alert above the threshold.
+     */
+    async sweep(input: SweepInput): Promise<SweepResult> {
+      const windowMs = input.windowMs ?? 24 * 3600 * 1000;
+      const threshold = input.alertThreshold ?? 10;
+      const { rows } = await deps.pool.query<SubscriptionRow>(
+        `SELECT * FROM opsflow.subscriptions WHERE status IN ('active', 'grace') ORDER BY id`,
+      );
+      const restarted: string[] = [];
+      for (const row of rows) {
+        let running = false;
+        try {
+          const desc = await deps.client.workflow.getHandle(subscriptionWorkflowId(row.id)).describe();
+          running = desc.status.name === 'RUNNING';
+        } catch {
+          running = false;
+        }
+        if (running) continue;
+        // What this period already sent stays sent: the new run plans only what is left.
+        const sent = await deps.pool.query<{ milestone: string; urgency: Urgency; sent_at: Date }>(
+          `SELECT milestone, urgency, sent_at FROM opsflow.subscription_notifications
+           WHERE subscription_id = $1 AND expires_at = $2`,
+          [row.id, row.expires_at],
+        );
+        const reminders: SentReminder[] = sent.rows.map((n) => ({
+          milestone: n.milestone,
+          urgency: n.urgency,
+          sentAt: n.sent_at.toISOString(),
+          outcome: 'sent',
+        }));
+        if (await startSubscriptionWorkflow(deps, row.id, detailsFromRow(row), row.status, reminders)) {
+          restarted.push(row.id);
+        }
+      }
+      const expiring = rows.filter(
+        (r) =>
+          r.status === 'active' &&
+          r.expires_at.getTime() - Date.now() <= windowMs &&
+          r.expires_at.getTime() > Date.now(),
+      );
+      const alert = expiring.length > threshold;
+      const to = deps.config.mail.opsEmail;
+      if (to) {
+        await deps.mailer.send({ to, ...sweepReportEmail({ expiring, alert, threshold, restarted, windowMs }) });
+      } else {
+        deps.log.warn({ expiring: expiring.length }, 'subscription sweep: OPS_EMAIL is unset, report not emailed');
+      }
+      const result: SweepResult = { checked: rows.length, restarted, expiringSoon: expiring.length, alert };
+      await deps.pool.query(`INSERT INTO opsflow.subscription_audit (action, details) VALUES ('sweep', $1)`, [
+        JSON.stringify(result),
+      ]);
+      return result;
+    },
+  };
+};

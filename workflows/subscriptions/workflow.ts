@@ -1,0 +1,165 @@
+/**
+ * subscriptionLifecycle — replaces check-subscriptions-cron.ts (a daily scan with a dedupe table).
+ * One long-lived run per subscription, id `subscription:<id>`:
+ *
+ * 1. Sleep until the next action of the period's plan, or until an update (details, renew, cancel).
+ * 2. Reminder due → send it (the most urgent due one; earlier missed ones are skipped, never a burst).
+ * 3. Expiry → `grace` for graceDays (if any), then `expired`: PostgreSQL row, email, event, audit; done.
+ * 4. Renewal → a new period: continue-as-new with the new plan, so no reminder of the old period remains.
+ * Cancel → `canceled`, no further reminders; done. Long histories also continue-as-new.
+ */
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createSubscriptionActivities } from '../../activities/subscriptions.js';
+import { OpsStatus, SubscriptionExpiresAt } from '../../lib/search-attributes.js';
+import {
+  cancelUpdate,
+  renewUpdate,
+  updateDetailsUpdate,
+  viewQuery,
+  type SubscriptionInput,
+  type SubscriptionState,
+  type SubscriptionView,
+} from './definitions.js';
+import { nextAction } from './planner.js';
+
+type Activities = ReturnType<typeof createSubscriptionActivities>;
+
+// Emails: a few tries, then the failure is visible (the unique row keeps a retry from sending twice).
+const email = {
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 10, maximumInterval: '5 minutes' },
+} as const;
+const { sendReminder, transition } = proxyActivities<Activities>(email);
+
+export async function subscriptionLifecycle(input: SubscriptionInput): Promise<SubscriptionView> {
+  const id = input.subscriptionId;
+  const state: SubscriptionState = input.state;
+  let changed = false;
+  let newPeriod = false;
+
+  const view = (): SubscriptionView => {
+    const { action } = nextAction(state.plan, state.status, state.reminders, Date.now());
+    const description =
+      action.kind === 'reminder'
+        ? `reminder ${action.milestone} (${action.urgency}) at ${action.at}`
+        : action.kind === 'none'
+          ? undefined
+          : `${action.kind} at ${action.at}`;
+    return {
+      subscriptionId: id,
+      status: state.status,
+      details: state.details,
+      reminders: state.reminders,
+      nextAction: { ...action, description },
+    };
+  };
+
+  setHandler(viewQuery, view);
+  setHandler(
+    updateDetailsUpdate,
+    ({ details, plan }) => {
+      const periodChanged = details.expiresAt !== state.details.expiresAt;
+      state.details = details;
+      state.plan = plan;
+      if (periodChanged) {
+        newPeriod = true;
+        state.reminders = [];
+        state.status = 'active';
+      }
+      changed = true;
+      return view();
+    },
+    { validator: (_arg) => assertNotCanceled(state) },
+  );
+  setHandler(
+    renewUpdate,
+    ({ expiresAt, plan }) => {
+      state.details = { ...state.details, expiresAt };
+      state.plan = plan;
+      state.reminders = [];
+      state.status = 'active';
+      newPeriod = true;
+      changed = true;
+      return view();
+    },
+    {
+      validator: ({ expiresAt }: { expiresAt: string }) => {
+        assertNotCanceled(state);
+        if (Date.parse(expiresAt) <= Date.parse(state.details.expiresAt)) {
+          throw new Error(`renewal must be later than the current expiry ${state.details.expiresAt}`);
+        }
+      },
+    },
+  );
+  setHandler(
+    cancelUpdate,
+    async ({ reason }) => {
+      state.status = 'canceled';
+      state.cancelReason = reason;
+      changed = true;
+      await transition({ subscriptionId: id, status: 'canceled', details: state.details, reason });
+      return view();
+    },
+    { validator: (_arg) => assertNotCanceled(state) },
+  );
+
+  upsertSearchAttributes([
+    { key: OpsStatus, value: state.status },
+    { key: SubscriptionExpiresAt, value: new Date(state.details.expiresAt) },
+  ]);
+
+  for (;;) {
+    if (state.status === 'canceled' || state.status === 'expired') break;
+    const { action, skip } = nextAction(state.plan, state.status, state.reminders, Date.now());
+    setCurrentDetails(view().nextAction.description ?? state.status);
+    const waitMs = action.kind === 'none' ? undefined : Math.max(0, Date.parse(action.at) - Date.now());
+    changed = false;
+    if (waitMs === undefined) await condition(() => changed);
+    else if (waitMs > 0) await condition(() => changed, waitMs);
+    if (changed) {
+      if (newPeriod) break; // continue-as-new below, with the new plan
+      continue;
+    }
+
+    const now = new Date().toISOString();
+    for (const milestone of skip) {
+      const planned = state.plan.reminders.find((r) => r.milestone === milestone)!;
+      state.reminders.push({ milestone, urgency: planned.urgency, sentAt: now, outcome: 'skipped' });
+    }
+    if (action.kind === 'reminder') {
+      await sendReminder({
+        subscriptionId: id,
+        details: state.details,
+        milestone: action.milestone,
+        urgency: action.urgency,
+      });
+      state.reminders.push({ milestone: action.milestone, urgency: action.urgency, sentAt: now, outcome: 'sent' });
+    } else if (action.kind === 'grace' || action.kind === 'expire') {
+      state.status = action.kind === 'grace' ? 'grace' : 'expired';
+      await transition({ subscriptionId: id, status: state.status, details: state.details });
+    }
+    upsertSearchAttributes([{ key: OpsStatus, value: state.status }]);
+    if (workflowInfo().historyLength > (input.continueAsNewAfterEvents ?? 2000)) break;
+  }
+
+  await condition(allHandlersFinished);
+  if (state.status === 'canceled' || state.status === 'expired') {
+    upsertSearchAttributes([{ key: OpsStatus, value: state.status }]);
+    setCurrentDetails(state.status);
+    return view();
+  }
+  return continueAsNew<typeof subscriptionLifecycle>({ ...input, state });
+}
+
+function assertNotCanceled(state: SubscriptionState): void {
+  if (state.status === 'canceled') throw new Error('the subscription is canceled');
+}
