@@ -13,6 +13,7 @@ import type { TaskQueues } from '../lib/task-queues.js';
 import { apiKeyAuth } from './auth.js';
 import { ApiError, errorResponse } from './errors.js';
 import { newRouter } from './router.js';
+import { backupRoutes } from './routes/backups.js';
 import { subscriptionRoutes } from './routes/subscriptions.js';
 import { systemCheckRoutes } from './routes/system-check.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -89,6 +90,7 @@ export function createApp(deps: ApiDeps) {
   app.route('/v1', systemCheckRoutes(deps));
   app.route('/v1', webhookRoutes(deps));
   app.route('/v1', subscriptionRoutes(deps));
+  app.route('/v1', backupRoutes(deps));
 
   app.notFound((c) => errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`));
 

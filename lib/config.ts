@@ -123,6 +123,23 @@ export const envSchema = z.object({
     .default(256 * 1024),
   WEBHOOK_DLQ_RETENTION: duration.default(30 * 24 * 3600 * 1000),
 
+  BACKUP_DATABASE_URLS: csv.pipe(z.array(postgresUrl)).optional(),
+  BACKUP_DIR: z.string().min(1).optional(),
+  BACKUP_SCHEDULE: z.string().min(9).default('0 2 * * *'),
+  BACKUP_LOCAL_KEEP_DAILY: z.coerce.number().int().min(0).default(7),
+  BACKUP_LOCAL_KEEP_WEEKLY: z.coerce.number().int().min(0).default(0),
+  BACKUP_LOCAL_KEEP_MONTHLY: z.coerce.number().int().min(0).default(0),
+  BACKUP_S3_KEEP_DAILY: z.coerce.number().int().min(0).default(30),
+  BACKUP_S3_KEEP_WEEKLY: z.coerce.number().int().min(0).default(13),
+  BACKUP_S3_KEEP_MONTHLY: z.coerce.number().int().min(0).default(0),
+  VERIFY_DATABASE_URL: postgresUrl.optional(),
+  PG_BIN_DIR: z.string().min(1).optional(),
+  S3_BUCKET: z.string().min(3).max(63).optional(),
+  S3_PREFIX: z.string().default('opsflow/'),
+  S3_ENDPOINT: httpUrl.optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_FORCE_PATH_STYLE: bool.optional(),
+
   HEALTH_CHECK_URLS: csv.pipe(z.array(httpUrl)).default([]),
   HEALTH_CHECK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
 });
@@ -157,6 +174,19 @@ export interface Config {
   };
   mail: { smtpUrl: string | undefined; from: string; opsEmail: string | undefined };
   systemCheck: { urls: string[]; timeoutMs: number };
+  backups: {
+    /** Databases to back up, by name (the URL's database); default: opsflow's own. */
+    databases: { name: string; url: string }[];
+    dir: string;
+    schedule: string;
+    /** Server where scratch databases for verification are created (its maintenance database). */
+    verifyUrl: string;
+    pgBinDir: string | undefined;
+    retention: { local: RetentionPolicy; s3: RetentionPolicy };
+    s3:
+      | { bucket: string; prefix: string; endpoint: string | undefined; region: string; forcePathStyle: boolean }
+      | undefined;
+  };
   webhooks: {
     /** Private/loopback ranges deliveries may reach anyway (everything else private is refused). */
     allowedCidrs: string[];
@@ -166,6 +196,12 @@ export interface Config {
     /** Resolved dead letters older than this are deleted by the daily cleanup. */
     dlqRetentionMs: number;
   };
+}
+
+export interface RetentionPolicy {
+  daily: number;
+  weekly: number;
+  monthly: number;
 }
 
 export class ConfigError extends Error {
@@ -188,7 +224,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!!e.TEMPORAL_TLS_CLIENT_CERT_PATH !== !!e.TEMPORAL_TLS_CLIENT_KEY_PATH) {
     problems.push('TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH must be set together');
   }
+  const backupUrls =
+    e.BACKUP_DATABASE_URLS && e.BACKUP_DATABASE_URLS.length > 0 ? e.BACKUP_DATABASE_URLS : [e.DATABASE_URL];
+  const databases = backupUrls.map((url) => ({ name: decodeURIComponent(new URL(url).pathname.slice(1)), url }));
+  if (new Set(databases.map((d) => d.name)).size !== databases.length) {
+    problems.push('BACKUP_DATABASE_URLS: two URLs name the same database');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
+  const maintenance = new URL(e.VERIFY_DATABASE_URL ?? databases[0]!.url);
+  maintenance.pathname = '/postgres';
 
   return {
     logLevel: e.LOG_LEVEL,
@@ -216,6 +260,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM, opsEmail: e.OPS_EMAIL },
     systemCheck: { urls: e.HEALTH_CHECK_URLS, timeoutMs: e.HEALTH_CHECK_TIMEOUT_MS },
+    backups: {
+      databases,
+      dir: e.BACKUP_DIR ?? `${e.OPSFLOW_DATA_DIR}/backups`,
+      schedule: e.BACKUP_SCHEDULE,
+      verifyUrl: maintenance.toString(),
+      pgBinDir: e.PG_BIN_DIR,
+      retention: {
+        local: {
+          daily: e.BACKUP_LOCAL_KEEP_DAILY,
+          weekly: e.BACKUP_LOCAL_KEEP_WEEKLY,
+          monthly: e.BACKUP_LOCAL_KEEP_MONTHLY,
+        },
+        s3: { daily: e.BACKUP_S3_KEEP_DAILY, weekly: e.BACKUP_S3_KEEP_WEEKLY, monthly: e.BACKUP_S3_KEEP_MONTHLY },
+      },
+      s3: e.S3_BUCKET
+        ? {
+            bucket: e.S3_BUCKET,
+            prefix: e.S3_PREFIX,
+            endpoint: e.S3_ENDPOINT,
+            region: e.S3_REGION,
+            forcePathStyle: e.S3_FORCE_PATH_STYLE ?? e.S3_ENDPOINT !== undefined,
+          }
+        : undefined,
+    },
     webhooks: {
       allowedCidrs: e.WEBHOOK_ALLOWED_CIDRS,
       disableAfterMs: e.WEBHOOK_DISABLE_AFTER,

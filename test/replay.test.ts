@@ -29,6 +29,8 @@ describe('replay of recorded histories', () => {
         'subscriptions/expired.json',
         'subscriptions/reminder-canceled.json',
         'subscriptions/renewed.json',
+        'backups/verified.json',
+        'backups/failed.json',
       ]),
     );
   });

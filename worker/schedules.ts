@@ -18,6 +18,7 @@ import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import type { TaskQueues } from '../lib/task-queues.js';
 import { SYSTEM_CHECK_WORKFLOW, type SystemCheckInput } from '../workflows/system-check/definitions.js';
+import { BACKUP_WORKFLOW, type BackupInput } from '../workflows/backups/definitions.js';
 import { SUBSCRIPTION_SWEEP_WORKFLOW, type SweepInput } from '../workflows/subscriptions/definitions.js';
 import {
   WEBHOOK_DLQ_CLEANUP_WORKFLOW,
@@ -93,6 +94,17 @@ export function declareSchedules(config: Config, queues: TaskQueues): ScheduleDe
       overlap: ScheduleOverlapPolicy.SKIP,
       catchupWindow: '6 hours',
     },
+    // One nightly backup per database (replaces the backup.sh crontab line).
+    ...config.backups.databases.map((db): ScheduleDeclaration => ({
+      id: `opsflow:backup:${db.name}`,
+      description: `Nightly backup of ${db.name}, verified by a real restore (replaces backup.sh)`,
+      spec: { cronExpressions: [config.backups.schedule], timezone: tz },
+      workflowType: BACKUP_WORKFLOW,
+      args: [{ database: db.name } satisfies BackupInput],
+      taskQueue: queues.backups,
+      overlap: ScheduleOverlapPolicy.SKIP,
+      catchupWindow: '6 hours',
+    })),
   ];
 }
 

@@ -12,6 +12,7 @@ import {
   type WorkflowBundleOption,
 } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
+import { createBackupActivities } from '../activities/backups.js';
 import { createSubscriptionActivities } from '../activities/subscriptions.js';
 import { createSystemCheckActivities } from '../activities/system-check.js';
 import { createWebhookActivities } from '../activities/webhooks.js';
@@ -51,13 +52,15 @@ export function activitiesFor(family: Family, deps: WorkerDeps): object {
       return createWebhookActivities({ ...deps, taskQueues: deps.queues });
     case 'subscriptions':
       return createSubscriptionActivities(deps);
+    case 'backups':
+      return createBackupActivities(deps);
     default:
       return {};
   }
 }
 
 /** The families whose task queues this process polls (all of them for now). */
-export const runningFamilies: Family[] = ['system', 'webhooks', 'subscriptions'];
+export const runningFamilies: Family[] = ['system', 'webhooks', 'subscriptions', 'backups'];
 
 export async function createWorkers(opts: {
   connection: NativeConnection;

@@ -4,3 +4,4 @@ export { webhookDelivery } from './webhooks/workflow.js';
 export { webhookDlqCleanup, webhookDlqRedrive } from './webhooks/maintenance.js';
 export { subscriptionLifecycle } from './subscriptions/workflow.js';
 export { subscriptionSweep } from './subscriptions/sweep.js';
+export { backupDatabase } from './backups/workflow.js';

@@ -10,7 +10,7 @@ import {
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { parseDuration } from '../../lib/durations.js';
-import { decodeCursor, DEFAULT_LIMIT, MAX_LIMIT, page } from '../../lib/pagination.js';
+import { page } from '../../lib/pagination.js';
 import { OpsKind, OpsStatus, SubscriptionExpiresAt, TenantId } from '../../lib/search-attributes.js';
 import { detailsFromRow, type SubscriptionRow } from '../../lib/subscriptions/rows.js';
 import {
@@ -30,10 +30,8 @@ import {
 import { planPeriod } from '../../workflows/subscriptions/planner.js';
 import type { ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
+import { Cursor, cursorKey, json, Limit, security } from '../pagination.js';
 import { newRouter } from '../router.js';
-
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
-const security = [{ bearerAuth: [] }];
 
 const IdParam = z.object({ id: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'letters, digits and . _ : - only') });
 const Instant = z.iso.datetime({ offset: true });
@@ -334,8 +332,8 @@ export function subscriptionRoutes(deps: ApiDeps) {
               if (ms === undefined) ctx.addIssue({ code: 'custom', message: 'must be a duration such as 24h or 7d' });
               return ms;
             }),
-          cursor: z.string().max(500).optional(),
-          limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(DEFAULT_LIMIT),
+          cursor: Cursor,
+          limit: Limit,
         }),
       },
       responses: {
@@ -347,8 +345,7 @@ export function subscriptionRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const key = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
-      if (q.cursor !== undefined && !key) throw new ApiError(400, 'validation_failed', 'Invalid cursor');
+      const key = cursorKey(q.cursor);
       // Keyset on (expires_at, id): the cursor's createdAt field carries the expiry here.
       const { rows } = await pool.query<SubscriptionRow>(
         `SELECT * FROM opsflow.subscriptions

@@ -5,7 +5,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { parseDuration } from '../../lib/durations.js';
 import { newId } from '../../lib/ids.js';
-import { decodeCursor, DEFAULT_LIMIT, MAX_LIMIT, page } from '../../lib/pagination.js';
+import { page } from '../../lib/pagination.js';
 import {
   discardDeadLetter,
   publishEvent,
@@ -25,10 +25,8 @@ import {
 } from '../../workflows/webhooks/definitions.js';
 import type { ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
+import { Cursor, cursorKey, json, Limit, security } from '../pagination.js';
 import { newRouter } from '../router.js';
-
-const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
-const security = [{ bearerAuth: [] }];
 
 const EventType = z
   .string()
@@ -100,8 +98,6 @@ const EventCreate = z
   .openapi('EventCreate');
 
 const IdParam = z.object({ id: z.string().min(1).max(100) });
-const Limit = z.coerce.number().int().min(1).max(MAX_LIMIT).default(DEFAULT_LIMIT);
-const Cursor = z.string().max(500).optional();
 const DateParam = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
 
 interface EndpointRow {
@@ -144,13 +140,6 @@ function endpointJson(r: EndpointRow) {
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
   };
-}
-
-function cursorOrThrow(cursor: string | undefined) {
-  if (cursor === undefined) return undefined;
-  const key = decodeCursor(cursor);
-  if (!key) throw new ApiError(400, 'validation_failed', 'Invalid cursor');
-  return key;
 }
 
 function serviceError(err: unknown): never {
@@ -249,7 +238,7 @@ export function webhookRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const key = cursorOrThrow(q.cursor);
+      const key = cursorKey(q.cursor);
       const { rows } = await pool.query<EndpointRow>(
         `SELECT ${ENDPOINT_COLUMNS} FROM opsflow.webhook_endpoints
          WHERE deleted_at IS NULL AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2))
@@ -454,7 +443,7 @@ export function webhookRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const key = cursorOrThrow(q.cursor);
+      const key = cursorKey(q.cursor);
       const { rows } = await pool.query<DeliveryRow>(
         `SELECT * FROM opsflow.webhook_deliveries
          WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR endpoint_id = $2)
@@ -575,7 +564,7 @@ export function webhookRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const key = cursorOrThrow(q.cursor);
+      const key = cursorKey(q.cursor);
       const { rows } = await pool.query<{
         id: string;
         delivery_id: string;

@@ -1,0 +1,110 @@
+/**
+ * Where backups are kept: a local directory and/or S3 (AWS or any S3-compatible server such as MinIO).
+ * Writes never leave a partial object under a final name: the local store writes a temporary file and
+ * renames it; the S3 store uses a multipart upload that is aborted on failure (S3 shows nothing until the
+ * upload completes).
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { Config } from '../config.js';
+import type { StoreName } from '../../workflows/backups/definitions.js';
+
+export interface PendingWrite {
+  /** Where the bytes go. */
+  sink: Writable;
+  /** Resolves once the object is durable under its final name. */
+  commit(): Promise<void>;
+  /** Removes whatever was written. */
+  abort(): Promise<void>;
+}
+
+export interface BlobStore {
+  name: StoreName;
+  write(key: string): PendingWrite;
+  read(key: string): Promise<Readable>;
+  remove(key: string): Promise<void>;
+}
+
+export function localStore(dir: string): BlobStore {
+  const full = (key: string) => path.join(dir, key);
+  return {
+    name: 'local',
+    write(key) {
+      const final = full(key);
+      const partial = `${final}.partial-${process.pid}-${Date.now()}`;
+      const out = new PassThrough();
+      const done = (async () => {
+        await mkdir(path.dirname(final), { recursive: true });
+        await pipeline(out, createWriteStream(partial, { flags: 'wx' }));
+      })();
+      done.catch(() => undefined);
+      return {
+        sink: out,
+        commit: async () => {
+          await done;
+          await rename(partial, final);
+        },
+        abort: async () => {
+          out.destroy();
+          await done.catch(() => undefined);
+          await rm(partial, { force: true });
+        },
+      };
+    },
+    read: (key) => Promise.resolve(createReadStream(full(key))),
+    remove: (key) => rm(full(key), { force: true }),
+  };
+}
+
+export function s3Store(cfg: NonNullable<Config['backups']['s3']>): BlobStore {
+  const client = new S3Client({
+    region: cfg.region,
+    endpoint: cfg.endpoint,
+    forcePathStyle: cfg.forcePathStyle,
+    maxAttempts: 3,
+  });
+  const objectKey = (key: string) => `${cfg.prefix}${key}`;
+  return {
+    name: 's3',
+    write(key) {
+      const body = new PassThrough();
+      const upload = new Upload({
+        client,
+        params: { Bucket: cfg.bucket, Key: objectKey(key), Body: body },
+        partSize: 8 * 1024 * 1024,
+        queueSize: 2, // bounded memory: at most two parts in flight
+      });
+      const done = upload.done();
+      done.catch(() => undefined);
+      return {
+        sink: body,
+        commit: async () => {
+          await done;
+        },
+        abort: async () => {
+          body.destroy();
+          await upload.abort().catch(() => undefined);
+          await done.catch(() => undefined);
+        },
+      };
+    },
+    async read(key) {
+      const res = await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: objectKey(key) }));
+      return res.Body as Readable;
+    },
+    async remove(key) {
+      await client.send(new DeleteObjectCommand({ Bucket: cfg.bucket, Key: objectKey(key) }));
+    },
+  };
+}
+
+export function configuredStores(config: Config): BlobStore[] {
+  const stores = [localStore(path.resolve(config.backups.dir))];
+  if (config.backups.s3) stores.push(s3Store(config.backups.s3));
+  return stores;
+}

@@ -1,0 +1,301 @@
+/**
+ * Backups with real pg_dump/pg_restore, a real PostgreSQL source, a local store and a real S3-compatible
+ * server (s3rver), on the real Temporal server.
+ */
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createBackupActivities } from '../../activities/backups.js';
+import { quoteIdent } from '../../lib/db.js';
+import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult } from '../../workflows/backups/definitions.js';
+
+import { planRetention } from '../../workflows/backups/retention.js';
+import type { backupDatabase } from '../../workflows/backups/workflow.js';
+import {
+  createHarness,
+  startWorkers,
+  testApp,
+  TEST_API_KEY,
+  type Harness,
+  type TestWorkers,
+} from '../helpers/harness.js';
+import { saveHistory } from '../helpers/histories.js';
+import { startS3, type S3Server } from '../helpers/s3.js';
+import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.js';
+
+describe('retention (pure)', () => {
+  const day = (n: number, verified = true) => ({
+    id: `b${n}`,
+    startedAt: new Date(Date.UTC(2026, 10, 30 - n, 2)).toISOString(),
+    verified,
+  });
+  it.each([
+    [
+      'keeps the newest N daily',
+      [0, 1, 2, 3, 4].map((n) => day(n)),
+      { daily: 3, weekly: 0, monthly: 0 },
+      ['b0', 'b1', 'b2'],
+      ['b3', 'b4'],
+    ],
+    [
+      'never deletes the newest verified, even with a zero policy',
+      [day(0), day(1)],
+      { daily: 0, weekly: 0, monthly: 0 },
+      ['b0'],
+      ['b1'],
+    ],
+    [
+      'an unverified backup is never a kept one; newer failed ones are left for investigation',
+      [day(0, false), day(1), day(2, false), day(3)],
+      { daily: 1, weekly: 0, monthly: 0 },
+      ['b1'],
+      ['b2', 'b3'],
+    ],
+    [
+      'weekly keeps one per ISO week beyond the dailies',
+      Array.from({ length: 21 }, (_, n) => day(n)),
+      { daily: 2, weekly: 3, monthly: 0 },
+      // 2026-11-30 is a Monday: b0 is its ISO week, b1–b7 the week before, b8–b14 the one before that.
+      ['b0', 'b1', 'b8'],
+      Array.from({ length: 21 }, (_, n) => `b${n}`).filter((id) => !['b0', 'b1', 'b8'].includes(id)),
+    ],
+    [
+      'nothing verified: nothing is deleted',
+      [day(0, false), day(1, false)],
+      { daily: 1, weekly: 0, monthly: 0 },
+      [],
+      [],
+    ],
+  ])('%s', (_name, backups, policy, keep, del) => {
+    const plan = planRetention(backups, policy);
+    expect(plan.keep).toEqual(keep);
+    expect(plan.delete.sort()).toEqual([...del].sort());
+  });
+});
+
+/** Runs an activity function inside an activity context (heartbeats, cancellation), outside a worker. */
+function inActivity<R>(env: MockActivityEnvironment, fn: () => Promise<R>): Promise<R> {
+  return env.run<[], R, () => Promise<R>>(fn);
+}
+
+describe('backup workflow', () => {
+  let h: Harness;
+  let workers: TestWorkers;
+  let s3: S3Server;
+  let smtp: SmtpCapture;
+  const source = `opsflow_bk_src_${process.pid}`;
+  const admin = () => new pg.Client({ connectionString: inject('adminDatabaseUrl') });
+  const sourceUrl = () => inject('adminDatabaseUrl').replace(/\/postgres$/, `/${source}`);
+
+  beforeAll(async () => {
+    const a = admin();
+    await a.connect();
+    await a.query(`DROP DATABASE IF EXISTS ${quoteIdent(source)} WITH (FORCE)`);
+    await a.query(`CREATE DATABASE ${quoteIdent(source)}`);
+    await a.end();
+    const src = new pg.Client({ connectionString: sourceUrl() });
+    await src.connect();
+    await src.query(`CREATE TABLE customers (id serial PRIMARY KEY, name text);
+      CREATE SCHEMA billing; CREATE TABLE billing.invoices (id serial PRIMARY KEY, customer int, amount numeric);
+      CREATE TABLE empty_one (x int);
+      INSERT INTO customers (name) SELECT 'c' || g FROM generate_series(1, 500) g;
+      INSERT INTO billing.invoices (customer, amount) SELECT g % 500, g * 1.5 FROM generate_series(1, 2000) g;`);
+    await src.end();
+    s3 = await startS3();
+    smtp = await startSmtpCapture();
+    h = await createHarness({
+      BACKUP_DATABASE_URLS: sourceUrl(),
+      S3_BUCKET: s3.bucket,
+      S3_ENDPOINT: s3.endpoint,
+      S3_PREFIX: 'backups/',
+      SMTP_URL: smtp.url,
+      OPS_EMAIL: 'ops@example.com',
+    });
+    workers = await startWorkers(h, ['backups']);
+  });
+  afterAll(async () => {
+    await workers?.stop();
+    await h?.close();
+    await s3?.close();
+    await smtp?.close();
+    const a = admin();
+    await a.connect();
+    await a.query(`DROP DATABASE IF EXISTS ${quoteIdent(source)} WITH (FORCE)`);
+    await a.end();
+  });
+
+  async function runBackup(): Promise<BackupResult> {
+    return h.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+      taskQueue: h.queues.backups,
+      workflowId: backupWorkflowId(source, new Date()),
+      args: [{ database: source }],
+    });
+  }
+
+  it('dumps to the local directory and S3, verifies by a real restore, catalogs and reports', async () => {
+    const result = await runBackup();
+    expect(result.status).toBe('verified');
+    expect(result.locations.map((l) => l.store)).toEqual(['local', 's3']);
+    expect(result.verification?.tables).toEqual([
+      { table: 'billing.invoices', expected: 2000, restored: 2000 },
+      { table: 'public.customers', expected: 500, restored: 500 },
+      { table: 'public.empty_one', expected: 0, restored: 0 },
+    ]);
+    const local = path.join(h.config.backups.dir, result.locations[0]!.key);
+    expect((await stat(local)).size).toBe(result.sizeBytes);
+    expect((await readdir(path.dirname(local))).filter((f) => f.includes('.partial'))).toEqual([]);
+
+    const { rows } = await h.pool.query<{
+      status: string;
+      sha256: string;
+      size_bytes: string;
+      steps: Record<string, unknown>;
+    }>('SELECT status, sha256, size_bytes, steps FROM opsflow.backups WHERE id = $1', [result.id]);
+    expect(rows[0]).toMatchObject({ status: 'verified', sha256: result.sha256, size_bytes: String(result.sizeBytes) });
+    expect(Object.keys(rows[0]!.steps)).toEqual(['dump', 'verify']);
+
+    const scratch = await h.pool.query("SELECT datname FROM pg_database WHERE datname LIKE 'opsflow_verify_%'");
+    expect(scratch.rowCount).toBe(0);
+    const report = smtp.messages.find((m) => m.subject === `[opsflow] backup ${source}: verified`);
+    expect(report?.text).toContain('billing.invoices');
+  });
+
+  it('a corrupted or truncated stored copy fails verification', async () => {
+    const env = new MockActivityEnvironment();
+    const acts = createBackupActivities({ config: h.config, pool: h.pool, mailer: h.mailer, log: h.log });
+    const runId = `backup:${source}:manual-${Date.now()}`;
+    const dump = await inActivity(env, () =>
+      acts.dumpToStores({
+        runId,
+        database: source,
+        key: `${source}/corrupt-${Date.now()}.dump`,
+      }),
+    );
+    const file = path.join(h.config.backups.dir, dump.locations[0]!.key);
+    const original = await readFile(file);
+    const flipped = Buffer.from(original);
+    flipped[Math.floor(flipped.length / 2)]! ^= 0xff;
+    await writeFile(file, flipped);
+    const bad = await inActivity(env, () =>
+      acts.verifyBackup({
+        runId,
+        ...dump,
+      }),
+    );
+    expect(bad.ok).toBe(false);
+    expect(bad.reason).toMatch(/local copy differs/);
+
+    await writeFile(file, original.subarray(0, original.length - 100));
+    const truncated = await inActivity(env, () =>
+      acts.verifyBackup({
+        runId,
+        ...dump,
+      }),
+    );
+    expect(truncated).toMatchObject({ ok: false, reason: expect.stringMatching(/local copy differs/) as string });
+
+    await writeFile(file, original);
+    expect(
+      (
+        await inActivity(env, () =>
+          acts.verifyBackup({
+            runId,
+            ...dump,
+          }),
+        )
+      ).ok,
+    ).toBe(true);
+  });
+
+  it('rows inserted during the dump do not break verification (counts come from the same snapshot)', async () => {
+    const writer = new pg.Client({ connectionString: sourceUrl() });
+    await writer.connect();
+    let stop = false;
+    const inserting = (async () => {
+      while (!stop) await writer.query(`INSERT INTO customers (name) VALUES ('late')`);
+    })();
+    try {
+      const result = await runBackup();
+      expect(result.status).toBe('verified');
+    } finally {
+      stop = true;
+      await inserting;
+      await writer.end();
+    }
+  });
+
+  it('S3 unreachable: the run fails with the reason, is catalogued failed, the report says so, nothing partial is left', async () => {
+    const broken = await createHarness({
+      BACKUP_DATABASE_URLS: sourceUrl(),
+      S3_BUCKET: s3.bucket,
+      S3_ENDPOINT: 'http://127.0.0.1:1',
+      SMTP_URL: smtp.url,
+      OPS_EMAIL: 'ops@example.com',
+    });
+    const brokenWorkers = await startWorkers(broken, ['backups']);
+    try {
+      const result = await broken.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+        taskQueue: broken.queues.backups,
+        workflowId: backupWorkflowId(source, new Date()),
+        args: [{ database: source, stepRetry: { maximumAttempts: 1 } }],
+      });
+      expect(result.status).toBe('failed');
+      expect(result.reason).toMatch(/s3/i);
+      const { rows } = await broken.pool.query<{ status: string; reason: string }>(
+        'SELECT status, reason FROM opsflow.backups WHERE id = $1',
+        [result.id],
+      );
+      expect(rows[0]?.status).toBe('failed');
+      const files = await readdir(path.join(broken.config.backups.dir, source)).catch(() => []);
+      expect(files.filter((f) => f.includes('.partial'))).toEqual([]);
+      expect(smtp.messages.some((m) => m.subject === `[opsflow] backup ${source}: FAILED`)).toBe(true);
+    } finally {
+      await brokenWorkers.stop();
+      await broken.close();
+    }
+  });
+
+  it('through the API: 202 with the id, live progress, then the catalog row; unknown database is 422', async () => {
+    const app = testApp(h);
+    const auth = { authorization: `Bearer ${TEST_API_KEY}` };
+    const bad = await app.request('/v1/backups', {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ database: 'not_configured' }),
+    });
+    expect(bad.status).toBe(422);
+    const res = await app.request('/v1/backups', { method: 'POST', headers: auth });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    expect(id).toMatch(new RegExp(`^backup:${source}:`));
+    await h.client.workflow.getHandle(id).result();
+    const one = (await (await app.request(`/v1/backups/${encodeURIComponent(id)}`, { headers: auth })).json()) as {
+      status: string;
+      verification: { ok: boolean };
+    };
+    expect(one).toMatchObject({ status: 'verified', verification: { ok: true } });
+    const list = (await (
+      await app.request(`/v1/backups?database=${source}&status=verified`, { headers: auth })
+    ).json()) as {
+      items: { id: string }[];
+    };
+    expect(list.items.map((i) => i.id)).toContain(id);
+    expect((await app.request('/v1/backups/backup:none:x', { headers: auth })).status).toBe(404);
+    await saveHistory(id, 'backups/verified.json');
+  });
+
+  it('an unknown database fails at once, without retries', async () => {
+    const result = await h.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+      taskQueue: h.queues.backups,
+      workflowId: backupWorkflowId('nope', new Date()),
+      args: [{ database: 'nope' }],
+    });
+    expect(result).toMatchObject({
+      status: 'failed',
+      reason: expect.stringContaining('not in BACKUP_DATABASE_URLS') as string,
+    });
+    await saveHistory(result.id, 'backups/failed.json');
+  });
+});

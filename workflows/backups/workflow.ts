@@ -1,0 +1,110 @@
+/**
+ * backupDatabase — replaces backup.sh and the monthly manual restore test. One run per database and time,
+ * id `backup:<database>:<startedAt>`:
+ *
+ * 1. Dump: snapshot + per-table row counts, pg_dump of that snapshot streamed into every store with sha256.
+ * 2. Verify: every stored copy re-read and hashed; restored into a scratch database; row counts compared.
+ * 3. Record the run in the catalog (verified, or failed with the reason).
+ * 4. Retention per store — only after a verified backup, so a failure never costs the previous good one.
+ * 5. Email the report.
+ */
+import {
+  type ActivityOptions,
+  ActivityFailure,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createBackupActivities } from '../../activities/backups.js';
+import { BackupDatabase, OpsKind, OpsStatus } from '../../lib/search-attributes.js';
+import {
+  progressQuery,
+  type BackupInput,
+  type BackupProgress,
+  type BackupResult,
+  type DumpResult,
+} from './definitions.js';
+
+type Activities = ReturnType<typeof createBackupActivities>;
+
+// Long steps heartbeat; a dead worker's step is retried elsewhere within a minute.
+const longRunning = (retry: BackupInput['stepRetry']): ActivityOptions => ({
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '1 minute',
+  retry: {
+    maximumAttempts: retry?.maximumAttempts ?? 3,
+    initialInterval: retry?.initialIntervalMs ?? '30s',
+    nonRetryableErrorTypes: ['UnknownDatabase', 'ClientTooOld'],
+  },
+});
+const dbShort = { startToCloseTimeout: '1 minute', retry: { maximumAttempts: 10 } } as const;
+
+const { recordBackup, applyRetention, sendBackupReport } = proxyActivities<Activities>(dbShort);
+
+export async function backupDatabase(input: BackupInput): Promise<BackupResult> {
+  const { dumpToStores, verifyBackup } = proxyActivities<Activities>(longRunning(input.stepRetry));
+  const { workflowId: id, startTime } = workflowInfo();
+  const startedAt = startTime.toISOString();
+  const progress: BackupProgress = { step: 'dump' };
+  setHandler(progressQuery, () => progress);
+  upsertSearchAttributes([
+    { key: OpsKind, value: 'backup' },
+    { key: BackupDatabase, value: input.database },
+    { key: OpsStatus, value: 'running' },
+  ]);
+  const steps: Record<string, { startedAt: string; ms: number }> = {};
+  const timed = async <T>(name: BackupProgress['step'], fn: () => Promise<T>): Promise<T> => {
+    progress.step = name;
+    const t0 = Date.now();
+    try {
+      return await fn();
+    } finally {
+      steps[name] = { startedAt: new Date(t0).toISOString(), ms: Date.now() - t0 };
+    }
+  };
+  const result: BackupResult = { id, database: input.database, status: 'failed', locations: [], deleted: [] };
+  await recordBackup({ id, database: input.database, startedAt, status: 'running' });
+
+  let dump: DumpResult | undefined;
+  try {
+    const key = `${input.database}/${startedAt.replace(/[:.]/g, '-')}.dump`;
+    dump = await timed('dump', () => dumpToStores({ runId: id, database: input.database, key }));
+    Object.assign(result, { sizeBytes: dump.sizeBytes, sha256: dump.sha256, locations: dump.locations });
+    const d = dump;
+    result.verification = await timed('verify', () =>
+      verifyBackup({
+        runId: id,
+        locations: d.locations,
+        sha256: d.sha256,
+        sizeBytes: d.sizeBytes,
+        tableCounts: d.tableCounts,
+      }),
+    );
+    if (result.verification.ok) result.status = 'verified';
+    else result.reason = result.verification.reason;
+  } catch (err) {
+    // An activity's failure carries the activity's own message as its cause.
+    result.reason = err instanceof ActivityFailure ? (err.cause?.message ?? err.message) : (err as Error).message;
+  }
+
+  await timed('record', () =>
+    recordBackup({
+      id,
+      database: input.database,
+      startedAt,
+      status: result.status,
+      reason: result.reason,
+      steps,
+      dump,
+      verification: result.verification,
+    }),
+  );
+  if (result.status === 'verified') {
+    result.deleted = await timed('retention', () => applyRetention({ database: input.database }));
+  }
+  await timed('report', () => sendBackupReport({ result, steps }));
+  progress.step = 'done';
+  upsertSearchAttributes([{ key: OpsStatus, value: result.status }]);
+  return result;
+}
