@@ -5,25 +5,22 @@
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
-import type { Pool } from '../lib/db.js';
+import { withTransaction, type Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import type { Mailer } from '../lib/mailer.js';
-import { OpsKind, OpsStatus, SubscriptionExpiresAt, TenantId } from '../lib/search-attributes.js';
 import { reminderEmail, statusEmail, sweepReportEmail } from '../lib/subscriptions/emails.js';
 import { detailsFromRow, type SubscriptionRow } from '../lib/subscriptions/rows.js';
+import { subscriptionStart } from '../lib/subscriptions/start.js';
 import { publishEvent } from '../lib/webhooks/service.js';
 import {
-  SUBSCRIPTION_WORKFLOW,
   subscriptionWorkflowId,
   type SubscriptionDetails,
-  type SubscriptionInput,
   type SentReminder,
   type SubscriptionStatus,
   type SweepInput,
   type SweepResult,
   type Urgency,
 } from '../workflows/subscriptions/definitions.js';
-import { planPeriod } from '../workflows/subscriptions/planner.js';
 
 export interface SubscriptionActivityDeps {
   config: Config;
@@ -42,23 +39,11 @@ export async function startSubscriptionWorkflow(
   status: SubscriptionStatus,
   reminders: SentReminder[] = [],
 ): Promise<boolean> {
-  const input: SubscriptionInput = {
-    subscriptionId: id,
-    state: { details, status, plan: planPeriod(details), reminders },
-  };
+  const { workflowType, options } = subscriptionStart(id, details, status, deps.queues.subscriptions, reminders);
   try {
-    await deps.client.workflow.start(SUBSCRIPTION_WORKFLOW, {
-      taskQueue: deps.queues.subscriptions,
-      workflowId: subscriptionWorkflowId(id),
-      args: [input],
+    await deps.client.workflow.start(workflowType, {
+      ...options,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-      typedSearchAttributes: [
-        { key: OpsKind, value: 'subscription' },
-        { key: TenantId, value: details.tenantId },
-        { key: OpsStatus, value: status },
-        { key: SubscriptionExpiresAt, value: new Date(details.expiresAt) },
-      ],
-      staticSummary: `subscription ${id} (${details.email})`,
     });
     return true;
   } catch (err) {
@@ -83,22 +68,17 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
     urgency: string,
     message: Parameters<Mailer['send']>[0],
   ): Promise<boolean> {
-    const client = await deps.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return withTransaction(deps.pool, async (client) => {
       const inserted = await client.query(
         `INSERT INTO opsflow.subscription_notifications (subscription_id, expires_at, milestone, urgency)
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
         [id, expiresAt, milestone, urgency],
       );
-      if (inserted.rowCount === 0) {
-        await client.query('ROLLBACK');
-        return false;
-      }
+      if (inserted.rowCount === 0) return false; // sent before (a retry, a crash after the commit)
       // The Message-ID is derived from the unique key, so even the one window left (sent, then the commit
       // lost) produces a duplicate the receiving mail system can recognise.
       const key = `${id}.${Date.parse(expiresAt)}.${milestone}`;
-      const sent = await deps.mailer.send({ ...message, headers: { 'X-Opsflow-Notification': key } });
+      const sent = await deps.mailer.send({ ...message, messageId: `<${key}@opsflow>` });
       await client.query(
         `UPDATE opsflow.subscription_notifications SET message_id = $4
          WHERE subscription_id = $1 AND expires_at = $2 AND milestone = $3`,
@@ -108,14 +88,8 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
         `INSERT INTO opsflow.subscription_audit (subscription_id, action, details) VALUES ($1, 'notified', $2)`,
         [id, JSON.stringify({ milestone, urgency, expiresAt, to: message.to })],
       );
-      await client.query('COMMIT');
       return true;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   return {

@@ -7,7 +7,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, type Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
-import type { Pool } from '../lib/db.js';
+import { withTransaction, type Pool } from '../lib/db.js';
 import { newId } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 import type { Mailer } from '../lib/mailer.js';
@@ -86,9 +86,7 @@ export const createWebhookActivities = (deps: {
   ): Promise<AttemptResult> {
     let next: NextStep = nextStep(outcome, input.stepIndex, input.retryScheduleMs);
     let endpointDisabled: string | undefined;
-    const client = await deps.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return withTransaction(deps.pool, async (client) => {
       // Endpoint health first: it can turn this attempt's retry into a dead letter.
       if (outcome.kind === 'success') {
         await client.query(
@@ -175,14 +173,8 @@ export const createWebhookActivities = (deps: {
           [d.id],
         );
       }
-      await client.query('COMMIT');
       return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   return {

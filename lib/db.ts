@@ -104,3 +104,19 @@ export async function migrate(pool: pg.Pool, log?: Logger, dir = defaultMigratio
     client.release();
   }
 }
+
+/** Runs `fn` in one transaction on one connection: COMMIT when it returns, ROLLBACK when it throws. */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -15,6 +15,8 @@ export interface MailMessage {
   html?: string;
   /** Extra headers, e.g. an idempotency key the receiver can dedupe on. */
   headers?: Record<string, string>;
+  /** A stable Message-ID (`<key@host>`), so a resent message is recognisably the same one. */
+  messageId?: string;
 }
 
 export interface SentMail {

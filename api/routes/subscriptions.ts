@@ -11,19 +11,17 @@ import {
 } from '@temporalio/client';
 import { parseDuration } from '../../lib/durations.js';
 import { page } from '../../lib/pagination.js';
-import { OpsKind, OpsStatus, SubscriptionExpiresAt, TenantId } from '../../lib/search-attributes.js';
 import { detailsFromRow, type SubscriptionRow } from '../../lib/subscriptions/rows.js';
+import { subscriptionStart } from '../../lib/subscriptions/start.js';
 import {
   cancelUpdate,
   DEFAULT_REMINDER_OFFSETS,
   DEFAULT_SEND_AT,
   renewUpdate,
-  SUBSCRIPTION_WORKFLOW,
   subscriptionWorkflowId,
   updateDetailsUpdate,
   viewQuery,
   type SubscriptionDetails,
-  type SubscriptionInput,
   type SubscriptionStatus,
   type SubscriptionView,
 } from '../../workflows/subscriptions/definitions.js';
@@ -106,23 +104,11 @@ export function subscriptionRoutes(deps: ApiDeps) {
     return rows[0];
   }
 
-  function startOperation(id: string, details: SubscriptionDetails, status: SubscriptionInput['state']['status']) {
-    const input: SubscriptionInput = {
-      subscriptionId: id,
-      state: { details, status, plan: planPeriod(details), reminders: [] },
-    };
-    return new WithStartWorkflowOperation(SUBSCRIPTION_WORKFLOW, {
-      workflowId: subscriptionWorkflowId(id),
-      taskQueue: deps.queues.subscriptions,
-      args: [input],
+  function startOperation(id: string, details: SubscriptionDetails, status: SubscriptionStatus) {
+    const { workflowType, options } = subscriptionStart(id, details, status, deps.queues.subscriptions);
+    return new WithStartWorkflowOperation(workflowType, {
+      ...options,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      typedSearchAttributes: [
-        { key: OpsKind, value: 'subscription' },
-        { key: TenantId, value: details.tenantId },
-        { key: OpsStatus, value: status },
-        { key: SubscriptionExpiresAt, value: new Date(details.expiresAt) },
-      ],
-      staticSummary: `subscription ${id} (${details.email})`,
     });
   }
 

@@ -11,7 +11,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import type { SearchAttributePair } from '@temporalio/common';
-import type { Pool } from '../db.js';
+import { withTransaction, type Pool } from '../db.js';
 import { newId } from '../ids.js';
 import { OpsKind, OpsStatus, TenantId, WebhookEndpointId, WebhookEvent, WebhookHost } from '../search-attributes.js';
 import {
@@ -104,49 +104,36 @@ export async function publishEvent(deps: WebhookServiceDeps, req: PublishInput):
   if (Buffer.byteLength(body) > deps.maxPayloadBytes) {
     throw new WebhookError('payload_too_large', `event larger than ${deps.maxPayloadBytes} bytes`);
   }
-  const client = await deps.pool.connect();
-  let eventId: string;
-  let created = true;
-  let deliveries: DeliveryStart[];
-  try {
-    await client.query('BEGIN');
+  const { eventId, created, deliveries } = await withTransaction(deps.pool, async (client) => {
     const inserted = await client.query<{ id: string }>(
       `INSERT INTO opsflow.webhook_events (id, type, body, idempotency_key, tenant_id, created_at)
        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
       [newId('msg'), req.type, body, req.idempotencyKey ?? null, req.tenantId ?? null, timestamp],
     );
-    if (inserted.rows[0]) {
-      eventId = inserted.rows[0].id;
+    let id = inserted.rows[0]?.id;
+    if (id) {
       await client.query(
         `INSERT INTO opsflow.webhook_deliveries (id, event_id, endpoint_id, event_type, tenant_id)
          SELECT 'dlv_' || substr(md5(random()::text || ep.id), 1, 24), $1, ep.id, $2, $3
          FROM opsflow.webhook_endpoints ep
          WHERE ep.enabled AND ep.deleted_at IS NULL AND (ep.event_types IS NULL OR $2 = ANY (ep.event_types))`,
-        [eventId, req.type, req.tenantId ?? null],
+        [id, req.type, req.tenantId ?? null],
       );
     } else {
-      created = false;
       const existing = await client.query<{ id: string }>(
         'SELECT id FROM opsflow.webhook_events WHERE idempotency_key = $1',
         [req.idempotencyKey],
       );
-      eventId = existing.rows[0]!.id;
+      id = existing.rows[0]!.id;
     }
-    deliveries = (
-      await client.query<DeliveryStart>(
-        `SELECT ${DELIVERY_START_COLUMNS} FROM opsflow.webhook_deliveries d
-         JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
-         WHERE d.event_id = $1 ORDER BY d.endpoint_id`,
-        [eventId],
-      )
-    ).rows;
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+    const rows = await client.query<DeliveryStart>(
+      `SELECT ${DELIVERY_START_COLUMNS} FROM opsflow.webhook_deliveries d
+       JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
+       WHERE d.event_id = $1 ORDER BY d.endpoint_id`,
+      [id],
+    );
+    return { eventId: id, created: inserted.rows[0] !== undefined, deliveries: rows.rows };
+  });
   await Promise.all(deliveries.map((d) => startDelivery(deps, d)));
   return { eventId, deliveries: deliveries.map((d) => ({ id: d.id, endpointId: d.endpoint_id })), created };
 }
