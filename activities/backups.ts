@@ -3,10 +3,11 @@
  * verify (re-read every copy, pg_restore into a scratch database, compare counts), catalog, retention
  * and the report. Long steps heartbeat and kill their child process when cancelled.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
@@ -30,6 +31,8 @@ export const BackupErrorType = {
   DumpFailed: 'DumpFailed',
   StoreFailed: 'StoreFailed',
 } as const;
+
+const execFileAsync = promisify(execFile);
 
 const fail = (type: string, message: string, nonRetryable = true) =>
   ApplicationFailure.create({ type, message, nonRetryable });
@@ -109,12 +112,8 @@ export const createBackupActivities = (deps: Deps) => {
       await source.connect();
       const writes: { store: BlobStore; write: PendingWrite }[] = [];
       try {
-        const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => {
-          const p = spawn(bin(deps.config, 'pg_dump'), ['--version']);
-          let out = '';
-          p.stdout.on('data', (b: Buffer) => (out += b.toString()));
-          p.once('error', (err) => reject(fail(BackupErrorType.DumpFailed, `pg_dump not found: ${err.message}`)));
-          p.once('close', () => resolve({ stdout: out }));
+        const { stdout } = await execFileAsync(bin(deps.config, 'pg_dump'), ['--version']).catch((err: Error) => {
+          throw fail(BackupErrorType.DumpFailed, `pg_dump not usable: ${err.message}`);
         });
         const clientMajor = Number(/(\d+)(?:\.\d+)?/.exec(stdout)?.[1] ?? 0);
         const server = await source.query<{ v: string }>('SHOW server_version_num');

@@ -11,7 +11,7 @@ import type { Mailer } from '../lib/mailer.js';
 import { reminderEmail, statusEmail, sweepReportEmail } from '../lib/subscriptions/emails.js';
 import { detailsFromRow, type SubscriptionRow } from '../lib/subscriptions/rows.js';
 import { subscriptionStart } from '../lib/subscriptions/start.js';
-import { publishEvent } from '../lib/webhooks/service.js';
+import { publishEvent, webhookServiceDeps } from '../lib/webhooks/service.js';
 import {
   subscriptionWorkflowId,
   type SubscriptionDetails,
@@ -53,12 +53,7 @@ export async function startSubscriptionWorkflow(
 }
 
 export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => {
-  const events = {
-    pool: deps.pool,
-    client: deps.client,
-    taskQueue: deps.queues.webhooks,
-    maxPayloadBytes: deps.config.webhooks.maxPayloadBytes,
-  };
+  const events = webhookServiceDeps(deps.config, deps.pool, deps.client, deps.queues);
 
   /** Inserts the notification row and sends in one transaction; false when it was sent before. */
   async function notifyOnce(

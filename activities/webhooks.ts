@@ -12,12 +12,7 @@ import { newId } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
 import type { Mailer } from '../lib/mailer.js';
 import { sendWebhook, type SendResult } from '../lib/webhooks/send.js';
-import {
-  cleanupDeadLetters,
-  publishEvent,
-  redriveDeadLetters,
-  type WebhookServiceDeps,
-} from '../lib/webhooks/service.js';
+import { cleanupDeadLetters, publishEvent, redriveDeadLetters, webhookServiceDeps } from '../lib/webhooks/service.js';
 import { signatureHeader } from '../lib/webhooks/signing.js';
 import { allowList, resolveWebhookTarget, UrlRefusedError } from '../lib/webhooks/ssrf.js';
 import type { AttemptResult, NextStep } from '../workflows/webhooks/definitions.js';
@@ -53,25 +48,16 @@ export const createWebhookActivities = (deps: {
   client: Client;
   mailer: Mailer;
   log: Logger;
-  taskQueues: { webhooks: string };
+  queues: { webhooks: string };
 }) => {
   const allowed = allowList(deps.config.webhooks.allowedCidrs);
-  const service: WebhookServiceDeps = {
-    pool: deps.pool,
-    client: deps.client,
-    taskQueue: deps.taskQueues.webhooks,
-    maxPayloadBytes: deps.config.webhooks.maxPayloadBytes,
-  };
+  const service = webhookServiceDeps(deps.config, deps.pool, deps.client, deps.queues);
 
   async function recorded(deliveryId: string, attemptNo: number): Promise<AttemptResult | undefined> {
-    const { rows } = await deps.pool.query<{
-      status_code: number | null;
-      error: string | null;
-      decision: AttemptResult;
-    }>('SELECT status_code, error, decision FROM opsflow.webhook_attempts WHERE delivery_id = $1 AND attempt_no = $2', [
-      deliveryId,
-      attemptNo,
-    ]);
+    const { rows } = await deps.pool.query<{ decision: AttemptResult }>(
+      'SELECT decision FROM opsflow.webhook_attempts WHERE delivery_id = $1 AND attempt_no = $2',
+      [deliveryId, attemptNo],
+    );
     return rows[0]?.decision;
   }
 
@@ -98,20 +84,19 @@ export const createWebhookActivities = (deps: {
           outcome.kind === 'gone'
             ? 'the endpoint answered 410 Gone'
             : `every delivery failed for more than ${Math.round(deps.config.webhooks.disableAfterMs / 1000)} s`;
-        const disabled = await client.query<{ just_disabled: boolean }>(
-          `UPDATE opsflow.webhook_endpoints
-           SET failing_since = COALESCE(failing_since, now()),
-               enabled = CASE WHEN $2 OR COALESCE(failing_since, now()) <= now() - ($3::bigint * interval '1 millisecond')
-                              THEN false ELSE enabled END,
-               disabled_reason = CASE WHEN enabled AND ($2 OR COALESCE(failing_since, now()) <= now() - ($3::bigint * interval '1 millisecond'))
-                                      THEN $4 ELSE disabled_reason END,
-               disabled_at = CASE WHEN enabled AND ($2 OR COALESCE(failing_since, now()) <= now() - ($3::bigint * interval '1 millisecond'))
-                                  THEN now() ELSE disabled_at END
-           WHERE id = $1
-           RETURNING (enabled = false AND disabled_at = now()) AS just_disabled`,
-          [d.endpoint_id, outcome.kind === 'gone', deps.config.webhooks.disableAfterMs, reason],
+        await client.query(
+          'UPDATE opsflow.webhook_endpoints SET failing_since = COALESCE(failing_since, now()) WHERE id = $1',
+          [d.endpoint_id],
         );
-        if (disabled.rows[0]?.just_disabled) {
+        // Only the attempt that flips `enabled` gets a row back: the disabling is reported once.
+        const disabled = await client.query(
+          `UPDATE opsflow.webhook_endpoints SET enabled = false, disabled_reason = $2, disabled_at = now()
+           WHERE id = $1 AND enabled
+             AND ($3 OR failing_since <= now() - ($4::bigint * interval '1 millisecond'))
+           RETURNING id`,
+          [d.endpoint_id, reason, outcome.kind === 'gone', deps.config.webhooks.disableAfterMs],
+        );
+        if (disabled.rowCount) {
           endpointDisabled = reason;
           if (next.kind === 'retry') next = { kind: 'dead_letter', reason: `endpoint disabled: ${reason}` };
         }

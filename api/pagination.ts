@@ -16,3 +16,8 @@ export function cursorKey(cursor: string | undefined): CursorKey | undefined {
 
 export const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } });
 export const security = [{ bearerAuth: [] }];
+
+/** The 200 response of a list route: a page of `item` and the cursor of the next one. */
+export function pageResponse(item: z.ZodType, description = 'A page, and the cursor of the next one') {
+  return { 200: { description, ...json(z.object({ items: z.array(item), nextCursor: z.string().nullable() })) } };
+}

@@ -7,6 +7,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import type { RetentionPolicy } from '../workflows/backups/definitions.js';
 import { parseDuration } from './durations.js';
 
 const bool = z
@@ -196,12 +197,6 @@ export interface Config {
     /** Resolved dead letters older than this are deleted by the daily cleanup. */
     dlqRetentionMs: number;
   };
-}
-
-export interface RetentionPolicy {
-  daily: number;
-  weekly: number;
-  monthly: number;
 }
 
 export class ConfigError extends Error {

@@ -12,6 +12,19 @@ export function parseDuration(value: string): number | undefined {
   return Math.round(parsed);
 }
 
+/**
+ * The exact inverse of parseDuration for whole units: 604800000 → "7d", 5400000 → "90m", 1500 → "1500ms".
+ * (The `ms` package rounds: 90 s would become "2m".)
+ */
 export function formatDuration(milliseconds: number): string {
-  return ms(milliseconds, { long: false });
+  if (milliseconds === 0) return '0s';
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
+    if (milliseconds % size === 0) return `${milliseconds / size}${unit}`;
+  }
+  return `${milliseconds}ms`;
 }

@@ -1,17 +1,19 @@
 /**
- * Keyset pagination on (created_at, id), newest first: stable under inserts, no OFFSET scans.
- * The cursor is opaque to clients (base64url JSON of the last row's key).
+ * Keyset pagination on (a timestamp, id): stable under inserts, no OFFSET scans. Each list sorts on its
+ * own timestamp (created_at, started_at, expires_at); the cursor is opaque to clients (base64url JSON of
+ * the last row's key).
  */
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;
 
 export interface CursorKey {
-  createdAt: string;
+  /** The sort timestamp of the last row of the previous page. */
+  at: string;
   id: string;
 }
 
 export function encodeCursor(key: CursorKey): string {
-  return Buffer.from(JSON.stringify([key.createdAt, key.id])).toString('base64url');
+  return Buffer.from(JSON.stringify([key.at, key.id])).toString('base64url');
 }
 
 export function decodeCursor(cursor: string): CursorKey | undefined {
@@ -24,7 +26,7 @@ export function decodeCursor(cursor: string): CursorKey | undefined {
       typeof parsed[1] === 'string' &&
       !Number.isNaN(Date.parse(parsed[0]))
     ) {
-      return { createdAt: parsed[0], id: parsed[1] };
+      return { at: parsed[0], id: parsed[1] };
     }
   } catch {
     // fall through
@@ -32,11 +34,13 @@ export function decodeCursor(cursor: string): CursorKey | undefined {
   return undefined;
 }
 
-/** Takes `limit + 1` rows, returns `limit` and the cursor of the next page if there is one. */
-export function page<T extends { created_at: Date; id: string }>(rows: T[], limit: number) {
+/**
+ * Takes `limit + 1` rows, returns `limit` and the cursor of the next page if there is one. `sortAt` gives
+ * the timestamp the query orders by.
+ */
+export function page<T extends { id: string }>(rows: T[], limit: number, sortAt: (row: T) => Date) {
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
-  const nextCursor =
-    rows.length > limit && last ? encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id }) : null;
+  const nextCursor = rows.length > limit && last ? encodeCursor({ at: sortAt(last).toISOString(), id: last.id }) : null;
   return { items, nextCursor };
 }

@@ -3,7 +3,7 @@
  *
  * 1. Unless TEMPORAL_ADDRESS is set, provision the `temporal` CLI and run its dev server with state in
  *    <data dir>/temporal.db, the Web UI, and every opsflow search attribute registered.
- * 2. Create the PostgreSQL database if needed and apply migrations.
+ * 2. Create the PostgreSQL database if needed (the workers apply migrations as they start).
  * 3. Run the workers and the API in this process; print where the API, the UI and the API key are.
  * 4. On SIGINT/SIGTERM: the API stops accepting, workers drain, the dev server stops.
  */
@@ -13,7 +13,7 @@ import path from 'node:path';
 import { startApi } from '../api/server.js';
 import { resolveApiKeys } from '../lib/api-keys.js';
 import { loadConfigOrExit } from '../lib/config.js';
-import { createPool, ensureDatabase, migrate } from '../lib/db.js';
+import { ensureDatabase } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { onShutdownSignal } from '../lib/signals.js';
 import { runWorkers } from '../worker/main.js';
@@ -53,9 +53,7 @@ try {
 
   const { created } = await ensureDatabase(config.databaseUrl);
   if (created) log.info('created the opsflow database');
-  const pool = createPool(config.databaseUrl, 2);
-  await migrate(pool, log);
-  await pool.end();
+  // Migrations are applied by runWorkers, before the API (which needs the tables) starts.
 
   const keys = await resolveApiKeys(config, { generate: true });
   const workers = await runWorkers({ config, log, temporalAddress });

@@ -49,7 +49,7 @@ export function activitiesFor(family: Family, deps: WorkerDeps): object {
     case 'system':
       return createSystemCheckActivities(deps);
     case 'webhooks':
-      return createWebhookActivities({ ...deps, taskQueues: deps.queues });
+      return createWebhookActivities(deps);
     case 'subscriptions':
       return createSubscriptionActivities(deps);
     case 'backups':

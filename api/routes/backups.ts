@@ -6,7 +6,7 @@ import { BackupDatabase, OpsKind, OpsStatus } from '../../lib/search-attributes.
 import { BACKUP_WORKFLOW, backupWorkflowId, progressQuery } from '../../workflows/backups/definitions.js';
 import type { ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
-import { Cursor, cursorKey, json, Limit, security } from '../pagination.js';
+import { Cursor, cursorKey, json, Limit, pageResponse, security } from '../pagination.js';
 import { newRouter } from '../router.js';
 
 interface BackupRow {
@@ -93,12 +93,7 @@ export function backupRoutes(deps: ApiDeps) {
           limit: Limit,
         }),
       },
-      responses: {
-        200: {
-          description: 'A page',
-          ...json(z.object({ items: z.array(z.any()), nextCursor: z.string().nullable() })),
-        },
-      },
+      responses: pageResponse(z.any(), 'A page'),
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -107,12 +102,9 @@ export function backupRoutes(deps: ApiDeps) {
         `SELECT * FROM opsflow.backups WHERE ($1::text IS NULL OR database = $1) AND ($2::text IS NULL OR status = $2)
            AND ($3::timestamptz IS NULL OR (started_at, id) < ($3, $4))
          ORDER BY started_at DESC, id DESC LIMIT $5`,
-        [q.database ?? null, q.status ?? null, key?.createdAt ?? null, key?.id ?? null, q.limit + 1],
+        [q.database ?? null, q.status ?? null, key?.at ?? null, key?.id ?? null, q.limit + 1],
       );
-      const { items, nextCursor } = page(
-        rows.map((r) => ({ ...r, created_at: r.started_at })),
-        q.limit,
-      );
+      const { items, nextCursor } = page(rows, q.limit, (r) => r.started_at);
       return c.json({ items: items.map(rowJson), nextCursor }, 200);
     },
   );

@@ -28,7 +28,7 @@ import {
 import { planPeriod } from '../../workflows/subscriptions/planner.js';
 import type { ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
-import { Cursor, cursorKey, json, Limit, security } from '../pagination.js';
+import { Cursor, cursorKey, json, Limit, pageResponse, security } from '../pagination.js';
 import { newRouter } from '../router.js';
 
 const IdParam = z.object({ id: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'letters, digits and . _ : - only') });
@@ -322,36 +322,21 @@ export function subscriptionRoutes(deps: ApiDeps) {
           limit: Limit,
         }),
       },
-      responses: {
-        200: {
-          description: 'A page',
-          ...json(z.object({ items: z.array(z.any()), nextCursor: z.string().nullable() })),
-        },
-      },
+      responses: pageResponse(z.any(), 'A page'),
     }),
     async (c) => {
       const q = c.req.valid('query');
       const key = cursorKey(q.cursor);
-      // Keyset on (expires_at, id): the cursor's createdAt field carries the expiry here.
+      // Soonest expiry first: the keyset is (expires_at, id).
       const { rows } = await pool.query<SubscriptionRow>(
         `SELECT * FROM opsflow.subscriptions
          WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR tenant_id = $2)
            AND ($3::bigint IS NULL OR (expires_at > now() AND expires_at <= now() + ($3::bigint * interval '1 millisecond')))
            AND ($4::timestamptz IS NULL OR (expires_at, id) > ($4, $5))
          ORDER BY expires_at, id LIMIT $6`,
-        [
-          q.status ?? null,
-          q.tenantId ?? null,
-          q.expiringWithin ?? null,
-          key?.createdAt ?? null,
-          key?.id ?? null,
-          q.limit + 1,
-        ],
+        [q.status ?? null, q.tenantId ?? null, q.expiringWithin ?? null, key?.at ?? null, key?.id ?? null, q.limit + 1],
       );
-      const { items, nextCursor } = page(
-        rows.map((r) => ({ ...r, created_at: r.expires_at })),
-        q.limit,
-      );
+      const { items, nextCursor } = page(rows, q.limit, (r) => r.expires_at);
       return c.json(
         {
           items: items.map((r) => ({

@@ -3,7 +3,7 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { parseDuration } from '../../lib/durations.js';
+import { formatDuration, parseDuration } from '../../lib/durations.js';
 import { newId } from '../../lib/ids.js';
 import { page } from '../../lib/pagination.js';
 import {
@@ -12,7 +12,7 @@ import {
   redriveDeadLetters,
   redriveDelivery,
   WebhookError,
-  type WebhookServiceDeps,
+  webhookServiceDeps,
 } from '../../lib/webhooks/service.js';
 import { generateSecret, isValidSecret } from '../../lib/webhooks/signing.js';
 import { allowList, resolveWebhookTarget, UrlRefusedError } from '../../lib/webhooks/ssrf.js';
@@ -25,7 +25,7 @@ import {
 } from '../../workflows/webhooks/definitions.js';
 import type { ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
-import { Cursor, cursorKey, json, Limit, security } from '../pagination.js';
+import { Cursor, cursorKey, json, Limit, pageResponse, security } from '../pagination.js';
 import { newRouter } from '../router.js';
 
 const EventType = z
@@ -116,24 +116,13 @@ interface EndpointRow {
 const ENDPOINT_COLUMNS =
   'id, url, description, event_types, retry_schedule_ms, timeout_ms, enabled, disabled_reason, created_at, updated_at';
 
-const msToDuration = (ms: number) =>
-  ms === 0
-    ? '0s'
-    : ms % 3_600_000 === 0
-      ? `${ms / 3_600_000}h`
-      : ms % 60_000 === 0
-        ? `${ms / 60_000}m`
-        : ms % 1000 === 0
-          ? `${ms / 1000}s`
-          : `${ms}ms`;
-
 function endpointJson(r: EndpointRow) {
   return {
     id: r.id,
     url: r.url,
     description: r.description,
     eventTypes: r.event_types,
-    retrySchedule: r.retry_schedule_ms.map(msToDuration),
+    retrySchedule: r.retry_schedule_ms.map(formatDuration),
     timeoutMs: r.timeout_ms,
     enabled: r.enabled,
     disabledReason: r.disabled_reason,
@@ -155,12 +144,7 @@ export function webhookRoutes(deps: ApiDeps) {
   const router = newRouter();
   const { pool } = deps;
   const allowed = allowList(deps.config.webhooks.allowedCidrs);
-  const service: WebhookServiceDeps = {
-    pool,
-    client: deps.temporal,
-    taskQueue: deps.queues.webhooks,
-    maxPayloadBytes: deps.config.webhooks.maxPayloadBytes,
-  };
+  const service = webhookServiceDeps(deps.config, pool, deps.temporal, deps.queues);
 
   async function checkUrl(url: string) {
     try {
@@ -229,12 +213,7 @@ export function webhookRoutes(deps: ApiDeps) {
       summary: 'List webhook endpoints',
       security,
       request: { query: z.object({ cursor: Cursor, limit: Limit }) },
-      responses: {
-        200: {
-          description: 'Endpoints, newest first',
-          ...json(z.object({ items: z.array(Endpoint), nextCursor: z.string().nullable() })),
-        },
-      },
+      responses: pageResponse(Endpoint, 'Endpoints, newest first'),
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -243,9 +222,9 @@ export function webhookRoutes(deps: ApiDeps) {
         `SELECT ${ENDPOINT_COLUMNS} FROM opsflow.webhook_endpoints
          WHERE deleted_at IS NULL AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2))
          ORDER BY created_at DESC, id DESC LIMIT $3`,
-        [key?.createdAt ?? null, key?.id ?? null, q.limit + 1],
+        [key?.at ?? null, key?.id ?? null, q.limit + 1],
       );
-      const { items, nextCursor } = page(rows, q.limit);
+      const { items, nextCursor } = page(rows, q.limit, (r) => r.created_at);
       return c.json({ items: items.map(endpointJson), nextCursor }, 200);
     },
   );
@@ -434,12 +413,7 @@ export function webhookRoutes(deps: ApiDeps) {
           limit: Limit,
         }),
       },
-      responses: {
-        200: {
-          description: 'A page of deliveries',
-          ...json(z.object({ items: z.array(z.any()), nextCursor: z.string().nullable() })),
-        },
-      },
+      responses: pageResponse(z.any(), 'A page of deliveries'),
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -455,12 +429,12 @@ export function webhookRoutes(deps: ApiDeps) {
           q.endpointId ?? null,
           q.eventType ?? null,
           q.since ?? null,
-          key?.createdAt ?? null,
+          key?.at ?? null,
           key?.id ?? null,
           q.limit + 1,
         ],
       );
-      const { items, nextCursor } = page(rows, q.limit);
+      const { items, nextCursor } = page(rows, q.limit, (r) => r.created_at);
       return c.json({ items: items.map(deliveryJson), nextCursor }, 200);
     },
   );
@@ -555,12 +529,7 @@ export function webhookRoutes(deps: ApiDeps) {
           limit: Limit,
         }),
       },
-      responses: {
-        200: {
-          description: 'A page of dead letters',
-          ...json(z.object({ items: z.array(z.any()), nextCursor: z.string().nullable() })),
-        },
-      },
+      responses: pageResponse(z.any(), 'A page of dead letters'),
     }),
     async (c) => {
       const q = c.req.valid('query');
@@ -578,9 +547,9 @@ export function webhookRoutes(deps: ApiDeps) {
            AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3)
            AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
          ORDER BY created_at DESC, id DESC LIMIT $6`,
-        [q.endpointId ?? null, q.since ?? null, q.until ?? null, key?.createdAt ?? null, key?.id ?? null, q.limit + 1],
+        [q.endpointId ?? null, q.since ?? null, q.until ?? null, key?.at ?? null, key?.id ?? null, q.limit + 1],
       );
-      const { items, nextCursor } = page(rows, q.limit);
+      const { items, nextCursor } = page(rows, q.limit, (r) => r.created_at);
       return c.json(
         {
           items: items.map((r) => ({

@@ -11,6 +11,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import type { SearchAttributePair } from '@temporalio/common';
+import type { Config } from '../config.js';
 import { withTransaction, type Pool } from '../db.js';
 import { newId } from '../ids.js';
 import { OpsKind, OpsStatus, TenantId, WebhookEndpointId, WebhookEvent, WebhookHost } from '../search-attributes.js';
@@ -26,6 +27,16 @@ export interface WebhookServiceDeps {
   client: Client;
   taskQueue: string;
   maxPayloadBytes: number;
+}
+
+/** The service's dependencies from what every process has: config, pool, Temporal client, queues. */
+export function webhookServiceDeps(
+  config: Config,
+  pool: Pool,
+  client: Client,
+  queues: { webhooks: string },
+): WebhookServiceDeps {
+  return { pool, client, taskQueue: queues.webhooks, maxPayloadBytes: config.webhooks.maxPayloadBytes };
 }
 
 export class WebhookError extends Error {

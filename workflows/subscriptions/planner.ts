@@ -3,9 +3,10 @@
  *
  * `planPeriod` turns a period's details into reminder instants: `expiresAt − offset`, moved to the local
  * `sendAt` time of that day in the subscription's time zone (DST-correct). It uses the time-zone database,
- * so the workflow runs it as a local activity rather than in workflow code. `nextAction` is what the
- * workflow does next, given what was already sent and the time.
+ * so it runs outside workflow code (the API and the sweep plan a period; the workflow receives the plan as
+ * plain JSON). `nextAction` is what the workflow does next, given what was already sent and the time.
  */
+import { formatDuration } from '../../lib/durations.js';
 import type { NextAction, PeriodPlan, SentReminder, SubscriptionDetails, Urgency } from './definitions.js';
 
 const DAY = 24 * 3600 * 1000;
@@ -14,14 +15,6 @@ export function urgencyFor(offsetMs: number): Urgency {
   if (offsetMs <= DAY) return 'critical';
   if (offsetMs <= 3 * DAY) return 'high';
   return 'medium';
-}
-
-export function milestoneName(offsetMs: number): string {
-  if (offsetMs % DAY === 0) return `${offsetMs / DAY}d`;
-  if (offsetMs % 3_600_000 === 0) return `${offsetMs / 3_600_000}h`;
-  if (offsetMs % 60_000 === 0) return `${offsetMs / 60_000}m`;
-  if (offsetMs % 1000 === 0) return `${offsetMs / 1000}s`;
-  return `${offsetMs}ms`;
 }
 
 /** Offset of `timeZone` from UTC at `instant`, in ms (positive east of Greenwich). */
@@ -78,7 +71,7 @@ export function planPeriod(d: SubscriptionDetails): PeriodPlan {
       at = localTimeToInstant(y, m, day, hh, mm, d.timezone);
     }
     return {
-      milestone: milestoneName(offsetMs),
+      milestone: formatDuration(offsetMs),
       offsetMs,
       urgency: urgencyFor(offsetMs),
       at: new Date(at).toISOString(),
