@@ -14,6 +14,7 @@ import { apiKeyAuth } from './auth.js';
 import { ApiError, errorResponse } from './errors.js';
 import { newRouter } from './router.js';
 import { backupRoutes } from './routes/backups.js';
+import { deployRoutes } from './routes/deploys.js';
 import { subscriptionRoutes } from './routes/subscriptions.js';
 import { systemCheckRoutes } from './routes/system-check.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -91,6 +92,7 @@ export function createApp(deps: ApiDeps) {
   app.route('/v1', webhookRoutes(deps));
   app.route('/v1', subscriptionRoutes(deps));
   app.route('/v1', backupRoutes(deps));
+  app.route('/v1', deployRoutes(deps));
 
   app.notFound((c) => errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`));
 

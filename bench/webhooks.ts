@@ -9,12 +9,10 @@
  * The worker's RSS is sampled throughout. Figures are printed and written to bench/RESULTS.md.
  */
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import pg from 'pg';
 import { createApp } from '../api/app.js';
@@ -24,9 +22,9 @@ import { createLogger } from '../lib/logger.js';
 import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, temporalSettings } from '../lib/temporal.js';
 import { startDevServer } from '../scripts/dev-server.js';
+import { freePort, root, rssMb, sleep, writeResultsSection } from './common.js';
 import { provisionTemporalCli } from '../scripts/provision-temporal.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RATE = Number(process.env.BENCH_RATE ?? 100);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const LATENCY_RATE = 50;
@@ -34,24 +32,8 @@ const LATENCY_SECONDS = 15;
 const LOW_RATE = Number(process.env.BENCH_LOW_RATE ?? 20);
 const API_KEY = 'bench-key-0123456789abcdef';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  const kb = /VmRSS:\s+(\d+)/.exec(status)?.[1];
-  return kb ? Number(kb) / 1024 : NaN;
-}
 
 async function main() {
   const dbName = `opsflow_bench_${process.pid}`;
@@ -191,13 +173,7 @@ async function main() {
   ];
   process.stdout.write(`\n${lines.join('\n')}\n`);
 
-  const resultsFile = path.join(root, 'bench', 'RESULTS.md');
-  const previous = await readFile(resultsFile, 'utf8').catch(() => '# Benchmark results\n\n');
-  const section = /## Webhook delivery[\s\S]*?(?=\n## |$)/;
-  const next = section.test(previous)
-    ? previous.replace(section, lines.join('\n'))
-    : `${previous.trimEnd()}\n\n${lines.join('\n')}`;
-  await writeFile(resultsFile, `${next.trimEnd()}\n`);
+  await writeResultsSection('## Webhook delivery', lines);
 
   worker.kill('SIGTERM');
   await new Promise((r) => worker.once('exit', r));

@@ -8,6 +8,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { RetentionPolicy } from '../workflows/backups/definitions.js';
+import { loadDeployTargets, DeployTargetsError, type DeployTarget } from './deploys/targets.js';
 import { parseDuration } from './durations.js';
 
 const bool = z
@@ -141,6 +142,8 @@ export const envSchema = z.object({
   S3_REGION: z.string().min(1).default('us-east-1'),
   S3_FORCE_PATH_STYLE: bool.optional(),
 
+  DEPLOY_TARGETS_FILE: z.string().min(1).optional(),
+
   HEALTH_CHECK_URLS: csv.pipe(z.array(httpUrl)).default([]),
   HEALTH_CHECK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
 });
@@ -197,6 +200,8 @@ export interface Config {
     /** Resolved dead letters older than this are deleted by the daily cleanup. */
     dlqRetentionMs: number;
   };
+  /** Deploy targets from DEPLOY_TARGETS_FILE (none when the default file does not exist). */
+  deploys: { targets: DeployTarget[] };
 }
 
 export class ConfigError extends Error {
@@ -224,6 +229,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const databases = backupUrls.map((url) => ({ name: decodeURIComponent(new URL(url).pathname.slice(1)), url }));
   if (new Set(databases.map((d) => d.name)).size !== databases.length) {
     problems.push('BACKUP_DATABASE_URLS: two URLs name the same database');
+  }
+  let deployTargets: DeployTarget[] = [];
+  try {
+    deployTargets = loadDeployTargets(
+      e.DEPLOY_TARGETS_FILE ?? 'deploy-targets.json',
+      e.DEPLOY_TARGETS_FILE !== undefined,
+      databases.map((d) => d.name),
+    );
+  } catch (err) {
+    if (!(err instanceof DeployTargetsError)) throw err;
+    problems.push(err.message);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const maintenance = new URL(e.VERIFY_DATABASE_URL ?? databases[0]!.url);
@@ -285,6 +301,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxPayloadBytes: e.WEBHOOK_MAX_PAYLOAD_BYTES,
       dlqRetentionMs: e.WEBHOOK_DLQ_RETENTION,
     },
+    deploys: { targets: deployTargets },
   };
 }
 

@@ -31,6 +31,10 @@ describe('replay of recorded histories', () => {
         'subscriptions/renewed.json',
         'backups/verified.json',
         'backups/failed.json',
+        'backups/restore.json',
+        'backups/drill.json',
+        'deploys/succeeded.json',
+        'deploys/rolled-back.json',
       ]),
     );
   });

@@ -44,6 +44,36 @@ describe('schedules as code', () => {
     expect(systemCheck?.catchupWindow).toBeTruthy();
   });
 
+  it('runs the restore drill on the first Sunday of the month at 04:00 and the freshness check hourly', async () => {
+    const all = declareSchedules({ ...h.config, timezone: 'Europe/Berlin' }, h.queues);
+    const drill = all.find((d) => d.id === 'opsflow:backup-restore-drill')!;
+    const freshness = all.find((d) => d.id === 'opsflow:backup-freshness')!;
+    expect(freshness.spec.cronExpressions).toEqual(['17 * * * *']);
+    // Ask the server for the next runs of the real spec: calendar fields are ANDed there.
+    const id = `${prefix}:drill-spec`;
+    await applySchedules(h.client, [{ ...drill, id, taskQueue: h.queues.backups }]);
+    const d = await h.client.schedule.getHandle(id).describe();
+    const next = d.info.nextActionTimes.slice(0, 3);
+    expect(next).toHaveLength(3);
+    for (const t of next) {
+      const parts = Object.fromEntries(
+        new Intl.DateTimeFormat('en-GB', {
+          timeZone: 'Europe/Berlin',
+          weekday: 'short',
+          day: 'numeric',
+          hour: '2-digit',
+          minute: '2-digit',
+          hourCycle: 'h23',
+        })
+          .formatToParts(t)
+          .map((p) => [p.type, p.value]),
+      );
+      expect(parts).toMatchObject({ weekday: 'Sun', hour: '04', minute: '00' });
+      expect(Number(parts.day)).toBeLessThanOrEqual(7);
+    }
+    await h.client.schedule.getHandle(id).delete();
+  });
+
   it('applied twice, creates once and leaves one schedule per declaration', async () => {
     const declarations = [decl('a', '1 hour'), decl('b', '2 hours')];
     const first = await applySchedules(h.client, declarations);

@@ -18,7 +18,14 @@ import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import type { TaskQueues } from '../lib/task-queues.js';
 import { SYSTEM_CHECK_WORKFLOW, type SystemCheckInput } from '../workflows/system-check/definitions.js';
-import { BACKUP_WORKFLOW, type BackupInput } from '../workflows/backups/definitions.js';
+import {
+  BACKUP_WORKFLOW,
+  FRESHNESS_WORKFLOW,
+  RESTORE_DRILL_WORKFLOW,
+  type BackupInput,
+  type DrillInput,
+  type FreshnessInput,
+} from '../workflows/backups/definitions.js';
 import { SUBSCRIPTION_SWEEP_WORKFLOW, type SweepInput } from '../workflows/subscriptions/definitions.js';
 import {
   WEBHOOK_DLQ_CLEANUP_WORKFLOW,
@@ -105,6 +112,31 @@ export function declareSchedules(config: Config, queues: TaskQueues): ScheduleDe
       overlap: ScheduleOverlapPolicy.SKIP,
       catchupWindow: '6 hours',
     })),
+    {
+      id: 'opsflow:backup-restore-drill',
+      description:
+        'Monthly restore drill, first Sunday 04:00: newest remote backup restored and compared (replaces the manual restore test)',
+      // Calendar fields are ANDed (unlike cron's day-of-month OR day-of-week): days 1–7 that are a Sunday.
+      spec: {
+        calendars: [{ dayOfMonth: { start: 1, end: 7 }, dayOfWeek: 'SUNDAY', hour: 4, minute: 0 }],
+        timezone: tz,
+      },
+      workflowType: RESTORE_DRILL_WORKFLOW,
+      args: [{ databases: config.backups.databases.map((d) => d.name) } satisfies DrillInput],
+      taskQueue: queues.backups,
+      overlap: ScheduleOverlapPolicy.SKIP,
+      catchupWindow: '1 day',
+    },
+    {
+      id: 'opsflow:backup-freshness',
+      description: 'Hourly: alert when a database has no verified backup in 26 h',
+      spec: { cronExpressions: ['17 * * * *'], timezone: tz },
+      workflowType: FRESHNESS_WORKFLOW,
+      args: [{ maxAgeMs: 26 * 3600 * 1000 } satisfies FreshnessInput],
+      taskQueue: queues.backups,
+      overlap: ScheduleOverlapPolicy.SKIP,
+      catchupWindow: '1 hour',
+    },
   ];
 }
 

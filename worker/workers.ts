@@ -13,6 +13,7 @@ import {
 } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { createBackupActivities } from '../activities/backups.js';
+import { createDeployActivities } from '../activities/deploys.js';
 import { createSubscriptionActivities } from '../activities/subscriptions.js';
 import { createSystemCheckActivities } from '../activities/system-check.js';
 import { createWebhookActivities } from '../activities/webhooks.js';
@@ -54,13 +55,15 @@ export function activitiesFor(family: Family, deps: WorkerDeps): object {
       return createSubscriptionActivities(deps);
     case 'backups':
       return createBackupActivities(deps);
+    case 'deploys':
+      return createDeployActivities(deps);
     default:
       return {};
   }
 }
 
 /** The families whose task queues this process polls (all of them for now). */
-export const runningFamilies: Family[] = ['system', 'webhooks', 'subscriptions', 'backups'];
+export const runningFamilies: Family[] = ['system', 'webhooks', 'subscriptions', 'backups', 'deploys'];
 
 export async function createWorkers(opts: {
   connection: NativeConnection;

@@ -5,3 +5,5 @@ export { webhookDlqCleanup, webhookDlqRedrive } from './webhooks/maintenance.js'
 export { subscriptionLifecycle } from './subscriptions/workflow.js';
 export { subscriptionSweep } from './subscriptions/sweep.js';
 export { backupDatabase } from './backups/workflow.js';
+export { backupFreshnessCheck, backupRestoreDrill, restoreBackup } from './backups/restore.js';
+export { deployTarget } from './deploys/workflow.js';

@@ -1,12 +1,22 @@
 /** Backup API: start a run now, list the catalog, read one run (live progress while it runs). */
 import { createRoute, z } from '@hono/zod-openapi';
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { page } from '../../lib/pagination.js';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter, type QueryDefinition } from '@temporalio/common';
+import { DATABASE_NAME, isOpsflowDatabase, targetState } from '../../lib/backups/databases.js';
 import { BackupDatabase, OpsKind, OpsStatus } from '../../lib/search-attributes.js';
-import { BACKUP_WORKFLOW, backupWorkflowId, progressQuery } from '../../workflows/backups/definitions.js';
+import {
+  BACKUP_WORKFLOW,
+  backupWorkflowId,
+  progressQuery,
+  RESTORE_WORKFLOW,
+  restoreCatalogId,
+  restoreProgressQuery,
+  restoreWorkflowId,
+  type RestoreInput,
+} from '../../workflows/backups/definitions.js';
 import type { ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
-import { Cursor, cursorKey, json, Limit, pageResponse, security } from '../pagination.js';
+import { catalogPage, Cursor, json, Limit, pageResponse, security } from '../pagination.js';
 import { newRouter } from '../router.js';
 
 interface BackupRow {
@@ -23,6 +33,49 @@ interface BackupRow {
   table_counts: unknown;
   verification: unknown;
   deleted_from: string[];
+}
+
+interface RestoreRow {
+  id: string;
+  kind: string;
+  backup_id: string | null;
+  database: string;
+  target_database: string;
+  status: string;
+  reason: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+  source: unknown;
+  verification: unknown;
+}
+
+const restoreJson = (r: RestoreRow) => ({
+  id: r.id,
+  kind: r.kind,
+  backupId: r.backup_id,
+  database: r.database,
+  targetDatabase: r.target_database,
+  status: r.status,
+  reason: r.reason,
+  startedAt: r.started_at.toISOString(),
+  finishedAt: r.finished_at?.toISOString() ?? null,
+  source: r.source,
+  verification: r.verification,
+});
+
+/** The running step (a query) and the long step's heartbeat (bytes so far), or null once the run ended. */
+async function liveProgress<T extends object>(handle: WorkflowHandle, query: QueryDefinition<T>) {
+  try {
+    const description = await handle.describe();
+    if (description.status.name !== 'RUNNING') return null;
+    const progress = await handle.query(query);
+    const beat = description.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
+    const heartbeat = beat ? defaultPayloadConverter.fromPayload<Record<string, unknown>>(beat) : null;
+    return { ...progress, ...(heartbeat ?? {}) };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw err;
+  }
 }
 
 const rowJson = (r: BackupRow) => ({
@@ -97,14 +150,12 @@ export function backupRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const key = cursorKey(q.cursor);
-      const { rows } = await deps.pool.query<BackupRow>(
-        `SELECT * FROM opsflow.backups WHERE ($1::text IS NULL OR database = $1) AND ($2::text IS NULL OR status = $2)
-           AND ($3::timestamptz IS NULL OR (started_at, id) < ($3, $4))
-         ORDER BY started_at DESC, id DESC LIMIT $5`,
-        [q.database ?? null, q.status ?? null, key?.at ?? null, key?.id ?? null, q.limit + 1],
+      const { items, nextCursor } = await catalogPage<BackupRow>(
+        deps.pool,
+        'opsflow.backups',
+        { database: q.database, status: q.status },
+        q,
       );
-      const { items, nextCursor } = page(rows, q.limit, (r) => r.started_at);
       return c.json({ items: items.map(rowJson), nextCursor }, 200);
     },
   );
@@ -121,15 +172,157 @@ export function backupRoutes(deps: ApiDeps) {
     async (c) => {
       const { id } = c.req.valid('param');
       const { rows } = await deps.pool.query<BackupRow>('SELECT * FROM opsflow.backups WHERE id = $1', [id]);
-      let progress: unknown = null;
-      try {
-        const handle = deps.temporal.workflow.getHandle(id);
-        if ((await handle.describe()).status.name === 'RUNNING') progress = await handle.query(progressQuery);
-      } catch (err) {
-        if (!(err instanceof WorkflowNotFoundError)) throw err;
-      }
+      const progress = await liveProgress(deps.temporal.workflow.getHandle(id), progressQuery);
       if (!rows[0] && !progress) throw new ApiError(404, 'not_found', `backup ${id} not found`);
       return c.json({ ...(rows[0] ? rowJson(rows[0]) : { id, status: 'running' }), progress }, 200);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/backups/{id}/restore',
+      summary:
+        'Restore a verified backup into a database on its source server; confirm must repeat the target, a non-empty target needs overwrite',
+      security,
+      request: {
+        params: z.object({ id: z.string().min(1).max(200) }),
+        body: {
+          required: true,
+          ...json(
+            z
+              .object({
+                targetDatabase: z.string().regex(DATABASE_NAME, 'a plain database name (letters, digits, _)'),
+                confirm: z.string().max(63),
+                overwrite: z.boolean().default(false),
+              })
+              .strict(),
+          ),
+        },
+      },
+      responses: { 202: { description: 'Started', ...json(z.object({ id: z.string(), workflowId: z.string() })) } },
+    }),
+    async (c) => {
+      const { id: backupId } = c.req.valid('param');
+      const body = c.req.valid('json');
+      if (body.confirm !== body.targetDatabase) {
+        throw new ApiError(422, 'unprocessable', 'confirm must repeat targetDatabase exactly');
+      }
+      const { rows } = await deps.pool.query<BackupRow>('SELECT * FROM opsflow.backups WHERE id = $1', [backupId]);
+      const backup = rows[0];
+      if (!backup) throw new ApiError(404, 'not_found', `backup ${backupId} not found`);
+      if (backup.status !== 'verified') {
+        throw new ApiError(
+          409,
+          'conflict',
+          `backup ${backupId} is ${backup.status}; only verified backups are restored`,
+        );
+      }
+      if (!databases.includes(backup.database)) {
+        throw new ApiError(
+          422,
+          'unprocessable',
+          `database ${backup.database} is no longer configured (BACKUP_DATABASE_URLS)`,
+        );
+      }
+      const server = { database: backup.database };
+      if (isOpsflowDatabase(deps.config, server, body.targetDatabase)) {
+        throw new ApiError(
+          422,
+          'unprocessable',
+          `${body.targetDatabase} holds opsflow's own state; restore it elsewhere`,
+        );
+      }
+      if (!body.overwrite && (await targetState(deps.config, server, body.targetDatabase)) === 'non-empty') {
+        throw new ApiError(
+          409,
+          'conflict',
+          `database ${body.targetDatabase} is not empty; add overwrite: true to replace it`,
+        );
+      }
+      const keyId: unknown = c.get('keyId');
+      const input: RestoreInput = {
+        id: restoreCatalogId(body.targetDatabase, new Date()),
+        backupId,
+        targetDatabase: body.targetDatabase,
+        overwrite: body.overwrite,
+        requestedBy: typeof keyId === 'string' ? keyId : undefined,
+      };
+      const workflowId = restoreWorkflowId(body.targetDatabase);
+      try {
+        await deps.temporal.workflow.start(RESTORE_WORKFLOW, {
+          taskQueue: deps.queues.backups,
+          workflowId,
+          args: [input],
+          typedSearchAttributes: [
+            { key: OpsKind, value: 'backup-restore' },
+            { key: BackupDatabase, value: backup.database },
+            { key: OpsStatus, value: 'running' },
+          ],
+          staticSummary: `restore ${backupId} into ${body.targetDatabase}${body.overwrite ? ' (overwrite)' : ''}`,
+        });
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) {
+          throw new ApiError(409, 'conflict', `a restore into ${body.targetDatabase} is already running`, {
+            workflowId,
+          });
+        }
+        throw err;
+      }
+      return c.json({ id: input.id, workflowId }, 202);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/restores',
+      summary: 'Restores and restore drills, newest first',
+      security,
+      request: {
+        query: z.object({
+          kind: z.enum(['restore', 'drill']).optional(),
+          database: z.string().max(63).optional(),
+          cursor: Cursor,
+          limit: Limit,
+        }),
+      },
+      responses: pageResponse(z.any(), 'A page'),
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const { items, nextCursor } = await catalogPage<RestoreRow>(
+        deps.pool,
+        'opsflow.restores',
+        { kind: q.kind, database: q.database },
+        q,
+      );
+      return c.json({ items: items.map(restoreJson), nextCursor }, 200);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/restores/{id}',
+      summary: 'One restore or drill: live step while running, then the row with its verification table',
+      security,
+      request: { params: z.object({ id: z.string().min(1).max(200) }) },
+      responses: { 200: { description: 'The restore', ...json(z.any()) } },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const { rows } = await deps.pool.query<RestoreRow>('SELECT * FROM opsflow.restores WHERE id = $1', [id]);
+      const row = rows[0];
+      if (!row) throw new ApiError(404, 'not_found', `restore ${id} not found`);
+      const progress =
+        row.status === 'running' && row.kind === 'restore'
+          ? await liveProgress(
+              deps.temporal.workflow.getHandle(restoreWorkflowId(row.target_database)),
+              restoreProgressQuery,
+            )
+          : null;
+      return c.json({ ...restoreJson(row), progress }, 200);
     },
   );
 

@@ -5,7 +5,7 @@
  * upload completes).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -40,6 +40,11 @@ export function localStore(dir: string): BlobStore {
       const out = new PassThrough();
       const done = (async () => {
         await mkdir(path.dirname(final), { recursive: true });
+        // A retried attempt (its worker killed mid-write) leaves the previous attempt's temporary file behind.
+        const stale = `${path.basename(final)}.partial-`;
+        for (const f of await readdir(path.dirname(final))) {
+          if (f.startsWith(stale)) await rm(path.join(path.dirname(final), f), { force: true });
+        }
         await pipeline(out, createWriteStream(partial, { flags: 'wx' }));
       })();
       done.catch(() => undefined);

@@ -19,8 +19,8 @@ export interface StoredCopy {
 export interface BackupInput {
   /** The database's name, as configured in BACKUP_DATABASE_URLS (never a URL: history holds no secrets). */
   database: string;
-  /** Retries of the dump and verify steps (production: 3 attempts, 30 s apart; tests lower them). */
-  stepRetry?: { maximumAttempts?: number; initialIntervalMs?: number };
+  /** Retries of the dump and verify steps (production: 3 attempts, 30 s apart, 1 min heartbeat; tests lower them). */
+  stepRetry?: { maximumAttempts?: number; initialIntervalMs?: number; heartbeatTimeoutMs?: number };
 }
 
 export interface DumpResult {
@@ -55,3 +55,59 @@ export interface BackupProgress {
 export const progressQuery = defineQuery<BackupProgress>('progress');
 export const backupWorkflowId = (database: string, startedAt: Date) =>
   `backup:${database}:${startedAt.toISOString().replace(/[:.]/g, '-')}`;
+
+// ---- Restore, restore drill, freshness check ----
+
+export const RESTORE_WORKFLOW = 'restoreBackup';
+export const RESTORE_DRILL_WORKFLOW = 'backupRestoreDrill';
+export const FRESHNESS_WORKFLOW = 'backupFreshnessCheck';
+
+/** One restore per target database at a time: a second one is refused while the first runs. */
+export const restoreWorkflowId = (targetDatabase: string) => `restore:${targetDatabase}`;
+/** The restore's catalog id (one per run). */
+export const restoreCatalogId = (targetDatabase: string, at: Date) =>
+  `restore:${targetDatabase}:${at.toISOString().replace(/[:.]/g, '-')}`;
+
+export interface RestoreInput {
+  /** Catalog id of this restore (`restoreCatalogId`). */
+  id: string;
+  backupId: string;
+  targetDatabase: string;
+  /** Replace a non-empty target. Without it a non-empty target fails the run and nothing changes. */
+  overwrite: boolean;
+  requestedBy?: string;
+}
+
+export interface RestoreResult {
+  id: string;
+  kind: 'restore' | 'drill';
+  backupId: string | null;
+  database: string;
+  targetDatabase: string;
+  status: 'restored' | 'failed';
+  reason?: string;
+  /** Which stored copy was restored. */
+  from?: StoredCopy;
+  verification?: VerificationResult;
+}
+
+export interface DrillInput {
+  /** Databases to drill (default: every configured one). */
+  databases?: string[];
+}
+
+export interface FreshnessInput {
+  /** A database whose newest verified backup is older than this is stale (default 26 h). */
+  maxAgeMs?: number;
+}
+
+export interface FreshnessResult {
+  checkedAt: string;
+  databases: { database: string; lastVerifiedAt: string | null; stale: boolean }[];
+  alerted: string[];
+}
+
+export interface RestoreProgress {
+  step: 'load' | 'check-target' | 'restore' | 'promote' | 'record' | 'report' | 'done';
+}
+export const restoreProgressQuery = defineQuery<RestoreProgress>('progress');

@@ -31,7 +31,7 @@ type Activities = ReturnType<typeof createBackupActivities>;
 // Long steps heartbeat; a dead worker's step is retried elsewhere within a minute.
 const longRunning = (retry: BackupInput['stepRetry']): ActivityOptions => ({
   startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: retry?.heartbeatTimeoutMs ?? '1 minute',
   retry: {
     maximumAttempts: retry?.maximumAttempts ?? 3,
     initialInterval: retry?.initialIntervalMs ?? '30s',

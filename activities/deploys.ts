@@ -1,0 +1,352 @@
+/**
+ * Deploy activities: plan (versions), run a target's command (a shell, killed with its process group on
+ * cancellation or timeout), one health sample, the history row, and the report (email + `deploy.*` event).
+ */
+import { spawn } from 'node:child_process';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
+import type { Config } from '../lib/config.js';
+import type { Pool } from '../lib/db.js';
+import type { DeployTarget } from '../lib/deploys/targets.js';
+import type { Logger } from '../lib/logger.js';
+import type { Mailer } from '../lib/mailer.js';
+import type { TaskQueues } from '../lib/task-queues.js';
+import { publishEvent, webhookServiceDeps } from '../lib/webhooks/service.js';
+import type {
+  CommandResult,
+  DeployInput,
+  DeployPlan,
+  DeployResult,
+  HealthSample,
+} from '../workflows/deploys/definitions.js';
+import { bumpVersion, DEPLOY_VERSION, type Bump } from '../workflows/deploys/plan.js';
+
+interface Deps {
+  config: Config;
+  pool: Pool;
+  mailer: Mailer;
+  log: Logger;
+  client: Client;
+  queues: TaskQueues;
+}
+
+const planError = (message: string) =>
+  ApplicationFailure.create({ type: 'DeployPlanError', message, nonRetryable: true });
+
+const TAIL = 4096;
+
+/** Runs `/bin/sh -c command` in its own process group; kills the group on timeout or cancellation. */
+async function shell(
+  command: string,
+  opts: { cwd?: string; env: Record<string, string>; timeoutMs: number; onBeat?: () => void; signal?: AbortSignal },
+): Promise<CommandResult> {
+  const t0 = Date.now();
+  const child = spawn('/bin/sh', ['-c', command], {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let tail = '';
+  const keep = (b: Buffer) => (tail = (tail + b.toString()).slice(-TAIL));
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let killedFor: string | null = null;
+  const killGroup = (why: string) => {
+    if (killedFor || child.exitCode !== null) return;
+    killedFor = why;
+    try {
+      process.kill(-child.pid!, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
+    setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }, 5000).unref();
+  };
+  const timer = setTimeout(() => killGroup('timeout'), opts.timeoutMs);
+  const beat = opts.onBeat ? setInterval(opts.onBeat, 1000) : undefined;
+  const onAbort = () => killGroup('canceled');
+  opts.signal?.addEventListener('abort', onAbort);
+  try {
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.once('error', reject);
+      // 'exit', not 'close': a service started in the background may keep inherited pipes open.
+      child.once('exit', (c, s) => resolve([c, s]));
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    return {
+      exitCode: killedFor ? null : code,
+      signal: killedFor ?? signal,
+      durationMs: Date.now() - t0,
+      outputTail: tail,
+    };
+  } finally {
+    clearTimeout(timer);
+    if (beat) clearInterval(beat);
+    opts.signal?.removeEventListener('abort', onAbort);
+    child.stdout.destroy();
+    child.stderr.destroy();
+  }
+}
+
+/** A dot path (`build.version`) into parsed JSON, as a string. */
+function field(body: unknown, path: string): string | null {
+  let v: unknown = body;
+  for (const k of path.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  if (typeof v === 'string') return v;
+  return v === undefined || v === null ? null : JSON.stringify(v);
+}
+
+export const createDeployActivities = (deps: Deps) => {
+  const events = webhookServiceDeps(deps.config, deps.pool, deps.client, deps.queues);
+
+  /** The version running now: the last deploy's outcome, else the target's currentVersion command. */
+  async function currentVersion(t: DeployTarget): Promise<string | null> {
+    const { rows } = await deps.pool.query<{ status: string; version: string; previous_version: string | null }>(
+      `SELECT status, version, previous_version FROM opsflow.deploys
+       WHERE target = $1 AND status IN ('succeeded', 'rolled_back') ORDER BY started_at DESC LIMIT 1`,
+      [t.name],
+    );
+    const last = rows[0];
+    if (last) return last.status === 'succeeded' ? last.version : last.previous_version;
+    if (!t.commands.currentVersion) return null;
+    const out = await shell(t.commands.currentVersion, { cwd: t.cwd, env: { TARGET: t.name }, timeoutMs: 60_000 });
+    const v = out.outputTail.trim().split('\n').pop()?.trim() ?? '';
+    if (out.exitCode !== 0)
+      throw planError(`currentVersion command failed (exit ${out.exitCode}): ${out.outputTail.slice(-500)}`);
+    if (!DEPLOY_VERSION.test(v))
+      throw planError(`currentVersion command printed an invalid version: ${v.slice(0, 200)}`);
+    return v;
+  }
+
+  return {
+    async planDeploy(input: {
+      target: DeployTarget;
+      kind: DeployInput['kind'];
+      version?: string;
+      bump?: Bump;
+      skipBackup?: boolean;
+    }): Promise<DeployPlan> {
+      const t = input.target;
+      const previous = await currentVersion(t);
+      let version: string;
+      let command: DeployPlan['command'] = 'deploy';
+      if (input.version !== undefined) {
+        version = input.version;
+      } else if (input.kind === 'rollback') {
+        // Back to what ran before the current version.
+        const { rows } = await deps.pool.query<{ previous_version: string | null }>(
+          `SELECT previous_version FROM opsflow.deploys WHERE target = $1 AND status = 'succeeded' AND version = $2
+           ORDER BY started_at DESC LIMIT 1`,
+          [t.name, previous],
+        );
+        const back = rows[0]?.previous_version;
+        if (!back)
+          throw planError(`no version to roll ${t.name} back to from ${previous ?? 'nothing'}; give toVersion`);
+        version = back;
+        if (t.commands.rollback) command = 'rollback';
+      } else {
+        if (!input.bump) throw planError('give version or bump');
+        if (!previous) throw planError(`cannot bump: no previous version of ${t.name} is known`);
+        const bumped = bumpVersion(previous, input.bump);
+        if (!bumped) throw planError(`cannot bump ${previous}: not a semantic version`);
+        version = bumped;
+      }
+      if (!DEPLOY_VERSION.test(version)) throw planError(`invalid version ${version.slice(0, 200)}`);
+      const deploy = input.kind === 'deploy';
+      const backupDatabase = deploy && !input.skipBackup ? (t.backupDatabase ?? null) : null;
+      const requiresApproval = deploy && t.requiresApproval;
+      const steps = [
+        ...(requiresApproval ? [`wait up to ${t.approvalTimeoutSec} s for approval`] : []),
+        ...(backupDatabase ? [`back up ${backupDatabase} (verified) first`] : []),
+        command === 'rollback'
+          ? `run the rollback command (VERSION=${previous}, PREVIOUS_VERSION=${version})`
+          : `run the deploy command (VERSION=${version}, PREVIOUS_VERSION=${previous ?? ''})`,
+        `health gate on ${t.health.url}: ${t.health.successThreshold} good in a row within ${t.health.timeoutSec} s`,
+        ...(t.watchWindowSec > 0 ? [`watch for ${t.watchWindowSec} s`] : []),
+        ...(deploy ? [previous ? `on failure roll back to ${previous}` : 'on failure: nothing to roll back to'] : []),
+      ];
+      return {
+        target: t.name,
+        environment: t.environment,
+        kind: input.kind,
+        previousVersion: previous,
+        version,
+        command,
+        requiresApproval,
+        backupDatabase,
+        steps,
+      };
+    },
+
+    async runCommand(input: {
+      target: DeployTarget;
+      which: 'deploy' | 'rollback';
+      version: string;
+      previousVersion: string | null;
+    }): Promise<CommandResult> {
+      const t = input.target;
+      const command = t.commands[input.which];
+      if (!command) throw planError(`${t.name} has no ${input.which} command`);
+      for (const v of [input.version, input.previousVersion]) {
+        if (v !== null && v !== '' && !DEPLOY_VERSION.test(v)) throw planError(`invalid version ${v.slice(0, 200)}`);
+      }
+      const ctx = Context.current();
+      const result = await shell(command, {
+        cwd: t.cwd,
+        env: { TARGET: t.name, VERSION: input.version, PREVIOUS_VERSION: input.previousVersion ?? '' },
+        timeoutMs: t.timeoutSec * 1000,
+        onBeat: () => ctx.heartbeat(),
+        signal: ctx.cancellationSignal,
+      });
+      if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`${input.which} command killed: deploy canceled`);
+      deps.log.info(
+        { target: t.name, which: input.which, exit: result.exitCode, ms: result.durationMs },
+        'deploy command finished',
+      );
+      return result;
+    },
+
+    async healthSample(input: {
+      phase: HealthSample['phase'];
+      url: string;
+      expectStatus: number;
+      expectVersionField?: string;
+      version: string;
+      timeoutMs: number;
+    }): Promise<HealthSample> {
+      const at = new Date();
+      const t0 = performance.now();
+      const sample: HealthSample = {
+        phase: input.phase,
+        at: at.toISOString(),
+        ok: false,
+        status: null,
+        latencyMs: 0,
+        versionSeen: null,
+      };
+      try {
+        const res = await fetch(input.url, {
+          signal: AbortSignal.timeout(input.timeoutMs),
+          headers: { accept: 'application/json' },
+        });
+        const text = (await res.text()).slice(0, 65_536);
+        sample.status = res.status;
+        if (input.expectVersionField) {
+          try {
+            sample.versionSeen = field(JSON.parse(text), input.expectVersionField);
+          } catch {
+            sample.error = 'health response is not JSON';
+          }
+        }
+        sample.ok =
+          res.status === input.expectStatus && (!input.expectVersionField || sample.versionSeen === input.version);
+        if (!sample.ok && !sample.error) {
+          sample.error =
+            res.status !== input.expectStatus
+              ? `status ${res.status}, expected ${input.expectStatus}`
+              : `version ${sample.versionSeen ?? 'missing'}, expected ${input.version}`;
+        }
+      } catch (err) {
+        sample.error =
+          (err as Error).name === 'TimeoutError' ? `no answer within ${input.timeoutMs} ms` : (err as Error).message;
+      }
+      sample.latencyMs = Math.round(performance.now() - t0);
+      return sample;
+    },
+
+    async recordDeploy(input: { result: DeployResult; input: DeployInput; startedAt: string }): Promise<void> {
+      const r = input.result;
+      const info = Context.current().info;
+      const finished = !['planning', 'awaiting_approval', 'running'].includes(r.status);
+      await deps.pool.query(
+        `INSERT INTO opsflow.deploys (id, workflow_id, run_id, target, environment, kind, status, version, previous_version,
+           requested_by, reason, decision, backup_id, started_at, finished_at, timeline, samples, commands, detection_ms, recovery_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, CASE WHEN $15 THEN now() END, $16, $17, $18, $19, $20)
+         ON CONFLICT (id) DO UPDATE SET status = $7, version = $8, previous_version = $9, reason = $11, decision = $12,
+           backup_id = $13, finished_at = CASE WHEN $15 THEN now() END, timeline = $16, samples = $17, commands = $18,
+           detection_ms = $19, recovery_ms = $20`,
+        [
+          r.id,
+          info.workflowExecution?.workflowId ?? '',
+          info.workflowExecution?.runId ?? '',
+          input.input.target.name,
+          input.input.target.environment,
+          input.input.kind,
+          r.status,
+          r.plan?.version ?? input.input.version ?? null,
+          r.plan?.previousVersion ?? null,
+          input.input.requestedBy ?? null,
+          r.reason ?? null,
+          r.decision ? JSON.stringify(r.decision) : null,
+          r.backupId ?? null,
+          input.startedAt,
+          finished,
+          JSON.stringify(r.timeline),
+          JSON.stringify(r.samples),
+          JSON.stringify({ deploy: r.deploy, rollback: r.rollback }),
+          r.detectionMs ?? null,
+          r.recoveryMs ?? null,
+        ],
+      );
+    },
+
+    /** Email ops and emit `deploy.<status>` for every outcome; a failed rollback is a critical email. */
+    async reportDeploy(input: { result: DeployResult; target: string; environment: string }): Promise<void> {
+      const r = input.result;
+      const version = r.plan?.version ?? '?';
+      await publishEvent(events, {
+        type: `deploy.${r.status}`,
+        payload: {
+          deployId: r.id,
+          target: input.target,
+          environment: input.environment,
+          status: r.status,
+          version,
+          previousVersion: r.plan?.previousVersion ?? null,
+          reason: r.reason ?? null,
+        },
+        idempotencyKey: `deploy:${r.id}:${r.status}`,
+      });
+      const to = deps.config.mail.opsEmail;
+      if (!to) {
+        deps.log.warn({ deploy: r.id, status: r.status }, 'deploy finished; OPS_EMAIL is unset, report not emailed');
+        return;
+      }
+      const critical = r.status === 'failed';
+      const subject = `[opsflow] ${critical ? '[CRITICAL] ' : ''}deploy ${input.target} ${version}: ${r.status.replace('_', ' ')}`;
+      const samples = r.samples
+        .map(
+          (s) =>
+            `  ${s.at} ${s.phase.padEnd(13)} ${s.ok ? 'ok ' : 'BAD'} ${String(s.status ?? '—').padStart(3)} ${String(s.latencyMs).padStart(5)} ms ${s.versionSeen ?? ''} ${s.error ?? ''}`,
+        )
+        .join('\n');
+      const text = [
+        `Deploy ${r.id} of ${input.target} (${input.environment}) → ${version}: ${r.status.toUpperCase()}`,
+        r.reason ? `Reason: ${r.reason}` : '',
+        critical ? 'The rollback failed too: the service may be down. Act now.' : '',
+        `Previous version: ${r.plan?.previousVersion ?? '—'}`,
+        r.decision ? `${r.decision.approved ? 'Approved' : 'Rejected'} by ${r.decision.by} at ${r.decision.at}` : '',
+        r.detectionMs !== undefined ? `Failure detected after ${(r.detectionMs / 1000).toFixed(1)} s` : '',
+        r.recoveryMs !== undefined ? `Previous version healthy again after ${(r.recoveryMs / 1000).toFixed(1)} s` : '',
+        '',
+        'Timeline:',
+        ...r.timeline.map((e) => `  ${e.at} ${e.step}${e.detail ? ` — ${e.detail}` : ''}`),
+        '',
+        'Health samples:',
+        samples || '  (none)',
+        r.deploy ? `\nDeploy command output (tail):\n${r.deploy.outputTail}` : '',
+        r.rollback ? `\nRollback command output (tail):\n${r.rollback.outputTail}` : '',
+      ]
+        .filter((l) => l !== '')
+        .join('\n');
+      await deps.mailer.send({ to, subject, text });
+    },
+  };
+};

@@ -1,0 +1,423 @@
+/**
+ * Deploy API: targets, start (or dry-run) a deploy, history, one deploy with live evidence, approve /
+ * reject / cancel, and a fast manual rollback. The workflow id `deploy:<target>` is the per-target lock.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import type { Context } from 'hono';
+import type { DeployTarget } from '../../lib/deploys/targets.js';
+import { DeployTarget as DeployTargetSA, OpsKind, OpsStatus } from '../../lib/search-attributes.js';
+import {
+  approveUpdate,
+  DEPLOY_WORKFLOW,
+  deployCatalogId,
+  deployPlanWorkflowId,
+  deployProgressQuery,
+  deployWorkflowId,
+  rejectUpdate,
+  type DeployInput,
+  type DeployResult,
+} from '../../workflows/deploys/definitions.js';
+import { DEPLOY_VERSION } from '../../workflows/deploys/plan.js';
+import type { deployTarget } from '../../workflows/deploys/workflow.js';
+import type { ApiDeps } from '../app.js';
+import { ApiError } from '../errors.js';
+import { catalogPage, Cursor, json, Limit, pageResponse, security } from '../pagination.js';
+import { newRouter } from '../router.js';
+
+interface DeployRow {
+  id: string;
+  workflow_id: string;
+  run_id: string;
+  target: string;
+  environment: string;
+  kind: string;
+  status: string;
+  version: string | null;
+  previous_version: string | null;
+  requested_by: string | null;
+  reason: string | null;
+  decision: unknown;
+  backup_id: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+  timeline: unknown;
+  samples: unknown;
+  commands: unknown;
+  detection_ms: number | null;
+  recovery_ms: number | null;
+}
+
+const rowJson = (r: DeployRow) => ({
+  id: r.id,
+  target: r.target,
+  environment: r.environment,
+  kind: r.kind,
+  status: r.status,
+  version: r.version,
+  previousVersion: r.previous_version,
+  requestedBy: r.requested_by,
+  reason: r.reason,
+  decision: r.decision,
+  backupId: r.backup_id,
+  startedAt: r.started_at.toISOString(),
+  finishedAt: r.finished_at?.toISOString() ?? null,
+  timeline: r.timeline,
+  samples: r.samples,
+  commands: r.commands,
+  detectionMs: r.detection_ms,
+  recoveryMs: r.recovery_ms,
+});
+
+const targetJson = (t: DeployTarget) => ({
+  name: t.name,
+  environment: t.environment,
+  requiresApproval: t.requiresApproval,
+  backupDatabase: t.backupDatabase ?? null,
+  hasRollbackCommand: t.commands.rollback !== undefined,
+  timeoutSec: t.timeoutSec,
+  health: t.health,
+  watchWindowSec: t.watchWindowSec,
+  approvalTimeoutSec: t.approvalTimeoutSec,
+});
+
+const Version = z.string().regex(DEPLOY_VERSION, 'versions are 1–128 of A-Z a-z 0-9 . _ + -');
+
+export function deployRoutes(deps: ApiDeps) {
+  const router = newRouter();
+  const targets = new Map(deps.config.deploys.targets.map((t) => [t.name, t]));
+  const keyIdOf = (c: Context) => {
+    const keyId: unknown = c.get('keyId');
+    return typeof keyId === 'string' ? keyId : undefined;
+  };
+  const targetOr404 = (name: string) => {
+    const t = targets.get(name);
+    if (!t) throw new ApiError(404, 'not_found', `deploy target ${name} is not declared (DEPLOY_TARGETS_FILE)`);
+    return t;
+  };
+
+  /** Starts the locked workflow for a target; a running one means 409 with its deploy id. */
+  async function start(input: DeployInput): Promise<string> {
+    const workflowId = deployWorkflowId(input.target.name);
+    try {
+      const handle = await deps.temporal.workflow.start<typeof deployTarget>(DEPLOY_WORKFLOW, {
+        taskQueue: deps.queues.deploys,
+        workflowId,
+        args: [{ ...input, backupTaskQueue: deps.queues.backups }],
+        memo: { deployId: input.id },
+        typedSearchAttributes: [
+          { key: OpsKind, value: 'deploy' },
+          { key: DeployTargetSA, value: input.target.name },
+          { key: OpsStatus, value: 'planning' },
+        ],
+        staticSummary:
+          `${input.kind} ${input.target.name} (${input.target.environment}) ${input.version ?? input.bump ?? ''}`.trim(),
+      });
+      await deps.pool.query(
+        `INSERT INTO opsflow.deploys (id, workflow_id, run_id, target, environment, kind, status, version, requested_by, reason, started_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'planning', $7, $8, $9, now()) ON CONFLICT (id) DO NOTHING`,
+        [
+          input.id,
+          workflowId,
+          handle.firstExecutionRunId,
+          input.target.name,
+          input.target.environment,
+          input.kind,
+          input.version ?? null,
+          input.requestedBy ?? null,
+          input.reason ?? null,
+        ],
+      );
+      return input.id;
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      const running = await deps.temporal.workflow.getHandle(workflowId).describe();
+      const runningId = running.memo?.deployId;
+      throw new ApiError(409, 'conflict', `a deploy of ${input.target.name} is already running: ${String(runningId)}`, {
+        runningDeployId: runningId,
+      });
+    }
+  }
+
+  async function rowOr404(id: string): Promise<DeployRow> {
+    const { rows } = await deps.pool.query<DeployRow>('SELECT * FROM opsflow.deploys WHERE id = $1', [id]);
+    if (!rows[0]) throw new ApiError(404, 'not_found', `deploy ${id} not found`);
+    return rows[0];
+  }
+  const handleOf = (r: DeployRow): WorkflowHandle<typeof deployTarget> =>
+    deps.temporal.workflow.getHandle<typeof deployTarget>(r.workflow_id, r.run_id);
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/deploy-targets',
+      summary: 'Declared deploy targets (commands are not shown)',
+      security,
+      responses: { 200: { description: 'Targets', ...json(z.any()) } },
+    }),
+    (c) => c.json({ items: [...targets.values()].map(targetJson) }, 200),
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/deploys',
+      summary: 'Deploy a version (or bump major/minor/patch); dryRun returns the plan and changes nothing',
+      security,
+      request: {
+        body: {
+          required: true,
+          ...json(
+            z
+              .object({
+                target: z.string().min(1).max(63),
+                version: z.string().max(1000).optional(),
+                bump: z.enum(['major', 'minor', 'patch']).optional(),
+                dryRun: z.boolean().default(false),
+                skipBackup: z.boolean().default(false),
+              })
+              .strict(),
+          ),
+        },
+      },
+      responses: {
+        200: { description: 'The plan (dry run)', ...json(z.any()) },
+        202: { description: 'Started', ...json(z.object({ id: z.string() })) },
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const target = targetOr404(body.target);
+      if (body.version !== undefined && !Version.safeParse(body.version).success) {
+        throw new ApiError(422, 'unprocessable', 'invalid version: 1–128 of A-Z a-z 0-9 . _ + - (it reaches a shell)');
+      }
+      if ((body.version === undefined) === (body.bump === undefined)) {
+        throw new ApiError(422, 'unprocessable', 'give exactly one of version and bump');
+      }
+      const now = new Date();
+      const input: DeployInput = {
+        id: deployCatalogId(target.name, now),
+        kind: 'deploy',
+        target,
+        version: body.version,
+        bump: body.bump,
+        skipBackup: body.skipBackup,
+        requestedBy: keyIdOf(c),
+      };
+      if (body.dryRun) {
+        try {
+          const result: DeployResult = await deps.temporal.workflow.execute<typeof deployTarget>(DEPLOY_WORKFLOW, {
+            taskQueue: deps.queues.deploys,
+            workflowId: deployPlanWorkflowId(target.name, now),
+            args: [{ ...input, dryRun: true }],
+            staticSummary: `dry run: deploy ${target.name}`,
+          });
+          if (!result.plan) throw new ApiError(422, 'unprocessable', result.reason ?? 'no plan');
+          return c.json({ dryRun: true, plan: result.plan }, 200);
+        } catch (err) {
+          if (err instanceof WorkflowFailedError)
+            throw new ApiError(422, 'unprocessable', err.cause?.message ?? err.message);
+          throw err;
+        }
+      }
+      return c.json({ id: await start(input) }, 202);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/deploy-targets/{name}/rollback',
+      summary:
+        'Fast manual rollback: the rollback command (or a deploy of toVersion), health-gated; no approval, no backup',
+      security,
+      request: {
+        params: z.object({ name: z.string().min(1).max(63) }),
+        body: {
+          required: true,
+          ...json(
+            z.object({ toVersion: z.string().max(1000).optional(), reason: z.string().min(1).max(1000) }).strict(),
+          ),
+        },
+      },
+      responses: { 202: { description: 'Started', ...json(z.object({ id: z.string() })) } },
+    }),
+    async (c) => {
+      const target = targetOr404(c.req.valid('param').name);
+      const body = c.req.valid('json');
+      if (body.toVersion !== undefined && !Version.safeParse(body.toVersion).success) {
+        throw new ApiError(
+          422,
+          'unprocessable',
+          'invalid toVersion: 1–128 of A-Z a-z 0-9 . _ + - (it reaches a shell)',
+        );
+      }
+      const id = await start({
+        id: deployCatalogId(target.name, new Date()),
+        kind: 'rollback',
+        target,
+        version: body.toVersion,
+        reason: body.reason,
+        requestedBy: keyIdOf(c),
+      });
+      return c.json({ id }, 202);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/deploys',
+      summary: 'Deploy history, newest first',
+      security,
+      request: {
+        query: z.object({
+          target: z.string().max(63).optional(),
+          status: z
+            .enum([
+              'planning',
+              'awaiting_approval',
+              'running',
+              'succeeded',
+              'rolled_back',
+              'failed',
+              'aborted',
+              'canceled',
+              'rejected',
+            ])
+            .optional(),
+          cursor: Cursor,
+          limit: Limit,
+        }),
+      },
+      responses: pageResponse(z.any()),
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const { items, nextCursor } = await catalogPage<DeployRow>(
+        deps.pool,
+        'opsflow.deploys',
+        { target: q.target, status: q.status },
+        q,
+      );
+      return c.json({ items: items.map(rowJson), nextCursor }, 200);
+    },
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'get',
+      path: '/deploys/{id}',
+      summary: 'One deploy: live step and health samples while running, the full evidence after',
+      security,
+      request: { params: z.object({ id: z.string().min(1).max(200) }) },
+      responses: { 200: { description: 'The deploy', ...json(z.any()) } },
+    }),
+    async (c) => {
+      const row = await rowOr404(c.req.valid('param').id);
+      let live: unknown = null;
+      if (!row.finished_at) {
+        try {
+          const handle = handleOf(row);
+          if ((await handle.describe()).status.name === 'RUNNING') live = await handle.query(deployProgressQuery);
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        }
+      }
+      return c.json({ ...rowJson(row), live }, 200);
+    },
+  );
+
+  async function decide(
+    c: Context,
+    id: string,
+    approve: boolean,
+    body: { by: string; comment?: string; reason?: string },
+  ) {
+    const row = await rowOr404(id);
+    try {
+      const decision = approve
+        ? await handleOf(row).executeUpdate(approveUpdate, { args: [{ by: body.by, comment: body.comment }] })
+        : await handleOf(row).executeUpdate(rejectUpdate, { args: [{ by: body.by, reason: body.reason ?? '' }] });
+      return c.json({ id, decision }, 200);
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError)
+        throw new ApiError(409, 'conflict', err.cause?.message ?? err.message);
+      if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'conflict', `deploy ${id} is ${row.status}`);
+      throw err;
+    }
+  }
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/deploys/{id}/approve',
+      summary: 'Approve a deploy waiting for approval (who and when are recorded)',
+      security,
+      request: {
+        params: z.object({ id: z.string().min(1).max(200) }),
+        body: {
+          required: true,
+          ...json(
+            z.object({ by: z.string().trim().min(1).max(200), comment: z.string().max(2000).optional() }).strict(),
+          ),
+        },
+      },
+      responses: { 200: { description: 'Approved', ...json(z.any()) } },
+    }),
+    async (c) => decide(c, c.req.valid('param').id, true, c.req.valid('json')),
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/deploys/{id}/reject',
+      summary: 'Reject a deploy waiting for approval',
+      security,
+      request: {
+        params: z.object({ id: z.string().min(1).max(200) }),
+        body: {
+          required: true,
+          ...json(
+            z.object({ by: z.string().trim().min(1).max(200), reason: z.string().trim().min(1).max(2000) }).strict(),
+          ),
+        },
+      },
+      responses: { 200: { description: 'Rejected', ...json(z.any()) } },
+    }),
+    async (c) => decide(c, c.req.valid('param').id, false, c.req.valid('json')),
+  );
+
+  router.openapi(
+    createRoute({
+      method: 'post',
+      path: '/deploys/{id}/cancel',
+      summary: 'Cancel a deploy; once its command has started, the previous version is put back',
+      security,
+      request: { params: z.object({ id: z.string().min(1).max(200) }) },
+      responses: { 202: { description: 'Cancellation requested', ...json(z.object({ id: z.string() })) } },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const row = await rowOr404(id);
+      try {
+        const handle = handleOf(row);
+        if ((await handle.describe()).status.name !== 'RUNNING')
+          throw new ApiError(409, 'conflict', `deploy ${id} is ${row.status}`);
+        await handle.cancel();
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'conflict', `deploy ${id} is ${row.status}`);
+        throw err;
+      }
+      return c.json({ id }, 202);
+    },
+  );
+
+  return router;
+}

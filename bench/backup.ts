@@ -1,0 +1,217 @@
+/**
+ * `npm run bench:backup`: the backup workflow against plain pg_dump / pg_restore on this machine.
+ *
+ * For a small and a large database (pgbench plus a table of incompressible text; BENCH_SMALL_SCALE default 8
+ * ≈ 160 MB and BENCH_SCALE default 64 ≈ 1.2 GB), in one run:
+ *   - plain `pg_dump -Fc` (same compression as the workflow: the custom format's default) to a file;
+ *   - plain `pg_restore --no-owner --no-privileges` of that file into an empty database;
+ *   - the backupDatabase workflow (local store) through a real Temporal dev server and a worker process:
+ *     its dump step (snapshot, row counts, pg_dump streamed with sha256) and its verify step (re-hash,
+ *     pg_restore --list, restore into a scratch database, row-count comparison), read from the catalog.
+ * Prints the ratios and the worker's peak RSS per size; writes bench/RESULTS.md. Targets (issue 5): backup
+ * ≤ 1.2× plain pg_dump, verification ≤ 1.5× plain pg_restore, worker RSS flat as the database grows.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { loadConfig } from '../lib/config.js';
+import { createPool, ensureDatabase, migrate, quoteIdent } from '../lib/db.js';
+import { connectClient, temporalSettings } from '../lib/temporal.js';
+import { taskQueues } from '../lib/task-queues.js';
+import { startDevServer } from '../scripts/dev-server.js';
+import { provisionTemporalCli } from '../scripts/provision-temporal.js';
+import { BACKUP_WORKFLOW, backupWorkflowId } from '../workflows/backups/definitions.js';
+import type { backupDatabase } from '../workflows/backups/workflow.js';
+import { freePort, root, sampleRss, writeResultsSection } from './common.js';
+
+const execFileAsync = promisify(execFile);
+const SERVER = 'postgres://postgres@127.0.0.1:5432';
+const SCALES = [Number(process.env.BENCH_SMALL_SCALE ?? 8), Number(process.env.BENCH_SCALE ?? 64)];
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: `${SERVER}/postgres` });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+const recreate = (name: string) =>
+  admin(async (c) => {
+    await c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+    await c.query(`CREATE DATABASE ${quoteIdent(name)}`);
+  });
+const drop = (name: string) => admin((c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
+
+interface Row {
+  scale: number;
+  dbMb: number;
+  dumpMb: number;
+  plainDumpMs: number;
+  plainRestoreMs: number;
+  backupMs: number;
+  verifyMs: number;
+  workflowMs: number;
+  rssMb: number;
+}
+
+async function main() {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'opsflow-bench-backup-'));
+  const stateDb = `opsflow_bench_state_${process.pid}`;
+  const sources = SCALES.map((s) => `opsflow_bench_pgbench_${s}`);
+  const databaseUrl = `${SERVER}/${stateDb}`;
+  await ensureDatabase(databaseUrl);
+  const pool = createPool(databaseUrl, 4);
+  await migrate(pool);
+
+  const server = await startDevServer({
+    bin: await provisionTemporalCli(),
+    port: await freePort(),
+    namespace: 'default',
+  });
+  const env = {
+    TEMPORAL_ADDRESS: server.address,
+    DATABASE_URL: databaseUrl,
+    OPSFLOW_API_KEYS: 'bench-key-0123456789abcdef',
+    OPSFLOW_TASK_QUEUE_PREFIX: 'bench-backup',
+    BACKUP_DATABASE_URLS: sources.map((s) => `${SERVER}/${s}`).join(','),
+    BACKUP_DIR: path.join(tmp, 'backups'),
+    OPSFLOW_DATA_DIR: path.join(tmp, 'data'),
+    // Keep the nightly schedule from firing during the run.
+    BACKUP_SCHEDULE: '0 2 1 1 *',
+    LOG_LEVEL: 'warn',
+  };
+  const config = loadConfig(env);
+  const client = await connectClient(temporalSettings(config));
+  const worker = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'worker/main.ts')], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+
+  const rows: Row[] = [];
+  try {
+    for (const [i, scale] of SCALES.entries()) {
+      const source = sources[i]!;
+      process.stdout.write(`\n== scale ${scale}: generating ${source} with pgbench\n`);
+      await recreate(source);
+      await execFileAsync('pgbench', ['-i', '-q', '-s', String(scale), '-h', '127.0.0.1', '-U', 'postgres', source], {
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      // pgbench rows compress to almost nothing; add a table of incompressible text (~30 % of the size) so the
+      // dump file is large and the streaming path is exercised.
+      const payload = `CREATE TABLE payload AS SELECT g AS id, md5(g::text) || md5((g * 3)::text) || md5((g * 7)::text) AS a,
+        md5((g * 11)::text) AS b FROM generate_series(1, ${scale * 25_000}) g`;
+      await execFileAsync('psql', [
+        '-h',
+        '127.0.0.1',
+        '-U',
+        'postgres',
+        '-d',
+        source,
+        '-qc',
+        payload,
+        '-c',
+        'VACUUM ANALYZE',
+      ]);
+      const dbMb = await admin(
+        async (c) =>
+          Number((await c.query<{ s: string }>('SELECT pg_database_size($1) AS s', [source])).rows[0]!.s) / 1024 / 1024,
+      );
+
+      const file = path.join(tmp, `${source}.dump`);
+      process.stdout.write(`plain pg_dump -Fc (${dbMb.toFixed(0)} MB database)\n`);
+      const plainDumpMs = await timed(() =>
+        execFileAsync('pg_dump', ['-Fc', '-h', '127.0.0.1', '-U', 'postgres', '-f', file, source]),
+      );
+      const dumpMb = (await stat(file)).size / 1024 / 1024;
+      const restoreDb = `${source}_plain_restore`;
+      await recreate(restoreDb);
+      process.stdout.write('plain pg_restore\n');
+      const plainRestoreMs = await timed(() =>
+        execFileAsync('pg_restore', [
+          '--no-owner',
+          '--no-privileges',
+          '--exit-on-error',
+          '-h',
+          '127.0.0.1',
+          '-U',
+          'postgres',
+          '-d',
+          restoreDb,
+          file,
+        ]),
+      );
+      await drop(restoreDb);
+      await rm(file);
+
+      process.stdout.write('backup workflow\n');
+      const rss = sampleRss(worker.pid!);
+      const t0 = performance.now();
+      const r = await client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+        taskQueue: taskQueues('bench-backup').backups,
+        workflowId: backupWorkflowId(source, new Date()),
+        args: [{ database: source }],
+      });
+      const workflowMs = performance.now() - t0;
+      const rssMb = rss.stop();
+      if (r.status !== 'verified') throw new Error(`backup of ${source} not verified: ${r.reason}`);
+      const { rows: cat } = await pool.query<{ steps: Record<string, { ms: number }> }>(
+        'SELECT steps FROM opsflow.backups WHERE id = $1',
+        [r.id],
+      );
+      const steps = cat[0]!.steps;
+      rows.push({
+        scale,
+        dbMb,
+        dumpMb,
+        plainDumpMs,
+        plainRestoreMs,
+        backupMs: steps.dump!.ms,
+        verifyMs: steps.verify!.ms,
+        workflowMs,
+        rssMb,
+      });
+    }
+  } finally {
+    worker.kill('SIGTERM');
+    await new Promise((r) => worker.once('exit', r));
+    await client.connection.close();
+    await pool.end();
+    await server.stop();
+    for (const s of [...sources, stateDb]) await drop(s);
+    await rm(tmp, { recursive: true, force: true });
+  }
+
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const lines = [
+    '## Backups (`npm run bench:backup`)',
+    '',
+    `Run ${new Date().toISOString()} on ${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? 'unknown'}), Node ${process.version},`,
+    'PostgreSQL 15 on the same machine, pgbench data, local store only, Temporal dev server, one worker process.',
+    '',
+    '| pgbench scale | database | dump file | plain pg_dump -Fc | workflow dump step | ratio (≤1.2) | plain pg_restore | workflow verify step | ratio (≤1.5) | whole workflow | worker peak RSS |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map(
+      (r) =>
+        `| ${r.scale} | ${r.dbMb.toFixed(0)} MB | ${r.dumpMb.toFixed(0)} MB | ${s(r.plainDumpMs)} | ${s(r.backupMs)} | ${(r.backupMs / r.plainDumpMs).toFixed(2)}× | ${s(r.plainRestoreMs)} | ${s(r.verifyMs)} | ${(r.verifyMs / r.plainRestoreMs).toFixed(2)}× | ${s(r.workflowMs)} | ${r.rssMb.toFixed(0)} MB |`,
+    ),
+    '',
+  ];
+  process.stdout.write(`\n${lines.join('\n')}\n`);
+  await writeResultsSection('## Backups', lines);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

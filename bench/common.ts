@@ -1,0 +1,51 @@
+/** What the benchmarks share: free ports, a process's memory, and writing one section of bench/RESULTS.md. */
+import { readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resident set size of a process in MB (NaN once it is gone). */
+export async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kb = /VmRSS:\s+(\d+)/.exec(status)?.[1];
+  return kb ? Number(kb) / 1024 : NaN;
+}
+
+/** Samples a process's RSS every 250 ms; `stop()` returns the highest value seen. */
+export function sampleRss(pid: number): { stop(): number } {
+  let max = 0;
+  const timer = setInterval(() => {
+    void rssMb(pid).then((mb) => (max = Math.max(max, mb || 0)));
+  }, 250);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return max;
+    },
+  };
+}
+
+/** Replaces the section that starts with `heading` in bench/RESULTS.md (or appends it). */
+export async function writeResultsSection(heading: string, lines: string[]): Promise<void> {
+  const resultsFile = path.join(root, 'bench', 'RESULTS.md');
+  const previous = await readFile(resultsFile, 'utf8').catch(() => '# Benchmark results\n\n');
+  const escaped = heading.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const section = new RegExp(`${escaped}[\\s\\S]*?(?=\\n## |$)`);
+  const body = lines.join('\n');
+  const next = section.test(previous) ? previous.replace(section, body) : `${previous.trimEnd()}\n\n${body}`;
+  await writeFile(resultsFile, `${next.trimEnd()}\n`);
+}

@@ -1,0 +1,65 @@
+/**
+ * Which PostgreSQL server a backup, a verification or a restore talks to, and what state a target database
+ * is in. Shared by the API (to refuse a bad restore before anything starts) and the activities (which check
+ * again, because the database may change in between).
+ */
+import pg from 'pg';
+import type { Config } from '../config.js';
+
+/** A database name opsflow will create, drop or restore into: a plain identifier, nothing to quote wrongly. */
+export const DATABASE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** Where a database lives: the verification server, or the server of a configured (backed-up) database. */
+export type Server = 'verify' | { database: string };
+
+export class UnknownDatabaseError extends Error {}
+
+export function sourceUrl(config: Config, database: string): string {
+  const db = config.backups.databases.find((d) => d.name === database);
+  if (!db) throw new UnknownDatabaseError(`database ${database} is not in BACKUP_DATABASE_URLS`);
+  return db.url;
+}
+
+/** The URL of database `name` on `server` (credentials and options kept). */
+export function databaseUrlOn(config: Config, server: Server, name: string): string {
+  const url = new URL(server === 'verify' ? config.backups.verifyUrl : sourceUrl(config, server.database));
+  url.pathname = `/${encodeURIComponent(name)}`;
+  return url.toString();
+}
+
+/** The maintenance database of `server` (`postgres`), for CREATE / DROP / RENAME DATABASE. */
+export const maintenanceUrl = (config: Config, server: Server) => databaseUrlOn(config, server, 'postgres');
+
+/** True when `name` on `server` is the database opsflow keeps its own state in. */
+export function isOpsflowDatabase(config: Config, server: Server, name: string): boolean {
+  const own = new URL(config.databaseUrl);
+  const target = new URL(databaseUrlOn(config, server, name));
+  return own.hostname === target.hostname && own.port === target.port && own.pathname === target.pathname;
+}
+
+export type TargetState = 'missing' | 'empty' | 'non-empty';
+
+/** Whether `name` exists on `server` and holds any table, view, sequence or function of its own. */
+export async function targetState(config: Config, server: Server, name: string): Promise<TargetState> {
+  const admin = new pg.Client({ connectionString: maintenanceUrl(config, server) });
+  await admin.connect();
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (exists.rowCount === 0) return 'missing';
+  } finally {
+    await admin.end();
+  }
+  const target = new pg.Client({ connectionString: databaseUrlOn(config, server, name) });
+  await target.connect();
+  try {
+    const { rows } = await target.query<{ n: string }>(
+      `SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%')
+            + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')) AS n`,
+    );
+    return Number(rows[0]!.n) > 0 ? 'non-empty' : 'empty';
+  } finally {
+    await target.end();
+  }
+}

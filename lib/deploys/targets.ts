@@ -1,0 +1,99 @@
+/**
+ * Deploy targets, declared in a JSON file (DEPLOY_TARGETS_FILE, default `deploy-targets.json`) and validated
+ * once at start: every problem is reported with the target and field it is about.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+
+const healthSchema = z
+  .object({
+    url: z
+      .string()
+      .url()
+      .refine((u) => /^https?:$/.test(new URL(u).protocol), { message: 'must be an http(s) URL' }),
+    intervalSec: seconds(1, 3600).default(5),
+    timeoutSec: seconds(1, 24 * 3600).default(120),
+    initialDelaySec: seconds(0, 3600).default(0),
+    successThreshold: z.number().int().min(1).max(100).default(3),
+    failureThreshold: z.number().int().min(1).max(100).default(3),
+    expectStatus: z.number().int().min(100).max(599).default(200),
+    /** A JSON field of the health response (dot path, e.g. `build.version`) that must equal the version. */
+    expectVersion: z
+      .string()
+      .regex(/^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/)
+      .optional(),
+    requestTimeoutSec: seconds(1, 60).default(5),
+  })
+  .strict();
+
+export const deployTargetSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, - and _ (max 63)'),
+    environment: z.enum(['staging', 'production']),
+    requiresApproval: z.boolean().optional(),
+    backupDatabase: z.string().min(1).optional(),
+    commands: z
+      .object({
+        deploy: z.string().min(1),
+        rollback: z.string().min(1).optional(),
+        currentVersion: z.string().min(1).optional(),
+      })
+      .strict(),
+    cwd: z.string().min(1).optional(),
+    timeoutSec: seconds(1, 24 * 3600).default(600),
+    health: healthSchema,
+    watchWindowSec: seconds(0, 24 * 3600).default(0),
+    approvalTimeoutSec: seconds(1, 30 * 24 * 3600).default(24 * 3600),
+  })
+  .strict()
+  .transform((t) => ({ ...t, requiresApproval: t.requiresApproval ?? t.environment === 'production' }));
+
+/** A target as the workflow receives it (a snapshot: a run is not affected by later edits of the file). */
+export type DeployTarget = z.output<typeof deployTargetSchema>;
+
+export class DeployTargetsError extends Error {}
+
+export function parseDeployTargets(raw: unknown, backupDatabases: string[], source = 'deploy targets'): DeployTarget[] {
+  const list = Array.isArray(raw) ? raw : (raw as { targets?: unknown } | null)?.targets;
+  const parsed = z.array(deployTargetSchema).safeParse(list);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const idx = typeof i.path[0] === 'number' ? i.path[0] : undefined;
+      const name = idx === undefined ? undefined : (list as { name?: unknown }[])[idx]?.name;
+      const where = [typeof name === 'string' ? name : idx, ...i.path.slice(1)].filter((p) => p !== undefined);
+      return `${where.join('.') || '(file)'}: ${i.message}`;
+    });
+    throw new DeployTargetsError(`${source}: ${problems.join('; ')}`);
+  }
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const t of parsed.data) {
+    if (seen.has(t.name)) problems.push(`${t.name}: declared twice`);
+    seen.add(t.name);
+    if (t.backupDatabase && !backupDatabases.includes(t.backupDatabase)) {
+      problems.push(`${t.name}.backupDatabase: ${t.backupDatabase} is not in BACKUP_DATABASE_URLS`);
+    }
+  }
+  if (problems.length > 0) throw new DeployTargetsError(`${source}: ${problems.join('; ')}`);
+  return parsed.data;
+}
+
+/**
+ * Reads the targets file. A missing file is no targets when the path is the default, and an error when the
+ * path was set explicitly (a typo must not silently disable deploys).
+ */
+export function loadDeployTargets(path: string, explicit: boolean, backupDatabases: string[]): DeployTarget[] {
+  if (!existsSync(path)) {
+    if (explicit) throw new DeployTargetsError(`DEPLOY_TARGETS_FILE: ${path} does not exist`);
+    return [];
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new DeployTargetsError(`DEPLOY_TARGETS_FILE: ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseDeployTargets(raw, backupDatabases, path);
+}

@@ -1,0 +1,388 @@
+/**
+ * Restore, restore drill and freshness check, and backups surviving a killed pg_dump and a killed worker —
+ * real PostgreSQL, real pg_dump/pg_restore, s3rver, the real Temporal server.
+ */
+import { execFile } from 'node:child_process';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { defaultPayloadConverter } from '@temporalio/common';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { quoteIdent } from '../../lib/db.js';
+import {
+  BACKUP_WORKFLOW,
+  backupWorkflowId,
+  FRESHNESS_WORKFLOW,
+  RESTORE_DRILL_WORKFLOW,
+  type BackupResult,
+  type RestoreResult,
+} from '../../workflows/backups/definitions.js';
+import type { backupDatabase } from '../../workflows/backups/workflow.js';
+import type { backupFreshnessCheck, backupRestoreDrill } from '../../workflows/backups/restore.js';
+import {
+  createHarness,
+  startWorkers,
+  testApp,
+  TEST_API_KEY,
+  type Harness,
+  type TestWorkers,
+} from '../helpers/harness.js';
+import { saveHistory } from '../helpers/histories.js';
+import { harnessEnv, spawnEntry } from '../helpers/processes.js';
+import { startS3, type S3Server } from '../helpers/s3.js';
+import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.js';
+import { waitFor } from '../helpers/wait.js';
+
+const execFileAsync = promisify(execFile);
+const admin = async <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => {
+  const c = new pg.Client({ connectionString: inject('adminDatabaseUrl') });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+};
+const urlOf = (db: string) => inject('adminDatabaseUrl').replace(/\/postgres$/, `/${db}`);
+const query = async <R extends pg.QueryResultRow>(db: string, sql: string): Promise<R[]> => {
+  const c = new pg.Client({ connectionString: urlOf(db) });
+  await c.connect();
+  try {
+    return (await c.query<R>(sql)).rows;
+  } finally {
+    await c.end();
+  }
+};
+const dropDb = (name: string) => admin((a) => a.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
+const dbExists = async (name: string) =>
+  (await admin((a) => a.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]))).rowCount === 1;
+
+describe('restore, drill and freshness', () => {
+  let h: Harness;
+  let workers: TestWorkers;
+  let s3: S3Server;
+  let smtp: SmtpCapture;
+  const source = `opsflow_rs_src_${process.pid}`;
+  const target = `opsflow_rs_tgt_${process.pid}`;
+  const auth = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
+  let backup: BackupResult;
+
+  beforeAll(async () => {
+    await dropDb(source);
+    await admin((a) => a.query(`CREATE DATABASE ${quoteIdent(source)}`));
+    await query(
+      source,
+      `CREATE TABLE accounts (id serial PRIMARY KEY, email text UNIQUE);
+       CREATE TABLE events (id bigserial PRIMARY KEY, account int REFERENCES accounts, at timestamptz DEFAULT now());
+       INSERT INTO accounts (email) SELECT 'u' || g || '@example.com' FROM generate_series(1, 300) g;
+       INSERT INTO events (account) SELECT 1 + g % 300 FROM generate_series(1, 1500) g;`,
+    );
+    s3 = await startS3();
+    smtp = await startSmtpCapture();
+    h = await createHarness({
+      BACKUP_DATABASE_URLS: urlOf(source),
+      S3_BUCKET: s3.bucket,
+      S3_ENDPOINT: s3.endpoint,
+      SMTP_URL: smtp.url,
+      OPS_EMAIL: 'ops@example.com',
+    });
+    workers = await startWorkers(h, ['backups']);
+    backup = await h.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+      taskQueue: h.queues.backups,
+      workflowId: backupWorkflowId(source, new Date()),
+      args: [{ database: source }],
+    });
+    expect(backup.status).toBe('verified');
+  });
+  afterAll(async () => {
+    await workers?.stop();
+    await h?.close();
+    await s3?.close();
+    await smtp?.close();
+    await dropDb(source);
+    await dropDb(target);
+  });
+
+  const restore = (id: string, body: unknown) =>
+    testApp(h).request(`/v1/backups/${encodeURIComponent(id)}/restore`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify(body),
+    });
+
+  it('refuses a restore without the right confirmation, into a non-empty database, or into opsflow itself', async () => {
+    const missing = await restore(backup.id, { targetDatabase: target });
+    expect(missing.status).toBe(400);
+    const wrong = await restore(backup.id, { targetDatabase: target, confirm: `${target}x` });
+    expect(wrong.status).toBe(422);
+    expect(((await wrong.json()) as { error: { message: string } }).error.message).toMatch(/confirm/);
+    const badName = await restore(backup.id, { targetDatabase: 'x; DROP DATABASE y', confirm: 'x; DROP DATABASE y' });
+    expect(badName.status).toBe(400);
+    const unknown = await restore('backup:nope:1', { targetDatabase: target, confirm: target });
+    expect(unknown.status).toBe(404);
+    const own = new URL(h.config.databaseUrl).pathname.slice(1);
+    expect((await restore(backup.id, { targetDatabase: own, confirm: own })).status).toBe(422);
+    // The source itself is non-empty: refused without overwrite.
+    const busy = await restore(backup.id, { targetDatabase: source, confirm: source });
+    expect(busy.status).toBe(409);
+    expect(((await busy.json()) as { error: { message: string } }).error.message).toMatch(/not empty/);
+    expect(await dbExists(target)).toBe(false);
+    const running = await h.pool.query('SELECT 1 FROM opsflow.restores WHERE target_database = $1', [target]);
+    expect(running.rowCount).toBe(0);
+  });
+
+  it('restores into a new database, compares counts with the catalog, records and reports it', async () => {
+    const res = await restore(backup.id, { targetDatabase: target, confirm: target });
+    expect(res.status).toBe(202);
+    const { id, workflowId } = (await res.json()) as { id: string; workflowId: string };
+    const result = (await h.client.workflow.getHandle(workflowId).result()) as RestoreResult;
+    expect(result).toMatchObject({ status: 'restored', backupId: backup.id, targetDatabase: target });
+    expect(result.verification?.tables).toEqual([
+      { table: 'public.accounts', expected: 300, restored: 300 },
+      { table: 'public.events', expected: 1500, restored: 1500 },
+    ]);
+    expect(await query<{ n: string }>(target, 'SELECT count(*) AS n FROM accounts')).toEqual([{ n: '300' }]);
+    const one = (await (
+      await testApp(h).request(`/v1/restores/${encodeURIComponent(id)}`, { headers: auth })
+    ).json()) as {
+      status: string;
+      verification: { ok: boolean };
+    };
+    expect(one).toMatchObject({ status: 'restored', verification: { ok: true } });
+    const listed = (await (
+      await testApp(h).request(`/v1/restores?kind=restore&database=${source}`, { headers: auth })
+    ).json()) as { items: { id: string }[] };
+    expect(listed.items.map((i) => i.id)).toEqual([id]);
+    expect((await testApp(h).request('/v1/restores?kind=nope', { headers: auth })).status).toBe(400);
+    const staged = await admin((a) =>
+      a.query('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${target}_r%`]),
+    );
+    expect(staged.rowCount).toBe(0);
+    expect(smtp.messages.some((m) => m.subject === `[opsflow] restore into ${target}: passed`)).toBe(true);
+    await saveHistory(workflowId, 'backups/restore.json');
+
+    // Now the target is non-empty: refused without overwrite, replaced with it.
+    await query(target, `INSERT INTO accounts (email) VALUES ('only-in-target@example.com')`);
+    expect((await restore(backup.id, { targetDatabase: target, confirm: target })).status).toBe(409);
+    const again = await restore(backup.id, { targetDatabase: target, confirm: target, overwrite: true });
+    expect(again.status).toBe(202);
+    const second = (await h.client.workflow
+      .getHandle(((await again.json()) as { workflowId: string }).workflowId)
+      .result()) as RestoreResult;
+    expect(second.status).toBe('restored');
+    expect(await query<{ n: string }>(target, 'SELECT count(*) AS n FROM accounts')).toEqual([{ n: '300' }]);
+  });
+
+  it('a restore whose copies are bad fails and leaves the target exactly as it was', async () => {
+    const scratch = await h.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+      taskQueue: h.queues.backups,
+      workflowId: backupWorkflowId(source, new Date()),
+      args: [{ database: source }],
+    });
+    expect(scratch.status).toBe('verified');
+    // Only the local copy is left (as if retention removed the S3 one), and it is corrupted.
+    await h.pool.query(`UPDATE opsflow.backups SET deleted_from = '{s3}' WHERE id = $1`, [scratch.id]);
+    const file = path.join(h.config.backups.dir, scratch.locations[0]!.key);
+    const bytes = await readFile(file);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    await writeFile(file, bytes);
+    await query(target, `INSERT INTO accounts (email) VALUES ('precious@example.com')`);
+
+    const res = await restore(scratch.id, { targetDatabase: target, confirm: target, overwrite: true });
+    expect(res.status).toBe(202);
+    const result = (await h.client.workflow
+      .getHandle(((await res.json()) as { workflowId: string }).workflowId)
+      .result()) as RestoreResult;
+    expect(result.status).toBe('failed');
+    expect(result.reason).toMatch(/local/);
+    expect(await query<{ n: string }>(target, 'SELECT count(*) AS n FROM accounts')).toEqual([{ n: '301' }]);
+    expect(smtp.messages.some((m) => m.subject === `[opsflow] restore into ${target}: FAILED`)).toBe(true);
+  });
+
+  it('the restore drill restores the newest backup from S3 into a scratch database and drops it', async () => {
+    // Retention keeps one backup per day, so the earlier ones of today are gone from S3 by now.
+    const newest = await h.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+      taskQueue: h.queues.backups,
+      workflowId: backupWorkflowId(source, new Date()),
+      args: [{ database: source }],
+    });
+    const results = await h.client.workflow.execute<typeof backupRestoreDrill>(RESTORE_DRILL_WORKFLOW, {
+      taskQueue: h.queues.backups,
+      workflowId: `backup-restore-drill-${Date.now()}`,
+      args: [{ databases: [source, 'never_backed_up'] }],
+    });
+    expect([results[0]?.status, results[0]?.reason]).toEqual(['restored', undefined]);
+    expect(results.map((r) => [r.database, r.status])).toEqual([
+      [source, 'restored'],
+      ['never_backed_up', 'failed'],
+    ]);
+    expect(results[0]).toMatchObject({ backupId: newest.id, from: { store: 's3' } });
+    expect(results[1]!.reason).toMatch(/no verified backup/);
+    expect(await dbExists(results[0]!.targetDatabase)).toBe(false);
+    const mail = smtp.messages.find((m) => m.subject === '[opsflow] restore drill: FAILED');
+    expect(mail?.text).toContain('public.events');
+    const { rows } = await h.pool.query<{ status: string }>('SELECT status FROM opsflow.restores WHERE id = $1', [
+      results[0]!.id,
+    ]);
+    expect(rows[0]?.status).toBe('restored');
+    await saveHistory(results[0]!.id.split(':')[0]!, 'backups/drill.json');
+  });
+
+  it('the freshness check alerts once when a database has no verified backup in 26 h', async () => {
+    const check = () =>
+      h.client.workflow.execute<typeof backupFreshnessCheck>(FRESHNESS_WORKFLOW, {
+        taskQueue: h.queues.backups,
+        workflowId: `backup-freshness-${Date.now()}`,
+        args: [{}],
+      });
+    const fresh = await check();
+    expect(fresh.databases).toEqual([{ database: source, lastVerifiedAt: expect.any(String) as string, stale: false }]);
+    expect(fresh.alerted).toEqual([]);
+
+    await h.pool.query(`UPDATE opsflow.backups SET finished_at = now() - interval '30 hours' WHERE database = $1`, [
+      source,
+    ]);
+    const stale = await check();
+    expect(stale.databases[0]!.stale).toBe(true);
+    expect(stale.alerted).toEqual([source]);
+    const alerts = () =>
+      smtp.messages.filter((m) => m.subject?.includes('[ALERT] no verified backup') && m.subject.includes(source));
+    await waitFor(
+      () => alerts().length,
+      (n) => n === 1,
+      5000,
+    );
+    // Still stale an hour later: no second email the same day.
+    expect((await check()).alerted).toEqual([]);
+    expect(alerts()).toHaveLength(1);
+  });
+});
+
+describe('backups survive a killed pg_dump and a killed worker', () => {
+  let s3: S3Server;
+  const source = `opsflow_kill_src_${process.pid}`;
+
+  beforeAll(async () => {
+    await dropDb(source);
+    await admin((a) => a.query(`CREATE DATABASE ${quoteIdent(source)}`));
+    // Big enough that pg_dump streams for a couple of seconds.
+    await query(
+      source,
+      `CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS payload FROM generate_series(1, 700000) g`,
+    );
+    s3 = await startS3();
+  });
+  afterAll(async () => {
+    await s3?.close();
+    await dropDb(source);
+  });
+
+  const harness = () =>
+    createHarness({ BACKUP_DATABASE_URLS: urlOf(source), S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.endpoint });
+
+  /** Bytes the running dump has reported in its heartbeat (0 until the first one). */
+  async function dumpedBytes(h: Harness, workflowId: string): Promise<number> {
+    const d = await h.client.workflow.getHandle(workflowId).describe();
+    const payload = d.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
+    return payload ? (defaultPayloadConverter.fromPayload<{ bytes?: number }>(payload).bytes ?? 0) : 0;
+  }
+
+  async function noFinalObject(h: Harness, key: string): Promise<void> {
+    const local = await readdir(path.join(h.config.backups.dir, source)).catch(() => [] as string[]);
+    expect(local.filter((f) => f === path.basename(key))).toEqual([]);
+    const client = new S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true });
+    await expect(
+      client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: `${h.config.backups.s3!.prefix}${key}` })),
+    ).rejects.toMatchObject({ name: 'NotFound' });
+  }
+
+  async function attemptsOfDump(h: Harness, workflowId: string): Promise<number> {
+    const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
+    const scheduled = new Map<string, string>();
+    let attempts = 0;
+    for (const e of history.events ?? []) {
+      const s = e.activityTaskScheduledEventAttributes;
+      if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '');
+      const started = e.activityTaskStartedEventAttributes;
+      if (started && scheduled.get(String(started.scheduledEventId)) === 'dumpToStores')
+        attempts = started.attempt ?? 0;
+    }
+    return attempts;
+  }
+
+  it('pg_dump killed mid-way: that attempt leaves nothing under a final name, the retry verifies', async () => {
+    const h = await harness();
+    const workers = await startWorkers(h, ['backups']);
+    try {
+      const id = backupWorkflowId(source, new Date());
+      const handle = await h.client.workflow.start<typeof backupDatabase>(BACKUP_WORKFLOW, {
+        taskQueue: h.queues.backups,
+        workflowId: id,
+        args: [{ database: source, stepRetry: { maximumAttempts: 2, initialIntervalMs: 500 } }],
+      });
+      await waitFor(
+        () => dumpedBytes(h, id),
+        (n) => n > 0,
+        30_000,
+      );
+      await execFileAsync('pkill', ['-KILL', '-f', `pg_dump .*--snapshot=.*/${source}`]);
+      const key = `${source}/${(await handle.describe()).startTime.toISOString().replace(/[:.]/g, '-')}.dump`;
+      await noFinalObject(h, key);
+      const result = await handle.result();
+      expect(result.status).toBe('verified');
+      expect(await attemptsOfDump(h, id)).toBe(2);
+      const local = await readdir(path.join(h.config.backups.dir, source));
+      expect(local.filter((f) => f.includes('.partial'))).toEqual([]);
+    } finally {
+      await workers.stop();
+      await h.close();
+    }
+  }, 120_000);
+
+  it('worker killed mid-upload: another worker finishes, one terminal state, nothing partial under a final name', async () => {
+    const h = await harness();
+    const child = spawnEntry(
+      'worker/main.ts',
+      harnessEnv(h, { BACKUP_DATABASE_URLS: urlOf(source), S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.endpoint }),
+    );
+    try {
+      const id = backupWorkflowId(source, new Date());
+      const handle = await h.client.workflow.start<typeof backupDatabase>(BACKUP_WORKFLOW, {
+        taskQueue: h.queues.backups,
+        workflowId: id,
+        args: [
+          { database: source, stepRetry: { maximumAttempts: 3, initialIntervalMs: 500, heartbeatTimeoutMs: 3000 } },
+        ],
+      });
+      await waitFor(
+        () => dumpedBytes(h, id),
+        (n) => n > 0,
+        60_000,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}\nworker output:\n${child.output()}`);
+      });
+      await child.kill('SIGKILL');
+      const key = `${source}/${(await handle.describe()).startTime.toISOString().replace(/[:.]/g, '-')}.dump`;
+      await noFinalObject(h, key);
+
+      const survivor = await startWorkers(h, ['backups']);
+      try {
+        const result = await handle.result();
+        expect(result.status).toBe('verified');
+        expect(await attemptsOfDump(h, id)).toBeGreaterThanOrEqual(2);
+      } finally {
+        await survivor.stop();
+      }
+      const { rows } = await h.pool.query<{ status: string }>('SELECT status FROM opsflow.backups WHERE id = $1', [id]);
+      expect(rows).toEqual([{ status: 'verified' }]);
+      // The killed attempt's temporary file was cleared by the retry; the final file is whole.
+      const local = await readdir(path.join(h.config.backups.dir, source));
+      expect(local.filter((f) => f.includes('.partial'))).toEqual([]);
+    } finally {
+      await child.kill('SIGKILL');
+      await h.close();
+    }
+  }, 180_000);
+});

@@ -1,0 +1,459 @@
+/**
+ * Deploys against a real service process on loopback (test/fixtures/deploy): the deploy command stops the
+ * running version and starts the new one; misbehaving versions answer 500, report the wrong version, die,
+ * or fail later. Real Temporal, real PostgreSQL, real SMTP capture.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadConfig, ConfigError } from '../../lib/config.js';
+import { deployWorkflowId, type DeployResult } from '../../workflows/deploys/definitions.js';
+import { bumpVersion, gateStep } from '../../workflows/deploys/plan.js';
+import { freePort } from '../global-setup.js';
+import {
+  createHarness,
+  startWorkers,
+  testApp,
+  TEST_API_KEY,
+  type Harness,
+  type TestWorkers,
+} from '../helpers/harness.js';
+import { saveHistory } from '../helpers/histories.js';
+import { harnessEnv, spawnEntry } from '../helpers/processes.js';
+import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.js';
+import { waitFor } from '../helpers/wait.js';
+
+const fixtures = path.resolve('test/fixtures/deploy');
+const ownDb = () => new URL(inject('databaseUrl')).pathname.slice(1);
+
+describe('deploy rules (pure)', () => {
+  it.each([
+    ['1.4.2', 'patch', '1.4.3'],
+    ['1.4.2', 'minor', '1.5.0'],
+    ['1.4.2', 'major', '2.0.0'],
+    ['v2.0.9-rc.1', 'patch', 'v2.0.10'],
+    ['latest', 'patch', undefined],
+  ] as const)('bump %s %s → %s', (from, bump, to) => {
+    expect(bumpVersion(from, bump)).toBe(to);
+  });
+
+  it('passes after N good samples in a row and fails after M bad ones in a row', () => {
+    const t = { successThreshold: 2, failureThreshold: 2 };
+    let c = { consecutiveOk: 0, consecutiveBad: 0 };
+    const run = (oks: boolean[]) =>
+      oks.map((ok) => {
+        const r = gateStep(c, ok, t);
+        c = r.counters;
+        return r.verdict;
+      });
+    expect(run([true, false, true, true])).toEqual(['continue', 'continue', 'continue', 'pass']);
+    c = { consecutiveOk: 0, consecutiveBad: 0 };
+    expect(run([false, true, false, false])).toEqual(['continue', 'continue', 'continue', 'fail']);
+  });
+
+  it('validates the targets file at start, naming the target and field', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'targets-'));
+    const file = path.join(dir, 'targets.json');
+    const env = { DATABASE_URL: 'postgres://u@h:5432/db', DEPLOY_TARGETS_FILE: file };
+    await writeFile(
+      file,
+      JSON.stringify([{ name: 'web', environment: 'prod', commands: {}, health: { url: 'ftp://x' } }]),
+    );
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    try {
+      loadConfig(env);
+    } catch (err) {
+      const text = (err as ConfigError).problems.join('\n');
+      expect(text).toMatch(/web\.environment/);
+      expect(text).toMatch(/web\.commands\.deploy/);
+      expect(text).toMatch(/web\.health\.url/);
+    }
+    await writeFile(file, '{ not json');
+    expect(() => loadConfig(env)).toThrow(/not valid JSON/);
+    await writeFile(
+      file,
+      JSON.stringify([
+        {
+          name: 'db',
+          environment: 'staging',
+          backupDatabase: 'elsewhere',
+          commands: { deploy: 'true' },
+          health: { url: 'http://x/h' },
+        },
+      ]),
+    );
+    expect(() => loadConfig(env)).toThrow(/db\.backupDatabase: elsewhere is not in BACKUP_DATABASE_URLS/);
+    expect(() => loadConfig({ ...env, DEPLOY_TARGETS_FILE: path.join(dir, 'missing.json') })).toThrow(/does not exist/);
+    // Production needs approval unless it says otherwise.
+    await writeFile(
+      file,
+      JSON.stringify([
+        { name: 'p', environment: 'production', commands: { deploy: 'true' }, health: { url: 'http://x/h' } },
+      ]),
+    );
+    expect(loadConfig(env).deploys.targets[0]).toMatchObject({ requiresApproval: true, timeoutSec: 600 });
+    await rm(dir, { recursive: true });
+  });
+});
+
+describe('deploy workflow against a real service', () => {
+  let h: Harness;
+  let workers: TestWorkers;
+  let smtp: SmtpCapture;
+  let dir: string;
+  const ports: Record<string, number> = {};
+  const auth = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
+
+  function target(name: string, extra: Record<string, unknown> = {}) {
+    const state = path.join(dir, name);
+    const env = `PORT=${ports[name]} STATE_DIR=${state} SERVICE=${fixtures}/service.mjs`;
+    return {
+      name,
+      environment: 'staging',
+      commands: {
+        deploy: `mkdir -p ${state} && ${env} sh ${fixtures}/deploy.sh`,
+        rollback: `${env} VERSION="$PREVIOUS_VERSION" sh ${fixtures}/deploy.sh`,
+      },
+      timeoutSec: 60,
+      health: {
+        url: `http://127.0.0.1:${ports[name]}/health`,
+        intervalSec: 1,
+        timeoutSec: 8,
+        successThreshold: 2,
+        failureThreshold: 2,
+        expectVersion: 'version',
+        requestTimeoutSec: 1,
+      },
+      watchWindowSec: 3,
+      ...extra,
+    };
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-deploy-'));
+    const names = ['web', 'fragile', 'prod', 'prod-quick', 'guarded', 'locked', 'crashy'];
+    for (const n of names) ports[n] = await freePort();
+    smtp = await startSmtpCapture();
+    const targets = [
+      target('web'),
+      target('fragile', {
+        commands: { ...target('fragile').commands, rollback: 'echo "rollback broke" >&2; exit 1' },
+      }),
+      target('prod', { environment: 'production', approvalTimeoutSec: 3600 }),
+      target('prod-quick', { environment: 'production', approvalTimeoutSec: 2 }),
+      // Its pre-deploy backup fails: the harness points PG_BIN_DIR where there is no pg_dump.
+      target('guarded', { backupDatabase: ownDb() }),
+      target('locked'),
+      target('crashy', { watchWindowSec: 4 }),
+    ];
+    const file = path.join(dir, 'targets.json');
+    await writeFile(file, JSON.stringify({ targets }, null, 2));
+    h = await createHarness({
+      DEPLOY_TARGETS_FILE: file,
+      SMTP_URL: smtp.url,
+      OPS_EMAIL: 'ops@example.com',
+      BACKUP_DATABASE_URLS: inject('databaseUrl'),
+      PG_BIN_DIR: path.join(dir, 'no-pg-here'),
+    });
+    workers = await startWorkers(h, ['deploys', 'backups', 'webhooks']);
+  });
+  afterAll(async () => {
+    await workers?.stop();
+    await h?.close();
+    await smtp?.close();
+    // Stop every service the deploys started.
+    for (const n of Object.keys(ports)) {
+      const pid = await readFile(path.join(dir, n, 'pid'), 'utf8').catch(() => '');
+      if (pid) {
+        try {
+          process.kill(Number(pid), 'SIGTERM');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const api = (p: string, body?: unknown, method = body === undefined ? 'GET' : 'POST') =>
+    testApp(h).request(p, { method, headers: auth, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  async function deploy(body: Record<string, unknown>): Promise<string> {
+    const res = await api('/v1/deploys', body);
+    expect(res.status, await res.clone().text()).toBe(202);
+    return ((await res.json()) as { id: string }).id;
+  }
+  async function finished(id: string): Promise<DeployResult> {
+    const { rows } = await h.pool.query<{ workflow_id: string; run_id: string }>(
+      'SELECT workflow_id, run_id FROM opsflow.deploys WHERE id = $1',
+      [id],
+    );
+    return (await h.client.workflow.getHandle(rows[0]!.workflow_id, rows[0]!.run_id).result()) as DeployResult;
+  }
+  async function serving(name: string): Promise<string | null> {
+    try {
+      const res = await fetch(`http://127.0.0.1:${ports[name]}/health`, { signal: AbortSignal.timeout(1000) });
+      return ((await res.json()) as { version: string }).version;
+    } catch {
+      return null;
+    }
+  }
+  async function live(id: string): Promise<{ status: string; live: { step: string; status: string } | null }> {
+    return (await (await api(`/v1/deploys/${encodeURIComponent(id)}`)).json()) as {
+      status: string;
+      live: { step: string; status: string } | null;
+    };
+  }
+
+  it('lists the targets without their commands', async () => {
+    const body = (await (await api('/v1/deploy-targets')).json()) as { items: Record<string, unknown>[] };
+    expect(body.items.map((t) => t.name)).toContain('web');
+    expect(body.items.find((t) => t.name === 'prod')).toMatchObject({
+      requiresApproval: true,
+      environment: 'production',
+    });
+    expect(JSON.stringify(body)).not.toContain('deploy.sh');
+  });
+
+  it('a good deploy succeeds, the new version serves, history, email and a deploy.succeeded event are recorded', async () => {
+    const id = await deploy({ target: 'web', version: '1.0.0' });
+    const result = await finished(id);
+    expect(result.status, result.reason).toBe('succeeded');
+    expect(await serving('web')).toBe('1.0.0');
+    // The gate passed on two good samples in a row (an earlier one may have found the service still starting).
+    expect(
+      result.samples
+        .filter((s) => s.phase === 'gate')
+        .slice(-2)
+        .map((s) => s.ok),
+    ).toEqual([true, true]);
+    expect(result.samples.some((s) => s.phase === 'watch')).toBe(true);
+    expect(result.timeline.map((e) => e.step)).toEqual(['plan', 'deploy', 'health-gate', 'watch', 'done']);
+    const row = (await (await api(`/v1/deploys/${encodeURIComponent(id)}`)).json()) as Record<string, unknown>;
+    expect(row).toMatchObject({
+      status: 'succeeded',
+      version: '1.0.0',
+      previousVersion: null,
+      finishedAt: expect.any(String) as string,
+    });
+    const events = await h.pool.query<{ type: string }>(
+      `SELECT type FROM opsflow.webhook_events WHERE idempotency_key = $1`,
+      [`deploy:${id}:succeeded`],
+    );
+    expect(events.rows).toEqual([{ type: 'deploy.succeeded' }]);
+    await waitFor(
+      () => smtp.messages.some((m) => m.subject === '[opsflow] deploy web 1.0.0: succeeded'),
+      Boolean,
+      5000,
+    );
+    await saveHistory(deployWorkflowId('web'), 'deploys/succeeded.json');
+  }, 60_000);
+
+  it('dry run returns the plan (with a bump) and changes nothing', async () => {
+    const before = await readFile(path.join(dir, 'web', 'pid'), 'utf8');
+    const res = await api('/v1/deploys', { target: 'web', bump: 'minor', dryRun: true });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { plan: { version: string; previousVersion: string; steps: string[] } };
+    expect(body.plan).toMatchObject({ version: '1.1.0', previousVersion: '1.0.0' });
+    expect(body.plan.steps.join('\n')).toMatch(/roll back to 1\.0\.0/);
+    expect(await readFile(path.join(dir, 'web', 'pid'), 'utf8')).toBe(before);
+    const rows = await h.pool.query(`SELECT 1 FROM opsflow.deploys WHERE target = 'web'`);
+    expect(rows.rowCount).toBe(1);
+  });
+
+  it('refuses bad input: a version that could reach the shell, unknown target, version and bump together', async () => {
+    for (const version of ['1.0; rm -rf /', '$(id)', '`id`', '1.0 2', '']) {
+      const res = await api('/v1/deploys', { target: 'web', version });
+      expect(res.status, version).toBe(422);
+    }
+    expect((await api('/v1/deploys', { target: 'nope', version: '1' })).status).toBe(404);
+    expect((await api('/v1/deploys', { target: 'web', version: '1', bump: 'patch' })).status).toBe(422);
+    expect((await api('/v1/deploys', { target: 'web' })).status).toBe(422);
+    expect((await api('/v1/deploy-targets/web/rollback', { toVersion: '$(id)', reason: 'x' })).status).toBe(422);
+    const rows = await h.pool.query(`SELECT 1 FROM opsflow.deploys WHERE target = 'web'`);
+    expect(rows.rowCount).toBe(1);
+  });
+
+  it('a bad deploy is detected and rolled back; the previous version serves again', async () => {
+    const id = await deploy({ target: 'web', version: '1.1.0-bad500' });
+    const result = await finished(id);
+    expect(result.status, result.reason).toBe('rolled_back');
+    expect(result.reason).toMatch(/2 consecutive failed health checks/);
+    expect(await serving('web')).toBe('1.0.0');
+    expect(result.rollback?.exitCode).toBe(0);
+    expect(result.samples.filter((s) => s.phase === 'rollback-gate').at(-1)?.ok).toBe(true);
+    // Detection within intervalSec × (failureThreshold + 1) plus the command; recovery well under 30 s.
+    expect(result.detectionMs).toBeLessThan(1000 * (2 + 1) + 3000);
+    expect(result.recoveryMs).toBeLessThan(30_000);
+    expect(smtp.messages.some((m) => m.subject === '[opsflow] deploy web 1.1.0-bad500: rolled back')).toBe(true);
+    await saveHistory(deployWorkflowId('web'), 'deploys/rolled-back.json');
+
+    const wrong = await finished(await deploy({ target: 'web', version: '1.1.0-wrongver' }));
+    expect(wrong.status).toBe('rolled_back');
+    expect(wrong.samples.filter((s) => s.phase === 'gate').at(-1)?.error).toMatch(
+      /version other, expected 1\.1\.0-wrongver/,
+    );
+    const failing = await finished(await deploy({ target: 'web', version: '1.1.0-failcmd' }));
+    expect(failing.status).toBe('rolled_back');
+    expect(failing.deploy?.outputTail).toMatch(/deploy of 1\.1\.0-failcmd failed/);
+    expect(await serving('web')).toBe('1.0.0');
+  }, 90_000);
+
+  it('a failure inside the watch window still rolls back', async () => {
+    await finished(await deploy({ target: 'crashy', version: '2.0.0' }));
+    const result = await finished(await deploy({ target: 'crashy', version: '2.1.0-latefail' }));
+    expect(result.status, result.reason).toBe('rolled_back');
+    expect(result.reason).toMatch(/in the watch window/);
+    expect(result.samples.some((s) => s.phase === 'watch' && s.ok)).toBe(true);
+    expect(await serving('crashy')).toBe('2.0.0');
+  }, 60_000);
+
+  it('a rollback that fails too ends failed with a critical email', async () => {
+    expect((await finished(await deploy({ target: 'fragile', version: '1.0.0' }))).status).toBe('succeeded');
+    const result = await finished(await deploy({ target: 'fragile', version: '1.1.0-dies' }));
+    expect(result.status).toBe('failed');
+    expect(result.reason).toMatch(/rollback command failed/);
+    await waitFor(
+      () => smtp.messages.find((m) => m.subject === '[opsflow] [CRITICAL] deploy fragile 1.1.0-dies: failed'),
+      Boolean,
+      5000,
+    );
+  }, 60_000);
+
+  it('production waits for approval: approved runs, rejected and timed out do not', async () => {
+    const id = await deploy({ target: 'prod', version: '3.0.0' });
+    await waitFor(
+      () => live(id),
+      (d) => d.live?.status === 'awaiting_approval',
+      10_000,
+    );
+    expect(await serving('prod')).toBeNull();
+    expect((await api(`/v1/deploys/${encodeURIComponent(id)}/approve`, { by: '' })).status).toBe(400);
+    const ok = await api(`/v1/deploys/${encodeURIComponent(id)}/approve`, { by: 'alice', comment: 'go' });
+    expect(ok.status).toBe(200);
+    // A second decision is refused.
+    expect((await api(`/v1/deploys/${encodeURIComponent(id)}/reject`, { by: 'bob', reason: 'late' })).status).toBe(409);
+    const approved = await finished(id);
+    expect(approved).toMatchObject({ status: 'succeeded', decision: { approved: true, by: 'alice', comment: 'go' } });
+    expect(await serving('prod')).toBe('3.0.0');
+
+    const rid = await deploy({ target: 'prod', version: '3.1.0' });
+    await waitFor(
+      () => live(rid),
+      (d) => d.live?.status === 'awaiting_approval',
+      10_000,
+    );
+    expect((await api(`/v1/deploys/${encodeURIComponent(rid)}/reject`, { by: 'bob' })).status).toBe(400);
+    expect((await api(`/v1/deploys/${encodeURIComponent(rid)}/reject`, { by: 'bob', reason: 'freeze' })).status).toBe(
+      200,
+    );
+    expect(await finished(rid)).toMatchObject({ status: 'rejected', reason: 'rejected by bob: freeze' });
+    expect(await serving('prod')).toBe('3.0.0');
+
+    const timedOut = await finished(await deploy({ target: 'prod-quick', version: '1.0.0' }));
+    expect(timedOut).toMatchObject({ status: 'canceled', reason: 'no approval within 2 s' });
+    expect(await serving('prod-quick')).toBeNull();
+    const { rows } = await h.pool.query<{ status: string; decision: unknown }>(
+      'SELECT status, decision FROM opsflow.deploys WHERE id = $1',
+      [id],
+    );
+    expect(rows[0]).toMatchObject({ status: 'succeeded', decision: { by: 'alice', approved: true } });
+  }, 60_000);
+
+  it('one deploy per target: a second gets 409 with the running id; cancel kills the command and restores', async () => {
+    expect((await finished(await deploy({ target: 'locked', version: '1.0.0' }))).status).toBe('succeeded');
+    const slow = await deploy({ target: 'locked', version: '1.1.0-slowcmd' });
+    await waitFor(
+      () => live(slow),
+      (d) => d.live?.step === 'deploy',
+      10_000,
+    );
+    const second = await api('/v1/deploys', { target: 'locked', version: '1.2.0' });
+    expect(second.status).toBe(409);
+    expect(
+      ((await second.json()) as { error: { details: { runningDeployId: string } } }).error.details.runningDeployId,
+    ).toBe(slow);
+    expect((await api(`/v1/deploys/${encodeURIComponent(slow)}/cancel`, {})).status).toBe(202);
+    const result = await finished(slow);
+    expect(result.status).toBe('canceled');
+    expect(result.deploy).toBeUndefined();
+    expect(result.rollback?.exitCode).toBe(0);
+    expect(await serving('locked')).toBe('1.0.0');
+    expect((await api(`/v1/deploys/${encodeURIComponent(slow)}/cancel`, {})).status).toBe(409);
+  }, 60_000);
+
+  it('a failing pre-deploy backup aborts before the deploy command runs', async () => {
+    const result = await finished(await deploy({ target: 'guarded', version: '1.0.0' }));
+    expect(result.status).toBe('aborted');
+    expect(result.reason).toMatch(/pre-deploy backup .* failed: pg_dump not usable/);
+    expect(result.deploy).toBeUndefined();
+    expect(await serving('guarded')).toBeNull();
+    // skipBackup deploys without it.
+    expect((await finished(await deploy({ target: 'guarded', version: '1.0.0', skipBackup: true }))).status).toBe(
+      'succeeded',
+    );
+  }, 60_000);
+
+  it('manual rollback goes back to the version before, health-gated, without approval', async () => {
+    expect((await finished(await deploy({ target: 'web', version: '1.2.0' }))).status).toBe('succeeded');
+    expect((await api('/v1/deploy-targets/web/rollback', {})).status).toBe(400);
+    const res = await api('/v1/deploy-targets/web/rollback', { reason: 'customer reports' });
+    expect(res.status).toBe(202);
+    const result = await finished(((await res.json()) as { id: string }).id);
+    expect(result).toMatchObject({
+      status: 'succeeded',
+      plan: { kind: 'rollback', version: '1.0.0', command: 'rollback' },
+    });
+    expect(await serving('web')).toBe('1.0.0');
+    const to = await api('/v1/deploy-targets/web/rollback', { toVersion: '0.9.0', reason: 'older' });
+    expect((await finished(((await to.json()) as { id: string }).id)).status).toBe('succeeded');
+    expect(await serving('web')).toBe('0.9.0');
+    const list = (await (await api('/v1/deploys?target=web&status=rolled_back')).json()) as { items: unknown[] };
+    expect(list.items.length).toBe(3);
+    // Paged one at a time: the same deploys, none repeated, newest first.
+    const seen: string[] = [];
+    let cursor: string | null = '';
+    while (cursor !== null) {
+      const pageRes = (await (
+        await api(`/v1/deploys?target=web&limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+      ).json()) as { items: { id: string }[]; nextCursor: string | null };
+      seen.push(...pageRes.items.map((i) => i.id));
+      cursor = pageRes.nextCursor;
+    }
+    const all = (await (await api('/v1/deploys?target=web&limit=200')).json()) as { items: { id: string }[] };
+    expect(seen).toEqual(all.items.map((i) => i.id));
+    expect(new Set(seen).size).toBe(seen.length);
+    expect((await api('/v1/deploys?cursor=garbage')).status).toBe(400);
+  }, 60_000);
+
+  it('a worker killed during the health gate: another worker finishes the deploy correctly', async () => {
+    const child = spawnEntry(
+      'worker/main.ts',
+      harnessEnv(h, {
+        DEPLOY_TARGETS_FILE: path.join(dir, 'targets.json'),
+        BACKUP_DATABASE_URLS: inject('databaseUrl'),
+      }),
+    );
+    await workers.stop();
+    try {
+      const id = await deploy({ target: 'web', version: '1.3.0-bad500' });
+      await waitFor(
+        () => live(id),
+        (d) => d.live?.step === 'health-gate',
+        60_000,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}\n${child.output()}`);
+      });
+      await child.kill('SIGKILL');
+      workers = await startWorkers(h, ['deploys', 'backups', 'webhooks']);
+      const result = await finished(id);
+      expect(result.status, result.reason).toBe('rolled_back');
+      expect(await serving('web')).toBe('0.9.0');
+      expect(result.deploy?.exitCode).toBe(0);
+      const { rows } = await h.pool.query<{ status: string }>('SELECT status FROM opsflow.deploys WHERE id = $1', [id]);
+      expect(rows).toEqual([{ status: 'rolled_back' }]);
+    } finally {
+      await child.kill('SIGKILL');
+    }
+  }, 120_000);
+});

@@ -1,0 +1,113 @@
+/** The deploy family's contract. Pure: workflows import it. */
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { DeployTarget } from '../../lib/deploys/targets.js';
+import type { Bump } from './plan.js';
+
+export const DEPLOY_WORKFLOW = 'deployTarget';
+
+/** One deploy (or rollback) per target at a time: the workflow id is the lock. */
+export const deployWorkflowId = (target: string) => `deploy:${target}`;
+/** Dry runs never take the lock. */
+export const deployPlanWorkflowId = (target: string, at: Date) =>
+  `deploy-plan:${target}:${at.toISOString().replace(/[:.]/g, '-')}`;
+/** The deploy's catalog id (one per run). */
+export const deployCatalogId = (target: string, at: Date) =>
+  `deploy:${target}:${at.toISOString().replace(/[:.]/g, '-')}`;
+
+export type DeployStatus =
+  | 'planning'
+  | 'awaiting_approval'
+  | 'running'
+  | 'succeeded'
+  | 'rolled_back'
+  | 'failed'
+  | 'aborted'
+  | 'canceled'
+  | 'rejected';
+
+export interface DeployInput {
+  /** Catalog id (`deployCatalogId`). */
+  id: string;
+  /** `deploy`: the full pipeline. `rollback`: a manual rollback — no approval, no backup. */
+  kind: 'deploy' | 'rollback';
+  target: DeployTarget;
+  version?: string;
+  bump?: Bump;
+  dryRun?: boolean;
+  skipBackup?: boolean;
+  requestedBy?: string;
+  reason?: string;
+}
+
+export interface DeployPlan {
+  target: string;
+  environment: DeployTarget['environment'];
+  kind: DeployInput['kind'];
+  previousVersion: string | null;
+  version: string;
+  /** How the change is made: the deploy command with VERSION, or the rollback command. */
+  command: 'deploy' | 'rollback';
+  requiresApproval: boolean;
+  backupDatabase: string | null;
+  steps: string[];
+}
+
+export interface HealthSample {
+  phase: 'gate' | 'watch' | 'rollback-gate';
+  at: string;
+  ok: boolean;
+  status: number | null;
+  latencyMs: number;
+  versionSeen: string | null;
+  error?: string;
+}
+
+export interface CommandResult {
+  exitCode: number | null;
+  signal: string | null;
+  durationMs: number;
+  /** The last 4 KB of stdout and stderr, interleaved. */
+  outputTail: string;
+}
+
+export interface Decision {
+  by: string;
+  at: string;
+  comment?: string;
+  reason?: string;
+  approved: boolean;
+}
+
+export interface TimelineEntry {
+  step: string;
+  at: string;
+  detail?: string;
+}
+
+export interface DeployResult {
+  id: string;
+  status: DeployStatus;
+  reason?: string;
+  plan?: DeployPlan;
+  decision?: Decision;
+  backupId?: string;
+  deploy?: CommandResult;
+  rollback?: CommandResult;
+  samples: HealthSample[];
+  timeline: TimelineEntry[];
+  /** From the change to the first failing verdict, and to the old version healthy again (ms). */
+  detectionMs?: number;
+  recoveryMs?: number;
+}
+
+export interface DeployProgress {
+  step: string;
+  status: DeployStatus;
+  plan?: DeployPlan;
+  samples: HealthSample[];
+  timeline: TimelineEntry[];
+}
+
+export const deployProgressQuery = defineQuery<DeployProgress>('progress');
+export const approveUpdate = defineUpdate<Decision, [{ by: string; comment?: string }]>('approve');
+export const rejectUpdate = defineUpdate<Decision, [{ by: string; reason: string }]>('reject');

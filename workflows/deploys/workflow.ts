@@ -1,0 +1,281 @@
+/**
+ * deployTarget — replaces deploy.sh and the pipeline's manual production approval. One run per target at a
+ * time (id `deploy:<target>`): plan → approval → pre-deploy backup → deploy command → health gate → watch
+ * window → (on failure) rollback command + health gate on the old version → record, email, `deploy.*` event.
+ * The whole timeline, every health sample included, is this workflow's history and its `progress` query.
+ */
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  CancellationScope,
+  condition,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createDeployActivities } from '../../activities/deploys.js';
+import { DeployTarget as DeployTargetSA, DeployVersion, OpsKind, OpsStatus } from '../../lib/search-attributes.js';
+import { BACKUP_WORKFLOW, backupWorkflowId } from '../backups/definitions.js';
+import type { backupDatabase } from '../backups/workflow.js';
+import {
+  approveUpdate,
+  deployProgressQuery,
+  rejectUpdate,
+  type CommandResult,
+  type Decision,
+  type DeployInput,
+  type DeployResult,
+  type DeployStatus,
+  type HealthSample,
+} from './definitions.js';
+import { gateStep } from './plan.js';
+
+type Activities = ReturnType<typeof createDeployActivities>;
+
+const { planDeploy, recordDeploy, reportDeploy } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['DeployPlanError'] },
+});
+
+export async function deployTarget(input: DeployInput & { backupTaskQueue?: string }): Promise<DeployResult> {
+  const t = input.target;
+  const { startTime } = workflowInfo();
+  const startedAt = startTime.toISOString();
+  const result: DeployResult = { id: input.id, status: 'planning', samples: [], timeline: [] };
+  let step = 'plan';
+  let decision: Decision | undefined;
+
+  // Commands may run for up to the target's timeout; cancellation waits until the process is killed.
+  const { runCommand } = proxyActivities<Activities>({
+    startToCloseTimeout: `${t.timeoutSec + 60} seconds`,
+    heartbeatTimeout: '30 seconds',
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { maximumAttempts: 1 },
+  });
+
+  // A sample on a dead worker is retried elsewhere a few seconds after its request timeout.
+  const { healthSample } = proxyActivities<Activities>({
+    startToCloseTimeout: `${t.health.requestTimeoutSec + 5} seconds`,
+    retry: { maximumAttempts: 3, initialInterval: '1 second' },
+  });
+
+  setHandler(deployProgressQuery, () => ({
+    step,
+    status: result.status,
+    plan: result.plan,
+    samples: result.samples,
+    timeline: result.timeline,
+  }));
+  const decide = (approved: boolean) => (d: { by: string; comment?: string; reason?: string }) => {
+    decision = { ...d, by: d.by.trim(), at: new Date().toISOString(), approved };
+    return decision;
+  };
+  const validate = (needReason: boolean) => (d: { by?: unknown; reason?: unknown }) => {
+    if (result.status !== 'awaiting_approval' || decision)
+      throw new Error(`deploy is ${result.status}, not awaiting approval`);
+    if (typeof d.by !== 'string' || d.by.trim() === '') throw new Error('by is required');
+    if (needReason && (typeof d.reason !== 'string' || d.reason.trim() === '')) throw new Error('reason is required');
+  };
+  setHandler(approveUpdate, decide(true), { validator: validate(false) });
+  setHandler(rejectUpdate, decide(false), { validator: validate(true) });
+
+  const setStatus = (status: DeployStatus) => {
+    result.status = status;
+    upsertSearchAttributes([{ key: OpsStatus, value: status }]);
+  };
+  const mark = (name: string, detail?: string) => {
+    step = name;
+    result.timeline.push({ step: name, at: new Date().toISOString(), ...(detail ? { detail } : {}) });
+    setCurrentDetails(`${name}${detail ? `: ${detail}` : ''}`);
+  };
+  const record = () => recordDeploy({ result, input: { ...input, target: t }, startedAt });
+
+  /** Samples the health URL until the gate passes or fails (or, for the watch window, until it ends). */
+  async function healthGate(phase: HealthSample['phase'], version: string): Promise<{ ok: boolean; reason?: string }> {
+    const h = t.health;
+    if (phase !== 'watch' && h.initialDelaySec > 0) await sleep(h.initialDelaySec * 1000);
+    const limitMs = (phase === 'watch' ? t.watchWindowSec : h.timeoutSec) * 1000;
+    const thresholds = {
+      successThreshold: phase === 'watch' ? Number.MAX_SAFE_INTEGER : h.successThreshold,
+      failureThreshold: h.failureThreshold,
+    };
+    const start = Date.now();
+    let counters = { consecutiveOk: 0, consecutiveBad: 0 };
+    for (;;) {
+      const sample = await healthSample({
+        phase,
+        url: h.url,
+        expectStatus: h.expectStatus,
+        expectVersionField: h.expectVersion,
+        version,
+        timeoutMs: h.requestTimeoutSec * 1000,
+      });
+      result.samples.push(sample);
+      const next = gateStep(counters, sample.ok, thresholds);
+      counters = next.counters;
+      setCurrentDetails(
+        `${phase} for ${version}: ${counters.consecutiveOk} ok / ${counters.consecutiveBad} bad in a row, last ${sample.status ?? sample.error ?? '—'}`,
+      );
+      if (next.verdict === 'pass') return { ok: true };
+      if (next.verdict === 'fail') {
+        return {
+          ok: false,
+          reason: `${counters.consecutiveBad} consecutive failed health checks${phase === 'watch' ? ' in the watch window' : ''} (last: ${sample.error ?? `status ${sample.status}`})`,
+        };
+      }
+      if (Date.now() - start + h.intervalSec * 1000 > limitMs) {
+        return phase === 'watch'
+          ? { ok: true }
+          : { ok: false, reason: `health gate did not pass within ${h.timeoutSec} s` };
+      }
+      await sleep(h.intervalSec * 1000);
+    }
+  }
+
+  /** Runs a command of the target; `to` is where it leaves the service, `from` what it replaces. */
+  const command = (which: 'deploy' | 'rollback', to: string, from: string | null): Promise<CommandResult> =>
+    which === 'deploy'
+      ? runCommand({ target: t, which, version: to, previousVersion: from })
+      : runCommand({ target: t, which, version: from ?? '', previousVersion: to });
+
+  let changeAt: number | undefined;
+
+  /** After a failure: back to the previous version, health-gated. Ends rolled_back or failed. */
+  async function rollBack(failure: string): Promise<void> {
+    const plan = result.plan!;
+    result.detectionMs = Date.now() - changeAt!;
+    if (input.kind === 'rollback' || !plan.previousVersion) {
+      setStatus('failed');
+      result.reason = `${failure}; ${input.kind === 'rollback' ? 'a failed rollback is not rolled back' : 'no previous version to roll back to'}`;
+      return;
+    }
+    mark('rollback', `to ${plan.previousVersion}: ${failure}`);
+    result.rollback = await command(t.commands.rollback ? 'rollback' : 'deploy', plan.previousVersion, plan.version);
+    if (result.rollback.exitCode !== 0) {
+      setStatus('failed');
+      result.reason = `${failure}; rollback command failed (${result.rollback.signal ?? `exit ${result.rollback.exitCode}`})`;
+      return;
+    }
+    mark('rollback-health-gate');
+    const gate = await healthGate('rollback-gate', plan.previousVersion);
+    if (gate.ok) {
+      result.recoveryMs = Date.now() - changeAt!;
+      setStatus('rolled_back');
+      result.reason = failure;
+    } else {
+      setStatus('failed');
+      result.reason = `${failure}; after rollback: ${gate.reason}`;
+    }
+  }
+
+  upsertSearchAttributes([
+    { key: OpsKind, value: 'deploy' },
+    { key: DeployTargetSA, value: t.name },
+    { key: OpsStatus, value: 'planning' },
+  ]);
+  try {
+    mark('plan');
+    const plan = await planDeploy({
+      target: t,
+      kind: input.kind,
+      version: input.version,
+      bump: input.bump,
+      skipBackup: input.skipBackup,
+    });
+    result.plan = plan;
+    upsertSearchAttributes([{ key: DeployVersion, value: plan.version }]);
+    if (input.dryRun) {
+      mark('dry-run', 'nothing was changed');
+      return result;
+    }
+
+    if (plan.requiresApproval) {
+      setStatus('awaiting_approval');
+      mark('approval', `waiting up to ${t.approvalTimeoutSec} s`);
+      await record();
+      if (!(await condition(() => decision !== undefined, t.approvalTimeoutSec * 1000))) {
+        setStatus('canceled');
+        result.reason = `no approval within ${t.approvalTimeoutSec} s`;
+        return result;
+      }
+      result.decision = decision;
+      if (!decision!.approved) {
+        setStatus('rejected');
+        result.reason = `rejected by ${decision!.by}: ${decision!.reason}`;
+        return result;
+      }
+    }
+    setStatus('running');
+    await record();
+
+    if (plan.backupDatabase && input.backupTaskQueue) {
+      mark('backup', plan.backupDatabase);
+      const backup = await executeChild<typeof backupDatabase>(BACKUP_WORKFLOW, {
+        taskQueue: input.backupTaskQueue,
+        workflowId: backupWorkflowId(plan.backupDatabase, new Date()),
+        args: [{ database: plan.backupDatabase }],
+      });
+      result.backupId = backup.id;
+      if (backup.status !== 'verified') {
+        setStatus('aborted');
+        result.reason = `pre-deploy backup ${backup.id} failed: ${backup.reason ?? 'not verified'}; nothing was changed`;
+        return result;
+      }
+    }
+
+    mark(plan.command, `to ${plan.version}`);
+    changeAt = Date.now();
+    result.deploy = await command(plan.command, plan.version, plan.previousVersion);
+    if (result.deploy.exitCode !== 0) {
+      await rollBack(`${plan.command} command failed (${result.deploy.signal ?? `exit ${result.deploy.exitCode}`})`);
+      return result;
+    }
+    mark('health-gate', plan.version);
+    const gate = await healthGate('gate', plan.version);
+    if (!gate.ok) {
+      await rollBack(gate.reason!);
+      return result;
+    }
+    if (t.watchWindowSec > 0) {
+      mark('watch', `${t.watchWindowSec} s`);
+      const watch = await healthGate('watch', plan.version);
+      if (!watch.ok) {
+        await rollBack(watch.reason!);
+        return result;
+      }
+    }
+    setStatus('succeeded');
+    return result;
+  } catch (err) {
+    if (isCancellation(err)) {
+      result.reason = 'canceled';
+      if (changeAt !== undefined) {
+        // The service may be half-changed: put the previous version back whatever the cancel said.
+        await CancellationScope.nonCancellable(() => rollBack('canceled during the deploy'));
+        result.reason = `canceled; ${result.status === 'rolled_back' ? 'rolled back' : (result.reason ?? '')}`;
+      }
+      setStatus('canceled');
+    } else {
+      const reason = err instanceof ActivityFailure ? (err.cause?.message ?? err.message) : (err as Error).message;
+      if (changeAt !== undefined) await CancellationScope.nonCancellable(() => rollBack(reason));
+      else {
+        setStatus('aborted');
+        result.reason = reason;
+      }
+    }
+    return result;
+  } finally {
+    if (!input.dryRun) {
+      await CancellationScope.nonCancellable(async () => {
+        mark('done', result.status);
+        await record();
+        await reportDeploy({ result, target: t.name, environment: t.environment });
+      });
+    }
+  }
+}
