@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { RetentionPolicy } from '../workflows/backups/definitions.js';
 import { loadDeployTargets, DeployTargetsError, type DeployTarget } from './deploys/targets.js';
 import { parseDuration } from './durations.js';
+import { families, type Family } from './task-queues.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -84,6 +85,7 @@ export const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._-]{1,64}$/)
     .default('opsflow'),
+  OPSFLOW_WORKER_FAMILIES: csv.pipe(z.array(z.enum(families))).optional(),
   API_BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()
@@ -159,6 +161,8 @@ export interface Config {
   /** Unset means: the dev stack generates a key; `npm run api` refuses to start. */
   apiKeys: string[] | undefined;
   taskQueuePrefix: string;
+  /** The families whose task queues a worker process polls (default: all). */
+  workerFamilies: Family[];
   bodyLimitBytes: number;
   databaseUrl: string;
   databasePoolMax: number;
@@ -253,6 +257,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     timezone: e.OPSFLOW_TIMEZONE,
     apiKeys: e.OPSFLOW_API_KEYS && e.OPSFLOW_API_KEYS.length > 0 ? e.OPSFLOW_API_KEYS : undefined,
     taskQueuePrefix: e.OPSFLOW_TASK_QUEUE_PREFIX,
+    workerFamilies:
+      e.OPSFLOW_WORKER_FAMILIES && e.OPSFLOW_WORKER_FAMILIES.length > 0 ? e.OPSFLOW_WORKER_FAMILIES : [...families],
     bodyLimitBytes: e.API_BODY_LIMIT_BYTES,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,

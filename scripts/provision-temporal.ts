@@ -21,7 +21,9 @@ export const TEMPORAL_CLI_VERSION = '1.5.1';
 const MODULE = 'github.com/temporalio/cli/cmd/temporal';
 const VERSION_LDFLAG = `-X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION}`;
 
-export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const parent = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The repository root, from the sources (scripts/) or from the build (dist/scripts/). */
+export const projectRoot = path.basename(parent) === 'dist' ? path.dirname(parent) : parent;
 export const cachedCliPath = path.join(projectRoot, '.tools', `temporal-cli-${TEMPORAL_CLI_VERSION}`, 'temporal');
 
 type Say = (message: string) => void;

@@ -41,6 +41,11 @@ describe('config', () => {
     expect(c.timezone).toBe('America/Sao_Paulo');
   });
 
+  it('worker families: all by default, or the listed ones', () => {
+    expect(loadConfig({}).workerFamilies).toEqual(['system', 'webhooks', 'subscriptions', 'backups', 'deploys']);
+    expect(loadConfig({ OPSFLOW_WORKER_FAMILIES: 'backups, deploys' }).workerFamilies).toEqual(['backups', 'deploys']);
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', SMTP_URL: '' }).port).toBe(3000);
   });
@@ -57,6 +62,7 @@ describe('config', () => {
     [{ SMTP_URL: 'http://mail' }, 'SMTP_URL'],
     [{ HEALTH_CHECK_URLS: 'http://ok.example,ftp://bad.example' }, 'HEALTH_CHECK_URLS'],
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
+    [{ OPSFLOW_WORKER_FAMILIES: 'webhooks,mail' }, 'OPSFLOW_WORKER_FAMILIES'],
   ])('rejects %o naming %s', (env, variable) => {
     const found = problems(env);
     expect(found).toHaveLength(1);

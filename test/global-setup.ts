@@ -1,5 +1,6 @@
 /**
- * Once per `npm test`: provision the Temporal CLI, start one headless dev server on free ports with the
+ * Once per `npm test`: provision the Temporal CLI, start one headless dev server (or, for `npm run
+ * test:cluster`, the SQL-backed server) on free ports with the
  * opsflow search attributes, create a fresh PostgreSQL database (dropped afterwards) with migrations
  * applied, and bundle the workflows once. Test files receive these through `inject()`.
  */
@@ -10,6 +11,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { createPool, ensureDatabase, migrate, quoteIdent } from '../lib/db.js';
+import { startTemporalCluster } from '../scripts/cluster.js';
 import { startDevServer } from '../scripts/dev-server.js';
 import { provisionTemporalCli } from '../scripts/provision-temporal.js';
 import { createLogger } from '../lib/logger.js';
@@ -50,7 +52,15 @@ export default async function setup(project: TestProject) {
   await migrate(pool);
   await pool.end();
 
-  const server = await startDevServer({ bin, port: await freePort(), namespace: 'default' });
+  // OPSFLOW_TEST_CLUSTER=1 (`npm run test:cluster`): the full Temporal server on PostgreSQL instead of the
+  // dev server, fresh databases per run.
+  const server = process.env.OPSFLOW_TEST_CLUSTER
+    ? await startTemporalCluster({
+        portBase: Number(process.env.CLUSTER_PORT_BASE ?? 17233),
+        dbPrefix: `opsflow_temporal_test`,
+        fresh: true,
+      })
+    : await startDevServer({ bin, port: await freePort(), namespace: 'default' });
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'opsflow-test-'));
   const workflowBundlePath = path.join(tmp, 'workflow-bundle.js');
   await writeFile(workflowBundlePath, (await bundleWorkflows(createLogger('warn'))).code);

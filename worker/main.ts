@@ -13,7 +13,7 @@ import { onShutdownSignal } from '../lib/signals.js';
 import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, connectWorker, temporalSettings } from '../lib/temporal.js';
 import { applySchedules, declareSchedules } from './schedules.js';
-import { bundleWorkflows, createWorkers } from './workers.js';
+import { createWorkers, workflowBundleFor } from './workers.js';
 
 export interface RunningWorkers {
   workers: Worker[];
@@ -50,13 +50,14 @@ export async function runWorkers(opts: {
   await applySchedules(client, declareSchedules(config, queues), log);
 
   const connection = await connectWorker(settings);
-  const workflowBundle = await bundleWorkflows(log);
+  const workflowBundle = await workflowBundleFor(log);
   const workers = await createWorkers({
     connection,
     namespace: settings.namespace,
     queues,
     deps: { config, pool, mailer, log, client, queues },
     workflowBundle,
+    families: config.workerFamilies,
   });
   const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
   log.info({ address: settings.address, namespace: settings.namespace, queues }, 'workers running');

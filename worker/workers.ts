@@ -2,6 +2,7 @@
  * Builds one Temporal worker per family task queue, all sharing one workflow bundle. Used by
  * `worker/main.ts`, the dev stack and the tests alike, so tests run the same wiring as production.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -33,7 +34,28 @@ export interface WorkerDeps {
   queues: TaskQueues;
 }
 
-export const workflowsPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.ts');
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** `workflows/index.ts` from source (tsx), `dist/workflows/index.js` from the build. */
+export const workflowsPath = path.join(
+  here,
+  '..',
+  'workflows',
+  import.meta.url.endsWith('.ts') ? 'index.ts' : 'index.js',
+);
+/** Where `npm run build` writes the pre-bundled workflows (dist/workflow-bundle.js). */
+export const prebuiltBundlePath = path.join(here, '..', 'workflow-bundle.js');
+
+/**
+ * The workflow bundle for this process's workers: the one `npm run build` wrote when running the built code
+ * (production workers start in seconds and run exactly the code that was tested), else a fresh bundle.
+ */
+export async function workflowBundleFor(log?: Logger): Promise<WorkflowBundleOption> {
+  if (!import.meta.url.endsWith('.ts') && existsSync(prebuiltBundlePath)) {
+    log?.info({ path: prebuiltBundlePath }, 'using the pre-built workflow bundle');
+    return { codePath: prebuiltBundlePath };
+  }
+  return bundleWorkflows(log);
+}
 
 /** Bundles `workflows/` once (webpack); pass the result to every worker instead of bundling per worker. */
 export async function bundleWorkflows(log?: Logger): Promise<WorkflowBundle> {
@@ -62,7 +84,7 @@ export function activitiesFor(family: Family, deps: WorkerDeps): object {
   }
 }
 
-/** The families whose task queues this process polls (all of them for now). */
+/** Every family (a worker process polls OPSFLOW_WORKER_FAMILIES, default all of them). */
 export const runningFamilies: Family[] = ['system', 'webhooks', 'subscriptions', 'backups', 'deploys'];
 
 export async function createWorkers(opts: {

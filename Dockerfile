@@ -1,0 +1,38 @@
+# opsflow: one image for the worker and the API (the command picks which).
+#   docker build -t opsflow .
+#   docker run opsflow node dist/worker/main.js      # worker
+#   docker run -p 3000:3000 opsflow                   # API (default)
+
+# ---- build: install everything, compile to dist/, pre-bundle the workflows ----
+FROM node:20.19-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY workflows ./workflows
+COPY activities ./activities
+COPY api ./api
+COPY worker ./worker
+COPY lib ./lib
+COPY scripts ./scripts
+COPY db ./db
+RUN npm run build && npm prune --omit=dev
+
+# ---- runtime: production dependencies, the build, migrations, pg_dump/pg_restore for backups ----
+FROM node:20.19-bookworm-slim
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends tini ca-certificates postgresql-client \
+  && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production OPSFLOW_DATA_DIR=/data PORT=3000
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/db ./db
+RUN mkdir -p /data && chown node:node /data
+USER node
+EXPOSE 3000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["node", "dist/api/server.js"]

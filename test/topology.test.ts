@@ -1,0 +1,196 @@
+/**
+ * The production files, checked by reading them (there is no Docker engine here): docker-compose.yml,
+ * .env.example, temporal-config/, the Dockerfile, and the Temporal connection options built from env.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { envSchema, loadConfig } from '../lib/config.js';
+import { allSearchAttributes } from '../lib/search-attributes.js';
+import { temporalSettings } from '../lib/temporal.js';
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  environment?: Record<string, string>;
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: unknown };
+  ports?: string[];
+  restart?: string;
+  deploy?: { replicas?: number };
+}
+
+const compose = async () =>
+  parse(await readFile('docker-compose.yml', 'utf8'), { merge: true }) as { services: Record<string, Service> };
+
+/** Keys that are not opsflow's but that a service legitimately passes (AWS SDK credential chain). */
+const foreignKeys = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
+const opsflowServices = ['worker', 'api'];
+const oneShot = ['temporal-schema', 'temporal-setup', 'minio-setup'];
+
+describe('docker-compose.yml', () => {
+  it('has every service of the topology, with pinned images', async () => {
+    const { services } = await compose();
+    for (const name of [
+      'postgres',
+      'temporal-schema',
+      'temporal',
+      'temporal-setup',
+      'temporal-ui',
+      'worker',
+      'api',
+      'mailpit',
+      'minio',
+      'minio-setup',
+    ]) {
+      expect(services[name], name).toBeDefined();
+    }
+    for (const [name, s] of Object.entries(services)) {
+      if (s.build) continue;
+      expect(s.image, name).toMatch(/^[\w./-]+:[\w.-]+$/);
+      expect(s.image, `${name} is not pinned`).not.toMatch(/:(latest|stable|main)$/);
+    }
+    expect(services.temporal!.image).toBe('temporalio/server:1.29.1');
+    expect(services.worker!.deploy?.replicas).toBe(2);
+  });
+
+  it('long-running services have health checks; every depends_on names a condition that exists', async () => {
+    const { services } = await compose();
+    for (const [name, s] of Object.entries(services)) {
+      if (!oneShot.includes(name)) expect(s.healthcheck?.test, `${name} healthcheck`).toBeDefined();
+      else expect(s.restart, `${name} is a one-shot job`).toBe('no');
+      for (const [dep, { condition }] of Object.entries(s.depends_on ?? {})) {
+        expect(services[dep], `${name} depends on unknown ${dep}`).toBeDefined();
+        expect(['service_healthy', 'service_started', 'service_completed_successfully']).toContain(condition);
+        if (condition === 'service_healthy') expect(services[dep]!.healthcheck, `${dep} healthcheck`).toBeDefined();
+        if (condition === 'service_completed_successfully') expect(oneShot).toContain(dep);
+      }
+    }
+    // The order that matters: schema before server, setup before opsflow, bucket before workers.
+    expect(services.temporal!.depends_on?.['temporal-schema']?.condition).toBe('service_completed_successfully');
+    expect(services.worker!.depends_on?.['temporal-setup']?.condition).toBe('service_completed_successfully');
+    expect(services.worker!.depends_on?.['minio-setup']?.condition).toBe('service_completed_successfully');
+    expect(services.api!.depends_on?.['postgres']?.condition).toBe('service_healthy');
+  });
+
+  it('opsflow services set only variables lib/config.ts knows, and the config they describe is valid', async () => {
+    const { services } = await compose();
+    const known = new Set(Object.keys(envSchema.shape));
+    for (const name of opsflowServices) {
+      const env = services[name]!.environment ?? {};
+      for (const key of Object.keys(env)) {
+        expect(known.has(key) || foreignKeys.has(key), `${name}: ${key} is not read by lib/config.ts`).toBe(true);
+      }
+      // Substitute compose defaults (${VAR:-default}, ${VAR:?msg} → a sample) and parse as opsflow would.
+      const resolved = Object.fromEntries(
+        Object.entries(env)
+          .filter(([k]) => !foreignKeys.has(k))
+          .map(([k, v]) => [
+            k,
+            String(v)
+              .replace(/\$\{(\w+):-([^}]*)\}/g, (_m, _n, d: string) => d)
+              .replace(/\$\{(\w+):\?[^}]*\}/g, 'compose-check-key-0123456789'),
+          ]),
+      );
+      expect(() => loadConfig(resolved), name).not.toThrow();
+    }
+  });
+
+  it('published host ports do not clash', async () => {
+    const { services } = await compose();
+    const published = Object.entries(services).flatMap(([name, s]) =>
+      (s.ports ?? []).map((p) => ({ name, host: String(p).split(':').at(-2) })),
+    );
+    const seen = new Map<string, string>();
+    for (const { name, host } of published) {
+      expect(seen.get(host!), `port ${host} published by ${seen.get(host!)} and ${name}`).toBeUndefined();
+      seen.set(host!, name);
+    }
+    expect(seen.size).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe('.env.example and temporal-config/', () => {
+  it('.env.example lists every variable lib/config.ts reads', async () => {
+    const text = await readFile('.env.example', 'utf8');
+    const listed = new Set([...text.matchAll(/^([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
+    for (const key of Object.keys(envSchema.shape)) expect(listed.has(key), key).toBe(true);
+  });
+
+  it('setup.sh registers exactly the search attributes opsflow uses, with their types', async () => {
+    const text = await readFile('temporal-config/setup.sh', 'utf8');
+    const registered = [...text.matchAll(/^\s+(\w+)=(\w+)(?: \\|; do)$/gm)].map((m) => `${m[1]}=${m[2]}`);
+    const names: Record<string, string> = { KEYWORD: 'Keyword', DATETIME: 'Datetime', TEXT: 'Text', INT: 'Int' };
+    expect(registered.sort()).toEqual(allSearchAttributes.map((k) => `${k.name}=${names[k.type]}`).sort());
+  });
+
+  it('the server config renders against PostgreSQL and the dynamic config enables what opsflow needs', async () => {
+    const server = await readFile('temporal-config/postgres.yaml', 'utf8');
+    expect(server.slice(0, 1024)).toContain('enable-template');
+    expect(server).toMatch(/pluginName: postgres12/);
+    const dynamic = parse(await readFile('temporal-config/dynamicconfig.yaml', 'utf8')) as Record<
+      string,
+      [{ value: unknown }]
+    >;
+    expect(dynamic['frontend.enableExecuteMultiOperation']?.[0]?.value).toBe(true);
+    expect(dynamic['frontend.enableUpdateWorkflowExecution']?.[0]?.value).toBe(true);
+  });
+
+  it('the Dockerfile is multi-stage, runs as non-root under tini, and checks /health', async () => {
+    const text = await readFile('Dockerfile', 'utf8');
+    expect(text.match(/^FROM node:20/gm)?.length).toBe(2);
+    expect(text).toMatch(/^USER node$/m);
+    expect(text).toMatch(/ENTRYPOINT \["\/usr\/bin\/tini", "--"\]/);
+    expect(text).toMatch(/HEALTHCHECK[\s\S]*\/health/);
+    expect(text).toMatch(/npm run build/);
+  });
+});
+
+describe('Temporal connection options from env', () => {
+  const settings = (env: Record<string, string>) =>
+    temporalSettings(loadConfig({ DATABASE_URL: 'postgres://u@h:5432/db', ...env }));
+
+  it('a local server: plain gRPC on the given address', () => {
+    expect(settings({ TEMPORAL_ADDRESS: 'temporal:7233' })).toEqual({
+      address: 'temporal:7233',
+      namespace: 'default',
+      tls: undefined,
+      apiKey: undefined,
+    });
+  });
+
+  it('Temporal Cloud with an API key: TLS on, key passed', () => {
+    expect(
+      settings({
+        TEMPORAL_ADDRESS: 'eu-west-1.aws.api.temporal.io:7233',
+        TEMPORAL_NAMESPACE: 'ops.acct',
+        TEMPORAL_API_KEY: 'k',
+      }),
+    ).toEqual({ address: 'eu-west-1.aws.api.temporal.io:7233', namespace: 'ops.acct', tls: {}, apiKey: 'k' });
+  });
+
+  it('mTLS: the certificate pair and CA are read from the files, server name overridden', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'tls-'));
+    const f = (n: string) => path.join(dir, n);
+    await Promise.all([writeFile(f('c.pem'), 'CERT'), writeFile(f('k.pem'), 'KEY'), writeFile(f('ca.pem'), 'CA')]);
+    const s = settings({
+      TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233',
+      TEMPORAL_TLS_CLIENT_CERT_PATH: f('c.pem'),
+      TEMPORAL_TLS_CLIENT_KEY_PATH: f('k.pem'),
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: f('ca.pem'),
+      TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
+    });
+    expect(s.tls?.clientCertPair?.crt.toString()).toBe('CERT');
+    expect(s.tls?.clientCertPair?.key.toString()).toBe('KEY');
+    expect(s.tls?.serverRootCACertificate?.toString()).toBe('CA');
+    expect(s.tls?.serverNameOverride).toBe('temporal.internal');
+    await rm(dir, { recursive: true });
+  });
+
+  it('TEMPORAL_TLS=false wins over the implication; a lone certificate is refused', () => {
+    expect(settings({ TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' }).tls).toBeUndefined();
+    expect(() => settings({ TEMPORAL_TLS_CLIENT_CERT_PATH: '/x.pem' })).toThrow(/must be set together/);
+  });
+});
