@@ -5,12 +5,16 @@
 import type { Client } from '@temporalio/client';
 import { HTTPException } from 'hono/http-exception';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
 import type { Config } from '../lib/config.js';
 import type { Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import type { TaskQueues } from '../lib/task-queues.js';
 import { apiKeyAuth } from './auth.js';
+import { mountDocs } from './docs.js';
+import { rateLimit } from './rate-limit.js';
 import { ApiError, errorResponse } from './errors.js';
 import { newRouter } from './router.js';
 import { backupRoutes } from './routes/backups.js';
@@ -47,6 +51,31 @@ export function createApp(deps: ApiDeps) {
   const app = newRouter();
 
   app.use('*', requestId({ headerName: 'X-Request-Id' }));
+  app.use(
+    '*',
+    secureHeaders({
+      contentSecurityPolicy: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"], // Swagger UI sets inline styles
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    }),
+  );
+  // CORS is off unless API_CORS_ORIGINS names the browser origins allowed to call the API.
+  if (deps.config.corsOrigins.length > 0) {
+    app.use(
+      '*',
+      cors({
+        origin: deps.config.corsOrigins,
+        allowHeaders: ['Authorization', 'Content-Type'],
+        exposeHeaders: ['X-Request-Id', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining'],
+        maxAge: 600,
+      }),
+    );
+  }
   app.use('*', async (c, next) => {
     const started = performance.now();
     await next();
@@ -87,7 +116,10 @@ export function createApp(deps: ApiDeps) {
     return errorResponse(c, 503, 'unavailable', `Not ready: ${failed.map(([k]) => k).join(', ')}`, checks);
   });
 
+  mountDocs(app, '0.1.0');
+
   app.use('/v1/*', apiKeyAuth(deps.apiKeys));
+  app.use('/v1/*', rateLimit(deps.config.rateLimitPerMinute));
   app.route('/v1', systemCheckRoutes(deps));
   app.route('/v1', webhookRoutes(deps));
   app.route('/v1', subscriptionRoutes(deps));

@@ -86,6 +86,8 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z0-9._-]{1,64}$/)
     .default('opsflow'),
   OPSFLOW_WORKER_FAMILIES: csv.pipe(z.array(z.enum(families))).optional(),
+  API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(600),
+  API_CORS_ORIGINS: csv.pipe(z.array(httpUrl)).default([]),
   API_BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()
@@ -164,6 +166,9 @@ export interface Config {
   /** The families whose task queues a worker process polls (default: all). */
   workerFamilies: Family[];
   bodyLimitBytes: number;
+  rateLimitPerMinute: number;
+  /** Origins allowed to call the API from a browser (CORS off when empty). */
+  corsOrigins: string[];
   databaseUrl: string;
   databasePoolMax: number;
   temporal: {
@@ -260,6 +265,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerFamilies:
       e.OPSFLOW_WORKER_FAMILIES && e.OPSFLOW_WORKER_FAMILIES.length > 0 ? e.OPSFLOW_WORKER_FAMILIES : [...families],
     bodyLimitBytes: e.API_BODY_LIMIT_BYTES,
+    rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,
+    corsOrigins: e.API_CORS_ORIGINS,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
     temporal: {

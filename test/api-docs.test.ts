@@ -1,0 +1,104 @@
+/** /openapi.json covers every route the app serves; /docs works offline (no external URL, assets served). */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHarness, testApp, TEST_API_KEY, type Harness } from './helpers/harness.js';
+
+interface OpenApiDoc {
+  openapi: string;
+  info: { title: string };
+  paths: Record<string, Record<string, { responses?: Record<string, unknown>; security?: unknown[] }>>;
+  components?: { securitySchemes?: Record<string, unknown> };
+}
+
+describe('OpenAPI document and docs page', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness();
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('is OpenAPI 3.1 and documents every /v1 route the app serves, with responses and bearer auth', async () => {
+    const app = testApp(h);
+    const res = await app.request('/openapi.json');
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as OpenApiDoc;
+    expect(doc.openapi).toBe('3.1.0');
+    expect(doc.components?.securitySchemes?.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
+    const served = app.routes
+      .filter((r) => r.path.startsWith('/v1/') && r.method !== 'ALL')
+      .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`);
+    const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
+    expect(served.length).toBeGreaterThan(30);
+    for (const route of served) expect(documented, route).toContain(route);
+    for (const [p, ops] of Object.entries(doc.paths)) {
+      for (const [m, op] of Object.entries(ops)) {
+        expect(Object.keys(op.responses ?? {}).length, `${m} ${p} responses`).toBeGreaterThan(0);
+        expect(op.security, `${m} ${p} security`).toEqual([{ bearerAuth: [] }]);
+      }
+    }
+  });
+
+  it('serves an interactive docs page with no external URL, its assets from opsflow itself', async () => {
+    const app = testApp(h);
+    const res = await app.request('/docs');
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).not.toMatch(/https?:\/\//);
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(assets).toContain('/docs/assets/swagger-ui-bundle.js');
+    for (const a of assets) {
+      const asset = await app.request(a);
+      expect(asset.status, a).toBe(200);
+      expect((await asset.arrayBuffer()).byteLength, a).toBeGreaterThan(0);
+    }
+    const init = await (await app.request('/docs/assets/init.js')).text();
+    expect(init).toContain("url: '/openapi.json'");
+    expect((await app.request('/docs/assets/..%2Fpackage.json')).status).toBe(404);
+    expect((await app.request('/docs/assets/index.html')).status).toBe(404);
+  });
+});
+
+describe('API hardening: rate limit per key, security headers, CORS', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness({ OPSFLOW_API_KEYS: `${TEST_API_KEY},second-key-0123456789abcdef` });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('429 with Retry-After and the envelope once a key spends its budget; other keys are unaffected', async () => {
+    const app = testApp(h, {
+      apiKeys: [TEST_API_KEY, 'second-key-0123456789abcdef'],
+      config: { ...h.config, rateLimitPerMinute: 3 },
+    });
+    const as = (key: string) => app.request('/v1/deploy-targets', { headers: { authorization: `Bearer ${key}` } });
+    for (let i = 0; i < 3; i++) expect((await as(TEST_API_KEY)).status).toBe(200);
+    const limited = await as(TEST_API_KEY);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(20);
+    expect(((await limited.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
+    expect((await as('second-key-0123456789abcdef')).status).toBe(200);
+    // Unauthenticated requests are refused before they count.
+    expect((await app.request('/v1/deploy-targets')).status).toBe(401);
+  });
+
+  it('sets security headers; CORS is off by default and answers only configured origins', async () => {
+    const plain = testApp(h);
+    const res = await plain.request('/health', { headers: { origin: 'https://app.example.com' } });
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+
+    const withCors = testApp(h, { config: { ...h.config, corsOrigins: ['https://app.example.com'] } });
+    const preflight = await withCors.request('/v1/deploy-targets', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET' },
+    });
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    const other = await withCors.request('/health', { headers: { origin: 'https://evil.example' } });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
