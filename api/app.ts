@@ -19,6 +19,7 @@ import { ApiError, errorResponse } from './errors.js';
 import { newRouter } from './router.js';
 import { backupRoutes } from './routes/backups.js';
 import { deployRoutes } from './routes/deploys.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { subscriptionRoutes } from './routes/subscriptions.js';
 import { systemCheckRoutes } from './routes/system-check.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -125,6 +126,7 @@ export function createApp(deps: ApiDeps) {
   app.route('/v1', subscriptionRoutes(deps));
   app.route('/v1', backupRoutes(deps));
   app.route('/v1', deployRoutes(deps));
+  app.route('/v1', scheduleRoutes(deps));
 
   app.notFound((c) => errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`));
 
