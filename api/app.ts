@@ -14,6 +14,7 @@ import type { Logger } from '../lib/logger.js';
 import type { TaskQueues } from '../lib/task-queues.js';
 import { apiKeyAuth } from './auth.js';
 import { mountDocs } from './docs.js';
+import { createMetrics } from './metrics.js';
 import { rateLimit } from './rate-limit.js';
 import { ApiError, errorResponse } from './errors.js';
 import { newRouter } from './router.js';
@@ -100,6 +101,10 @@ export function createApp(deps: ApiDeps) {
         errorResponse(c, 413, 'payload_too_large', `Request body larger than ${deps.config.bodyLimitBytes} bytes`),
     }),
   );
+
+  const metrics = createMetrics(deps);
+  app.use('*', metrics.http);
+  app.get('/metrics', metrics.handler);
 
   app.get('/health', (c) => c.json({ status: 'ok' }));
 

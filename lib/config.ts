@@ -86,6 +86,11 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z0-9._-]{1,64}$/)
     .default('opsflow'),
   OPSFLOW_WORKER_FAMILIES: csv.pipe(z.array(z.enum(families))).optional(),
+  METRICS_TOKEN: z.string().min(16).optional(),
+  WORKER_METRICS_ADDRESS: z
+    .string()
+    .regex(/^[^\s:/]+:\d+$/, { message: 'must be host:port' })
+    .optional(),
   API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(600),
   API_CORS_ORIGINS: csv.pipe(z.array(httpUrl)).default([]),
   API_BODY_LIMIT_BYTES: z.coerce
@@ -167,6 +172,10 @@ export interface Config {
   workerFamilies: Family[];
   bodyLimitBytes: number;
   rateLimitPerMinute: number;
+  /** Bearer token for GET /metrics (open when unset). */
+  metricsToken: string | undefined;
+  /** Where the worker serves the Temporal SDK's Prometheus metrics (off when unset). */
+  workerMetricsAddress: string | undefined;
   /** Origins allowed to call the API from a browser (CORS off when empty). */
   corsOrigins: string[];
   databaseUrl: string;
@@ -266,6 +275,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.OPSFLOW_WORKER_FAMILIES && e.OPSFLOW_WORKER_FAMILIES.length > 0 ? e.OPSFLOW_WORKER_FAMILIES : [...families],
     bodyLimitBytes: e.API_BODY_LIMIT_BYTES,
     rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,
+    metricsToken: e.METRICS_TOKEN,
+    workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
     corsOrigins: e.API_CORS_ORIGINS,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,

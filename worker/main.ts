@@ -32,7 +32,14 @@ export async function runWorkers(opts: {
   const { config, log } = opts;
   if (!runtimeInstalled) {
     // Signals are handled by our own shutdown path, so the order (API, then workers, then DB) is ours.
-    Runtime.install({ logger: temporalLogger(log.child({ component: 'temporal' })), shutdownSignals: [] });
+    Runtime.install({
+      logger: temporalLogger(log.child({ component: 'temporal' })),
+      shutdownSignals: [],
+      // The SDK's own metrics (task latencies, slots, polls, failures) for Prometheus, when configured.
+      ...(config.workerMetricsAddress
+        ? { telemetryOptions: { metrics: { prometheus: { bindAddress: config.workerMetricsAddress } } } }
+        : {}),
+    });
     runtimeInstalled = true;
   }
   const settings = temporalSettings(config, opts.temporalAddress);

@@ -1,0 +1,142 @@
+/**
+ * /metrics after real work (a webhook delivery, a backup) and the alert rules: every metric they use exists.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parse } from 'yaml';
+import { quoteIdent } from '../lib/db.js';
+import { BACKUP_WORKFLOW, backupWorkflowId } from '../workflows/backups/definitions.js';
+import type { backupDatabase } from '../workflows/backups/workflow.js';
+import { deliveryWorkflowId } from '../workflows/webhooks/definitions.js';
+import {
+  createHarness,
+  startWorkers,
+  testApp,
+  TEST_API_KEY,
+  type Harness,
+  type TestWorkers,
+} from './helpers/harness.js';
+import { startReceiver, type Receiver } from './helpers/http.js';
+
+const sample = (text: string, metric: string, labels = ''): number | undefined => {
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`${metric}${labels ? `{${labels}}` : ''} `) || l.startsWith(`${metric}{${labels}`));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+};
+
+describe('metrics', () => {
+  let h: Harness;
+  let workers: TestWorkers;
+  let receiver: Receiver;
+  const db = `opsflow_metrics_src_${process.pid}`;
+  const admin = async (sql: string) => {
+    const c = new pg.Client({ connectionString: inject('adminDatabaseUrl') });
+    await c.connect();
+    await c.query(sql);
+    await c.end();
+  };
+
+  beforeAll(async () => {
+    await admin(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`);
+    await admin(`CREATE DATABASE ${quoteIdent(db)}`);
+    receiver = await startReceiver((_req, res) => {
+      res.writeHead(200).end('ok');
+    });
+    h = await createHarness({
+      WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
+      BACKUP_DATABASE_URLS: inject('adminDatabaseUrl').replace(/\/postgres$/, `/${db}`),
+      METRICS_TOKEN: 'metrics-token-0123456789',
+    });
+    workers = await startWorkers(h, ['webhooks', 'backups']);
+  });
+  afterAll(async () => {
+    await workers.stop();
+    await h.close();
+    await receiver.close();
+    await admin(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`);
+  });
+
+  const scrape = async (app = testApp(h)) => {
+    const res = await app.request('/metrics', { headers: { authorization: 'Bearer metrics-token-0123456789' } });
+    expect(res.status).toBe(200);
+    return res.text();
+  };
+
+  it('needs the metrics token when one is set', async () => {
+    expect((await testApp(h).request('/metrics')).status).toBe(401);
+    expect(
+      (await testApp(h).request('/metrics', { headers: { authorization: `Bearer ${TEST_API_KEY}` } })).status,
+    ).toBe(401);
+  });
+
+  it('moves after real work: a delivery, a backup, HTTP requests', async () => {
+    const app = testApp(h);
+    const before = await scrape(app);
+    const headers = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
+    const type = `metrics.${randomBytes(4).toString('hex')}`;
+    await app.request('/v1/endpoints', {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ url: receiver.url, eventTypes: [type] }),
+    });
+    const event = (await (
+      await app.request('/v1/events', { method: 'POST', headers, body: JSON.stringify({ type, payload: {} }) })
+    ).json()) as { deliveries: { id: string }[] };
+    await h.client.workflow.getHandle(deliveryWorkflowId(event.deliveries[0]!.id)).result();
+    const backup = await h.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+      taskQueue: h.queues.backups,
+      workflowId: backupWorkflowId(db, new Date()),
+      args: [{ database: db }],
+    });
+    expect(backup).toMatchObject({ status: 'verified' });
+
+    const after = await scrape(app);
+    expect(sample(after, 'opsflow_webhook_attempts', 'outcome="success"')).toBeGreaterThan(
+      sample(before, 'opsflow_webhook_attempts', 'outcome="success"') ?? 0,
+    );
+    expect(sample(after, 'opsflow_webhook_deliveries', 'status="delivered"')).toBeGreaterThan(0);
+    expect(sample(before, 'opsflow_backup_last_verified_timestamp_seconds', `database="${db}"`)).toBe(0);
+    const ts = sample(after, 'opsflow_backup_last_verified_timestamp_seconds', `database="${db}"`)!;
+    expect(Math.abs(ts - Date.now() / 1000)).toBeLessThan(120);
+    expect(sample(after, 'opsflow_backup_last_verified_size_bytes', `database="${db}"`)).toBeGreaterThan(0);
+    expect(after).toMatch(/opsflow_http_requests_total\{method="POST",route="\/v1\/events",status="202"\} \d+/);
+    expect(after).toMatch(
+      /opsflow_schedule_runs_skipped\{schedule="opsflow:system-check"\}|# HELP opsflow_schedule_runs_skipped/,
+    );
+  });
+
+  it('alert rules use only metrics opsflow exports (and promtool accepts them when installed)', async () => {
+    const text = await scrape();
+    const exported = new Set([...text.matchAll(/^# HELP (\w+)/gm)].map((m) => m[1]));
+    const rules = parse(await readFile('monitoring/alerts.yml', 'utf8')) as {
+      groups: { rules: { alert: string; expr: string }[] }[];
+    };
+    const all = rules.groups.flatMap((g) => g.rules);
+    expect(all.map((r) => r.alert)).toEqual(
+      expect.arrayContaining([
+        'OpsflowWebhookFailureRateHigh',
+        'OpsflowWebhookDlqGrowing',
+        'OpsflowSubscriptionsExpiringSoon',
+        'OpsflowNoVerifiedBackup',
+        'OpsflowDeployRolledBack',
+        'OpsflowApiDown',
+      ]),
+    );
+    for (const r of all) {
+      for (const [name] of r.expr.matchAll(/\bopsflow_\w+/g))
+        expect(exported.has(name), `${r.alert}: ${name}`).toBe(true);
+    }
+    const promtool = await promisify(execFile)('promtool', ['check', 'rules', 'monitoring/alerts.yml']).catch(
+      (err: NodeJS.ErrnoException & { stdout?: string; stderr?: string }) => {
+        if (err.code === 'ENOENT') return undefined; // not installed here: the name check above stands
+        throw new Error(`promtool rejected monitoring/alerts.yml: ${err.stdout ?? ''}${err.stderr ?? ''}`);
+      },
+    );
+    if (promtool) expect(promtool.stdout).toMatch(/SUCCESS/);
+  });
+});
