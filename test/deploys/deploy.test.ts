@@ -137,15 +137,18 @@ describe('deploy workflow against a real service', () => {
     smtp = await startSmtpCapture();
     const targets = [
       target('web'),
+      // The watch window outlasts the 3 s the *dies* version lives, whatever the machine's load: a death is
+      // caught by the gate or by the watch, and either way the broken rollback follows.
       target('fragile', {
         commands: { ...target('fragile').commands, rollback: 'echo "rollback broke" >&2; exit 1' },
+        watchWindowSec: 8,
       }),
       target('prod', { environment: 'production', approvalTimeoutSec: 3600 }),
       target('prod-quick', { environment: 'production', approvalTimeoutSec: 2 }),
       // Its pre-deploy backup fails: the harness points PG_BIN_DIR where there is no pg_dump.
       target('guarded', { backupDatabase: ownDb() }),
       target('locked'),
-      target('crashy', { watchWindowSec: 4 }),
+      target('crashy', { watchWindowSec: 6 }),
     ];
     const file = path.join(dir, 'targets.json');
     await writeFile(file, JSON.stringify({ targets }, null, 2));
