@@ -24,6 +24,7 @@ import {
 import { saveHistory } from '../helpers/histories.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
 import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.js';
+import { uiView } from '../helpers/ui.js';
 
 describe('retention (pure)', () => {
   const day = (n: number, verified = true) => ({
@@ -158,6 +159,7 @@ describe('backup workflow', () => {
 
     const scratch = await h.pool.query("SELECT datname FROM pg_database WHERE datname LIKE 'opsflow_verify_%'");
     expect(scratch.rowCount).toBe(0);
+    expect((await uiView(h.client, result.id)).details).toBe(`verified: ${result.sizeBytes} bytes, 3 tables, 2 stores`);
     const report = smtp.messages.find((m) => m.subject === `[opsflow] backup ${source}: verified`);
     expect(report?.text).toContain('billing.invoices');
   });

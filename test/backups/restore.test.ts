@@ -33,6 +33,7 @@ import { saveHistory } from '../helpers/histories.js';
 import { harnessEnv, spawnEntry } from '../helpers/processes.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
 import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.js';
+import { uiView } from '../helpers/ui.js';
 import { waitFor } from '../helpers/wait.js';
 
 const execFileAsync = promisify(execFile);
@@ -161,6 +162,10 @@ describe('restore, drill and freshness', () => {
     );
     expect(staged.rowCount).toBe(0);
     expect(smtp.messages.some((m) => m.subject === `[opsflow] restore into ${target}: passed`)).toBe(true);
+    expect(await uiView(h.client, workflowId)).toEqual({
+      summary: `restore ${backup.id} into ${target}`,
+      details: 'restored',
+    });
     await saveHistory(workflowId, 'backups/restore.json');
 
     // Now the target is non-empty: refused without overwrite, replaced with it.

@@ -18,6 +18,7 @@ import {
 import { saveHistory } from '../helpers/histories.js';
 import { respond, startReceiver, type Handler, type Receiver } from '../helpers/http.js';
 import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.js';
+import { uiView } from '../helpers/ui.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** An independent Standard Webhooks verifier, written from the spec rather than from lib/. */
@@ -162,6 +163,31 @@ describe('webhook delivery', () => {
     expect((await detail(event.deliveries[0]!.id)).attempts.map((a) => a.statusCode)).toEqual([500, 200]);
   });
 
+  it('the Temporal UI says what a delivery is doing: attempt, next time, last answer', async () => {
+    let calls = 0;
+    const r = await receiver((_req, res) => {
+      calls += 1;
+      res.writeHead(calls === 1 ? 503 : 200).end();
+    });
+    const ep = await endpoint(r.url, { retrySchedule: ['0s', '1h'] });
+    const deliveryId = (await publish(ep.type)).deliveries[0]!.id;
+    const waiting = await waitFor(
+      () => uiView(h.client, deliveryWorkflowId(deliveryId)),
+      (v) => v.details.startsWith('attempt 1'),
+    );
+    expect(waiting.summary).toBe(`${ep.type} → ${new URL(r.url).host}`);
+    expect(waiting.details).toMatch(/^attempt 1 of 2 failed \(503\); next at \d\d:\d\d:\d\d UTC$/);
+    const [, hh, mm, ss] = waiting.details.match(/(\d\d):(\d\d):(\d\d)/)!.map(Number);
+    const inAnHour = new Date(Date.now() + 3600_000);
+    const off =
+      (hh! * 3600 + mm! * 60 + ss! - (inAnHour.getUTCHours() * 3600 + inAnHour.getUTCMinutes() * 60) + 86_400) % 86_400;
+    expect(Math.min(off, 86_400 - off)).toBeLessThan(120); // an hour from now, give or take the test's own pace
+    // Retry now cuts the hour's wait; the finished run says how it ended.
+    expect((await api('POST', `/v1/deliveries/${deliveryId}/retry`)).status).toBe(202);
+    expect(await finished(deliveryId)).toMatchObject({ status: 'delivered', attempts: 2 });
+    expect((await uiView(h.client, deliveryWorkflowId(deliveryId))).details).toBe('delivered on attempt 2 (200)');
+  });
+
   it('honours Retry-After on 503, and caps it by the largest step on 429', async () => {
     let calls503 = 0;
     const r503 = await receiver((_req, res) => {
@@ -223,6 +249,9 @@ describe('webhook delivery', () => {
     expect(await openDeadLetters(deliveryId)).toHaveLength(1);
     const list = await api<{ items: { deliveryId: string }[] }>('GET', `/v1/dead-letters?endpointId=${ep.id}`);
     expect(list.body.items.map((i) => i.deliveryId)).toEqual([deliveryId]);
+    expect((await uiView(h.client, deliveryWorkflowId(deliveryId))).details).toBe(
+      'dead-lettered after attempt 3: retry schedule exhausted after 3 attempts (last 301)',
+    );
     await saveHistory(deliveryWorkflowId(deliveryId), 'webhooks/dead-lettered.json');
   });
 

@@ -9,6 +9,7 @@
 import {
   ActivityFailure,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -76,6 +77,11 @@ export async function restoreBackup(input: RestoreInput): Promise<RestoreResult>
   const startedAt = startTime.toISOString();
   const progress: RestoreProgress = { step: 'load' };
   setHandler(restoreProgressQuery, () => progress);
+  const step = (name: RestoreProgress['step']) => {
+    progress.step = name;
+    setCurrentDetails(`${name}: ${input.backupId} → ${input.targetDatabase}`);
+  };
+  step('load');
   upsertSearchAttributes([
     { key: OpsKind, value: 'backup-restore' },
     { key: OpsStatus, value: 'running' },
@@ -93,9 +99,9 @@ export async function restoreBackup(input: RestoreInput): Promise<RestoreResult>
     result.database = backup.database;
     upsertSearchAttributes([{ key: BackupDatabase, value: backup.database }]);
     await recordRestore({ ...result, startedAt, running: true });
-    progress.step = 'check-target';
+    step('check-target');
     await checkRestoreTarget({ database: backup.database, target: input.targetDatabase, overwrite: input.overwrite });
-    progress.step = 'restore';
+    step('restore');
     const staging = `${input.targetDatabase.slice(0, 50)}_r${runId.replace(/-/g, '').slice(0, 10)}`.toLowerCase();
     await restoreFirstGoodCopy(
       backup,
@@ -103,7 +109,7 @@ export async function restoreBackup(input: RestoreInput): Promise<RestoreResult>
       result,
     );
     if (result.status === 'restored') {
-      progress.step = 'promote';
+      step('promote');
       await promoteRestoredDatabase({ database: backup.database, from: staging, to: input.targetDatabase });
     }
   } catch (err) {
@@ -111,12 +117,13 @@ export async function restoreBackup(input: RestoreInput): Promise<RestoreResult>
     result.reason = reasonOf(err);
   }
   if (result.database) {
-    progress.step = 'record';
+    step('record');
     await recordRestore({ ...result, startedAt });
   }
-  progress.step = 'report';
+  step('report');
   await sendRestoreReport({ results: [result] });
   progress.step = 'done';
+  setCurrentDetails(`${result.status}${result.reason ? `: ${result.reason}` : ''}`);
   upsertSearchAttributes([{ key: OpsStatus, value: result.status }]);
   return result;
 }
@@ -150,6 +157,7 @@ export async function backupRestoreDrill(input: DrillInput): Promise<RestoreResu
         result.reason = 'no verified backup to drill';
       } else {
         result.backupId = backup.backupId;
+        setCurrentDetails(`restoring ${backup.backupId} (${database}) into ${result.targetDatabase}`);
         await recordRestore({ ...result, startedAt, running: true });
         await restoreFirstGoodCopy(
           backup,
@@ -164,6 +172,7 @@ export async function backupRestoreDrill(input: DrillInput): Promise<RestoreResu
     results.push(result);
   }
   await sendRestoreReport({ results });
+  setCurrentDetails(results.map((r) => `${r.database}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`).join('; '));
   upsertSearchAttributes([
     { key: OpsStatus, value: results.every((r) => r.status === 'restored') ? 'passed' : 'failed' },
   ]);
@@ -174,6 +183,8 @@ export async function backupRestoreDrill(input: DrillInput): Promise<RestoreResu
 export async function backupFreshnessCheck(input: FreshnessInput): Promise<FreshnessResult> {
   upsertSearchAttributes([{ key: OpsKind, value: 'backup-freshness' }]);
   const result = await checkBackupFreshness({ maxAgeMs: input.maxAgeMs ?? 26 * 3600 * 1000 });
+  const stale = result.databases.filter((d) => d.stale).map((d) => d.database);
+  setCurrentDetails(stale.length ? `no verified backup in time: ${stale.join(', ')}` : 'every database fresh');
   upsertSearchAttributes([{ key: OpsStatus, value: result.databases.some((d) => d.stale) ? 'stale' : 'fresh' }]);
   return result;
 }

@@ -12,6 +12,7 @@ import {
   type ActivityOptions,
   ActivityFailure,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -53,9 +54,11 @@ export async function backupDatabase(input: BackupInput): Promise<BackupResult> 
     { key: BackupDatabase, value: input.database },
     { key: OpsStatus, value: 'running' },
   ]);
+  const result: BackupResult = { id, database: input.database, status: 'failed', locations: [], deleted: [] };
   const steps: Record<string, { startedAt: string; ms: number }> = {};
   const timed = async <T>(name: BackupProgress['step'], fn: () => Promise<T>): Promise<T> => {
     progress.step = name;
+    setCurrentDetails(`${name} (${input.database})${result.reason ? ` — failed: ${result.reason}` : ''}`);
     const t0 = Date.now();
     try {
       return await fn();
@@ -63,7 +66,6 @@ export async function backupDatabase(input: BackupInput): Promise<BackupResult> 
       steps[name] = { startedAt: new Date(t0).toISOString(), ms: Date.now() - t0 };
     }
   };
-  const result: BackupResult = { id, database: input.database, status: 'failed', locations: [], deleted: [] };
   await recordBackup({ id, database: input.database, startedAt, status: 'running' });
 
   let dump: DumpResult | undefined;
@@ -105,6 +107,11 @@ export async function backupDatabase(input: BackupInput): Promise<BackupResult> 
   }
   await timed('report', () => sendBackupReport({ result, steps }));
   progress.step = 'done';
+  setCurrentDetails(
+    result.status === 'verified'
+      ? `verified: ${result.sizeBytes ?? 0} bytes, ${Object.keys(dump?.tableCounts ?? {}).length} tables, ${result.locations.length} stores`
+      : `failed: ${result.reason ?? 'unknown reason'}`,
+  );
   upsertSearchAttributes([{ key: OpsStatus, value: result.status }]);
   return result;
 }

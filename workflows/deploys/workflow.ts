@@ -219,6 +219,7 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
         taskQueue: input.backupTaskQueue,
         workflowId: backupWorkflowId(plan.backupDatabase, new Date()),
         args: [{ database: plan.backupDatabase }],
+        staticSummary: `pre-deploy backup of ${plan.backupDatabase} before ${t.name} ${plan.version}`,
       });
       result.backupId = backup.id;
       if (backup.status !== 'verified') {

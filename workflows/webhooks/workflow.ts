@@ -12,6 +12,7 @@ import {
   type ActivityOptions,
   condition,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -38,6 +39,9 @@ const notify = { startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5 } 
 
 const { attemptDelivery } = proxyActivities<Activities>(httpAttempt);
 const { notifyEndpointDisabled } = proxyActivities<Activities>(notify);
+
+/** "14:05:09 UTC": the time part is what an operator scanning today's runs needs. */
+const clock = (ms: number) => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
 
 export async function webhookDelivery(input: WebhookDeliveryInput): Promise<WebhookDeliveryResult> {
   let retryNow = false;
@@ -70,13 +74,18 @@ export async function webhookDelivery(input: WebhookDeliveryInput): Promise<Webh
     state.lastStatusCode = attempt.statusCode;
     state.lastError = attempt.error;
 
+    const answer = attempt.statusCode !== undefined ? `${attempt.statusCode}` : (attempt.error ?? 'no answer');
     if (attempt.next.kind === 'retry') {
+      setCurrentDetails(
+        `attempt ${step + 1} of ${schedule.length} failed (${answer}); next at ${clock(Date.now() + attempt.next.delayMs)}`,
+      );
       step += 1;
       wait = attempt.next.delayMs;
       upsertSearchAttributes([{ key: OpsStatus, value: 'retrying' }]);
       continue;
     }
     if (attempt.next.kind === 'delivered') {
+      setCurrentDetails(`delivered on attempt ${state.attempts} (${answer})`);
       state.phase = 'done';
       upsertSearchAttributes([{ key: OpsStatus, value: 'delivered' }]);
       return { deliveryId: input.deliveryId, status: 'delivered', attempts: state.attempts };
@@ -90,6 +99,7 @@ export async function webhookDelivery(input: WebhookDeliveryInput): Promise<Webh
       wait = 0;
       continue;
     }
+    setCurrentDetails(`dead-lettered after attempt ${state.attempts}: ${attempt.next.reason} (last ${answer})`);
     state.phase = 'done';
     upsertSearchAttributes([{ key: OpsStatus, value: 'dead_lettered' }]);
     return {
