@@ -1,5 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyId } from '../api/auth.js';
 import { createPool } from '../lib/db.js';
 import { createHarness, testApp, TEST_API_KEY, type Harness } from './helpers/harness.js';
 
@@ -133,6 +135,31 @@ describe('API skeleton', () => {
       expect(
         (await multi.request('/v1/x', { headers: { authorization: 'Bearer third-key-abcdefghijkl' } })).status,
       ).toBe(401);
+    });
+
+    it('request logs carry the request id and the key id, never the key', async () => {
+      const lines: Record<string, unknown>[] = [];
+      const raw: string[] = [];
+      const log = pino(
+        { level: 'info' },
+        {
+          write(line: string) {
+            raw.push(line);
+            lines.push(JSON.parse(line) as Record<string, unknown>);
+          },
+        },
+      );
+      const logged = testApp(h, { log });
+      const ok = await logged.request('/v1/x', { headers: auth });
+      const denied = await logged.request('/v1/x', { headers: { authorization: 'Bearer wrong-key-abcdefghijkl' } });
+      const requests = lines.filter((l) => l.msg === 'request');
+      expect(requests).toEqual([
+        expect.objectContaining({ requestId: ok.headers.get('x-request-id'), keyId: keyId(TEST_API_KEY), status: 404 }),
+        expect.objectContaining({ requestId: denied.headers.get('x-request-id'), status: 401 }),
+      ]);
+      expect(requests[1]!.keyId).toBeUndefined();
+      expect(raw.join('')).not.toContain(TEST_API_KEY);
+      expect(raw.join('')).not.toContain('wrong-key-abcdefghijkl');
     });
 
     it('auth is checked before the body is parsed', async () => {

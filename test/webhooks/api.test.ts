@@ -100,6 +100,7 @@ describe('webhook API', () => {
         ids.push(res.body.id);
       }
       const seen: string[] = [];
+      const arrived: string[] = [];
       let cursor: string | null = null;
       do {
         const res: { status: number; body: { items: { id: string }[]; nextCursor: string | null } } = await call(
@@ -110,9 +111,17 @@ describe('webhook API', () => {
         expect(res.body.items.length).toBeLessThanOrEqual(2);
         seen.push(...res.body.items.map((e) => e.id));
         cursor = res.body.nextCursor;
+        // New rows arrive between pages: nothing already there is lost or shown twice.
+        const more = await call<{ id: string }>('POST', '/v1/endpoints', {
+          url: 'https://93.184.216.34/late',
+          eventTypes: ['api.test.only'],
+        });
+        arrived.push(more.body.id);
       } while (cursor);
       expect(new Set(seen).size).toBe(seen.length);
-      for (const id of ids) expect(seen).toContain(id);
+      for (const id of ids) expect(seen.filter((s) => s === id)).toEqual([id]);
+      // Newest first: what arrived after the first page sorts before the cursor, so later pages skip it.
+      for (const id of arrived) expect(seen).not.toContain(id);
       expect((await call('GET', '/v1/endpoints?cursor=garbage')).status).toBe(400);
       expect((await call('GET', '/v1/endpoints?limit=500')).status).toBe(400);
     });
