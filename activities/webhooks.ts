@@ -215,7 +215,18 @@ export const createWebhookActivities = (deps: {
           'webhook-signature': signatureHeader(secrets, d.event_id, timestamp, d.body),
         },
       }).finally(() => clearInterval(beat));
-      return record(d, input, startedAt, answer, classify(answer, Date.now()));
+      const outcome = classify(answer, Date.now());
+      // Recorded where the attempt happens, through the SDK's meter: the worker's Prometheus endpoint
+      // (WORKER_METRICS_ADDRESS) exports it beside the SDK's own metrics, as a real histogram.
+      Context.current()
+        .metricMeter.createHistogram(
+          'opsflow_webhook_attempt_latency',
+          'int',
+          'ms',
+          'Webhook attempt latency (send to answer or error), by outcome',
+        )
+        .record(answer.latencyMs, { outcome: outcome.kind });
+      return record(d, input, startedAt, answer, outcome);
     },
 
     /** Emails ops and publishes an `endpoint.disabled` event (once per disabling). */
