@@ -49,3 +49,23 @@ export async function writeResultsSection(heading: string, lines: string[]): Pro
   const next = section.test(previous) ? previous.replace(section, body) : `${previous.trimEnd()}\n\n${body}`;
   await writeFile(resultsFile, `${next.trimEnd()}\n`);
 }
+
+/** CPU seconds (user + system) a process has used so far, from /proc (0 once it is gone). */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th of them.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
+}
+
+/** The pids of every process whose command name is `name` (e.g. every PostgreSQL backend). */
+export async function pidsNamed(name: string): Promise<number[]> {
+  const { readdir } = await import('node:fs/promises');
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const comm = await readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '');
+    if (comm.trim() === name) pids.push(Number(entry));
+  }
+  return pids;
+}

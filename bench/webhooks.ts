@@ -7,6 +7,10 @@
  * 2. Latency: 50 events/s for 15 s; p50/p99 from `POST /v1/events` accepted to the receiver having it;
  *    then the same at BENCH_LOW_RATE (20/s), below what this machine sustains, to show latency without a backlog.
  * The worker's RSS is sampled throughout. Figures are printed and written to bench/RESULTS.md.
+ *
+ * BENCH_TEMPORAL=cluster runs the same against the production topology's Temporal server on PostgreSQL
+ * (scripts/cluster.ts, fresh databases, CLUSTER_PORT_BASE default 27233) instead of the dev server, with
+ * BENCH_WORKERS worker processes (default 1; 2 is the cluster's topology).
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -21,8 +25,9 @@ import { createPool, ensureDatabase, migrate, quoteIdent } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, temporalSettings } from '../lib/temporal.js';
+import { startTemporalCluster, TEMPORAL_SERVER_VERSION } from '../scripts/cluster.js';
 import { startDevServer } from '../scripts/dev-server.js';
-import { freePort, root, rssMb, sleep, writeResultsSection } from './common.js';
+import { cpuSeconds, freePort, pidsNamed, root, rssMb, sleep, writeResultsSection } from './common.js';
 import { provisionTemporalCli } from '../scripts/provision-temporal.js';
 
 const RATE = Number(process.env.BENCH_RATE ?? 100);
@@ -31,6 +36,16 @@ const LATENCY_RATE = 50;
 const LATENCY_SECONDS = 15;
 const LOW_RATE = Number(process.env.BENCH_LOW_RATE ?? 20);
 const API_KEY = 'bench-key-0123456789abcdef';
+const ON_CLUSTER = process.env.BENCH_TEMPORAL === 'cluster';
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
+
+/** "0", or "3 (HTTP 503 ×2, fetch failed ×1)": what went wrong, not only how often. */
+const errorsText = (errors: string[]) => {
+  if (errors.length === 0) return '0';
+  const counts = new Map<string, number>();
+  for (const e of errors) counts.set(e, (counts.get(e) ?? 0) + 1);
+  return `${errors.length} (${[...counts].map(([e, n]) => `${e} ×${n}`).join(', ')})`;
+};
 
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -42,15 +57,22 @@ async function main() {
   const pool = createPool(databaseUrl, 10);
   await migrate(pool);
 
-  const bin = await provisionTemporalCli();
-  const temporalPort = await freePort();
-  const server = await startDevServer({ bin, port: temporalPort, namespace: 'default' });
+  const server = ON_CLUSTER
+    ? await startTemporalCluster({
+        portBase: Number(process.env.CLUSTER_PORT_BASE ?? 27233),
+        dbPrefix: 'opsflow_temporal_bench',
+        fresh: true,
+      })
+    : await startDevServer({ bin: await provisionTemporalCli(), port: await freePort(), namespace: 'default' });
   const env = {
     TEMPORAL_ADDRESS: server.address,
     DATABASE_URL: databaseUrl,
     OPSFLOW_API_KEYS: API_KEY,
     OPSFLOW_TASK_QUEUE_PREFIX: 'bench',
     WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
+    // The publisher offers up to 100 events/s through one key: far above the default per-key limit (600/min),
+    // which would answer most of them 429 and measure the limiter instead of delivery.
+    API_RATE_LIMIT_PER_MINUTE: '1000000',
     LOG_LEVEL: 'warn',
     OPSFLOW_DATA_DIR: path.join(os.tmpdir(), `opsflow-bench-${process.pid}`),
   };
@@ -70,10 +92,12 @@ async function main() {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
 
-  const worker = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'worker/main.ts')], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const workers = Array.from({ length: WORKERS }, () =>
+    spawn(process.execPath, ['--import', 'tsx', path.join(root, 'worker/main.ts')], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    }),
+  );
   const client = await connectClient(temporalSettings(config));
   const app = createApp({ config, apiKeys: [API_KEY], pool, temporal: client, queues: taskQueues('bench'), log });
   const apiPort = await freePort();
@@ -83,7 +107,7 @@ async function main() {
 
   let maxRss = 0;
   const rssTimer = setInterval(() => {
-    void rssMb(worker.pid!).then((mb) => (maxRss = Math.max(maxRss, mb || 0)));
+    for (const worker of workers) void rssMb(worker.pid!).then((mb) => (maxRss = Math.max(maxRss, mb || 0)));
   }, 500);
 
   await fetch(`${base}/v1/endpoints`, {
@@ -119,7 +143,10 @@ async function main() {
           body: JSON.stringify({ type: 'bench.event', payload: { i } }),
         })
           .then(async (res) => {
-            if (res.status !== 202) errors.push(`HTTP ${res.status}`);
+            if (res.status !== 202) {
+              errors.push(`HTTP ${res.status}`);
+              return;
+            }
             const body = (await res.json()) as { eventId: string };
             accepted.set(body.eventId, performance.now());
           })
@@ -134,9 +161,24 @@ async function main() {
     return { accepted, errors, start, offeredFor, total };
   }
 
+  // Where the CPU goes during the throughput run: Temporal, the workers, PostgreSQL, this process (API,
+  // load generator and receiver). PostgreSQL backends come and go; those alive at the end are counted.
+  const cpuNow = async () => ({
+    temporal: await cpuSeconds(server.process.pid!),
+    workers: (await Promise.all(workers.map((w) => cpuSeconds(w.pid!)))).reduce((a, b) => a + b, 0),
+    postgres: (await Promise.all((await pidsNamed('postgres')).map(cpuSeconds))).reduce((a, b) => a + b, 0),
+    bench: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+  });
+  const cpu0 = await cpuNow();
+  const wall0 = performance.now();
   const t = await offer(RATE, SECONDS);
+  const cpu1 = await cpuNow();
+  const wallS = (performance.now() - wall0) / 1000;
+  const share = (k: keyof typeof cpu0) => `${(((cpu1[k] - cpu0[k]) / wallS) * 100).toFixed(0)} %`;
+  const cpuLine = `temporal ${share('temporal')}, workers ${share('workers')}, PostgreSQL ${share('postgres')}, API + load + receiver ${share('bench')} (of one core; ${os.cpus().length} cores = ${os.cpus().length * 100} %)`;
   const tArrivals = [...t.accepted.keys()].map((id) => arrivals.get(id)).filter((x): x is number => x !== undefined);
-  const lost = t.total - tArrivals.length;
+  // Lost = accepted (202) but never received; refused requests are counted apart, as API errors.
+  const lost = t.accepted.size - tArrivals.length;
   const sustained = tArrivals.length / ((Math.max(...tArrivals) - t.start) / 1000);
 
   const l = await offer(LATENCY_RATE, LATENCY_SECONDS);
@@ -144,7 +186,7 @@ async function main() {
     .map(([id, at]) => (arrivals.get(id) ?? NaN) - at)
     .filter((x) => !Number.isNaN(x))
     .sort((a, b) => a - b);
-  const latencyLost = l.total - latencies.length;
+  const latencyLost = l.accepted.size - latencies.length;
   // The same below capacity, to separate the pipeline's own latency from queueing behind a backlog.
   const low = await offer(LOW_RATE, LATENCY_SECONDS);
   const lowLatencies = [...low.accepted.entries()]
@@ -153,30 +195,38 @@ async function main() {
     .sort((a, b) => a - b);
 
   clearInterval(rssTimer);
+  const workersText = WORKERS === 1 ? 'one worker process' : `${WORKERS} worker processes`;
   const lines = [
-    `## Webhook delivery (\`npm run bench:webhooks\`)`,
+    ON_CLUSTER
+      ? `## Webhooks on Temporal-on-PostgreSQL (\`BENCH_TEMPORAL=cluster BENCH_WORKERS=${WORKERS} npm run bench:webhooks\`)`
+      : `## Webhook delivery (\`npm run bench:webhooks\`)`,
     '',
     `Run ${new Date().toISOString()} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version},`,
-    `Temporal dev server (SQLite, in memory), one worker process, API and receiver on loopback.`,
+    ON_CLUSTER
+      ? `Temporal server ${TEMPORAL_SERVER_VERSION} on the same PostgreSQL (4 history shards), ${workersText}, API and receiver on loopback, all on this machine.`
+      : `Temporal dev server (SQLite, in memory), ${workersText}, API and receiver on loopback.`,
     '',
     '| measure | value |',
     '| --- | --- |',
     `| offered | ${RATE}/s for ${SECONDS} s (${t.total} events, 1 endpoint each) |`,
     `| sustained deliveries/s | ${sustained.toFixed(1)} |`,
-    `| lost (accepted, never received) | ${lost} (API errors: ${t.errors.length}) |`,
+    `| lost (accepted, never received) | ${lost} (API errors: ${errorsText(t.errors)}) |`,
     `| latency at ${LATENCY_RATE}/s, p50 | ${pct(latencies, 50).toFixed(0)} ms |`,
     `| latency at ${LATENCY_RATE}/s, p99 | ${pct(latencies, 99).toFixed(0)} ms |`,
-    `| latency run lost | ${latencyLost} (API errors: ${l.errors.length}) |`,
-    `| latency at ${LOW_RATE}/s, p50 / p99 | ${pct(lowLatencies, 50).toFixed(0)} / ${pct(lowLatencies, 99).toFixed(0)} ms (lost ${low.total - lowLatencies.length}) |`,
-    `| worker RSS, max | ${maxRss.toFixed(0)} MB |`,
+    `| latency run lost | ${latencyLost} (API errors: ${errorsText(l.errors)}) |`,
+    `| latency at ${LOW_RATE}/s, p50 / p99 | ${pct(lowLatencies, 50).toFixed(0)} / ${pct(lowLatencies, 99).toFixed(0)} ms (lost ${low.accepted.size - lowLatencies.length}, API errors: ${errorsText(low.errors)}) |`,
+    `| worker RSS, max (per process) | ${maxRss.toFixed(0)} MB |`,
+    `| CPU during the throughput run | ${cpuLine} |`,
     '',
   ];
   process.stdout.write(`\n${lines.join('\n')}\n`);
 
-  await writeResultsSection('## Webhook delivery', lines);
+  await writeResultsSection(ON_CLUSTER ? '## Webhooks on Temporal-on-PostgreSQL' : '## Webhook delivery', lines);
 
-  worker.kill('SIGTERM');
-  await new Promise((r) => worker.once('exit', r));
+  for (const worker of workers) {
+    worker.kill('SIGTERM');
+    await new Promise((r) => worker.once('exit', r));
+  }
   api.close();
   receiver.close();
   await client.connection.close();

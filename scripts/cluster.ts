@@ -142,6 +142,12 @@ async function setupSchemas(sqlTool: string, schemaDir: string, prefix: string, 
 /** Starts the SQL-backed Temporal server, waits for it, and runs the namespace/search-attribute setup. */
 export async function startTemporalCluster(opts: ClusterOptions = {}): Promise<TemporalCluster> {
   const portBase = opts.portBase ?? Number(process.env.CLUSTER_PORT_BASE ?? 7233);
+  // The server records its membership ports (base + 100…106) in a smallint column of PostgreSQL.
+  if (!Number.isInteger(portBase) || portBase < 1024 || portBase + 106 > 32767) {
+    throw new Error(
+      `CLUSTER_PORT_BASE must be an integer from 1024 to 32661 (Temporal stores base + 106 as a smallint), got ${portBase}`,
+    );
+  }
   const prefix = opts.dbPrefix ?? process.env.CLUSTER_DB_PREFIX ?? 'opsflow_temporal';
   const [{ server, sqlTool, schemaDir }, cli] = await Promise.all([provisionTemporalServer(), provisionTemporalCli()]);
   await setupSchemas(sqlTool, schemaDir, prefix, opts.fresh ?? false);

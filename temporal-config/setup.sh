@@ -55,3 +55,14 @@ for attr in \
     echo "setup: search attribute $name ($type) registered"
   fi
 done
+
+# The frontend validates workflow starts against its cached copy of the namespace (refreshed every few
+# seconds): wait until a query naming every attribute is accepted, so that the first workflow started after
+# this script (an API request, a worker's schedules) is not refused with "no mapping defined".
+tries=0
+until t workflow count --namespace "$NAMESPACE" --query 'OpsKind = "setup" AND OpsStatus = "setup" AND TenantId = "setup" AND WebhookEvent = "setup" AND WebhookEndpointId = "setup" AND WebhookHost = "setup" AND SubscriptionExpiresAt > "2000-01-01T00:00:00Z" AND BackupDatabase = "setup" AND DeployTarget = "setup" AND DeployVersion = "setup"' >/dev/null 2>&1; do
+  tries=$((tries + 1))
+  if [ "$tries" -ge 60 ]; then echo "setup: the search attributes of $NAMESPACE are not usable yet" >&2; exit 1; fi
+  sleep 1
+done
+echo "setup: search attributes usable"

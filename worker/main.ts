@@ -12,6 +12,8 @@ import { createMailer } from '../lib/mailer.js';
 import { onShutdownSignal } from '../lib/signals.js';
 import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, connectWorker, temporalSettings } from '../lib/temporal.js';
+import { webhookServiceDeps } from '../lib/webhooks/service.js';
+import { startDeliveryReconciler } from './reconciler.js';
 import { applySchedules, declareSchedules } from './schedules.js';
 import { createWorkers, workflowBundleFor } from './workers.js';
 
@@ -67,11 +69,15 @@ export async function runWorkers(opts: {
     families: config.workerFamilies,
   });
   const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
+  const reconciler = config.workerFamilies.includes('webhooks')
+    ? startDeliveryReconciler(webhookServiceDeps(config, pool, client, queues), log)
+    : undefined;
   log.info({ address: settings.address, namespace: settings.namespace, queues }, 'workers running');
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     (stopping ??= (async () => {
+      await reconciler?.stop();
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await done.catch((err: unknown) => log.error({ err }, 'worker failed while stopping'));
       await connection.close();

@@ -358,6 +358,13 @@ export function webhookRoutes(deps: ApiDeps) {
     async (c) => {
       const body = c.req.valid('json');
       const result = await publishEvent(service, body).catch(serviceError);
+      if (result.startFailed) {
+        // Accepted all the same: the rows are committed and the workers' reconciler starts what is missing.
+        deps.log.warn(
+          { err: result.startFailed, eventId: result.eventId, requestId: c.get('requestId') },
+          'event accepted; some delivery workflows could not be started now and will be started by the reconciler',
+        );
+      }
       return c.json({ eventId: result.eventId, deliveries: result.deliveries }, 202);
     },
   );

@@ -61,6 +61,8 @@ export interface PublishResult {
   deliveries: { id: string; endpointId: string }[];
   /** False when the idempotency key named an event published before. */
   created: boolean;
+  /** Set when some delivery workflow could not be started now; the reconciler starts it later. */
+  startFailed?: Error;
 }
 
 interface DeliveryStart {
@@ -145,8 +147,58 @@ export async function publishEvent(deps: WebhookServiceDeps, req: PublishInput):
     );
     return { eventId: id, created: inserted.rows[0] !== undefined, deliveries: rows.rows };
   });
-  await Promise.all(deliveries.map((d) => startDelivery(deps, d)));
-  return { eventId, deliveries: deliveries.map((d) => ({ id: d.id, endpointId: d.endpoint_id })), created };
+  // The event and its deliveries are committed: from here on they are accepted, whatever Temporal says.
+  // A start that fails now is left to the reconciler (startStrandedDeliveries) rather than failing a request
+  // whose retry would publish the event twice.
+  const startFailed = await startAndMark(deps, deliveries);
+  return {
+    eventId,
+    deliveries: deliveries.map((d) => ({ id: d.id, endpointId: d.endpoint_id })),
+    created,
+    startFailed,
+  };
+}
+
+/**
+ * Starts each delivery's workflow and records which starts went through. Returns the error of the first
+ * start that failed (those deliveries stay unmarked for the reconciler), or undefined.
+ */
+async function startAndMark(deps: WebhookServiceDeps, deliveries: DeliveryStart[]): Promise<Error | undefined> {
+  const results = await Promise.allSettled(deliveries.map((d) => startDelivery(deps, d)));
+  const started = deliveries.filter((_, i) => results[i]!.status === 'fulfilled').map((d) => d.id);
+  if (started.length > 0) {
+    await deps.pool.query(
+      'UPDATE opsflow.webhook_deliveries SET workflow_started_at = now() WHERE id = ANY ($1) AND workflow_started_at IS NULL',
+      [started],
+    );
+  }
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  return failed ? (failed.reason as Error) : undefined;
+}
+
+/**
+ * The reconciler: starts the workflows of deliveries committed at least `olderThanMs` ago whose start never
+ * went through. Idempotent (a workflow that exists is left alone) and safe to run from every worker at once.
+ */
+export async function startStrandedDeliveries(
+  deps: WebhookServiceDeps,
+  opts: { olderThanMs: number; limit: number },
+): Promise<{ started: number; failed: number; error?: Error }> {
+  const { rows } = await deps.pool.query<DeliveryStart>(
+    `SELECT ${DELIVERY_START_COLUMNS} FROM opsflow.webhook_deliveries d
+     JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
+     WHERE d.workflow_started_at IS NULL AND d.created_at <= now() - ($1::bigint * interval '1 millisecond')
+     ORDER BY d.created_at LIMIT $2`,
+    [opts.olderThanMs, opts.limit],
+  );
+  if (rows.length === 0) return { started: 0, failed: 0 };
+  const error = await startAndMark(deps, rows);
+  const { rows: left } = await deps.pool.query<{ n: string }>(
+    'SELECT count(*) AS n FROM opsflow.webhook_deliveries WHERE id = ANY ($1) AND workflow_started_at IS NULL',
+    [rows.map((r) => r.id)],
+  );
+  const failed = Number(left[0]!.n);
+  return { started: rows.length - failed, failed, error };
 }
 
 async function loadForRedrive(pool: Pool, deliveryId: string) {

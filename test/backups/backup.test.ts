@@ -2,7 +2,8 @@
  * Backups with real pg_dump/pg_restore, a real PostgreSQL source, a local store and a real S3-compatible
  * server (s3rver), on the real Temporal server.
  */
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
@@ -286,6 +287,39 @@ describe('backup workflow', () => {
     expect(list.items.map((i) => i.id)).toContain(id);
     expect((await app.request('/v1/backups/backup:none:x', { headers: auth })).status).toBe(404);
     await saveHistory(id, 'backups/verified.json');
+  });
+
+  it('a pg_dump older than the server is a clear error before anything is dumped, without retries', async () => {
+    // The only PostgreSQL client installed here matches the server, so an old one is stood in for by a script
+    // that answers `--version` the way pg_dump 9.6 does; it is never asked to dump.
+    const bin = await mkdtemp(path.join(os.tmpdir(), 'old-pg-'));
+    await writeFile(path.join(bin, 'pg_dump'), '#!/bin/sh\necho "pg_dump (PostgreSQL) 9.6.24"\n', { mode: 0o755 });
+    const old = await createHarness({ BACKUP_DATABASE_URLS: sourceUrl(), PG_BIN_DIR: bin });
+    const oldWorkers = await startWorkers(old, ['backups']);
+    try {
+      const workflowId = backupWorkflowId(source, new Date());
+      const result = await old.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+        taskQueue: old.queues.backups,
+        workflowId,
+        args: [{ database: source }],
+      });
+      expect(result.status).toBe('failed');
+      expect(result.reason).toMatch(/^pg_dump 9 is older than the server \(1\d\): install PostgreSQL 1\d client tools/);
+      expect(result.locations).toEqual([]);
+      const history = await old.client.workflow.getHandle(workflowId).fetchHistory();
+      const started = (history.events ?? []).flatMap((e) => e.activityTaskStartedEventAttributes ?? []);
+      expect(started[0]?.attempt).toBe(1); // not retried: waiting would not make the client newer
+      const stored = await readdir(path.join(old.config.backups.dir, source)).catch(() => []);
+      expect(stored).toEqual([]);
+      const { rows } = await old.pool.query<{ status: string }>('SELECT status FROM opsflow.backups WHERE id = $1', [
+        workflowId,
+      ]);
+      expect(rows).toEqual([{ status: 'failed' }]);
+    } finally {
+      await oldWorkers.stop();
+      await old.close();
+      await rm(bin, { recursive: true, force: true });
+    }
   });
 
   it('an unknown database fails at once, without retries', async () => {

@@ -4,7 +4,10 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { webhookServiceDeps } from '../../lib/webhooks/service.js';
+import { startDeliveryReconciler } from '../../worker/reconciler.js';
 import { OpsKind, OpsStatus, WebhookEvent, WebhookHost } from '../../lib/search-attributes.js';
 import { deliveryWorkflowId } from '../../workflows/webhooks/definitions.js';
 import {
@@ -186,6 +189,47 @@ describe('webhook delivery', () => {
     expect((await api('POST', `/v1/deliveries/${deliveryId}/retry`)).status).toBe(202);
     expect(await finished(deliveryId)).toMatchObject({ status: 'delivered', attempts: 2 });
     expect((await uiView(h.client, deliveryWorkflowId(deliveryId))).details).toBe('delivered on attempt 2 (200)');
+  });
+
+  it('an event accepted while Temporal refuses starts is not stranded: the reconciler starts it, once', async () => {
+    const r = await receiver(respond(200));
+    const ep = await endpoint(r.url);
+    // The same server, a namespace it does not have: every start is refused, the way an outage refuses it.
+    const refusing = new Client({
+      connection: h.client.connection,
+      namespace: `missing-${randomBytes(3).toString('hex')}`,
+    });
+    const res = await testApp(h, { temporal: refusing }).request('/v1/events', {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ type: ep.type, payload: { n: 1 } }),
+    });
+    expect(res.status).toBe(202); // committed: accepted, whatever Temporal said
+    const deliveryId = ((await res.json()) as { deliveries: { id: string }[] }).deliveries[0]!.id;
+    const unstarted = () =>
+      h.pool
+        .query('SELECT 1 FROM opsflow.webhook_deliveries WHERE id = $1 AND workflow_started_at IS NULL', [deliveryId])
+        .then((q) => q.rowCount);
+    expect(await unstarted()).toBe(1);
+    await expect(h.client.workflow.getHandle(deliveryWorkflowId(deliveryId)).describe()).rejects.toThrow(
+      WorkflowNotFoundError,
+    );
+
+    const reconciler = startDeliveryReconciler(webhookServiceDeps(h.config, h.pool, h.client, h.queues), h.log, {
+      intervalMs: 200,
+      olderThanMs: 0,
+      batch: 100,
+    });
+    try {
+      await waitFor(unstarted, (n) => n === 0, 10_000);
+      expect(await finished(deliveryId)).toMatchObject({ status: 'delivered', attempts: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 600)); // a few more rounds: nothing started twice
+    } finally {
+      await reconciler.stop();
+    }
+    // One request: the reconciler's later rounds found the row marked, and a finished delivery's id is never
+    // reused (REJECT_DUPLICATE), so nothing ran twice.
+    expect(r.requests).toHaveLength(1);
   });
 
   it('honours Retry-After on 503, and caps it by the largest step on 429', async () => {
