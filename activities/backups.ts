@@ -241,8 +241,14 @@ export const createBackupActivities = (deps: Deps) => {
           throw fail(BackupErrorType.DumpFailed, `pg_dump not usable: ${err.message}`);
         });
         const clientMajor = Number(/(\d+)(?:\.\d+)?/.exec(stdout)?.[1] ?? 0);
-        const server = await source.query<{ v: string }>('SHOW server_version_num');
+        const server = await source.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
         const serverMajor = majorOf(Number(server.rows[0]!.v));
+        if (!clientMajor || !Number.isFinite(serverMajor)) {
+          throw fail(
+            BackupErrorType.DumpFailed,
+            `cannot compare pg_dump's version (${stdout.trim() || 'no output'}) with the server's`,
+          );
+        }
         if (clientMajor < serverMajor) {
           throw fail(
             BackupErrorType.ClientTooOld,
