@@ -70,16 +70,9 @@ describe('metrics', () => {
     return res.text();
   };
 
-  it('needs the metrics token when one is set', async () => {
-    expect((await testApp(h).request('/metrics')).status).toBe(401);
-    expect(
-      (await testApp(h).request('/metrics', { headers: { authorization: `Bearer ${TEST_API_KEY}` } })).status,
-    ).toBe(401);
-  });
-
-  it('moves after real work: a delivery, a backup, HTTP requests', async () => {
+  /** One real delivery through the API to the receiver, waited for to the end. */
+  async function deliverOne(): Promise<void> {
     const app = testApp(h);
-    const before = await scrape(app);
     const headers = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
     const type = `metrics.${randomBytes(4).toString('hex')}`;
     await app.request('/v1/endpoints', {
@@ -91,6 +84,19 @@ describe('metrics', () => {
       await app.request('/v1/events', { method: 'POST', headers, body: JSON.stringify({ type, payload: {} }) })
     ).json()) as { deliveries: { id: string }[] };
     await h.client.workflow.getHandle(deliveryWorkflowId(event.deliveries[0]!.id)).result();
+  }
+
+  it('needs the metrics token when one is set', async () => {
+    expect((await testApp(h).request('/metrics')).status).toBe(401);
+    expect(
+      (await testApp(h).request('/metrics', { headers: { authorization: `Bearer ${TEST_API_KEY}` } })).status,
+    ).toBe(401);
+  });
+
+  it('moves after real work: a delivery, a backup, HTTP requests', async () => {
+    const app = testApp(h);
+    const before = await scrape(app);
+    await deliverOne();
     const backup = await h.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
       taskQueue: h.queues.backups,
       workflowId: backupWorkflowId(db, new Date()),
@@ -127,18 +133,7 @@ describe('metrics', () => {
     await workers.stop();
     try {
       const workerScrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      const app = testApp(h);
-      const headers = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
-      const type = `metrics.${randomBytes(4).toString('hex')}`;
-      await app.request('/v1/endpoints', {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({ url: receiver.url, eventTypes: [type] }),
-      });
-      const event = (await (
-        await app.request('/v1/events', { method: 'POST', headers, body: JSON.stringify({ type, payload: {} }) })
-      ).json()) as { deliveries: { id: string }[] };
-      await h.client.workflow.getHandle(deliveryWorkflowId(event.deliveries[0]!.id)).result();
+      await deliverOne();
       const text = await waitFor(
         () => workerScrape().catch((err: Error) => `${err.message}\n${child.output()}`),
         (t) => /opsflow_webhook_attempt_latency_bucket\{[^}]*outcome="success"/.test(t),
