@@ -71,8 +71,7 @@ describe('metrics', () => {
   };
 
   /** One real delivery through the API to the receiver, waited for to the end. */
-  async function deliverOne(): Promise<void> {
-    const app = testApp(h);
+  async function deliverOne(app = testApp(h)): Promise<void> {
     const headers = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
     const type = `metrics.${randomBytes(4).toString('hex')}`;
     await app.request('/v1/endpoints', {
@@ -96,7 +95,7 @@ describe('metrics', () => {
   it('moves after real work: a delivery, a backup, HTTP requests', async () => {
     const app = testApp(h);
     const before = await scrape(app);
-    await deliverOne();
+    await deliverOne(app);
     const backup = await h.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
       taskQueue: h.queues.backups,
       workflowId: backupWorkflowId(db, new Date()),
