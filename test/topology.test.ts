@@ -73,6 +73,9 @@ describe('docker-compose.yml', () => {
     expect(services.worker!.depends_on?.['temporal-setup']?.condition).toBe('service_completed_successfully');
     expect(services.worker!.depends_on?.['minio-setup']?.condition).toBe('service_completed_successfully');
     expect(services.api!.depends_on?.['postgres']?.condition).toBe('service_healthy');
+    // The worker's health check probes the metrics endpoint the worker is told to serve, not a no-op.
+    const metricsPort = String(services.worker!.environment?.WORKER_METRICS_ADDRESS).split(':').at(-1);
+    expect(JSON.stringify(services.worker!.healthcheck?.test)).toContain(`127.0.0.1:${metricsPort}/metrics`);
   });
 
   it('opsflow services set only variables lib/config.ts knows, and the config they describe is valid', async () => {
