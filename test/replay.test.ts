@@ -35,6 +35,7 @@ describe('replay of recorded histories', () => {
         'backups/drill.json',
         'deploys/succeeded.json',
         'deploys/rolled-back.json',
+        'deploys/backup-aborted.json',
       ]),
     );
   });

@@ -22,6 +22,7 @@ import {
 import { saveHistory } from '../helpers/histories.js';
 import { harnessEnv, spawnEntry } from '../helpers/processes.js';
 import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.js';
+import { uiView } from '../helpers/ui.js';
 import { waitFor } from '../helpers/wait.js';
 
 const fixtures = path.resolve('test/fixtures/deploy');
@@ -386,11 +387,19 @@ describe('deploy workflow against a real service', () => {
   }, 60_000);
 
   it('a failing pre-deploy backup aborts before the deploy command runs', async () => {
-    const result = await finished(await deploy({ target: 'guarded', version: '1.0.0' }));
+    const id = await deploy({ target: 'guarded', version: '1.0.0' });
+    const result = await finished(id);
     expect(result.status).toBe('aborted');
     expect(result.reason).toMatch(/pre-deploy backup .* failed: pg_dump not usable/);
     expect(result.deploy).toBeUndefined();
     expect(await serving('guarded')).toBeNull();
+    // The pre-deploy backup ran as a child workflow, with its own summary in the UI.
+    expect(result.backupId).toMatch(/^backup:/);
+    expect((await uiView(h.client, result.backupId!)).summary).toBe(
+      `pre-deploy backup of ${ownDb()} before guarded 1.0.0`,
+    );
+    const { rows } = await h.pool.query<{ run_id: string }>('SELECT run_id FROM opsflow.deploys WHERE id = $1', [id]);
+    await saveHistory(deployWorkflowId('guarded'), 'deploys/backup-aborted.json', rows[0]!.run_id);
     // skipBackup deploys without it.
     expect((await finished(await deploy({ target: 'guarded', version: '1.0.0', skipBackup: true }))).status).toBe(
       'succeeded',
