@@ -1,0 +1,112 @@
+/**
+ * `npm start` as a user runs it: the dev-stack process provisions nothing (the CLI is given), starts the
+ * Temporal dev server, creates the database, runs the workers and the API, prints where they are and the API
+ * key, does real work, and stops cleanly on SIGTERM — the server included. A second start reuses the key.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { quoteIdent } from '../lib/db.js';
+import { freePort } from './global-setup.js';
+import { spawnEntry, type Child } from './helpers/processes.js';
+import { waitFor } from './helpers/wait.js';
+
+describe('npm start', () => {
+  const db = `opsflow_start_${process.pid}`;
+  let dataDir: string;
+  const admin = async (sql: string) => {
+    const c = new pg.Client({ connectionString: inject('adminDatabaseUrl') });
+    await c.connect();
+    await c.query(sql);
+    await c.end();
+  };
+
+  beforeAll(async () => {
+    await admin(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`);
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-start-'));
+  });
+  afterAll(async () => {
+    await admin(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`);
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  function start(ports: { api: number; temporal: number; ui: number }): Child {
+    return spawnEntry('scripts/dev-stack.ts', {
+      DATABASE_URL: inject('adminDatabaseUrl').replace(/\/postgres$/, `/${db}`),
+      OPSFLOW_DATA_DIR: dataDir,
+      OPSFLOW_API_KEYS: '',
+      TEMPORAL_ADDRESS: '',
+      TEMPORAL_CLI_PATH: inject('temporalCliPath'),
+      PORT: String(ports.api),
+      TEMPORAL_DEV_PORT: String(ports.temporal),
+      TEMPORAL_UI_PORT: String(ports.ui),
+      OPSFLOW_TASK_QUEUE_PREFIX: `start-${process.pid}`,
+      LOG_LEVEL: 'warn',
+    });
+  }
+  const running = (child: Child) =>
+    waitFor(
+      () => child.output(),
+      (out) => out.includes('opsflow is running') || child.process.exitCode !== null,
+      120_000,
+    );
+  const closed = (url: string) =>
+    fetch(url).then(
+      () => false,
+      () => true,
+    );
+
+  it('starts everything, prints the API, the UI and a new key, does work, and stops cleanly', async () => {
+    const ports = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
+    let key: string | undefined;
+    const child = start(ports);
+    try {
+      const out = await running(child);
+      expect(out, out).toContain('opsflow is running');
+      const base = /API:\s+(http:\/\/\S+)/.exec(out)?.[1];
+      expect(base).toMatch(new RegExp(`^http://(localhost|127\\.0\\.0\\.1):${ports.api}$`));
+      expect(out).toContain(`Temporal UI: http://127.0.0.1:${ports.ui}`);
+      key = /API key:\s+(\S+)\s+\(stored in .*, new\)/.exec(out)?.[1];
+      expect(key).toBeDefined();
+      expect((await fetch(`${base!}/health`)).status).toBe(200);
+      expect((await fetch(`${base!}/v1/system-check`)).status).toBe(401);
+      // Real work through the stack: a system check, run as a workflow by its workers.
+      const res = await fetch(`${base!}/v1/system-check`, { headers: { authorization: `Bearer ${key}` } });
+      expect(res.status, await res.clone().text()).toBe(200);
+      expect(['ok', 'degraded']).toContain(((await res.json()) as { status: string }).status);
+      // The Temporal Web UI answers.
+      expect((await fetch(`http://127.0.0.1:${ports.ui}/`)).status).toBe(200);
+
+      child.process.kill('SIGTERM');
+      await waitFor(
+        () => child.process.exitCode,
+        (code) => code !== null,
+        60_000,
+      );
+      expect(child.process.exitCode, child.output()).toBe(0);
+      // The API and the dev server it started are gone with it.
+      expect(await closed(`${base!}/health`)).toBe(true);
+      expect(await closed(`http://127.0.0.1:${ports.ui}/`)).toBe(true);
+    } finally {
+      await child.kill('SIGKILL');
+    }
+
+    // A second start finds the database and the key it made.
+    const again = start({ api: await freePort(), temporal: await freePort(), ui: await freePort() });
+    try {
+      const out = await running(again);
+      expect(out).toContain(`API key:     ${key!}  (stored in`);
+      expect(out).not.toContain(', new)');
+    } finally {
+      again.process.kill('SIGTERM');
+      await waitFor(
+        () => again.process.exitCode,
+        (code) => code !== null,
+        60_000,
+      );
+      await again.kill('SIGKILL');
+    }
+  }, 300_000);
+});
