@@ -5,10 +5,8 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { quoteIdent } from '../lib/db.js';
 import { BACKUP_WORKFLOW, backupWorkflowId } from '../workflows/backups/definitions.js';
 import type { backupDatabase } from '../workflows/backups/workflow.js';
 import { deliveryWorkflowId } from '../workflows/webhooks/definitions.js';
@@ -21,6 +19,7 @@ import {
   type TestWorkers,
 } from './helpers/harness.js';
 import { freePort } from './global-setup.js';
+import { databaseUrlOf, dropDatabase, recreateDatabase } from './helpers/databases.js';
 import { startReceiver, type Receiver } from './helpers/http.js';
 import { harnessEnv, spawnEntry } from './helpers/processes.js';
 import { waitFor } from './helpers/wait.js';
@@ -37,22 +36,14 @@ describe('metrics', () => {
   let workers: TestWorkers;
   let receiver: Receiver;
   const db = `opsflow_metrics_src_${process.pid}`;
-  const admin = async (sql: string) => {
-    const c = new pg.Client({ connectionString: inject('adminDatabaseUrl') });
-    await c.connect();
-    await c.query(sql);
-    await c.end();
-  };
-
   beforeAll(async () => {
-    await admin(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`);
-    await admin(`CREATE DATABASE ${quoteIdent(db)}`);
+    await recreateDatabase(db);
     receiver = await startReceiver((_req, res) => {
       res.writeHead(200).end('ok');
     });
     h = await createHarness({
       WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
-      BACKUP_DATABASE_URLS: inject('adminDatabaseUrl').replace(/\/postgres$/, `/${db}`),
+      BACKUP_DATABASE_URLS: databaseUrlOf(db),
       METRICS_TOKEN: 'metrics-token-0123456789',
     });
     workers = await startWorkers(h, ['webhooks', 'backups']);
@@ -61,7 +52,7 @@ describe('metrics', () => {
     await workers.stop();
     await h.close();
     await receiver.close();
-    await admin(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`);
+    await dropDatabase(db);
   });
 
   const scrape = async (app = testApp(h)) => {

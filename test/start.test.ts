@@ -6,35 +6,27 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { quoteIdent } from '../lib/db.js';
 import { freePort } from './global-setup.js';
+import { databaseUrlOf, dropDatabase } from './helpers/databases.js';
 import { spawnEntry, type Child } from './helpers/processes.js';
 import { waitFor } from './helpers/wait.js';
 
 describe('npm start', () => {
   const db = `opsflow_start_${process.pid}`;
   let dataDir: string;
-  const admin = async (sql: string) => {
-    const c = new pg.Client({ connectionString: inject('adminDatabaseUrl') });
-    await c.connect();
-    await c.query(sql);
-    await c.end();
-  };
-
   beforeAll(async () => {
-    await admin(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`);
+    await dropDatabase(db);
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-start-'));
   });
   afterAll(async () => {
-    await admin(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`);
+    await dropDatabase(db);
     await rm(dataDir, { recursive: true, force: true });
   });
 
   function start(ports: { api: number; temporal: number; ui: number }): Child {
     return spawnEntry('scripts/dev-stack.ts', {
-      DATABASE_URL: inject('adminDatabaseUrl').replace(/\/postgres$/, `/${db}`),
+      DATABASE_URL: databaseUrlOf(db),
       OPSFLOW_DATA_DIR: dataDir,
       OPSFLOW_API_KEYS: '',
       TEMPORAL_ADDRESS: '',

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { defaultPayloadConverter } from '@temporalio/common';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quoteIdent } from '../../lib/db.js';
 import {
   BACKUP_WORKFLOW,
@@ -33,22 +33,13 @@ import { saveHistory } from '../helpers/histories.js';
 import { harnessEnv, spawnEntry } from '../helpers/processes.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
 import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.js';
+import { databaseUrlOf, dropDatabase, withAdmin } from '../helpers/databases.js';
 import { uiView } from '../helpers/ui.js';
 import { waitFor } from '../helpers/wait.js';
 
 const execFileAsync = promisify(execFile);
-const admin = async <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => {
-  const c = new pg.Client({ connectionString: inject('adminDatabaseUrl') });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-};
-const urlOf = (db: string) => inject('adminDatabaseUrl').replace(/\/postgres$/, `/${db}`);
 const query = async <R extends pg.QueryResultRow>(db: string, sql: string): Promise<R[]> => {
-  const c = new pg.Client({ connectionString: urlOf(db) });
+  const c = new pg.Client({ connectionString: databaseUrlOf(db) });
   await c.connect();
   try {
     return (await c.query<R>(sql)).rows;
@@ -56,9 +47,8 @@ const query = async <R extends pg.QueryResultRow>(db: string, sql: string): Prom
     await c.end();
   }
 };
-const dropDb = (name: string) => admin((a) => a.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
 const dbExists = async (name: string) =>
-  (await admin((a) => a.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]))).rowCount === 1;
+  (await withAdmin((a) => a.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]))).rowCount === 1;
 
 describe('restore, drill and freshness', () => {
   let h: Harness;
@@ -71,8 +61,8 @@ describe('restore, drill and freshness', () => {
   let backup: BackupResult;
 
   beforeAll(async () => {
-    await dropDb(source);
-    await admin((a) => a.query(`CREATE DATABASE ${quoteIdent(source)}`));
+    await dropDatabase(source);
+    await withAdmin((a) => a.query(`CREATE DATABASE ${quoteIdent(source)}`));
     await query(
       source,
       `CREATE TABLE accounts (id serial PRIMARY KEY, email text UNIQUE);
@@ -83,7 +73,7 @@ describe('restore, drill and freshness', () => {
     s3 = await startS3();
     smtp = await startSmtpCapture();
     h = await createHarness({
-      BACKUP_DATABASE_URLS: urlOf(source),
+      BACKUP_DATABASE_URLS: databaseUrlOf(source),
       S3_BUCKET: s3.bucket,
       S3_ENDPOINT: s3.endpoint,
       SMTP_URL: smtp.url,
@@ -102,8 +92,8 @@ describe('restore, drill and freshness', () => {
     await h?.close();
     await s3?.close();
     await smtp?.close();
-    await dropDb(source);
-    await dropDb(target);
+    await dropDatabase(source);
+    await dropDatabase(target);
   });
 
   const restore = (id: string, body: unknown) =>
@@ -157,7 +147,7 @@ describe('restore, drill and freshness', () => {
     ).json()) as { items: { id: string }[] };
     expect(listed.items.map((i) => i.id)).toEqual([id]);
     expect((await testApp(h).request('/v1/restores?kind=nope', { headers: auth })).status).toBe(400);
-    const staged = await admin((a) =>
+    const staged = await withAdmin((a) =>
       a.query('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${target}_r%`]),
     );
     expect(staged.rowCount).toBe(0);
@@ -270,8 +260,8 @@ describe('backups survive a killed pg_dump and a killed worker', () => {
   const source = `opsflow_kill_src_${process.pid}`;
 
   beforeAll(async () => {
-    await dropDb(source);
-    await admin((a) => a.query(`CREATE DATABASE ${quoteIdent(source)}`));
+    await dropDatabase(source);
+    await withAdmin((a) => a.query(`CREATE DATABASE ${quoteIdent(source)}`));
     // Big enough that pg_dump streams for a couple of seconds.
     await query(
       source,
@@ -281,11 +271,11 @@ describe('backups survive a killed pg_dump and a killed worker', () => {
   });
   afterAll(async () => {
     await s3?.close();
-    await dropDb(source);
+    await dropDatabase(source);
   });
 
   const harness = () =>
-    createHarness({ BACKUP_DATABASE_URLS: urlOf(source), S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.endpoint });
+    createHarness({ BACKUP_DATABASE_URLS: databaseUrlOf(source), S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.endpoint });
 
   /** Bytes the running dump has reported in its heartbeat (0 until the first one). */
   async function dumpedBytes(h: Harness, workflowId: string): Promise<number> {
@@ -350,7 +340,7 @@ describe('backups survive a killed pg_dump and a killed worker', () => {
     const h = await harness();
     const child = spawnEntry(
       'worker/main.ts',
-      harnessEnv(h, { BACKUP_DATABASE_URLS: urlOf(source), S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.endpoint }),
+      harnessEnv(h, { BACKUP_DATABASE_URLS: databaseUrlOf(source), S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.endpoint }),
     );
     try {
       const id = backupWorkflowId(source, new Date());

@@ -1,0 +1,27 @@
+/** Scratch databases on the test run's PostgreSQL server (beside the run's own database). */
+import pg from 'pg';
+import { inject } from 'vitest';
+import { quoteIdent } from '../../lib/db.js';
+
+/** Runs `fn` with a client connected to the server's `postgres` database as the test superuser. */
+export async function withAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: inject('adminDatabaseUrl') });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** The URL of database `name` on the test server. */
+export const databaseUrlOf = (name: string) => inject('adminDatabaseUrl').replace(/\/postgres$/, `/${name}`);
+
+export const dropDatabase = (name: string) =>
+  withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
+
+/** Drops `name` if a previous run left it, then creates it empty. */
+export async function recreateDatabase(name: string): Promise<void> {
+  await dropDatabase(name);
+  await withAdmin((c) => c.query(`CREATE DATABASE ${quoteIdent(name)}`));
+}
