@@ -16,20 +16,19 @@ export function startDeliveryReconciler(
     batch: 500,
   },
 ): { stop(): Promise<void> } {
-  let running: Promise<void> = Promise.resolve();
-  const tick = () => {
-    running = (async () => {
-      try {
-        const r = await startStrandedDeliveries(deps, { olderThanMs: opts.olderThanMs, limit: opts.batch });
-        if (r.started > 0) log.warn({ started: r.started }, 'started delivery workflows whose start had failed');
-        if (r.failed > 0) log.error({ failed: r.failed, err: r.error }, 'delivery workflows still cannot be started');
-      } catch (err) {
-        log.error({ err }, 'delivery reconciler failed; next try in one interval');
-      }
-    })();
+  let running: Promise<void> | undefined;
+  const once = async () => {
+    try {
+      const r = await startStrandedDeliveries(deps, { olderThanMs: opts.olderThanMs, limit: opts.batch });
+      if (r.started > 0) log.warn({ started: r.started }, 'started delivery workflows whose start had failed');
+      if (r.failed > 0) log.error({ failed: r.failed, err: r.error }, 'delivery workflows still cannot be started');
+    } catch (err) {
+      log.error({ err }, 'delivery reconciler failed; next try in one interval');
+    }
   };
+  // One round at a time: ticks that come while a round is still running are skipped.
   const timer = setInterval(() => {
-    void running.then(tick);
+    running ??= once().finally(() => (running = undefined));
   }, opts.intervalMs);
   timer.unref();
   return {
