@@ -103,6 +103,19 @@ export function createMetrics(deps: { config: Config; pool: Pool; temporal: Clie
     );
     g.set(Number(r?.n ?? 0));
   });
+  gauge(
+    'opsflow_webhook_deliveries_unstarted',
+    'Accepted deliveries older than a minute whose workflow has not been started (Temporal refusing starts)',
+    [],
+    async (g) => {
+      const [r] = await q<{ n: string }>(
+        pool,
+        `SELECT count(*) AS n FROM opsflow.webhook_deliveries
+         WHERE workflow_started_at IS NULL AND created_at < now() - interval '1 minute'`,
+      );
+      g.set(Number(r?.n ?? 0));
+    },
+  );
   gauge('opsflow_webhook_endpoints_disabled', 'Disabled webhook endpoints', [], async (g) => {
     const [r] = await q<{ n: string }>(
       pool,

@@ -176,7 +176,7 @@ describe('metrics', () => {
           throw new Error(`promtool ${args.join(' ')}: ${err.stdout ?? ''}${err.stderr ?? ''}`);
         },
       );
-    expect((await promtool('check', 'rules', 'monitoring/alerts.yml')).stdout).toMatch(/SUCCESS: 9 rules found/);
+    expect((await promtool('check', 'rules', 'monitoring/alerts.yml')).stdout).toMatch(/SUCCESS: 10 rules found/);
     expect((await promtool('test', 'rules', 'monitoring/alerts.test.yml')).stdout).toMatch(/SUCCESS/);
   });
 });

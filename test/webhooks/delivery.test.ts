@@ -214,6 +214,17 @@ describe('webhook delivery', () => {
     await expect(h.client.workflow.getHandle(deliveryWorkflowId(deliveryId)).describe()).rejects.toThrow(
       WorkflowNotFoundError,
     );
+    // Operators see the backlog once it is over a minute old (and an alert fires after 10 minutes of it).
+    const backlog = async () => {
+      const text = await (await app.request('/metrics')).text();
+      return Number(/^opsflow_webhook_deliveries_unstarted (\d+)$/m.exec(text)?.[1]);
+    };
+    expect(await backlog()).toBe(0);
+    await h.pool.query(
+      `UPDATE opsflow.webhook_deliveries SET created_at = now() - interval '2 minutes' WHERE id = $1`,
+      [deliveryId],
+    );
+    expect(await backlog()).toBe(1);
 
     const reconciler = startDeliveryReconciler(webhookServiceDeps(h.config, h.pool, h.client, h.queues), h.log, {
       intervalMs: 200,
@@ -222,6 +233,7 @@ describe('webhook delivery', () => {
     });
     try {
       await waitFor(unstarted, (n) => n === 0, 10_000);
+      expect(await backlog()).toBe(0);
       expect(await finished(deliveryId)).toMatchObject({ status: 'delivered', attempts: 1 });
       await new Promise((resolve) => setTimeout(resolve, 600)); // a few more rounds: nothing started twice
     } finally {
