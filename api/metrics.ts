@@ -96,33 +96,26 @@ export function createMetrics(deps: { config: Config; pool: Pool; temporal: Clie
       if (r?.p99 != null) g.set({ quantile: '0.99' }, r.p99 / 1000);
     },
   );
-  gauge('opsflow_webhook_dlq_depth', 'Unresolved dead letters', [], async (g) => {
-    const [r] = await q<{ n: string }>(
-      pool,
-      'SELECT count(*) AS n FROM opsflow.dead_letters WHERE resolved_at IS NULL',
-    );
-    g.set(Number(r?.n ?? 0));
-  });
-  gauge(
+  /** A gauge without labels whose value is `SELECT count(*) … WHERE <where>` at scrape time. */
+  const countGauge = (name: string, help: string, from: string, where: string) =>
+    gauge(name, help, [], async (g) => {
+      const [r] = await q<{ n: string }>(pool, `SELECT count(*) AS n FROM ${from} WHERE ${where}`);
+      g.set(Number(r?.n ?? 0));
+    });
+
+  countGauge('opsflow_webhook_dlq_depth', 'Unresolved dead letters', 'opsflow.dead_letters', 'resolved_at IS NULL');
+  countGauge(
     'opsflow_webhook_deliveries_unstarted',
     'Accepted deliveries older than a minute whose workflow has not been started (Temporal refusing starts)',
-    [],
-    async (g) => {
-      const [r] = await q<{ n: string }>(
-        pool,
-        `SELECT count(*) AS n FROM opsflow.webhook_deliveries
-         WHERE workflow_started_at IS NULL AND created_at < now() - interval '1 minute'`,
-      );
-      g.set(Number(r?.n ?? 0));
-    },
+    'opsflow.webhook_deliveries',
+    `workflow_started_at IS NULL AND created_at < now() - interval '1 minute'`,
   );
-  gauge('opsflow_webhook_endpoints_disabled', 'Disabled webhook endpoints', [], async (g) => {
-    const [r] = await q<{ n: string }>(
-      pool,
-      'SELECT count(*) AS n FROM opsflow.webhook_endpoints WHERE disabled_at IS NOT NULL',
-    );
-    g.set(Number(r?.n ?? 0));
-  });
+  countGauge(
+    'opsflow_webhook_endpoints_disabled',
+    'Disabled webhook endpoints',
+    'opsflow.webhook_endpoints',
+    'disabled_at IS NOT NULL',
+  );
   gauge('opsflow_subscriptions', 'Subscriptions by status', ['status'], async (g) => {
     for (const s of ['active', 'grace', 'expired', 'canceled']) g.set({ status: s }, 0);
     for (const r of await q<{ status: string; n: string }>(
@@ -132,14 +125,12 @@ export function createMetrics(deps: { config: Config; pool: Pool; temporal: Clie
       g.set({ status: r.status }, Number(r.n));
     }
   });
-  gauge('opsflow_subscriptions_expiring_24h', 'Active subscriptions expiring within 24 hours', [], async (g) => {
-    const [r] = await q<{ n: string }>(
-      pool,
-      `SELECT count(*) AS n FROM opsflow.subscriptions
-       WHERE status = 'active' AND expires_at > now() AND expires_at <= now() + interval '24 hours'`,
-    );
-    g.set(Number(r?.n ?? 0));
-  });
+  countGauge(
+    'opsflow_subscriptions_expiring_24h',
+    'Active subscriptions expiring within 24 hours',
+    'opsflow.subscriptions',
+    `status = 'active' AND expires_at > now() AND expires_at <= now() + interval '24 hours'`,
+  );
   const databases = deps.config.backups.databases.map((d) => d.name);
   const lastVerified = () =>
     q<{ database: string; finished_at: Date; size_bytes: string; steps: Record<string, { ms: number }> }>(

@@ -1,5 +1,5 @@
 /** What the benchmarks share: free ports, a process's memory, and writing one section of bench/RESULTS.md. */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -60,7 +60,6 @@ export async function cpuSeconds(pid: number): Promise<number> {
 
 /** The pids of every process whose command name is `name` (e.g. every PostgreSQL backend). */
 export async function pidsNamed(name: string): Promise<number[]> {
-  const { readdir } = await import('node:fs/promises');
   const pids: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

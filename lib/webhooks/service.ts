@@ -150,7 +150,7 @@ export async function publishEvent(deps: WebhookServiceDeps, req: PublishInput):
   // The event and its deliveries are committed: from here on they are accepted, whatever Temporal says.
   // A start that fails now is left to the reconciler (startStrandedDeliveries) rather than failing a request
   // whose retry would publish the event twice.
-  const startFailed = await startAndMark(deps, deliveries);
+  const { error: startFailed } = await startAndMark(deps, deliveries);
   return {
     eventId,
     deliveries: deliveries.map((d) => ({ id: d.id, endpointId: d.endpoint_id })),
@@ -159,11 +159,18 @@ export async function publishEvent(deps: WebhookServiceDeps, req: PublishInput):
   };
 }
 
+interface StartOutcome {
+  started: number;
+  failed: number;
+  /** The error of the first start that failed. */
+  error?: Error;
+}
+
 /**
- * Starts each delivery's workflow and records which starts went through. Returns the error of the first
- * start that failed (those deliveries stay unmarked for the reconciler), or undefined.
+ * Starts each delivery's workflow and records which starts went through; those that failed stay unmarked for
+ * the reconciler.
  */
-async function startAndMark(deps: WebhookServiceDeps, deliveries: DeliveryStart[]): Promise<Error | undefined> {
+async function startAndMark(deps: WebhookServiceDeps, deliveries: DeliveryStart[]): Promise<StartOutcome> {
   const results = await Promise.allSettled(deliveries.map((d) => startDelivery(deps, d)));
   const started = deliveries.filter((_, i) => results[i]!.status === 'fulfilled').map((d) => d.id);
   if (started.length > 0) {
@@ -173,7 +180,11 @@ async function startAndMark(deps: WebhookServiceDeps, deliveries: DeliveryStart[
     );
   }
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  return failed ? (failed.reason as Error) : undefined;
+  return {
+    started: started.length,
+    failed: deliveries.length - started.length,
+    error: failed ? (failed.reason as Error) : undefined,
+  };
 }
 
 /**
@@ -183,7 +194,7 @@ async function startAndMark(deps: WebhookServiceDeps, deliveries: DeliveryStart[
 export async function startStrandedDeliveries(
   deps: WebhookServiceDeps,
   opts: { olderThanMs: number; limit: number },
-): Promise<{ started: number; failed: number; error?: Error }> {
+): Promise<StartOutcome> {
   const { rows } = await deps.pool.query<DeliveryStart>(
     `SELECT ${DELIVERY_START_COLUMNS} FROM opsflow.webhook_deliveries d
      JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
@@ -191,14 +202,7 @@ export async function startStrandedDeliveries(
      ORDER BY d.created_at LIMIT $2`,
     [opts.olderThanMs, opts.limit],
   );
-  if (rows.length === 0) return { started: 0, failed: 0 };
-  const error = await startAndMark(deps, rows);
-  const { rows: left } = await deps.pool.query<{ n: string }>(
-    'SELECT count(*) AS n FROM opsflow.webhook_deliveries WHERE id = ANY ($1) AND workflow_started_at IS NULL',
-    [rows.map((r) => r.id)],
-  );
-  const failed = Number(left[0]!.n);
-  return { started: rows.length - failed, failed, error };
+  return startAndMark(deps, rows);
 }
 
 async function loadForRedrive(pool: Pool, deliveryId: string) {
