@@ -481,8 +481,9 @@ export const createBackupActivities = (deps: Deps) => {
     /** Upserts a restore / drill catalog row (keyed by id). */
     async recordRestore(input: RestoreResult & { startedAt: string; running?: boolean }): Promise<void> {
       await deps.pool.query(
-        `INSERT INTO opsflow.restores (id, kind, backup_id, database, target_database, status, reason, started_at, finished_at, source, verification)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN NULL ELSE now() END, $10, $11)
+        `INSERT INTO opsflow.restores (id, kind, backup_id, database, target_database, status, reason, started_at, finished_at, source,
+           verification, requested_by, requested_by_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN NULL ELSE now() END, $10, $11, $12, $13)
          ON CONFLICT (id) DO UPDATE SET backup_id = $3, status = $6, reason = $7,
            finished_at = CASE WHEN $9 THEN NULL ELSE now() END, source = $10, verification = $11`,
         [
@@ -497,6 +498,8 @@ export const createBackupActivities = (deps: Deps) => {
           input.running === true,
           input.from ? JSON.stringify(input.from) : null,
           input.verification ? JSON.stringify(input.verification) : null,
+          input.requester?.keyName ?? null,
+          input.requester?.keyId ?? null,
         ],
       );
     },

@@ -8,6 +8,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
 import type { Pool } from '../lib/db.js';
+import { versionShipped } from '../lib/deploys/history.js';
 import type { DeployTarget } from '../lib/deploys/targets.js';
 import type { Logger } from '../lib/logger.js';
 import type { Mailer } from '../lib/mailer.js';
@@ -139,6 +140,11 @@ export const createDeployActivities = (deps: Deps) => {
       let command: DeployPlan['command'] = 'deploy';
       if (input.version !== undefined) {
         version = input.version;
+        if (input.kind === 'rollback' && !(await versionShipped(deps.pool, t.name, version))) {
+          throw planError(
+            `${version.slice(0, 200)} never succeeded on ${t.name}: a rollback only returns to a version that shipped; deploy it instead (with its approval and backup)`,
+          );
+        }
       } else if (input.kind === 'rollback') {
         // Back to what ran before the current version.
         const { rows } = await deps.pool.query<{ previous_version: string | null }>(
@@ -267,8 +273,10 @@ export const createDeployActivities = (deps: Deps) => {
       const finished = !['planning', 'awaiting_approval', 'running'].includes(r.status);
       await deps.pool.query(
         `INSERT INTO opsflow.deploys (id, workflow_id, run_id, target, environment, kind, status, version, previous_version,
-           requested_by, reason, decision, backup_id, started_at, finished_at, timeline, samples, commands, detection_ms, recovery_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, CASE WHEN $15 THEN now() END, $16, $17, $18, $19, $20)
+           requested_by, reason, decision, backup_id, started_at, finished_at, timeline, samples, commands, detection_ms, recovery_ms,
+           requested_by_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, CASE WHEN $15 THEN now() END, $16, $17, $18, $19, $20,
+           $21)
          ON CONFLICT (id) DO UPDATE SET status = $7, version = $8, previous_version = $9, reason = $11, decision = $12,
            backup_id = $13, finished_at = CASE WHEN $15 THEN now() END, timeline = $16, samples = $17, commands = $18,
            detection_ms = $19, recovery_ms = $20`,
@@ -282,7 +290,7 @@ export const createDeployActivities = (deps: Deps) => {
           r.status,
           r.plan?.version ?? input.input.version ?? null,
           r.plan?.previousVersion ?? null,
-          input.input.requestedBy ?? null,
+          input.input.requester?.keyName ?? input.input.requestedBy ?? null,
           r.reason ?? null,
           r.decision ? JSON.stringify(r.decision) : null,
           r.backupId ?? null,
@@ -293,6 +301,7 @@ export const createDeployActivities = (deps: Deps) => {
           JSON.stringify({ deploy: r.deploy, rollback: r.rollback }),
           r.detectionMs ?? null,
           r.recoveryMs ?? null,
+          input.input.requester?.keyId ?? null,
         ],
       );
     },

@@ -263,7 +263,7 @@ export const createWebhookActivities = (deps: {
     },
 
     async redriveDeadLetterBatch(input: { limit: number }): Promise<{ redriven: number; failed: number }> {
-      return redriveDeadLetters(service, { limit: input.limit });
+      return redriveDeadLetters(service, { limit: input.limit, by: 'schedule' });
     },
 
     async cleanupDeadLetters(input: { olderThanMs: number }): Promise<{ deleted: number }> {

@@ -10,6 +10,7 @@ import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Config } from '../lib/config.js';
 import type { Pool } from '../lib/db.js';
+import { createKeyStore, type KeyStore } from '../lib/keys/store.js';
 import type { Logger } from '../lib/logger.js';
 import type { TaskQueues } from '../lib/task-queues.js';
 import { apiKeyAuth } from './auth.js';
@@ -18,16 +19,20 @@ import { createMetrics } from './metrics.js';
 import { rateLimit } from './rate-limit.js';
 import { ApiError, errorResponse } from './errors.js';
 import { newRouter } from './router.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
 import { backupRoutes } from './routes/backups.js';
 import { deployRoutes } from './routes/deploys.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { subscriptionRoutes } from './routes/subscriptions.js';
 import { systemCheckRoutes } from './routes/system-check.js';
-import { webhookRoutes } from './routes/webhooks.js';
+import { webhookRoutes } from './routes/webhooks/index.js';
 
 export interface ApiDeps {
   config: Config;
+  /** The bootstrap (admin) keys from OPSFLOW_API_KEYS or the dev stack's key file. */
   apiKeys: string[];
+  /** Keys made through the API; built from `pool` and `apiKeys` when not given. */
+  keyStore?: KeyStore;
   pool: Pool;
   temporal: Client;
   queues: TaskQueues;
@@ -50,6 +55,7 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 
 export function createApp(deps: ApiDeps) {
   if (deps.apiKeys.length === 0) throw new Error('createApp needs at least one API key');
+  const keyStore = deps.keyStore ?? createKeyStore({ pool: deps.pool, envKeys: deps.apiKeys });
   const app = newRouter();
 
   app.use('*', requestId({ headerName: 'X-Request-Id' }));
@@ -104,6 +110,8 @@ export function createApp(deps: ApiDeps) {
 
   const metrics = createMetrics(deps);
   app.use('*', metrics.http);
+  // Before everything that costs a query, and before the key is checked: 401s, /ready and /metrics count.
+  app.use('*', rateLimit(deps.config.rateLimitPerMinute));
   app.get('/metrics', metrics.handler);
 
   app.get('/health', (c) => c.json({ status: 'ok' }));
@@ -124,8 +132,8 @@ export function createApp(deps: ApiDeps) {
 
   mountDocs(app, '0.1.0');
 
-  app.use('/v1/*', apiKeyAuth(deps.apiKeys));
-  app.use('/v1/*', rateLimit(deps.config.rateLimitPerMinute));
+  app.use('/v1/*', apiKeyAuth(keyStore));
+  app.route('/v1', apiKeyRoutes(deps, keyStore));
   app.route('/v1', systemCheckRoutes(deps));
   app.route('/v1', webhookRoutes(deps));
   app.route('/v1', subscriptionRoutes(deps));

@@ -1,7 +1,10 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Principal } from '../lib/keys/store.js';
 import { errorResponse, zodDetails } from './errors.js';
 
-export type AppEnv = { Variables: { requestId: string; keyId: string | undefined } };
+export type AppEnv = {
+  Variables: { requestId: string; keyId: string | undefined; principal: Principal | undefined };
+};
 
 export function newRouter() {
   return new OpenAPIHono<AppEnv>({

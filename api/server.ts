@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve, type ServerType } from '@hono/node-server';
 import { resolveApiKeys } from '../lib/api-keys.js';
-import { loadConfigOrExit, type Config } from '../lib/config.js';
+import { apiExposureProblem, ConfigError, loadConfigOrExit, type Config } from '../lib/config.js';
 import { createPool } from '../lib/db.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { onShutdownSignal } from '../lib/signals.js';
@@ -23,6 +23,8 @@ export async function startApi(opts: {
   temporalAddress?: string;
 }): Promise<RunningApi> {
   const { config, log } = opts;
+  const exposure = apiExposureProblem(config);
+  if (exposure) throw new ConfigError([exposure]);
   const pool = createPool(config.databaseUrl, config.databasePoolMax);
   const temporal = await connectClient(temporalSettings(config, opts.temporalAddress));
   const app = createApp({
@@ -58,6 +60,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     const api = await startApi({ config, log, apiKeys: keys });
     onShutdownSignal(log, 'closing the API', () => api.close());
   } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`opsflow: ${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
     log.fatal({ err }, 'API failed to start');
     process.exit(1);
   }

@@ -75,7 +75,7 @@ const httpUrl = z
 export const envSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   PORT: port.default(3000),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  HOST: z.string().min(1).default('127.0.0.1'),
   OPSFLOW_DATA_DIR: z.string().min(1).default('.data'),
   OPSFLOW_TIMEZONE: timezone.default('UTC'),
   OPSFLOW_API_KEYS: csv
@@ -327,6 +327,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     deploys: { targets: deployTargets },
   };
+}
+
+/** Whether the API's bind address is reachable only from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Why the API must not start with this configuration, if it must not: `/metrics` reachable from other
+ * machines without METRICS_TOKEN would hand anyone the shape of the business (and cost queries).
+ */
+export function apiExposureProblem(config: Pick<Config, 'host' | 'metricsToken'>): string | undefined {
+  if (config.metricsToken || isLoopbackHost(config.host)) return undefined;
+  return `HOST is ${config.host}, reachable from other machines: set METRICS_TOKEN (16+ characters) so /metrics is not open, or bind HOST=127.0.0.1`;
 }
 
 /** For entry points: print the problems and exit instead of a stack trace. */

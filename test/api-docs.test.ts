@@ -1,11 +1,15 @@
 /** /openapi.json covers every route the app serves; /docs works offline (no external URL, assets served). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCOPES } from '../lib/keys/scopes.js';
 import { createHarness, testApp, TEST_API_KEY, type Harness } from './helpers/harness.js';
 
 interface OpenApiDoc {
   openapi: string;
   info: { title: string };
-  paths: Record<string, Record<string, { responses?: Record<string, unknown>; security?: unknown[] }>>;
+  paths: Record<
+    string,
+    Record<string, { responses?: Record<string, unknown>; security?: { bearerAuth: string[] }[]; description?: string }>
+  >;
   components?: { securitySchemes?: Record<string, unknown> };
 }
 
@@ -18,7 +22,7 @@ describe('OpenAPI document and docs page', () => {
     await h.close();
   });
 
-  it('is OpenAPI 3.1 and documents every /v1 route the app serves, with responses and bearer auth', async () => {
+  it('is OpenAPI 3.1 and documents every /v1 route the app serves, with responses and the scope it needs', async () => {
     const app = testApp(h);
     const res = await app.request('/openapi.json');
     expect(res.status).toBe(200);
@@ -30,11 +34,20 @@ describe('OpenAPI document and docs page', () => {
       .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`);
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
     expect(served.length).toBeGreaterThan(30);
+    // Spot checks of the authority model.
+    expect(doc.paths['/v1/events']?.post?.security).toEqual([{ bearerAuth: ['events:publish'] }]);
+    expect(doc.paths['/v1/deploys/{id}/approve']?.post?.security).toEqual([{ bearerAuth: ['deploys:approve'] }]);
+    expect(doc.paths['/v1/backups/{id}/restore']?.post?.security).toEqual([{ bearerAuth: ['backups:restore'] }]);
+    expect(doc.paths['/v1/api-keys']?.post?.security).toEqual([{ bearerAuth: ['keys:admin'] }]);
     for (const route of served) expect(documented, route).toContain(route);
     for (const [p, ops] of Object.entries(doc.paths)) {
       for (const [m, op] of Object.entries(ops)) {
-        expect(Object.keys(op.responses ?? {}).length, `${m} ${p} responses`).toBeGreaterThan(0);
-        expect(op.security, `${m} ${p} security`).toEqual([{ bearerAuth: [] }]);
+        expect(Object.keys(op.responses ?? {}), `${m} ${p} responses`).toEqual(expect.arrayContaining(['401', '403']));
+        // One scope per route, declared once: the bearer scheme's required role and the description agree.
+        expect(op.security, `${m} ${p} security`).toEqual([{ bearerAuth: [expect.any(String)] }]);
+        const scope = op.security![0]!.bearerAuth[0]!;
+        expect(SCOPES, `${m} ${p}`).toContain(scope);
+        expect(op.description, `${m} ${p}`).toContain(`Requires the scope \`${scope}\``);
       }
     }
   });
@@ -59,7 +72,7 @@ describe('OpenAPI document and docs page', () => {
   });
 });
 
-describe('API hardening: rate limit per key, security headers, CORS', () => {
+describe('API hardening: rate limit before authentication, security headers, CORS', () => {
   let h: Harness;
   beforeAll(async () => {
     h = await createHarness({ OPSFLOW_API_KEYS: `${TEST_API_KEY},second-key-0123456789abcdef` });
@@ -81,8 +94,31 @@ describe('API hardening: rate limit per key, security headers, CORS', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(20);
     expect(((await limited.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
     expect((await as('second-key-0123456789abcdef')).status).toBe(200);
-    // Unauthenticated requests are refused before they count.
-    expect((await app.request('/v1/deploy-targets')).status).toBe(401);
+  });
+
+  it('the limit runs before authentication: wrong keys (even a new one each time), /ready and /metrics count', async () => {
+    const limited = () => testApp(h, { config: { ...h.config, rateLimitPerMinute: 3 } });
+    const app = limited();
+    const wrong = (i: number) =>
+      app.request('/v1/deploy-targets', { headers: { authorization: `Bearer invented-key-${i}-0123456789` } });
+    for (let i = 0; i < 3; i++) expect((await wrong(i)).status).toBe(401);
+    expect((await wrong(99)).status).toBe(429);
+    // The address is spent: public routes are refused too, before they query anything.
+    expect((await app.request('/ready')).status).toBe(429);
+    const ready = limited();
+    for (let i = 0; i < 3; i++) expect((await ready.request('/ready')).status).toBe(200);
+    expect((await ready.request('/ready')).status).toBe(429);
+    const metrics = limited();
+    for (let i = 0; i < 3; i++) expect((await metrics.request('/metrics')).status).toBe(200);
+    const refused = await metrics.request('/metrics');
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
+    // An address that spent its budget on refused requests is refused before any key it sends is looked up.
+    const keyed = limited();
+    for (let i = 0; i < 3; i++) expect((await keyed.request('/v1/deploy-targets')).status).toBe(401);
+    expect(
+      (await keyed.request('/v1/deploy-targets', { headers: { authorization: `Bearer ${TEST_API_KEY}` } })).status,
+    ).toBe(429);
   });
 
   it('sets security headers; CORS is off by default and answers only configured origins', async () => {

@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyId } from '../api/auth.js';
+import { envKeyId } from '../lib/keys/store.js';
 import { createPool } from '../lib/db.js';
 import { createHarness, testApp, TEST_API_KEY, type Harness } from './helpers/harness.js';
 
@@ -154,7 +154,11 @@ describe('API skeleton', () => {
       const denied = await logged.request('/v1/x', { headers: { authorization: 'Bearer wrong-key-abcdefghijkl' } });
       const requests = lines.filter((l) => l.msg === 'request');
       expect(requests).toEqual([
-        expect.objectContaining({ requestId: ok.headers.get('x-request-id'), keyId: keyId(TEST_API_KEY), status: 404 }),
+        expect.objectContaining({
+          requestId: ok.headers.get('x-request-id'),
+          keyId: envKeyId(TEST_API_KEY),
+          status: 404,
+        }),
         expect.objectContaining({ requestId: denied.headers.get('x-request-id'), status: 401 }),
       ]);
       expect(requests[1]!.keyId).toBeUndefined();

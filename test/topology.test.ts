@@ -113,6 +113,54 @@ describe('docker-compose.yml', () => {
     }
     expect(seen.size).toBeGreaterThanOrEqual(5);
   });
+
+  it('only the API listens on every interface; the Temporal frontend, UIs and MinIO console on 127.0.0.1', async () => {
+    const { services } = await compose();
+    for (const [name, s] of Object.entries(services)) {
+      for (const p of s.ports ?? []) {
+        const parts = String(p).split(':');
+        if (name === 'api') expect(parts, `${name} ${p}`).toHaveLength(2);
+        else expect(parts[0], `${name} publishes ${p} beyond loopback`).toBe('127.0.0.1');
+      }
+    }
+    for (const name of ['temporal', 'temporal-ui', 'minio', 'mailpit']) expect(services[name]!.ports).toBeDefined();
+    // The API listens on every interface of its container, so its metrics need a token.
+    expect(services.api!.environment?.HOST).toBe('0.0.0.0');
+    expect(services.api!.environment?.METRICS_TOKEN).toMatch(/^\$\{METRICS_TOKEN:\?/);
+  });
+
+  it('holds no credential: every secret comes from .env, which must set it', async () => {
+    const text = await readFile('docker-compose.yml', 'utf8');
+    const secrets = [
+      'POSTGRES_PASSWORD',
+      'MINIO_ROOT_USER',
+      'MINIO_ROOT_PASSWORD',
+      'OPSFLOW_API_KEYS',
+      'METRICS_TOKEN',
+    ];
+    for (const name of secrets) {
+      const uses = [...text.matchAll(new RegExp(`\\$\\{${name}(:[-?][^}]*)?\\}`, 'g'))];
+      expect(uses.length, name).toBeGreaterThan(0);
+      // ${NAME:?message}: compose refuses to start without it; never ${NAME:-default} or ${NAME}.
+      for (const u of uses) expect(u[1], `${name} in ${u[0]}`).toMatch(/^:\?/);
+    }
+    const { services } = await compose();
+    for (const [name, s] of Object.entries(services)) {
+      for (const [key, value] of Object.entries(s.environment ?? {})) {
+        if (/PASSWORD|SECRET|TOKEN|API_KEYS?$|ACCESS_KEY/.test(key)) {
+          expect(String(value), `${name}.${key} is a literal`).toMatch(/^\$\{\w+:\?/);
+        }
+        // Passwords inside URLs come from .env too.
+        expect(String(value), `${name}.${key}`).not.toMatch(/:\/\/[^:/@]+:[^$@][^@]*@/);
+      }
+    }
+    // .env.example says how to make the secrets and ships none.
+    const example = await readFile('.env.example', 'utf8');
+    expect(example).toMatch(/openssl rand/);
+    for (const name of ['POSTGRES_PASSWORD', 'MINIO_ROOT_PASSWORD', 'OPSFLOW_API_KEYS', 'METRICS_TOKEN']) {
+      expect(example, name).toMatch(new RegExp(`^${name}=$`, 'm'));
+    }
+  });
 });
 
 describe('.env.example and temporal-config/', () => {

@@ -1,5 +1,5 @@
 /** Backup API: start a run now, list the catalog, read one run (live progress while it runs). */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, type QueryDefinition } from '@temporalio/common';
 import { DATABASE_NAME, isOpsflowDatabase, targetState } from '../../lib/backups/databases.js';
@@ -16,8 +16,10 @@ import {
 } from '../../workflows/backups/definitions.js';
 import type { ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
-import { catalogPage, Cursor, json, Limit, pageResponse, security } from '../pagination.js';
+import { catalogPage, Cursor, json, Limit, pageResponse } from '../pagination.js';
 import { newRouter } from '../router.js';
+import { actorOf, asActor } from '../auth.js';
+import { route } from '../scoped.js';
 
 interface BackupRow {
   id: string;
@@ -47,6 +49,8 @@ interface RestoreRow {
   finished_at: Date | null;
   source: unknown;
   verification: unknown;
+  requested_by: string | null;
+  requested_by_key: string | null;
 }
 
 const restoreJson = (r: RestoreRow) => ({
@@ -61,6 +65,7 @@ const restoreJson = (r: RestoreRow) => ({
   finishedAt: r.finished_at?.toISOString() ?? null,
   source: r.source,
   verification: r.verification,
+  requestedBy: r.requested_by === null ? null : { keyId: r.requested_by_key, keyName: r.requested_by },
 });
 
 /** The running step (a query) and the long step's heartbeat (bytes so far), or null once the run ended. */
@@ -98,11 +103,10 @@ export function backupRoutes(deps: ApiDeps) {
   const databases = deps.config.backups.databases.map((d) => d.name);
 
   router.openapi(
-    createRoute({
+    route('backups:run', {
       method: 'post',
       path: '/backups',
       summary: 'Back up a database now (default: the first configured)',
-      security,
       request: { body: { required: false, ...json(z.object({ database: z.string().max(63).optional() }).strict()) } },
       responses: { 202: { description: 'Started', ...json(z.object({ id: z.string() })) } },
     }),
@@ -133,11 +137,10 @@ export function backupRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('read', {
       method: 'get',
       path: '/backups',
       summary: 'The backup catalog, newest first',
-      security,
       request: {
         query: z.object({
           database: z.string().max(63).optional(),
@@ -161,11 +164,10 @@ export function backupRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('read', {
       method: 'get',
       path: '/backups/{id}',
       summary: 'One run: current step while running (a query), then the catalog row with its verification table',
-      security,
       request: { params: z.object({ id: z.string().min(1).max(200) }) },
       responses: { 200: { description: 'The run', ...json(z.any()) } },
     }),
@@ -179,12 +181,11 @@ export function backupRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('backups:restore', {
       method: 'post',
       path: '/backups/{id}/restore',
       summary:
         'Restore a verified backup into a database on its source server; confirm must repeat the target, a non-empty target needs overwrite',
-      security,
       request: {
         params: z.object({ id: z.string().min(1).max(200) }),
         body: {
@@ -240,13 +241,12 @@ export function backupRoutes(deps: ApiDeps) {
           `database ${body.targetDatabase} is not empty; add overwrite: true to replace it`,
         );
       }
-      const keyId: unknown = c.get('keyId');
       const input: RestoreInput = {
         id: restoreCatalogId(body.targetDatabase, new Date()),
         backupId,
         targetDatabase: body.targetDatabase,
         overwrite: body.overwrite,
-        requestedBy: typeof keyId === 'string' ? keyId : undefined,
+        requester: asActor(actorOf(c)),
       };
       const workflowId = restoreWorkflowId(body.targetDatabase);
       try {
@@ -274,11 +274,10 @@ export function backupRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('read', {
       method: 'get',
       path: '/restores',
       summary: 'Restores and restore drills, newest first',
-      security,
       request: {
         query: z.object({
           kind: z.enum(['restore', 'drill']).optional(),
@@ -302,11 +301,10 @@ export function backupRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('read', {
       method: 'get',
       path: '/restores/{id}',
       summary: 'One restore or drill: live step while running, then the row with its verification table',
-      security,
       request: { params: z.object({ id: z.string().min(1).max(200) }) },
       responses: { 200: { description: 'The restore', ...json(z.any()) } },
     }),

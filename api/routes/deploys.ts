@@ -2,7 +2,7 @@
  * Deploy API: targets, start (or dry-run) a deploy, history, one deploy with live evidence, approve /
  * reject / cancel, and a fast manual rollback. The workflow id `deploy:<target>` is the per-target lock.
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
@@ -11,6 +11,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { Context } from 'hono';
+import { versionShipped } from '../../lib/deploys/history.js';
 import type { DeployTarget } from '../../lib/deploys/targets.js';
 import { DeployTarget as DeployTargetSA, OpsKind, OpsStatus } from '../../lib/search-attributes.js';
 import {
@@ -28,8 +29,10 @@ import { DEPLOY_VERSION } from '../../workflows/deploys/plan.js';
 import type { deployTarget } from '../../workflows/deploys/workflow.js';
 import type { ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
-import { catalogPage, Cursor, json, Limit, pageResponse, security } from '../pagination.js';
+import { catalogPage, Cursor, json, Limit, pageResponse } from '../pagination.js';
 import { newRouter } from '../router.js';
+import { actorOf, asActor } from '../auth.js';
+import { route } from '../scoped.js';
 
 interface DeployRow {
   id: string;
@@ -42,6 +45,7 @@ interface DeployRow {
   version: string | null;
   previous_version: string | null;
   requested_by: string | null;
+  requested_by_key: string | null;
   reason: string | null;
   decision: unknown;
   backup_id: string | null;
@@ -62,7 +66,7 @@ const rowJson = (r: DeployRow) => ({
   status: r.status,
   version: r.version,
   previousVersion: r.previous_version,
-  requestedBy: r.requested_by,
+  requestedBy: r.requested_by === null ? null : { keyId: r.requested_by_key, keyName: r.requested_by },
   reason: r.reason,
   decision: r.decision,
   backupId: r.backup_id,
@@ -79,6 +83,7 @@ const targetJson = (t: DeployTarget) => ({
   name: t.name,
   environment: t.environment,
   requiresApproval: t.requiresApproval,
+  allowSelfApproval: t.allowSelfApproval,
   backupDatabase: t.backupDatabase ?? null,
   hasRollbackCommand: t.commands.rollback !== undefined,
   timeoutSec: t.timeoutSec,
@@ -92,10 +97,6 @@ const Version = z.string().regex(DEPLOY_VERSION, 'versions are 1–128 of A-Z a-
 export function deployRoutes(deps: ApiDeps) {
   const router = newRouter();
   const targets = new Map(deps.config.deploys.targets.map((t) => [t.name, t]));
-  const keyIdOf = (c: Context) => {
-    const keyId: unknown = c.get('keyId');
-    return typeof keyId === 'string' ? keyId : undefined;
-  };
   const targetOr404 = (name: string) => {
     const t = targets.get(name);
     if (!t) throw new ApiError(404, 'not_found', `deploy target ${name} is not declared (DEPLOY_TARGETS_FILE)`);
@@ -120,8 +121,9 @@ export function deployRoutes(deps: ApiDeps) {
           `${input.kind} ${input.target.name} (${input.target.environment}) ${input.version ?? input.bump ?? ''}`.trim(),
       });
       await deps.pool.query(
-        `INSERT INTO opsflow.deploys (id, workflow_id, run_id, target, environment, kind, status, version, requested_by, reason, started_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'planning', $7, $8, $9, now()) ON CONFLICT (id) DO NOTHING`,
+        `INSERT INTO opsflow.deploys (id, workflow_id, run_id, target, environment, kind, status, version, requested_by,
+           requested_by_key, reason, started_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'planning', $7, $8, $9, $10, now()) ON CONFLICT (id) DO NOTHING`,
         [
           input.id,
           workflowId,
@@ -130,7 +132,8 @@ export function deployRoutes(deps: ApiDeps) {
           input.target.environment,
           input.kind,
           input.version ?? null,
-          input.requestedBy ?? null,
+          input.requester?.keyName ?? null,
+          input.requester?.keyId ?? null,
           input.reason ?? null,
         ],
       );
@@ -154,22 +157,20 @@ export function deployRoutes(deps: ApiDeps) {
     deps.temporal.workflow.getHandle<typeof deployTarget>(r.workflow_id, r.run_id);
 
   router.openapi(
-    createRoute({
+    route('read', {
       method: 'get',
       path: '/deploy-targets',
       summary: 'Declared deploy targets (commands are not shown)',
-      security,
       responses: { 200: { description: 'Targets', ...json(z.any()) } },
     }),
     (c) => c.json({ items: [...targets.values()].map(targetJson) }, 200),
   );
 
   router.openapi(
-    createRoute({
+    route('deploys:run', {
       method: 'post',
       path: '/deploys',
       summary: 'Deploy a version (or bump major/minor/patch); dryRun returns the plan and changes nothing',
-      security,
       request: {
         body: {
           required: true,
@@ -208,7 +209,7 @@ export function deployRoutes(deps: ApiDeps) {
         version: body.version,
         bump: body.bump,
         skipBackup: body.skipBackup,
-        requestedBy: keyIdOf(c),
+        requester: asActor(actorOf(c)),
       };
       if (body.dryRun) {
         try {
@@ -231,12 +232,11 @@ export function deployRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('deploys:run', {
       method: 'post',
       path: '/deploy-targets/{name}/rollback',
       summary:
-        'Fast manual rollback: the rollback command (or a deploy of toVersion), health-gated; no approval, no backup',
-      security,
+        'Fast manual rollback: the rollback command (or the deploy command for toVersion, a version that once succeeded on this target), health-gated; no approval, no backup',
       request: {
         params: z.object({ name: z.string().min(1).max(63) }),
         body: {
@@ -258,24 +258,31 @@ export function deployRoutes(deps: ApiDeps) {
           'invalid toVersion: 1–128 of A-Z a-z 0-9 . _ + - (it reaches a shell)',
         );
       }
+      if (body.toVersion !== undefined && !(await versionShipped(deps.pool, target.name, body.toVersion))) {
+        throw new ApiError(
+          422,
+          'unprocessable',
+          `${body.toVersion} never succeeded on ${target.name}: a rollback only returns to a version that shipped; deploy it instead (with its approval and backup)`,
+          [{ path: 'toVersion', message: 'not a version that once succeeded on this target' }],
+        );
+      }
       const id = await start({
         id: deployCatalogId(target.name, new Date()),
         kind: 'rollback',
         target,
         version: body.toVersion,
         reason: body.reason,
-        requestedBy: keyIdOf(c),
+        requester: asActor(actorOf(c)),
       });
       return c.json({ id }, 202);
     },
   );
 
   router.openapi(
-    createRoute({
+    route('read', {
       method: 'get',
       path: '/deploys',
       summary: 'Deploy history, newest first',
-      security,
       request: {
         query: z.object({
           target: z.string().max(63).optional(),
@@ -311,11 +318,10 @@ export function deployRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('read', {
       method: 'get',
       path: '/deploys/{id}',
       summary: 'One deploy: live step and health samples while running, the full evidence after',
-      security,
       request: { params: z.object({ id: z.string().min(1).max(200) }) },
       responses: { 200: { description: 'The deploy', ...json(z.any()) } },
     }),
@@ -334,17 +340,23 @@ export function deployRoutes(deps: ApiDeps) {
     },
   );
 
-  async function decide(
-    c: Context,
-    id: string,
-    approve: boolean,
-    body: { by: string; comment?: string; reason?: string },
-  ) {
+  async function decide(c: Context, id: string, approve: boolean, body: { comment?: string; reason?: string }) {
     const row = await rowOr404(id);
+    const actor = actorOf(c);
+    const target = targets.get(row.target);
+    // Four-eyes, checked here for a clear 403 and again by the workflow's validator (the authority).
+    if (approve && row.requested_by_key === actor.keyId && !target?.allowSelfApproval) {
+      throw new ApiError(
+        403,
+        'forbidden',
+        `the key that requested deploy ${id} (${actor.keyName}) cannot approve it: another key with deploys:approve must (four-eyes)`,
+      );
+    }
+    const by = { by: actor.keyName, byKeyId: actor.keyId };
     try {
       const decision = approve
-        ? await handleOf(row).executeUpdate(approveUpdate, { args: [{ by: body.by, comment: body.comment }] })
-        : await handleOf(row).executeUpdate(rejectUpdate, { args: [{ by: body.by, reason: body.reason ?? '' }] });
+        ? await handleOf(row).executeUpdate(approveUpdate, { args: [{ ...by, comment: body.comment }] })
+        : await handleOf(row).executeUpdate(rejectUpdate, { args: [{ ...by, reason: body.reason ?? '' }] });
       return c.json({ id, decision }, 200);
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError)
@@ -355,18 +367,16 @@ export function deployRoutes(deps: ApiDeps) {
   }
 
   router.openapi(
-    createRoute({
+    route('deploys:approve', {
       method: 'post',
       path: '/deploys/{id}/approve',
-      summary: 'Approve a deploy waiting for approval (who and when are recorded)',
-      security,
+      summary:
+        'Approve a deploy waiting for approval; the approving key (not the requesting one, unless the target allows it) is recorded',
       request: {
         params: z.object({ id: z.string().min(1).max(200) }),
         body: {
           required: true,
-          ...json(
-            z.object({ by: z.string().trim().min(1).max(200), comment: z.string().max(2000).optional() }).strict(),
-          ),
+          ...json(z.object({ comment: z.string().max(2000).optional() }).strict()),
         },
       },
       responses: { 200: { description: 'Approved', ...json(z.any()) } },
@@ -375,18 +385,15 @@ export function deployRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('deploys:approve', {
       method: 'post',
       path: '/deploys/{id}/reject',
       summary: 'Reject a deploy waiting for approval',
-      security,
       request: {
         params: z.object({ id: z.string().min(1).max(200) }),
         body: {
           required: true,
-          ...json(
-            z.object({ by: z.string().trim().min(1).max(200), reason: z.string().trim().min(1).max(2000) }).strict(),
-          ),
+          ...json(z.object({ reason: z.string().trim().min(1).max(2000) }).strict()),
         },
       },
       responses: { 200: { description: 'Rejected', ...json(z.any()) } },
@@ -395,11 +402,10 @@ export function deployRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('deploys:run', {
       method: 'post',
       path: '/deploys/{id}/cancel',
       summary: 'Cancel a deploy; once its command has started, the previous version is put back',
-      security,
       request: { params: z.object({ id: z.string().min(1).max(200) }) },
       responses: { 202: { description: 'Cancellation requested', ...json(z.object({ id: z.string() })) } },
     }),

@@ -3,7 +3,7 @@
  * runs and the outcome of the last one), pause with a note, unpause, trigger now, backfill a missed window.
  * Only declared (opsflow-managed) ids are accepted: anything else is 404 and never touched.
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import {
   ScheduleNotFoundError,
   ScheduleOverlapPolicy,
@@ -15,8 +15,9 @@ import { formatDuration } from '../../lib/durations.js';
 import { declareSchedules, type ScheduleDeclaration } from '../../worker/schedules.js';
 import type { ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
-import { json, security } from '../pagination.js';
+import { json } from '../pagination.js';
 import { newRouter } from '../router.js';
+import { route } from '../scoped.js';
 
 const ordinal = ['first', 'second', 'third', 'fourth', 'fifth'];
 
@@ -107,22 +108,20 @@ export function scheduleRoutes(deps: ApiDeps) {
   const Id = z.object({ id: z.string().min(1).max(200) });
 
   router.openapi(
-    createRoute({
+    route('read', {
       method: 'get',
       path: '/schedules',
       summary: 'Every schedule opsflow runs: spec in words, time zone, pause state and note, next 3 runs, last run',
-      security,
       responses: { 200: { description: 'Schedules', ...json(z.any()) } },
     }),
     async (c) => c.json({ items: await Promise.all(declared().map(view)) }, 200),
   );
 
   router.openapi(
-    createRoute({
+    route('read', {
       method: 'get',
       path: '/schedules/{id}',
       summary: 'One schedule',
-      security,
       request: { params: Id },
       responses: { 200: { description: 'The schedule', ...json(z.any()) } },
     }),
@@ -130,11 +129,10 @@ export function scheduleRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('schedules:write', {
       method: 'post',
       path: '/schedules/{id}/pause',
       summary: 'Pause with a note saying why (shown in the UI and here)',
-      security,
       request: {
         params: Id,
         body: { required: true, ...json(z.object({ note: z.string().trim().min(1).max(500) }).strict()) },
@@ -150,11 +148,10 @@ export function scheduleRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('schedules:write', {
       method: 'post',
       path: '/schedules/{id}/unpause',
       summary: 'Unpause',
-      security,
       request: {
         params: Id,
         body: { required: false, ...json(z.object({ note: z.string().trim().max(500).optional() }).strict()) },
@@ -171,11 +168,10 @@ export function scheduleRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('schedules:write', {
       method: 'post',
       path: '/schedules/{id}/trigger',
       summary: 'Run now (once, whatever the overlap policy)',
-      security,
       request: { params: Id },
       responses: { 202: { description: 'Triggered', ...json(z.object({ id: z.string() })) } },
     }),
@@ -188,11 +184,10 @@ export function scheduleRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('schedules:write', {
       method: 'post',
       path: '/schedules/{id}/backfill',
       summary: 'Run the schedule for the times it would have run in [start, end) — e.g. after an outage',
-      security,
       request: {
         params: Id,
         body: {

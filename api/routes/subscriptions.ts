@@ -2,7 +2,7 @@
  * Subscription API. PUT creates or updates atomically with update-with-start (one workflow per
  * subscription, never two); reads of one subscription come from its workflow, lists from PostgreSQL.
  */
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import {
   WithStartWorkflowOperation,
   WorkflowIdConflictPolicy,
@@ -28,8 +28,9 @@ import {
 import { planPeriod } from '../../workflows/subscriptions/planner.js';
 import type { ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
-import { Cursor, cursorKey, json, Limit, pageResponse, security } from '../pagination.js';
+import { Cursor, cursorKey, json, Limit, pageResponse } from '../pagination.js';
 import { newRouter } from '../router.js';
+import { route } from '../scoped.js';
 
 const IdParam = z.object({ id: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'letters, digits and . _ : - only') });
 const Instant = z.iso.datetime({ offset: true });
@@ -122,11 +123,10 @@ export function subscriptionRoutes(deps: ApiDeps) {
   }
 
   router.openapi(
-    createRoute({
+    route('subscriptions:write', {
       method: 'put',
       path: '/subscriptions/{id}',
       summary: 'Create (201) or update (200) a subscription; its workflow is started or updated atomically',
-      security,
       request: { params: IdParam, body: { required: true, ...json(PutBody) } },
       responses: { 200: { description: 'Updated', ...json(View) }, 201: { description: 'Created', ...json(View) } },
     }),
@@ -198,11 +198,10 @@ export function subscriptionRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('read', {
       method: 'get',
       path: '/subscriptions/{id}',
       summary: 'Status, expiry, reminders sent and the next action with its time (from the workflow)',
-      security,
       request: { params: IdParam },
       responses: { 200: { description: 'The subscription', ...json(View) } },
     }),
@@ -227,11 +226,10 @@ export function subscriptionRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('subscriptions:write', {
       method: 'post',
       path: '/subscriptions/{id}/renew',
       summary: 'Renew to a later expiry: timers re-armed, no reminder of the old period afterwards',
-      security,
       request: { params: IdParam, body: { required: true, ...json(z.object({ expiresAt: Instant }).strict()) } },
       responses: { 200: { description: 'Renewed', ...json(View) } },
     }),
@@ -270,11 +268,10 @@ export function subscriptionRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('subscriptions:write', {
       method: 'post',
       path: '/subscriptions/{id}/cancel',
       summary: 'Cancel: no further reminders, status canceled',
-      security,
       request: {
         params: IdParam,
         body: { required: false, ...json(z.object({ reason: z.string().max(500).optional() }).strict()) },
@@ -300,11 +297,10 @@ export function subscriptionRoutes(deps: ApiDeps) {
   );
 
   router.openapi(
-    createRoute({
+    route('read', {
       method: 'get',
       path: '/subscriptions',
       summary: 'List subscriptions (from PostgreSQL), soonest expiry first',
-      security,
       request: {
         query: z.object({
           status: z.enum(['active', 'grace', 'expired', 'canceled']).optional(),

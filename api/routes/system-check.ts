@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createRoute, z } from '@hono/zod-openapi';
+import { z } from '@hono/zod-openapi';
 import type { ApiDeps } from '../app.js';
 import { newRouter } from '../router.js';
+import { route } from '../scoped.js';
 import { ApiError } from '../errors.js';
 import {
   SYSTEM_CHECK_WORKFLOW,
@@ -28,11 +29,10 @@ const SystemCheckResponse = z
   })
   .openapi('SystemCheckResult');
 
-const runSystemCheck = createRoute({
+const runSystemCheck = route('read', {
   method: 'get',
   path: '/system-check',
   summary: 'Run the system check now and return its result',
-  security: [{ bearerAuth: [] }],
   responses: {
     200: {
       description: 'Per-check status and latency',
@@ -54,11 +54,10 @@ const SystemCheckRequest = z
   .strict()
   .openapi('SystemCheckRequest');
 
-const runCustomSystemCheck = createRoute({
+const runCustomSystemCheck = route('read', {
   method: 'post',
   path: '/system-check',
   summary: 'Run the system check now with other URLs or timeout',
-  security: [{ bearerAuth: [] }],
   request: { body: { required: true, content: { 'application/json': { schema: SystemCheckRequest } } } },
   responses: {
     200: {

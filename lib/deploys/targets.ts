@@ -33,6 +33,8 @@ export const deployTargetSchema = z
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lower-case letters, digits, - and _ (max 63)'),
     environment: z.enum(['staging', 'production']),
     requiresApproval: z.boolean().optional(),
+    /** Lets the key that asked for a deploy approve it too (off: four-eyes). */
+    allowSelfApproval: z.boolean().default(false),
     backupDatabase: z.string().min(1).optional(),
     commands: z
       .object({

@@ -218,15 +218,15 @@ async function loadForRedrive(pool: Pool, deliveryId: string) {
  * Attempts again now: a running delivery cuts its wait; a finished one (dead-lettered, discarded, or
  * delivered and to be resent) starts a new run with the same `webhook-id`, continuing its attempt count.
  */
-export async function redriveDelivery(deps: WebhookServiceDeps, deliveryId: string): Promise<void> {
+export async function redriveDelivery(deps: WebhookServiceDeps, deliveryId: string, by: string): Promise<void> {
   const d = await loadForRedrive(deps.pool, deliveryId);
   if (!d) throw new WebhookError('not_found', `delivery ${deliveryId} not found`);
   if (d.deleted_at) throw new WebhookError('conflict', `endpoint ${d.endpoint_id} was deleted`);
   if (!d.enabled) throw new WebhookError('conflict', `endpoint ${d.endpoint_id} is disabled: enable it first`);
   await deps.pool.query(
-    `UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'redriven'
+    `UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'redriven', resolved_by = $2
      WHERE delivery_id = $1 AND resolved_at IS NULL`,
-    [deliveryId],
+    [deliveryId, by],
   );
   await signalOrStart(deps, d);
 }
@@ -250,6 +250,8 @@ async function signalOrStart(deps: WebhookServiceDeps, d: DeliveryStart): Promis
 }
 
 export interface RedriveFilter {
+  /** Who redrives, as records name it: a key (`name (id)`) or `schedule`. */
+  by: string;
   endpointId?: string;
   since?: Date;
   until?: Date;
@@ -266,7 +268,7 @@ export async function redriveDeadLetters(
   filter: RedriveFilter,
 ): Promise<{ redriven: number; failed: number }> {
   const { rows } = await deps.pool.query<{ id: string; delivery_id: string }>(
-    `UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'redriven'
+    `UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'redriven', resolved_by = $5
      WHERE id IN (
        SELECT dl.id FROM opsflow.dead_letters dl
        JOIN opsflow.webhook_endpoints ep ON ep.id = dl.endpoint_id
@@ -277,7 +279,7 @@ export async function redriveDeadLetters(
        ORDER BY dl.created_at LIMIT $4
        FOR UPDATE OF dl SKIP LOCKED)
      RETURNING id, delivery_id`,
-    [filter.endpointId ?? null, filter.since ?? null, filter.until ?? null, filter.limit],
+    [filter.endpointId ?? null, filter.since ?? null, filter.until ?? null, filter.limit, filter.by],
   );
   let failed = 0;
   for (const row of rows) {
@@ -286,15 +288,16 @@ export async function redriveDeadLetters(
       if (d) await signalOrStart(deps, d);
     } catch {
       failed += 1;
-      await deps.pool.query('UPDATE opsflow.dead_letters SET resolved_at = NULL, resolution = NULL WHERE id = $1', [
-        row.id,
-      ]);
+      await deps.pool.query(
+        'UPDATE opsflow.dead_letters SET resolved_at = NULL, resolution = NULL, resolved_by = NULL WHERE id = $1',
+        [row.id],
+      );
     }
   }
   return { redriven: rows.length - failed, failed };
 }
 
-export async function discardDeadLetter(pool: Pool, deadLetterId: string): Promise<void> {
+export async function discardDeadLetter(pool: Pool, deadLetterId: string, by: string): Promise<void> {
   const { rows } = await pool.query<{ delivery_id: string; resolved_at: Date | null }>(
     'SELECT delivery_id, resolved_at FROM opsflow.dead_letters WHERE id = $1',
     [deadLetterId],
@@ -302,9 +305,9 @@ export async function discardDeadLetter(pool: Pool, deadLetterId: string): Promi
   const dl = rows[0];
   if (!dl) throw new WebhookError('not_found', `dead letter ${deadLetterId} not found`);
   const updated = await pool.query(
-    `UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'discarded'
+    `UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'discarded', resolved_by = $2
      WHERE id = $1 AND resolved_at IS NULL`,
-    [deadLetterId],
+    [deadLetterId, by],
   );
   if (updated.rowCount === 0) throw new WebhookError('conflict', `dead letter ${deadLetterId} is already resolved`);
   await pool.query(

@@ -6,9 +6,11 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig, ConfigError } from '../../lib/config.js';
-import { deployWorkflowId, type DeployResult } from '../../workflows/deploys/definitions.js';
+import { envKeyId } from '../../lib/keys/store.js';
+import { approveUpdate, deployWorkflowId, type DeployResult } from '../../workflows/deploys/definitions.js';
 import { bumpVersion, gateStep } from '../../workflows/deploys/plan.js';
 import { freePort } from '../global-setup.js';
 import {
@@ -133,7 +135,7 @@ describe('deploy workflow against a real service', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-deploy-'));
-    const names = ['web', 'fragile', 'prod', 'prod-quick', 'guarded', 'locked', 'crashy'];
+    const names = ['web', 'fragile', 'prod', 'prod-quick', 'solo', 'guarded', 'locked', 'crashy'];
     for (const n of names) ports[n] = await freePort();
     smtp = await startSmtpCapture();
     const targets = [
@@ -146,6 +148,7 @@ describe('deploy workflow against a real service', () => {
       }),
       target('prod', { environment: 'production', approvalTimeoutSec: 3600 }),
       target('prod-quick', { environment: 'production', approvalTimeoutSec: 2 }),
+      target('solo', { environment: 'production', allowSelfApproval: true, watchWindowSec: 0 }),
       // Its pre-deploy backup fails: the harness points PG_BIN_DIR where there is no pg_dump.
       target('guarded', { backupDatabase: ownDb() }),
       target('locked'),
@@ -180,8 +183,18 @@ describe('deploy workflow against a real service', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const api = (p: string, body?: unknown, method = body === undefined ? 'GET' : 'POST') =>
-    testApp(h).request(p, { method, headers: auth, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const api = (p: string, body?: unknown, method = body === undefined ? 'GET' : 'POST', key = TEST_API_KEY) =>
+    testApp(h).request(p, {
+      method,
+      headers: { ...auth, authorization: `Bearer ${key}` },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  /** A key made through the API, as an operator would: its key and id. */
+  async function makeKey(name: string, scopes: string[]): Promise<{ key: string; id: string }> {
+    const res = await api('/v1/api-keys', { name, scopes });
+    expect(res.status, await res.clone().text()).toBe(201);
+    return (await res.json()) as { key: string; id: string };
+  }
   async function deploy(body: Record<string, unknown>): Promise<string> {
     const res = await api('/v1/deploys', body);
     expect(res.status, await res.clone().text()).toBe(202);
@@ -332,13 +345,30 @@ describe('deploy workflow against a real service', () => {
       10_000,
     );
     expect(await serving('prod')).toBeNull();
-    expect((await api(`/v1/deploys/${encodeURIComponent(id)}/approve`, { by: '' })).status).toBe(400);
-    const ok = await api(`/v1/deploys/${encodeURIComponent(id)}/approve`, { by: 'alice', comment: 'go' });
+    const alice = await makeKey('alice', ['approver']);
+    const bob = await makeKey('bob', ['approver']);
+    const deployer = await makeKey('ci', ['deployer']);
+    const approve = (deployId: string, body: unknown, key: string) =>
+      api(`/v1/deploys/${encodeURIComponent(deployId)}/approve`, body, 'POST', key);
+    // The approver is the key, never a name the caller types.
+    expect((await approve(id, { by: 'alice' }, alice.key)).status).toBe(400);
+    // Four-eyes: the key that asked cannot approve; a key without deploys:approve cannot either.
+    const self = await approve(id, {}, TEST_API_KEY);
+    expect(self.status).toBe(403);
+    expect(((await self.json()) as { error: { message: string } }).error.message).toMatch(/four-eyes/);
+    expect((await approve(id, {}, deployer.key)).status).toBe(403);
+    expect((await live(id)).live?.status).toBe('awaiting_approval');
+    const ok = await approve(id, { comment: 'go' }, alice.key);
     expect(ok.status).toBe(200);
     // A second decision is refused.
-    expect((await api(`/v1/deploys/${encodeURIComponent(id)}/reject`, { by: 'bob', reason: 'late' })).status).toBe(409);
+    expect(
+      (await api(`/v1/deploys/${encodeURIComponent(id)}/reject`, { reason: 'late' }, 'POST', bob.key)).status,
+    ).toBe(409);
     const approved = await finished(id);
-    expect(approved).toMatchObject({ status: 'succeeded', decision: { approved: true, by: 'alice', comment: 'go' } });
+    expect(approved).toMatchObject({
+      status: 'succeeded',
+      decision: { approved: true, by: 'alice', byKeyId: alice.id, comment: 'go' },
+    });
     expect(await serving('prod')).toBe('3.0.0');
 
     const rid = await deploy({ target: 'prod', version: '3.1.0' });
@@ -347,10 +377,23 @@ describe('deploy workflow against a real service', () => {
       (d) => d.live?.status === 'awaiting_approval',
       10_000,
     );
-    expect((await api(`/v1/deploys/${encodeURIComponent(rid)}/reject`, { by: 'bob' })).status).toBe(400);
-    expect((await api(`/v1/deploys/${encodeURIComponent(rid)}/reject`, { by: 'bob', reason: 'freeze' })).status).toBe(
-      200,
+    // The workflow enforces four-eyes itself: an update sent past the API with the requester's key id is refused.
+    const { rows: ridRows } = await h.pool.query<{ run_id: string }>(
+      'SELECT run_id FROM opsflow.deploys WHERE id = $1',
+      [rid],
     );
+    const bypass = await h.client.workflow
+      .getHandle(deployWorkflowId('prod'), ridRows[0]!.run_id)
+      .executeUpdate(approveUpdate, { args: [{ by: 'anyone', byKeyId: envKeyId(TEST_API_KEY) }] })
+      .then(
+        () => undefined,
+        (err: Error) => err,
+      );
+    expect(bypass).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect((bypass as WorkflowUpdateFailedError).cause?.message).toMatch(/four-eyes/);
+    const reject = (body: unknown) => api(`/v1/deploys/${encodeURIComponent(rid)}/reject`, body, 'POST', bob.key);
+    expect((await reject({})).status).toBe(400);
+    expect((await reject({ reason: 'freeze' })).status).toBe(200);
     expect(await finished(rid)).toMatchObject({ status: 'rejected', reason: 'rejected by bob: freeze' });
     expect(await serving('prod')).toBe('3.0.0');
 
@@ -361,7 +404,22 @@ describe('deploy workflow against a real service', () => {
       'SELECT status, decision FROM opsflow.deploys WHERE id = $1',
       [id],
     );
-    expect(rows[0]).toMatchObject({ status: 'succeeded', decision: { by: 'alice', approved: true } });
+    expect(rows[0]).toMatchObject({
+      status: 'succeeded',
+      decision: { by: 'alice', byKeyId: alice.id, approved: true },
+    });
+    const listed = (await (await api(`/v1/deploys/${encodeURIComponent(id)}`)).json()) as { requestedBy: unknown };
+    expect(listed.requestedBy).toEqual({ keyId: envKeyId(TEST_API_KEY), keyName: 'env-1' });
+
+    // A target that allows it lets the requester approve.
+    const soloId = await deploy({ target: 'solo', version: '1.0.0' });
+    await waitFor(
+      () => live(soloId),
+      (d) => d.live?.status === 'awaiting_approval',
+      10_000,
+    );
+    expect((await approve(soloId, {}, TEST_API_KEY)).status).toBe(200);
+    expect((await finished(soloId)).status).toBe('succeeded');
   }, 60_000);
 
   it('one deploy per target: a second gets 409 with the running id; cancel kills the command and restores', async () => {
@@ -417,9 +475,14 @@ describe('deploy workflow against a real service', () => {
       plan: { kind: 'rollback', version: '1.0.0', command: 'rollback' },
     });
     expect(await serving('web')).toBe('1.0.0');
-    const to = await api('/v1/deploy-targets/web/rollback', { toVersion: '0.9.0', reason: 'older' });
+    // A rollback cannot ship new code: only a version that once succeeded on the target.
+    const never = await api('/v1/deploy-targets/web/rollback', { toVersion: '0.9.0', reason: 'older' });
+    expect(never.status).toBe(422);
+    expect(((await never.json()) as { error: { message: string } }).error.message).toMatch(/never succeeded on web/);
+    const to = await api('/v1/deploy-targets/web/rollback', { toVersion: '1.2.0', reason: 'forward again' });
+    expect(to.status).toBe(202);
     expect((await finished(((await to.json()) as { id: string }).id)).status).toBe('succeeded');
-    expect(await serving('web')).toBe('0.9.0');
+    expect(await serving('web')).toBe('1.2.0');
     const list = (await (await api('/v1/deploys?target=web&status=rolled_back')).json()) as { items: unknown[] };
     expect(list.items.length).toBe(3);
     // Paged one at a time: the same deploys, none repeated, newest first.
@@ -460,7 +523,7 @@ describe('deploy workflow against a real service', () => {
       workers = await startWorkers(h, ['deploys', 'backups', 'webhooks']);
       const result = await finished(id);
       expect(result.status, result.reason).toBe('rolled_back');
-      expect(await serving('web')).toBe('0.9.0');
+      expect(await serving('web')).toBe('1.2.0');
       expect(result.deploy?.exitCode).toBe(0);
       const { rows } = await h.pool.query<{ status: string }>('SELECT status FROM opsflow.deploys WHERE id = $1', [id]);
       expect(rows).toEqual([{ status: 'rolled_back' }]);

@@ -1,5 +1,6 @@
 /** The backup family's contract. */
 import { defineQuery } from '@temporalio/workflow';
+import type { Actor } from '../../lib/keys/scopes.js';
 
 export const BACKUP_WORKFLOW = 'backupDatabase';
 
@@ -75,6 +76,8 @@ export interface RestoreInput {
   targetDatabase: string;
   /** Replace a non-empty target. Without it a non-empty target fails the run and nothing changes. */
   overwrite: boolean;
+  /** The key that asked for the restore (runs started before scoped keys carry only a key id). */
+  requester?: Actor;
   requestedBy?: string;
 }
 
@@ -86,6 +89,8 @@ export interface RestoreResult {
   targetDatabase: string;
   status: 'restored' | 'failed';
   reason?: string;
+  /** Who asked (restores through the API; drills are the schedule's). */
+  requester?: Actor;
   /** Which stored copy was restored. */
   from?: StoredCopy;
   verification?: VerificationResult;

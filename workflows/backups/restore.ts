@@ -93,6 +93,7 @@ export async function restoreBackup(input: RestoreInput): Promise<RestoreResult>
     database: '',
     targetDatabase: input.targetDatabase,
     status: 'failed',
+    ...(input.requester ? { requester: input.requester } : {}),
   };
   try {
     const backup = await loadBackup({ backupId: input.backupId });

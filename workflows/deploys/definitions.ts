@@ -1,6 +1,7 @@
 /** The deploy family's contract. Pure: workflows import it. */
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { DeployTarget } from '../../lib/deploys/targets.js';
+import type { Actor } from '../../lib/keys/scopes.js';
 import type { Bump } from './plan.js';
 
 export const DEPLOY_WORKFLOW = 'deployTarget';
@@ -35,6 +36,8 @@ export interface DeployInput {
   bump?: Bump;
   dryRun?: boolean;
   skipBackup?: boolean;
+  /** The key that asked (runs started before scoped keys carry only `requestedBy`, a key id). */
+  requester?: Actor;
   requestedBy?: string;
   reason?: string;
 }
@@ -71,7 +74,9 @@ export interface CommandResult {
 }
 
 export interface Decision {
+  /** The deciding key's name; `byKeyId` its id (absent in decisions made before scoped keys). */
   by: string;
+  byKeyId?: string;
   at: string;
   comment?: string;
   reason?: string;
@@ -109,5 +114,15 @@ export interface DeployProgress {
 }
 
 export const deployProgressQuery = defineQuery<DeployProgress>('progress');
-export const approveUpdate = defineUpdate<Decision, [{ by: string; comment?: string }]>('approve');
-export const rejectUpdate = defineUpdate<Decision, [{ by: string; reason: string }]>('reject');
+export const approveUpdate = defineUpdate<Decision, [{ by: string; byKeyId?: string; comment?: string }]>('approve');
+export const rejectUpdate = defineUpdate<Decision, [{ by: string; byKeyId?: string; reason: string }]>('reject');
+
+/** Four-eyes: who asked for a deploy may not approve it, unless the target allows it. */
+export function selfApprovalRefused(
+  input: Pick<DeployInput, 'requester'>,
+  target: Pick<DeployTarget, 'allowSelfApproval'>,
+  byKeyId: string | undefined,
+): string | undefined {
+  if (target.allowSelfApproval || !input.requester || byKeyId !== input.requester.keyId) return undefined;
+  return `the key that requested this deploy (${input.requester.keyName}) cannot approve it: another key must (four-eyes)`;
+}

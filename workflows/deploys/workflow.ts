@@ -26,6 +26,7 @@ import {
   approveUpdate,
   deployProgressQuery,
   rejectUpdate,
+  selfApprovalRefused,
   type CommandResult,
   type Decision,
   type DeployInput,
@@ -71,14 +72,16 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
     samples: result.samples,
     timeline: result.timeline,
   }));
-  const decide = (approved: boolean) => (d: { by: string; comment?: string; reason?: string }) => {
+  const decide = (approved: boolean) => (d: { by: string; byKeyId?: string; comment?: string; reason?: string }) => {
     decision = { ...d, by: d.by.trim(), at: new Date().toISOString(), approved };
     return decision;
   };
-  const validate = (needReason: boolean) => (d: { by?: unknown; reason?: unknown }) => {
+  const validate = (needReason: boolean) => (d: { by?: unknown; byKeyId?: string; reason?: unknown }) => {
     if (result.status !== 'awaiting_approval' || decision)
       throw new Error(`deploy is ${result.status}, not awaiting approval`);
     if (typeof d.by !== 'string' || d.by.trim() === '') throw new Error('by is required');
+    const refused = needReason ? undefined : selfApprovalRefused(input, t, d.byKeyId);
+    if (refused) throw new Error(refused);
     if (needReason && (typeof d.reason !== 'string' || d.reason.trim() === '')) throw new Error('reason is required');
   };
   setHandler(approveUpdate, decide(true), { validator: validate(false) });

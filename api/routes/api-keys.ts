@@ -1,0 +1,135 @@
+/**
+ * API keys: make one (shown once), list them (never the key), revoke one. Only a key with `keys:admin`
+ * may do any of it, and it cannot hand out scopes it does not hold itself.
+ */
+import { z } from '@hono/zod-openapi';
+import { expandScopes, PRESETS, SCOPES } from '../../lib/keys/scopes.js';
+import { KeyError, type KeyStore } from '../../lib/keys/store.js';
+import type { ApiDeps } from '../app.js';
+import { actorOf } from '../auth.js';
+import { ApiError } from '../errors.js';
+import { cursorKey, Cursor, json, Limit } from '../pagination.js';
+import { newRouter } from '../router.js';
+import { route } from '../scoped.js';
+
+const ScopeName = z.enum([...SCOPES, ...(Object.keys(PRESETS) as (keyof typeof PRESETS)[])]);
+
+const ApiKey = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    scopes: z.array(z.enum(SCOPES)),
+    prefix: z.string().openapi({ description: 'The first characters of the key, to recognise it' }),
+    createdAt: z.string(),
+    createdBy: z.string(),
+    expiresAt: z.string().nullable(),
+    revokedAt: z.string().nullable(),
+    revokedBy: z.string().nullable(),
+  })
+  .openapi('ApiKey');
+
+const IdParam = z.object({ id: z.string().min(1).max(100) });
+
+function keyError(err: unknown): never {
+  if (err instanceof KeyError) {
+    throw new ApiError(err.code === 'not_found' ? 404 : err.code === 'forbidden' ? 403 : 409, err.code, err.message);
+  }
+  throw err;
+}
+
+export function apiKeyRoutes(_deps: ApiDeps, store: KeyStore) {
+  const router = newRouter();
+
+  router.openapi(
+    route('keys:admin', {
+      method: 'post',
+      path: '/api-keys',
+      summary: 'Make an API key with scopes (or presets); the key is in this answer only',
+      request: {
+        body: {
+          required: true,
+          ...json(
+            z
+              .object({
+                name: z.string().trim().min(1).max(100),
+                scopes: z.array(ScopeName).min(1).max(50),
+                expiresAt: z.iso
+                  .datetime({ offset: true })
+                  .transform((s) => new Date(s))
+                  .optional(),
+              })
+              .strict(),
+          ),
+        },
+      },
+      responses: { 201: { description: 'The key, shown once', ...json(ApiKey.extend({ key: z.string() })) } },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      if (body.expiresAt && body.expiresAt.getTime() <= Date.now()) {
+        throw new ApiError(422, 'unprocessable', 'expiresAt is in the past', [
+          { path: 'expiresAt', message: 'in the past' },
+        ]);
+      }
+      const { scopes } = expandScopes(body.scopes);
+      const { record, key } = await store
+        .create({ name: body.name, scopes, expiresAt: body.expiresAt, by: actorOf(c) })
+        .catch(keyError);
+      return c.json({ ...record, key }, 201);
+    },
+  );
+
+  router.openapi(
+    route('keys:admin', {
+      method: 'get',
+      path: '/api-keys',
+      summary: 'API keys, newest first (never the keys themselves); bootstrap keys from the environment first',
+      request: {
+        query: z.object({
+          includeRevoked: z
+            .enum(['true', 'false'])
+            .transform((v) => v === 'true')
+            .optional(),
+          cursor: Cursor,
+          limit: Limit,
+        }),
+      },
+      responses: {
+        200: {
+          description: 'A page of keys',
+          ...json(
+            z.object({
+              bootstrap: z.array(
+                z.object({ id: z.string(), name: z.string(), scopes: z.array(z.string()), source: z.string() }),
+              ),
+              items: z.array(ApiKey),
+              nextCursor: z.string().nullable(),
+            }),
+          ),
+        },
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const result = await store.list({
+        cursor: cursorKey(q.cursor),
+        limit: q.limit,
+        includeRevoked: q.includeRevoked ?? false,
+      });
+      return c.json(result, 200);
+    },
+  );
+
+  router.openapi(
+    route('keys:admin', {
+      method: 'delete',
+      path: '/api-keys/{id}',
+      summary: 'Revoke a key: every API process refuses it within 5 seconds',
+      request: { params: IdParam },
+      responses: { 200: { description: 'The revoked key', ...json(ApiKey) } },
+    }),
+    async (c) => c.json(await store.revoke(c.req.valid('param').id, actorOf(c)).catch(keyError), 200),
+  );
+
+  return router;
+}

@@ -1,0 +1,286 @@
+/** Webhook endpoints: create (the secret is shown once), list, get, change, delete, rotate the secret. */
+import { z } from '@hono/zod-openapi';
+import { formatDuration, parseDuration } from '../../../lib/durations.js';
+import { newId } from '../../../lib/ids.js';
+import { page } from '../../../lib/pagination.js';
+import { generateSecret, isValidSecret } from '../../../lib/webhooks/signing.js';
+import { allowList, resolveWebhookTarget, UrlRefusedError } from '../../../lib/webhooks/ssrf.js';
+import { DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT_MS } from '../../../workflows/webhooks/definitions.js';
+import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
+import type { ApiDeps } from '../../app.js';
+import { ApiError } from '../../errors.js';
+import { newRouter } from '../../router.js';
+import { route } from '../../scoped.js';
+import { EventType, IdParam } from './shared.js';
+
+const RetrySchedule = z
+  .array(z.string())
+  .min(1)
+  .max(20)
+  .transform((steps, ctx) => {
+    const parsed = steps.map((s) => parseDuration(s));
+    parsed.forEach((ms, i) => {
+      if (ms === undefined) ctx.addIssue({ code: 'custom', path: [i], message: `"${steps[i]}" is not a duration` });
+      else if (ms > 7 * 24 * 3600 * 1000) ctx.addIssue({ code: 'custom', path: [i], message: 'at most 7d' });
+    });
+    return parsed as number[];
+  })
+  .openapi({ type: 'array', items: { type: 'string' }, example: [...DEFAULT_RETRY_SCHEDULE] });
+
+const EndpointCreate = z
+  .object({
+    url: z.string().min(1).max(2048),
+    description: z.string().max(500).optional(),
+    eventTypes: z.array(EventType).min(1).max(100).optional(),
+    secret: z.string().refine(isValidSecret, 'must be whsec_ followed by base64 of 24–64 bytes').optional(),
+    retrySchedule: RetrySchedule.optional(),
+    timeoutMs: z.number().int().min(1000).max(60_000).optional(),
+  })
+  .strict()
+  .openapi('EndpointCreate');
+
+const EndpointPatch = z
+  .object({
+    url: z.string().min(1).max(2048).optional(),
+    description: z.string().max(500).nullable().optional(),
+    eventTypes: z.array(EventType).min(1).max(100).nullable().optional(),
+    retrySchedule: RetrySchedule.optional(),
+    timeoutMs: z.number().int().min(1000).max(60_000).optional(),
+    enabled: z.boolean().optional(),
+  })
+  .strict()
+  .openapi('EndpointPatch');
+
+const Endpoint = z
+  .object({
+    id: z.string(),
+    url: z.string(),
+    description: z.string().nullable(),
+    eventTypes: z.array(z.string()).nullable(),
+    retrySchedule: z.array(z.string()),
+    timeoutMs: z.number(),
+    enabled: z.boolean(),
+    disabledReason: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('Endpoint');
+
+interface EndpointRow {
+  id: string;
+  url: string;
+  description: string | null;
+  event_types: string[] | null;
+  retry_schedule_ms: number[];
+  timeout_ms: number;
+  enabled: boolean;
+  disabled_reason: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const ENDPOINT_COLUMNS =
+  'id, url, description, event_types, retry_schedule_ms, timeout_ms, enabled, disabled_reason, created_at, updated_at';
+
+function endpointJson(r: EndpointRow) {
+  return {
+    id: r.id,
+    url: r.url,
+    description: r.description,
+    eventTypes: r.event_types,
+    retrySchedule: r.retry_schedule_ms.map(formatDuration),
+    timeoutMs: r.timeout_ms,
+    enabled: r.enabled,
+    disabledReason: r.disabled_reason,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+  };
+}
+
+export function endpointRoutes(deps: ApiDeps) {
+  const router = newRouter();
+  const { pool } = deps;
+  const allowed = allowList(deps.config.webhooks.allowedCidrs);
+
+  async function checkUrl(url: string) {
+    try {
+      await resolveWebhookTarget(url, allowed);
+    } catch (err) {
+      if (err instanceof UrlRefusedError) {
+        throw new ApiError(422, 'unprocessable', `URL refused: ${err.message}`, [
+          { path: 'url', message: err.message },
+        ]);
+      }
+      throw err;
+    }
+  }
+
+  async function loadEndpoint(id: string): Promise<EndpointRow> {
+    const { rows } = await pool.query<EndpointRow>(
+      `SELECT ${ENDPOINT_COLUMNS} FROM opsflow.webhook_endpoints WHERE id = $1 AND deleted_at IS NULL`,
+      [id],
+    );
+    if (!rows[0]) throw new ApiError(404, 'not_found', `endpoint ${id} not found`);
+    return rows[0];
+  }
+
+  router.openapi(
+    route('endpoints:write', {
+      method: 'post',
+      path: '/endpoints',
+      summary: 'Create a webhook endpoint',
+      request: { body: { required: true, ...json(EndpointCreate) } },
+      responses: {
+        201: {
+          description: 'Created; the only response besides a rotation that shows the secret',
+          ...json(Endpoint.extend({ secret: z.string() })),
+        },
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      await checkUrl(body.url);
+      const secret = body.secret ?? generateSecret();
+      const schedule = body.retrySchedule ?? DEFAULT_RETRY_SCHEDULE.map((s) => parseDuration(s)!);
+      const { rows } = await pool.query<EndpointRow>(
+        `INSERT INTO opsflow.webhook_endpoints (id, url, description, event_types, secret, retry_schedule_ms, timeout_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${ENDPOINT_COLUMNS}`,
+        [
+          newId('ep'),
+          body.url,
+          body.description ?? null,
+          body.eventTypes ?? null,
+          secret,
+          schedule,
+          body.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        ],
+      );
+      return c.json({ ...endpointJson(rows[0]!), secret }, 201);
+    },
+  );
+
+  router.openapi(
+    route('read', {
+      method: 'get',
+      path: '/endpoints',
+      summary: 'List webhook endpoints',
+      request: { query: z.object({ cursor: Cursor, limit: Limit }) },
+      responses: pageResponse(Endpoint, 'Endpoints, newest first'),
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const key = cursorKey(q.cursor);
+      const { rows } = await pool.query<EndpointRow>(
+        `SELECT ${ENDPOINT_COLUMNS} FROM opsflow.webhook_endpoints
+         WHERE deleted_at IS NULL AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2))
+         ORDER BY created_at DESC, id DESC LIMIT $3`,
+        [key?.at ?? null, key?.id ?? null, q.limit + 1],
+      );
+      const { items, nextCursor } = page(rows, q.limit, (r) => r.created_at);
+      return c.json({ items: items.map(endpointJson), nextCursor }, 200);
+    },
+  );
+
+  router.openapi(
+    route('read', {
+      method: 'get',
+      path: '/endpoints/{id}',
+      summary: 'Get a webhook endpoint',
+      request: { params: IdParam },
+      responses: { 200: { description: 'The endpoint', ...json(Endpoint) } },
+    }),
+    async (c) => c.json(endpointJson(await loadEndpoint(c.req.valid('param').id)), 200),
+  );
+
+  router.openapi(
+    route('endpoints:write', {
+      method: 'patch',
+      path: '/endpoints/{id}',
+      summary: 'Change a webhook endpoint; {"enabled": true} re-enables a disabled one',
+      request: { params: IdParam, body: { required: true, ...json(EndpointPatch) } },
+      responses: { 200: { description: 'The endpoint', ...json(Endpoint) } },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      await loadEndpoint(id);
+      if (body.url !== undefined) await checkUrl(body.url);
+      const { rows } = await pool.query<EndpointRow>(
+        `UPDATE opsflow.webhook_endpoints SET
+           url = COALESCE($2, url),
+           description = CASE WHEN $3 THEN $4 ELSE description END,
+           event_types = CASE WHEN $5 THEN $6::text[] ELSE event_types END,
+           retry_schedule_ms = COALESCE($7, retry_schedule_ms),
+           timeout_ms = COALESCE($8, timeout_ms),
+           enabled = COALESCE($9, enabled),
+           disabled_reason = CASE WHEN $9 IS NULL THEN disabled_reason WHEN $9 THEN NULL ELSE 'disabled by an operator' END,
+           disabled_at = CASE WHEN $9 IS NULL THEN disabled_at WHEN $9 THEN NULL ELSE now() END,
+           failing_since = CASE WHEN $9 THEN NULL ELSE failing_since END,
+           updated_at = now()
+         WHERE id = $1 AND deleted_at IS NULL RETURNING ${ENDPOINT_COLUMNS}`,
+        [
+          id,
+          body.url ?? null,
+          body.description !== undefined,
+          body.description ?? null,
+          body.eventTypes !== undefined,
+          body.eventTypes ?? null,
+          body.retrySchedule ?? null,
+          body.timeoutMs ?? null,
+          body.enabled ?? null,
+        ],
+      );
+      if (!rows[0]) throw new ApiError(404, 'not_found', `endpoint ${id} not found`);
+      return c.json(endpointJson(rows[0]), 200);
+    },
+  );
+
+  router.openapi(
+    route('endpoints:write', {
+      method: 'delete',
+      path: '/endpoints/{id}',
+      summary: 'Delete a webhook endpoint (its delivery history is kept)',
+      request: { params: IdParam },
+      responses: { 204: { description: 'Deleted' } },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const { rowCount } = await pool.query(
+        `UPDATE opsflow.webhook_endpoints SET deleted_at = now(), enabled = false, updated_at = now()
+         WHERE id = $1 AND deleted_at IS NULL`,
+        [id],
+      );
+      if (!rowCount) throw new ApiError(404, 'not_found', `endpoint ${id} not found`);
+      return c.body(null, 204);
+    },
+  );
+
+  router.openapi(
+    route('endpoints:write', {
+      method: 'post',
+      path: '/endpoints/{id}/rotate-secret',
+      summary: 'Rotate the signing secret; the old one keeps signing alongside for 24 h',
+      request: { params: IdParam },
+      responses: {
+        200: {
+          description: 'The new secret',
+          ...json(z.object({ id: z.string(), secret: z.string(), previousSecretExpiresAt: z.string() })),
+        },
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const secret = generateSecret();
+      const { rows } = await pool.query<{ previous_secret_expires_at: Date }>(
+        `UPDATE opsflow.webhook_endpoints SET previous_secret = secret, previous_secret_expires_at = now() + interval '24 hours',
+           secret = $2, updated_at = now()
+         WHERE id = $1 AND deleted_at IS NULL RETURNING previous_secret_expires_at`,
+        [id, secret],
+      );
+      if (!rows[0]) throw new ApiError(404, 'not_found', `endpoint ${id} not found`);
+      return c.json({ id, secret, previousSecretExpiresAt: rows[0].previous_secret_expires_at.toISOString() }, 200);
+    },
+  );
+
+  return router;
+}

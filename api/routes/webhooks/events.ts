@@ -1,0 +1,57 @@
+/** Publishing an event: one delivery per enabled endpoint subscribed to its type. */
+import { z } from '@hono/zod-openapi';
+import { publishEvent, webhookServiceDeps } from '../../../lib/webhooks/service.js';
+import { json } from '../../pagination.js';
+import type { ApiDeps } from '../../app.js';
+import { newRouter } from '../../router.js';
+import { route } from '../../scoped.js';
+import { EventType, serviceError } from './shared.js';
+
+const EventCreate = z
+  .object({
+    type: EventType,
+    payload: z.unknown().refine((v) => v !== undefined, 'required'),
+    idempotencyKey: z.string().min(1).max(255).optional(),
+    tenantId: z.string().min(1).max(255).optional(),
+  })
+  .strict()
+  .openapi('EventCreate');
+
+export function eventRoutes(deps: ApiDeps) {
+  const router = newRouter();
+  const service = webhookServiceDeps(deps.config, deps.pool, deps.temporal, deps.queues);
+
+  router.openapi(
+    route('events:publish', {
+      method: 'post',
+      path: '/events',
+      summary: 'Publish an event: one delivery per enabled endpoint subscribed to its type',
+      request: { body: { required: true, ...json(EventCreate) } },
+      responses: {
+        202: {
+          description: 'Accepted; deliveries run as workflows',
+          ...json(
+            z.object({
+              eventId: z.string(),
+              deliveries: z.array(z.object({ id: z.string(), endpointId: z.string() })),
+            }),
+          ),
+        },
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const result = await publishEvent(service, body).catch(serviceError);
+      if (result.startFailed) {
+        // Accepted all the same: the rows are committed and the workers' reconciler starts what is missing.
+        deps.log.warn(
+          { err: result.startFailed, eventId: result.eventId, requestId: c.get('requestId') },
+          'event accepted; some delivery workflows could not be started now and will be started by the reconciler',
+        );
+      }
+      return c.json({ eventId: result.eventId, deliveries: result.deliveries }, 202);
+    },
+  );
+
+  return router;
+}

@@ -1,0 +1,15 @@
+/** The webhook family's API: endpoints, events (fan-out), deliveries and dead letters, a file each. */
+import type { ApiDeps } from '../../app.js';
+import { newRouter } from '../../router.js';
+import { deadLetterRoutes } from './dead-letters.js';
+import { deliveryRoutes } from './deliveries.js';
+import { endpointRoutes } from './endpoints.js';
+import { eventRoutes } from './events.js';
+
+export function webhookRoutes(deps: ApiDeps) {
+  return newRouter()
+    .route('/', endpointRoutes(deps))
+    .route('/', eventRoutes(deps))
+    .route('/', deliveryRoutes(deps))
+    .route('/', deadLetterRoutes(deps));
+}
