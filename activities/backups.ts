@@ -5,8 +5,11 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -89,9 +92,28 @@ function bin(config: Config, name: string): string {
   return config.backups.pgBinDir ? path.join(config.backups.pgBinDir, name) : name;
 }
 
+/**
+ * A connection URL as a PostgreSQL client tool's arguments: the URL without its password, and the password
+ * in PGPASSWORD, so `ps` (which shows argv to every user of the machine) never shows it.
+ */
+export function pgConnection(url: string): { arg: string; env: Record<string, string> } {
+  const u = new URL(url);
+  const password = decodeURIComponent(u.password);
+  u.password = '';
+  return { arg: `--dbname=${u.toString()}`, env: password ? { PGPASSWORD: password } : {} };
+}
+
 /** Runs a PostgreSQL client tool, killing it if the activity is cancelled. */
-function run(command: string, args: string[], stdin?: Readable): { child: ChildProcess; done: Promise<string> } {
-  const child = spawn(command, args, { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+function run(
+  command: string,
+  args: string[],
+  opts: { stdin?: Readable; env?: Record<string, string> } = {},
+): { child: ChildProcess; done: Promise<string> } {
+  const { stdin } = opts;
+  const child = spawn(command, args, {
+    stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
+  });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
   if (stdin && child.stdin) stdin.pipe(child.stdin).on('error', () => undefined);
@@ -145,9 +167,52 @@ export const createBackupActivities = (deps: Deps) => {
   };
 
   /**
+   * Copies a stored backup into a private temporary file (under OPSFLOW_DATA_DIR/tmp, mode 0600) while hashing
+   * it. The file is handed back only when its size and sha256 match the catalogue; otherwise it is removed
+   * and the reason returned. The caller removes `dir` when done.
+   */
+  async function verifiedCopy(
+    location: StoredCopy,
+    sha256: string,
+    sizeBytes: number,
+  ): Promise<{ ok: true; file: string; dir: string } | { ok: false; reason: string }> {
+    const root = path.resolve(deps.config.dataDir, 'tmp');
+    await mkdir(root, { recursive: true, mode: 0o700 });
+    const dir = await mkdtemp(path.join(root, 'restore-'));
+    const file = path.join(dir, 'backup.dump');
+    const hash = createHash('sha256');
+    let size = 0;
+    const beat = setInterval(() => Context.current().heartbeat({ step: 'fetch', bytes: size }), 1000);
+    try {
+      const source = await storeByName(location.store).read(location.key);
+      const tap = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          hash.update(chunk);
+          size += chunk.length;
+          done(null, chunk);
+        },
+      });
+      await pipeline(source, tap, createWriteStream(file, { mode: 0o600 }));
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      return { ok: false, reason: `${location.store} copy unreadable: ${(err as Error).message}` };
+    } finally {
+      clearInterval(beat);
+    }
+    if (size !== sizeBytes || hash.digest('hex') !== sha256) {
+      await rm(dir, { recursive: true, force: true });
+      return {
+        ok: false,
+        reason: `${location.store} copy differs from the catalog (size ${size}/${sizeBytes}, sha256 mismatch); nothing was restored from it`,
+      };
+    }
+    return { ok: true, file, dir };
+  }
+
+  /**
    * Restores one stored copy into database `dbName` on `server` (created fresh; an existing one of that name
-   * is dropped first: callers pass names opsflow owns), checking sha256 and size of the bytes pg_restore
-   * read, then compares row counts with `expected`. On any failure the database is dropped; on success it is
+   * is dropped first: callers pass names opsflow owns) from a local copy whose sha256 and size were checked
+   * first, then compares row counts with `expected`. On any failure the database is dropped; on success it is
    * dropped too unless `keep`. Never throws for a bad copy: the result says why.
    */
   async function restoreAndCompare(input: {
@@ -162,6 +227,10 @@ export const createBackupActivities = (deps: Deps) => {
     preserveOwnership?: boolean;
   }): Promise<VerificationResult> {
     const tables = expectedTables(input.expected);
+    // Nothing reaches pg_restore before its bytes match the catalogue, and what it reads is the very file
+    // that was hashed: a tampered copy never runs a statement.
+    const copy = await verifiedCopy(input.location, input.sha256, input.sizeBytes);
+    if (!copy.ok) return { ok: false, reason: copy.reason, tables };
     const admin = new pg.Client({ connectionString: maintenanceUrl(deps.config, input.server) });
     await admin.connect();
     const url = databaseUrlOn(deps.config, input.server, input.dbName);
@@ -169,22 +238,13 @@ export const createBackupActivities = (deps: Deps) => {
     try {
       await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(input.dbName)} WITH (FORCE)`);
       await admin.query(`CREATE DATABASE ${quoteIdent(input.dbName)}`);
-      let source: Readable;
-      try {
-        source = await storeByName(input.location.store).read(input.location.key);
-      } catch (err) {
-        return { ok: false, reason: `${input.location.store} copy unreadable: ${(err as Error).message}`, tables };
-      }
-      const hash = createHash('sha256');
-      let size = 0;
-      source.on('data', (chunk: Buffer) => {
-        hash.update(chunk);
-        size += chunk.length;
-      });
       const ownership = input.preserveOwnership ? [] : ['--no-owner', '--no-privileges'];
-      const restore = run(bin(deps.config, 'pg_restore'), [...ownership, '--exit-on-error', `--dbname=${url}`], source);
+      const conn = pgConnection(url);
+      const restore = run(bin(deps.config, 'pg_restore'), [...ownership, '--exit-on-error', conn.arg, copy.file], {
+        env: conn.env,
+      });
       const stopCancel = onCancel(() => restore.child.kill('SIGKILL'));
-      const beat = setInterval(() => Context.current().heartbeat({ step: 'restore', bytes: size }), 1000);
+      const beat = setInterval(() => Context.current().heartbeat({ step: 'restore' }), 1000);
       try {
         await restore.done;
       } catch (err) {
@@ -192,14 +252,6 @@ export const createBackupActivities = (deps: Deps) => {
       } finally {
         clearInterval(beat);
         stopCancel();
-      }
-      if (!source.readableEnded) await new Promise((resolve) => source.once('end', resolve).once('error', resolve));
-      if (size !== input.sizeBytes || hash.digest('hex') !== input.sha256) {
-        return {
-          ok: false,
-          reason: `${input.location.store} copy differs from the catalog (size ${size}/${input.sizeBytes}, sha256 mismatch)`,
-          tables,
-        };
       }
       const restored = new pg.Client({ connectionString: url });
       await restored.connect();
@@ -226,6 +278,7 @@ export const createBackupActivities = (deps: Deps) => {
         await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(input.dbName)} WITH (FORCE)`).catch(() => undefined);
       }
       await admin.end();
+      await rm(copy.dir, { recursive: true, force: true });
     }
   }
 
@@ -261,7 +314,10 @@ export const createBackupActivities = (deps: Deps) => {
         const tableCounts = await countRows(source);
 
         for (const store of stores) writes.push({ store, write: store.write(input.key) });
-        const dump = run(bin(deps.config, 'pg_dump'), ['--format=custom', `--snapshot=${snapshot}`, `--dbname=${url}`]);
+        const conn = pgConnection(url);
+        const dump = run(bin(deps.config, 'pg_dump'), ['--format=custom', `--snapshot=${snapshot}`, conn.arg], {
+          env: conn.env,
+        });
         const stopCancel = onCancel(() => dump.child.kill('SIGKILL'));
         const hash = createHash('sha256');
         let size = 0;
@@ -311,8 +367,9 @@ export const createBackupActivities = (deps: Deps) => {
     },
 
     /**
-     * Re-reads every stored copy (sha256 and size must match), lists it with pg_restore, restores the first
-     * copy into a scratch database on the verification server and compares row counts with the snapshot's.
+     * Re-reads every stored copy (sha256 and size must match): the first into a local file that, once it
+     * matches, is restored into a scratch database on the verification server (row counts compared with the
+     * snapshot's); the others are hashed as they stream.
      * Never throws for a bad backup: the result says why it is not verified. The scratch database is dropped
      * whatever happens.
      */
@@ -324,7 +381,9 @@ export const createBackupActivities = (deps: Deps) => {
       tableCounts: Record<string, number>;
     }): Promise<VerificationResult> {
       const tables = expectedTables(input.tableCounts);
-      for (const loc of input.locations) {
+      const [first, ...others] = input.locations;
+      if (!first) return { ok: false, reason: 'no stored copy', tables };
+      for (const loc of others) {
         const hash = createHash('sha256');
         let size = 0;
         try {
@@ -344,15 +403,6 @@ export const createBackupActivities = (deps: Deps) => {
           };
         }
         Context.current().heartbeat({ verified: loc.store });
-      }
-      const first = input.locations[0];
-      if (!first) return { ok: false, reason: 'no stored copy', tables };
-
-      const list = run(bin(deps.config, 'pg_restore'), ['--list'], await storeByName(first.store).read(first.key));
-      try {
-        await list.done;
-      } catch (err) {
-        return { ok: false, reason: `pg_restore --list: ${(err as Error).message}`, tables };
       }
       return restoreAndCompare({
         server: 'verify',

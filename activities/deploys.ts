@@ -9,7 +9,7 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
 import type { Pool } from '../lib/db.js';
 import { versionShipped } from '../lib/deploys/history.js';
-import type { DeployTarget } from '../lib/deploys/targets.js';
+import { targetSettings, targetsDigest, type DeployTarget } from '../lib/deploys/targets.js';
 import type { Logger } from '../lib/logger.js';
 import type { Mailer } from '../lib/mailer.js';
 import type { TaskQueues } from '../lib/task-queues.js';
@@ -37,6 +37,16 @@ const planError = (message: string) =>
 
 const TAIL = 4096;
 
+/**
+ * The whole environment a target's command sees: PATH and HOME of the worker, the deploy's variables and the
+ * target's declared `env` — not the worker's other variables (its database URL, keys and secrets).
+ */
+function commandEnv(t: DeployTarget, vars: Record<string, string>): Record<string, string> {
+  const base: Record<string, string> = {};
+  for (const k of ['PATH', 'HOME'] as const) if (process.env[k] !== undefined) base[k] = process.env[k];
+  return { ...base, ...t.env, ...vars, TARGET: t.name };
+}
+
 /** Runs `/bin/sh -c command` in its own process group; kills the group on timeout or cancellation. */
 async function shell(
   command: string,
@@ -45,7 +55,7 @@ async function shell(
   const t0 = Date.now();
   const child = spawn('/bin/sh', ['-c', command], {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
+    env: opts.env,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -106,6 +116,15 @@ function field(body: unknown, path: string): string | null {
 
 export const createDeployActivities = (deps: Deps) => {
   const events = webhookServiceDeps(deps.config, deps.pool, deps.client, deps.queues);
+  const targets = new Map(deps.config.deploys.targets.map((t) => [t.name, t]));
+  const digest = targetsDigest(deps.config.deploys.targets);
+
+  /** A target of this worker's DEPLOY_TARGETS_FILE, by name: whatever a workflow's input says, only these run. */
+  function declared(name: string): DeployTarget {
+    const t = targets.get(name);
+    if (!t) throw planError(`target ${String(name).slice(0, 100)} is not declared in this worker's DEPLOY_TARGETS_FILE`);
+    return t;
+  }
 
   /** The version running now: the last deploy's outcome, else the target's currentVersion command. */
   async function currentVersion(t: DeployTarget): Promise<string | null> {
@@ -117,7 +136,7 @@ export const createDeployActivities = (deps: Deps) => {
     const last = rows[0];
     if (last) return last.status === 'succeeded' ? last.version : last.previous_version;
     if (!t.commands.currentVersion) return null;
-    const out = await shell(t.commands.currentVersion, { cwd: t.cwd, env: { TARGET: t.name }, timeoutMs: 60_000 });
+    const out = await shell(t.commands.currentVersion, { cwd: t.cwd, env: commandEnv(t, {}), timeoutMs: 60_000 });
     const v = out.outputTail.trim().split('\n').pop()?.trim() ?? '';
     if (out.exitCode !== 0)
       throw planError(`currentVersion command failed (exit ${out.exitCode}): ${out.outputTail.slice(-500)}`);
@@ -128,13 +147,13 @@ export const createDeployActivities = (deps: Deps) => {
 
   return {
     async planDeploy(input: {
-      target: DeployTarget;
+      target: string;
       kind: DeployInput['kind'];
       version?: string;
       bump?: Bump;
       skipBackup?: boolean;
     }): Promise<DeployPlan> {
-      const t = input.target;
+      const t = declared(input.target);
       const previous = await currentVersion(t);
       let version: string;
       let command: DeployPlan['command'] = 'deploy';
@@ -188,16 +207,18 @@ export const createDeployActivities = (deps: Deps) => {
         requiresApproval,
         backupDatabase,
         steps,
+        settings: targetSettings(t),
+        targetsDigest: digest,
       };
     },
 
     async runCommand(input: {
-      target: DeployTarget;
+      target: string;
       which: 'deploy' | 'rollback';
       version: string;
       previousVersion: string | null;
     }): Promise<CommandResult> {
-      const t = input.target;
+      const t = declared(input.target);
       const command = t.commands[input.which];
       if (!command) throw planError(`${t.name} has no ${input.which} command`);
       for (const v of [input.version, input.previousVersion]) {
@@ -206,7 +227,7 @@ export const createDeployActivities = (deps: Deps) => {
       const ctx = Context.current();
       const result = await shell(command, {
         cwd: t.cwd,
-        env: { TARGET: t.name, VERSION: input.version, PREVIOUS_VERSION: input.previousVersion ?? '' },
+        env: commandEnv(t, { VERSION: input.version, PREVIOUS_VERSION: input.previousVersion ?? '' }),
         timeoutMs: t.timeoutSec * 1000,
         onBeat: () => ctx.heartbeat(),
         signal: ctx.cancellationSignal,
@@ -219,14 +240,10 @@ export const createDeployActivities = (deps: Deps) => {
       return result;
     },
 
-    async healthSample(input: {
-      phase: HealthSample['phase'];
-      url: string;
-      expectStatus: number;
-      expectVersionField?: string;
-      version: string;
-      timeoutMs: number;
-    }): Promise<HealthSample> {
+    async healthSample(input: { target: string; phase: HealthSample['phase']; version: string }): Promise<HealthSample> {
+      const h = declared(input.target).health;
+      const { url, expectStatus, expectVersion: expectVersionField } = h;
+      const timeoutMs = h.requestTimeoutSec * 1000;
       const at = new Date();
       const t0 = performance.now();
       const sample: HealthSample = {
@@ -238,36 +255,41 @@ export const createDeployActivities = (deps: Deps) => {
         versionSeen: null,
       };
       try {
-        const res = await fetch(input.url, {
-          signal: AbortSignal.timeout(input.timeoutMs),
+        const res = await fetch(url, {
+          signal: AbortSignal.timeout(timeoutMs),
           headers: { accept: 'application/json' },
         });
         const text = (await res.text()).slice(0, 65_536);
         sample.status = res.status;
-        if (input.expectVersionField) {
+        if (expectVersionField) {
           try {
-            sample.versionSeen = field(JSON.parse(text), input.expectVersionField);
+            sample.versionSeen = field(JSON.parse(text), expectVersionField);
           } catch {
             sample.error = 'health response is not JSON';
           }
         }
         sample.ok =
-          res.status === input.expectStatus && (!input.expectVersionField || sample.versionSeen === input.version);
+          res.status === expectStatus && (!expectVersionField || sample.versionSeen === input.version);
         if (!sample.ok && !sample.error) {
           sample.error =
-            res.status !== input.expectStatus
-              ? `status ${res.status}, expected ${input.expectStatus}`
+            res.status !== expectStatus
+              ? `status ${res.status}, expected ${expectStatus}`
               : `version ${sample.versionSeen ?? 'missing'}, expected ${input.version}`;
         }
       } catch (err) {
         sample.error =
-          (err as Error).name === 'TimeoutError' ? `no answer within ${input.timeoutMs} ms` : (err as Error).message;
+          (err as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (err as Error).message;
       }
       sample.latencyMs = Math.round(performance.now() - t0);
       return sample;
     },
 
-    async recordDeploy(input: { result: DeployResult; input: DeployInput; startedAt: string }): Promise<void> {
+    async recordDeploy(input: {
+      result: DeployResult;
+      input: DeployInput;
+      target: { name: string; environment: string };
+      startedAt: string;
+    }): Promise<void> {
       const r = input.result;
       const info = Context.current().info;
       const finished = !['planning', 'awaiting_approval', 'running'].includes(r.status);
@@ -284,8 +306,8 @@ export const createDeployActivities = (deps: Deps) => {
           r.id,
           info.workflowExecution?.workflowId ?? '',
           info.workflowExecution?.runId ?? '',
-          input.input.target.name,
-          input.input.target.environment,
+          input.target.name,
+          input.target.environment,
           input.input.kind,
           r.status,
           r.plan?.version ?? input.input.version ?? null,

@@ -86,8 +86,10 @@ describe('scoped API keys', () => {
       expect(envelope.error.details).toEqual({ requiredScope: scope });
     }
     // Nothing was started or written on the way.
-    const { rows } = await h.pool.query('SELECT 1 FROM opsflow.deploys');
-    expect(rows).toEqual([]);
+    const deploys = await h.pool.query('SELECT 1 FROM opsflow.deploys WHERE requested_by_key = $1', [publisher.id]);
+    expect(deploys.rows).toEqual([]);
+    const keys = await h.pool.query(`SELECT 1 FROM opsflow.api_keys WHERE name = 'escalate'`);
+    expect(keys.rows).toEqual([]);
   });
 
   it('presets expand to scopes; a key cannot grant scopes it does not hold; bad input is refused', async () => {

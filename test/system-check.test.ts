@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSystemCheckActivities } from '../activities/system-check.js';
+import { createPool } from '../lib/db.js';
 import { OpsKind, OpsStatus } from '../lib/search-attributes.js';
 import type { SystemCheckResult } from '../workflows/system-check/definitions.js';
 import type { systemCheck } from '../workflows/system-check/workflow.js';
@@ -25,6 +27,8 @@ describe('systemCheck on a real Temporal server', () => {
     h = await createHarness({
       HEALTH_CHECK_URLS: `${healthy.url}/health,${failing.url}/health`,
       HEALTH_CHECK_TIMEOUT_MS: '2000',
+      // Caller-given URLs pass the SSRF guard; the test's receivers are on loopback.
+      WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8',
     });
     workers = await startWorkers(h, ['system']);
   });
@@ -123,5 +127,71 @@ describe('systemCheck on a real Temporal server', () => {
     const body = (await res.json()) as SystemCheckResult;
     expect(body.status).toBe('ok');
     expect(body.checks.map((c) => c.kind)).toEqual(['http']);
+  });
+
+  const asKey = async (scopes: string[]) => {
+    const res = await testApp(h).request('/v1/api-keys', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `system-check-${scopes.join('-')}`, scopes }),
+    });
+    return ((await res.json()) as { key: string }).key;
+  };
+  const post = (key: string, body: unknown) =>
+    testApp(h).request('/v1/system-check', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
+  it('other URLs than HEALTH_CHECK_URLS need schedules:write; a read key may re-run the configured ones', async () => {
+    const reader = await asKey(['read']);
+    const other = await post(reader, { httpUrls: [`${healthy.url}/other`] });
+    expect(other.status).toBe(403);
+    expect(((await other.json()) as { error: { details: unknown } }).error.details).toEqual({
+      requiredScope: 'schedules:write',
+    });
+    expect(healthy.requests.some((r) => r.path === '/other')).toBe(false);
+    const same = await post(reader, { httpUrls: [`${healthy.url}/health`], postgres: false });
+    expect(same.status).toBe(200);
+  });
+
+  it('refuses a metadata or private address, in the API and in the worker', async () => {
+    const operator = await asKey(['operator']);
+    for (const url of [
+      'http://169.254.169.254/latest/meta-data/',
+      'http://10.0.0.1/',
+      'http://[::ffff:169.254.169.254]/',
+    ]) {
+      const res = await post(operator, { httpUrls: [url] });
+      expect(res.status, url).toBe(422);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/refused/);
+    }
+    // Started past the API, the worker's guard refuses it too: nothing is fetched.
+    const result: SystemCheckResult = await h.client.workflow.execute<typeof systemCheck>('systemCheck', {
+      taskQueue: h.queues.system,
+      workflowId: `system-check:test:${Date.now()}-metadata`,
+      args: [{ postgres: false, httpUrls: ['http://169.254.169.254/latest/meta-data/'], timeoutMs: 500 }],
+    });
+    expect(result.checks).toEqual([
+      expect.objectContaining({
+        ok: false,
+        detail: expect.stringMatching(/^refused: .*private, loopback or reserved/) as string,
+      }),
+    ]);
+  });
+
+  it("the check's statement timeout ends with its transaction: the pool's next query has none", async () => {
+    const pool = createPool(h.config.databaseUrl, 1); // one connection: the next query reuses it
+    try {
+      const before = await pool.query<{ statement_timeout: string }>('SHOW statement_timeout');
+      const check = await createSystemCheckActivities({ pool, config: h.config }).checkPostgres({ timeoutMs: 1234 });
+      expect(check.ok).toBe(true);
+      const after = await pool.query<{ statement_timeout: string }>('SHOW statement_timeout');
+      expect(after.rows[0]!.statement_timeout).toBe(before.rows[0]!.statement_timeout);
+      expect(after.rows[0]!.statement_timeout).not.toBe('1234ms');
+    } finally {
+      await pool.end();
+    }
   });
 });

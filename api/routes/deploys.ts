@@ -12,7 +12,7 @@ import {
 } from '@temporalio/client';
 import type { Context } from 'hono';
 import { versionShipped } from '../../lib/deploys/history.js';
-import type { DeployTarget } from '../../lib/deploys/targets.js';
+import { targetsDigest, type DeployTarget } from '../../lib/deploys/targets.js';
 import { DeployTarget as DeployTargetSA, OpsKind, OpsStatus } from '../../lib/search-attributes.js';
 import {
   approveUpdate,
@@ -103,9 +103,17 @@ export function deployRoutes(deps: ApiDeps) {
     return t;
   };
 
+  const digest = targetsDigest(deps.config.deploys.targets);
+  /** The workflow input names the target; the worker resolves its commands from its own file. */
+  const inputFor = (target: DeployTarget, rest: Omit<DeployInput, 'target' | 'targetsDigest'>): DeployInput => ({
+    ...rest,
+    target: target.name,
+    targetsDigest: digest,
+  });
+
   /** Starts the locked workflow for a target; a running one means 409 with its deploy id. */
-  async function start(input: DeployInput): Promise<string> {
-    const workflowId = deployWorkflowId(input.target.name);
+  async function start(target: DeployTarget, input: DeployInput): Promise<string> {
+    const workflowId = deployWorkflowId(target.name);
     try {
       const handle = await deps.temporal.workflow.start<typeof deployTarget>(DEPLOY_WORKFLOW, {
         taskQueue: deps.queues.deploys,
@@ -114,11 +122,11 @@ export function deployRoutes(deps: ApiDeps) {
         memo: { deployId: input.id },
         typedSearchAttributes: [
           { key: OpsKind, value: 'deploy' },
-          { key: DeployTargetSA, value: input.target.name },
+          { key: DeployTargetSA, value: target.name },
           { key: OpsStatus, value: 'planning' },
         ],
         staticSummary:
-          `${input.kind} ${input.target.name} (${input.target.environment}) ${input.version ?? input.bump ?? ''}`.trim(),
+          `${input.kind} ${target.name} (${target.environment}) ${input.version ?? input.bump ?? ''}`.trim(),
       });
       await deps.pool.query(
         `INSERT INTO opsflow.deploys (id, workflow_id, run_id, target, environment, kind, status, version, requested_by,
@@ -128,8 +136,8 @@ export function deployRoutes(deps: ApiDeps) {
           input.id,
           workflowId,
           handle.firstExecutionRunId,
-          input.target.name,
-          input.target.environment,
+          target.name,
+          target.environment,
           input.kind,
           input.version ?? null,
           input.requester?.keyName ?? null,
@@ -142,7 +150,7 @@ export function deployRoutes(deps: ApiDeps) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       const running = await deps.temporal.workflow.getHandle(workflowId).describe();
       const runningId = running.memo?.deployId;
-      throw new ApiError(409, 'conflict', `a deploy of ${input.target.name} is already running: ${String(runningId)}`, {
+      throw new ApiError(409, 'conflict', `a deploy of ${target.name} is already running: ${String(runningId)}`, {
         runningDeployId: runningId,
       });
     }
@@ -202,15 +210,14 @@ export function deployRoutes(deps: ApiDeps) {
         throw new ApiError(422, 'unprocessable', 'give exactly one of version and bump');
       }
       const now = new Date();
-      const input: DeployInput = {
+      const input = inputFor(target, {
         id: deployCatalogId(target.name, now),
         kind: 'deploy',
-        target,
         version: body.version,
         bump: body.bump,
         skipBackup: body.skipBackup,
         requester: asActor(actorOf(c)),
-      };
+      });
       if (body.dryRun) {
         try {
           const result: DeployResult = await deps.temporal.workflow.execute<typeof deployTarget>(DEPLOY_WORKFLOW, {
@@ -227,7 +234,7 @@ export function deployRoutes(deps: ApiDeps) {
           throw err;
         }
       }
-      return c.json({ id: await start(input) }, 202);
+      return c.json({ id: await start(target, input) }, 202);
     },
   );
 
@@ -266,14 +273,16 @@ export function deployRoutes(deps: ApiDeps) {
           [{ path: 'toVersion', message: 'not a version that once succeeded on this target' }],
         );
       }
-      const id = await start({
-        id: deployCatalogId(target.name, new Date()),
-        kind: 'rollback',
+      const id = await start(
         target,
-        version: body.toVersion,
-        reason: body.reason,
-        requester: asActor(actorOf(c)),
-      });
+        inputFor(target, {
+          id: deployCatalogId(target.name, new Date()),
+          kind: 'rollback',
+          version: body.toVersion,
+          reason: body.reason,
+          requester: asActor(actorOf(c)),
+        }),
+      );
       return c.json({ id }, 202);
     },
   );

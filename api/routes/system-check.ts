@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
 import type { ApiDeps } from '../app.js';
+import { allowList, resolveWebhookTarget, UrlRefusedError } from '../../lib/webhooks/ssrf.js';
+import { actorOf } from '../auth.js';
 import { newRouter } from '../router.js';
 import { route } from '../scoped.js';
 import { ApiError } from '../errors.js';
@@ -48,7 +50,10 @@ const SystemCheckRequest = z
       .array(z.url({ protocol: /^https?$/ }))
       .max(50)
       .optional()
-      .openapi({ description: 'Health URLs to check instead of HEALTH_CHECK_URLS' }),
+      .openapi({
+        description:
+          'Health URLs to check instead of HEALTH_CHECK_URLS. URLs not configured there need the scope schedules:write and pass the SSRF guard (no private, loopback or metadata addresses unless in WEBHOOK_ALLOWED_CIDRS)',
+      }),
     timeoutMs: z.number().int().min(100).max(120_000).optional(),
   })
   .strict()
@@ -69,6 +74,7 @@ const runCustomSystemCheck = route('read', {
 
 export function systemCheckRoutes(deps: ApiDeps) {
   const router = newRouter();
+  const allowed = allowList(deps.config.webhooks.allowedCidrs);
   const defaults = (): SystemCheckInput => ({
     postgres: true,
     httpUrls: deps.config.systemCheck.urls,
@@ -101,6 +107,31 @@ export function systemCheckRoutes(deps: ApiDeps) {
   router.openapi(runCustomSystemCheck, async (c) => {
     const body = c.req.valid('json');
     const d = defaults();
+    const other = (body.httpUrls ?? []).filter((u) => !d.httpUrls.includes(u));
+    if (other.length > 0) {
+      if (!actorOf(c).scopes.has('schedules:write')) {
+        throw new ApiError(
+          403,
+          'forbidden',
+          'Checking URLs other than HEALTH_CHECK_URLS needs the scope schedules:write',
+          {
+            requiredScope: 'schedules:write',
+          },
+        );
+      }
+      const problems: { path: string; message: string }[] = [];
+      for (const url of other) {
+        try {
+          await resolveWebhookTarget(url, allowed);
+        } catch (err) {
+          if (!(err instanceof UrlRefusedError)) throw err;
+          problems.push({ path: `httpUrls.${body.httpUrls!.indexOf(url)}`, message: err.message });
+        }
+      }
+      if (problems.length > 0) {
+        throw new ApiError(422, 'unprocessable', `URL refused: ${problems.map((p) => p.message).join('; ')}`, problems);
+      }
+    }
     const input: SystemCheckInput = {
       postgres: body.postgres ?? true,
       httpUrls: body.httpUrls ?? d.httpUrls,

@@ -2,6 +2,7 @@
  * Deploy targets, declared in a JSON file (DEPLOY_TARGETS_FILE, default `deploy-targets.json`) and validated
  * once at start: every problem is reported with the target and field it is about.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 
@@ -44,6 +45,10 @@ export const deployTargetSchema = z
       })
       .strict(),
     cwd: z.string().min(1).optional(),
+    /** Extra environment for the commands; they get nothing else of the worker's environment but PATH and HOME. */
+    env: z
+      .record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'names are upper-case letters, digits and _'), z.string())
+      .default({}),
     timeoutSec: seconds(1, 24 * 3600).default(600),
     health: healthSchema,
     watchWindowSec: seconds(0, 24 * 3600).default(0),
@@ -52,8 +57,25 @@ export const deployTargetSchema = z
   .strict()
   .transform((t) => ({ ...t, requiresApproval: t.requiresApproval ?? t.environment === 'production' }));
 
-/** A target as the workflow receives it (a snapshot: a run is not affected by later edits of the file). */
+/** A target as the worker's DEPLOY_TARGETS_FILE declares it, commands included. */
 export type DeployTarget = z.output<typeof deployTargetSchema>;
+
+/**
+ * What a deploy workflow may know of a target: everything but its commands, working directory and
+ * environment, which only the worker's activities read from the worker's own file (a workflow's input and
+ * history are readable and writable by whoever reaches the Temporal frontend).
+ */
+export type TargetSettings = Omit<DeployTarget, 'commands' | 'cwd' | 'env'> & { hasRollbackCommand: boolean };
+
+export function targetSettings(t: DeployTarget): TargetSettings {
+  const { commands, cwd: _cwd, env: _env, ...rest } = t;
+  return { ...rest, hasRollbackCommand: commands.rollback !== undefined };
+}
+
+/** A short digest of the declared targets, recorded with each deploy so API and worker files can be compared. */
+export function targetsDigest(targets: DeployTarget[]): string {
+  return createHash('sha256').update(JSON.stringify(targets)).digest('hex').slice(0, 16);
+}
 
 export class DeployTargetsError extends Error {}
 

@@ -1,5 +1,5 @@
 /**
- * One HTTP POST of a webhook to an address already checked by the SSRF guard. Redirects are not followed;
+ * One HTTP request (a webhook's POST, or a system check's GET) to an address already checked by the SSRF guard. Redirects are not followed;
  * only the first 1 KiB of the response body is read (a 10 MB answer costs 1 KiB); the whole exchange is
  * bounded by the endpoint's timeout.
  */
@@ -30,6 +30,7 @@ export function sendWebhook(opts: {
   headers: Record<string, string>;
   body: string;
   timeoutMs: number;
+  method?: 'GET' | 'POST';
 }): Promise<SendResult> {
   const { target } = opts;
   const started = performance.now();
@@ -56,7 +57,7 @@ export function sendWebhook(opts: {
     const req = (isHttps ? https : http).request(
       target.url,
       {
-        method: 'POST',
+        method: opts.method ?? 'POST',
         agent: isHttps ? agents.https : agents.http,
         lookup: pinned,
         headers: { ...opts.headers, 'content-length': String(payload.length), 'user-agent': 'opsflow-webhooks/1' },

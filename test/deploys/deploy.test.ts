@@ -10,7 +10,12 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig, ConfigError } from '../../lib/config.js';
 import { envKeyId } from '../../lib/keys/store.js';
-import { approveUpdate, deployWorkflowId, type DeployResult } from '../../workflows/deploys/definitions.js';
+import {
+  approveUpdate,
+  DEPLOY_WORKFLOW,
+  deployWorkflowId,
+  type DeployResult,
+} from '../../workflows/deploys/definitions.js';
 import { bumpVersion, gateStep } from '../../workflows/deploys/plan.js';
 import { freePort } from '../global-setup.js';
 import {
@@ -135,7 +140,7 @@ describe('deploy workflow against a real service', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-deploy-'));
-    const names = ['web', 'fragile', 'prod', 'prod-quick', 'solo', 'guarded', 'locked', 'crashy'];
+    const names = ['web', 'fragile', 'prod', 'prod-quick', 'solo', 'envcheck', 'guarded', 'locked', 'crashy'];
     for (const n of names) ports[n] = await freePort();
     smtp = await startSmtpCapture();
     const targets = [
@@ -149,6 +154,12 @@ describe('deploy workflow against a real service', () => {
       target('prod', { environment: 'production', approvalTimeoutSec: 3600 }),
       target('prod-quick', { environment: 'production', approvalTimeoutSec: 2 }),
       target('solo', { environment: 'production', allowSelfApproval: true, watchWindowSec: 0 }),
+      // Its currentVersion command shows what environment a target's commands get.
+      {
+        ...target('envcheck'),
+        env: { GREETING: 'declared' },
+        commands: { deploy: 'true', currentVersion: `env > ${path.join(dir, 'envcheck.txt')}; echo 1.0.0` },
+      },
       // Its pre-deploy backup fails: the harness points PG_BIN_DIR where there is no pg_dump.
       target('guarded', { backupDatabase: ownDb() }),
       target('locked'),
@@ -279,7 +290,7 @@ describe('deploy workflow against a real service', () => {
   });
 
   it('refuses bad input: a version that could reach the shell, unknown target, version and bump together', async () => {
-    for (const version of ['1.0; rm -rf /', '$(id)', '`id`', '1.0 2', '']) {
+    for (const version of ['1.0; rm -rf /', '$(id)', '`id`', '1.0 2', '', '-rf', '--help', '1..2', '../../etc']) {
       const res = await api('/v1/deploys', { target: 'web', version });
       expect(res.status, version).toBe(422);
     }
@@ -289,6 +300,66 @@ describe('deploy workflow against a real service', () => {
     expect((await api('/v1/deploy-targets/web/rollback', { toVersion: '$(id)', reason: 'x' })).status).toBe(422);
     const rows = await h.pool.query(`SELECT 1 FROM opsflow.deploys WHERE target = 'web'`);
     expect(rows.rowCount).toBe(1);
+  });
+
+  it("commands come from the worker's targets file: a workflow started by hand with commands in its input runs nothing", async () => {
+    const marker = (n: number) => path.join(dir, `input-command-ran-${n}`);
+    const evil = (name: string) => ({
+      ...target(name),
+      commands: {
+        deploy: `touch ${marker(1)}`,
+        rollback: `touch ${marker(2)}`,
+        currentVersion: `touch ${marker(3)}; echo 6.6.6`,
+      },
+    });
+    const startByHand = (name: string, extra: Record<string, unknown> = {}) =>
+      h.client.workflow.execute(DEPLOY_WORKFLOW, {
+        taskQueue: h.queues.deploys,
+        workflowId: `deploy:${name}:by-hand:${Date.now()}`,
+        args: [{ id: `deploy:${name}:by-hand`, kind: 'deploy', target: evil(name), version: '6.6.6', ...extra }],
+      }) as Promise<DeployResult>;
+    // A target the worker does not declare: refused at the plan, nothing runs.
+    const unknown = await startByHand('not-declared');
+    expect(unknown.status).toBe('aborted');
+    expect(unknown.reason).toMatch(/not-declared is not declared in this worker's DEPLOY_TARGETS_FILE/);
+    // A declared target with other commands in the input: the worker's own are used (here: no currentVersion).
+    const planned = await startByHand('prod-quick', { dryRun: true });
+    expect(planned.plan).toMatchObject({ target: 'prod-quick', previousVersion: null, version: '6.6.6' });
+    for (const n of [1, 2, 3]) await expect(readFile(marker(n))).rejects.toThrow(/ENOENT/);
+  });
+
+  it("a target's commands get PATH, HOME, the deploy's variables and the target's env, nothing else", async () => {
+    process.env.OPSFLOW_PROBE_SECRET = 'must-not-leak';
+    try {
+      const res = await api('/v1/deploys', { target: 'envcheck', version: '2.0.0', dryRun: true });
+      expect(res.status, await res.clone().text()).toBe(200);
+    } finally {
+      delete process.env.OPSFLOW_PROBE_SECRET;
+    }
+    const env = Object.fromEntries(
+      (await readFile(path.join(dir, 'envcheck.txt'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    expect(env).toMatchObject({ TARGET: 'envcheck', GREETING: 'declared', PATH: process.env.PATH });
+    for (const leaked of ['OPSFLOW_PROBE_SECRET', 'DATABASE_URL', 'OPSFLOW_API_KEYS', 'SMTP_URL']) {
+      expect(env[leaked], leaked).toBeUndefined();
+    }
+    // sh adds PWD, SHLVL and _ of its own; nothing else came from the worker.
+    const allowed = [
+      'GREETING',
+      'PATH',
+      'TARGET',
+      'HOME',
+      'VERSION',
+      'PREVIOUS_VERSION',
+      'PWD',
+      'SHLVL',
+      '_',
+      'OLDPWD',
+    ];
+    expect(Object.keys(env).filter((k) => !allowed.includes(k))).toEqual([]);
   });
 
   it('a bad deploy is detected and rolled back; the previous version serves again', async () => {

@@ -1,6 +1,6 @@
 /** The deploy family's contract. Pure: workflows import it. */
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { DeployTarget } from '../../lib/deploys/targets.js';
+import type { DeployTarget, TargetSettings } from '../../lib/deploys/targets.js';
 import type { Actor } from '../../lib/keys/scopes.js';
 import type { Bump } from './plan.js';
 
@@ -31,7 +31,13 @@ export interface DeployInput {
   id: string;
   /** `deploy`: the full pipeline. `rollback`: a manual rollback — no approval, no backup. */
   kind: 'deploy' | 'rollback';
-  target: DeployTarget;
+  /**
+   * The target's name: the worker resolves its commands and settings from its own DEPLOY_TARGETS_FILE and
+   * refuses a name it does not know. Runs started before this carry a snapshot object; only its name is used.
+   */
+  target: string | DeployTarget;
+  /** `targetsDigest` of the API's targets file, recorded beside the worker's. */
+  targetsDigest?: string;
   version?: string;
   bump?: Bump;
   dryRun?: boolean;
@@ -53,7 +59,15 @@ export interface DeployPlan {
   requiresApproval: boolean;
   backupDatabase: string | null;
   steps: string[];
+  /** The worker's settings for the target (absent in plans made before targets were resolved by name). */
+  settings?: TargetSettings;
+  /** `targetsDigest` of the worker's targets file. */
+  targetsDigest?: string;
 }
+
+/** The target a run is about, whatever the shape of its input. */
+export const targetNameOf = (input: Pick<DeployInput, 'target'>) =>
+  typeof input.target === 'string' ? input.target : input.target.name;
 
 export interface HealthSample {
   phase: 'gate' | 'watch' | 'rollback-gate';
@@ -120,7 +134,7 @@ export const rejectUpdate = defineUpdate<Decision, [{ by: string; byKeyId?: stri
 /** Four-eyes: who asked for a deploy may not approve it, unless the target allows it. */
 export function selfApprovalRefused(
   input: Pick<DeployInput, 'requester'>,
-  target: Pick<DeployTarget, 'allowSelfApproval'>,
+  target: { allowSelfApproval?: boolean },
   byKeyId: string | undefined,
 ): string | undefined {
   if (target.allowSelfApproval || !input.requester || byKeyId !== input.requester.keyId) return undefined;

@@ -3,8 +3,11 @@
  * how a version is bumped, and how health samples decide a gate.
  */
 
-/** Versions reach a shell (as an environment variable): nothing outside this set is accepted. */
-export const DEPLOY_VERSION = /^[A-Za-z0-9._+-]{1,128}$/;
+/**
+ * Versions reach a shell (as an environment variable) and often a path or an argument: nothing outside this
+ * set is accepted, and a version neither starts with `-` (an option) nor contains `..` (a parent directory).
+ */
+export const DEPLOY_VERSION = /^(?!-)(?!.*\.\.)[A-Za-z0-9._+-]{1,128}$/;
 
 export type Bump = 'major' | 'minor' | 'patch';
 

@@ -3,10 +3,13 @@
  * time (id `deploy:<target>`): plan → approval → pre-deploy backup → deploy command → health gate → watch
  * window → (on failure) rollback command + health gate on the old version → record, email, `deploy.*` event.
  * The whole timeline, every health sample included, is this workflow's history and its `progress` query.
+ * The input names the target; its commands, health URL and timings come from the worker's own targets file
+ * (through the plan), never from the input.
  */
 import {
   ActivityCancellationType,
   ActivityFailure,
+  ApplicationFailure,
   CancellationScope,
   condition,
   executeChild,
@@ -19,6 +22,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createDeployActivities } from '../../activities/deploys.js';
+import type { TargetSettings } from '../../lib/deploys/targets.js';
 import { DeployTarget as DeployTargetSA, DeployVersion, OpsKind, OpsStatus } from '../../lib/search-attributes.js';
 import { BACKUP_WORKFLOW, backupWorkflowId } from '../backups/definitions.js';
 import type { backupDatabase } from '../backups/workflow.js';
@@ -27,6 +31,7 @@ import {
   deployProgressQuery,
   rejectUpdate,
   selfApprovalRefused,
+  targetNameOf,
   type CommandResult,
   type Decision,
   type DeployInput,
@@ -44,25 +49,32 @@ const { planDeploy, recordDeploy, reportDeploy } = proxyActivities<Activities>({
 });
 
 export async function deployTarget(input: DeployInput & { backupTaskQueue?: string }): Promise<DeployResult> {
-  const t = input.target;
+  const name = targetNameOf(input);
+  const snapshot = typeof input.target === 'string' ? undefined : input.target;
+  /** The worker's settings for the target, known once planned (runs from before: their input's snapshot). */
+  let t: TargetSettings | undefined = snapshot && {
+    ...snapshot,
+    hasRollbackCommand: snapshot.commands.rollback !== undefined,
+  };
   const { startTime } = workflowInfo();
   const startedAt = startTime.toISOString();
   const result: DeployResult = { id: input.id, status: 'planning', samples: [], timeline: [] };
   let step = 'plan';
   let decision: Decision | undefined;
 
-  // Commands may run for up to the target's timeout; cancellation waits until the process is killed.
-  const { runCommand } = proxyActivities<Activities>({
-    startToCloseTimeout: `${t.timeoutSec + 60} seconds`,
-    heartbeatTimeout: '30 seconds',
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { maximumAttempts: 1 },
-  });
-
-  // A sample on a dead worker is retried elsewhere a few seconds after its request timeout.
-  const { healthSample } = proxyActivities<Activities>({
-    startToCloseTimeout: `${t.health.requestTimeoutSec + 5} seconds`,
-    retry: { maximumAttempts: 3, initialInterval: '1 second' },
+  const activitiesFor = (s: TargetSettings) => ({
+    // Commands may run for up to the target's timeout; cancellation waits until the process is killed.
+    runCommand: proxyActivities<Activities>({
+      startToCloseTimeout: `${s.timeoutSec + 60} seconds`,
+      heartbeatTimeout: '30 seconds',
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      retry: { maximumAttempts: 1 },
+    }).runCommand,
+    // A sample on a dead worker is retried elsewhere a few seconds after its request timeout.
+    healthSample: proxyActivities<Activities>({
+      startToCloseTimeout: `${s.health.requestTimeoutSec + 5} seconds`,
+      retry: { maximumAttempts: 3, initialInterval: '1 second' },
+    }).healthSample,
   });
 
   setHandler(deployProgressQuery, () => ({
@@ -80,7 +92,7 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
     if (result.status !== 'awaiting_approval' || decision)
       throw new Error(`deploy is ${result.status}, not awaiting approval`);
     if (typeof d.by !== 'string' || d.by.trim() === '') throw new Error('by is required');
-    const refused = needReason ? undefined : selfApprovalRefused(input, t, d.byKeyId);
+    const refused = needReason ? undefined : selfApprovalRefused(input, t ?? {}, d.byKeyId);
     if (refused) throw new Error(refused);
     if (needReason && (typeof d.reason !== 'string' || d.reason.trim() === '')) throw new Error('reason is required');
   };
@@ -96,13 +108,21 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
     result.timeline.push({ step: name, at: new Date().toISOString(), ...(detail ? { detail } : {}) });
     setCurrentDetails(`${name}${detail ? `: ${detail}` : ''}`);
   };
-  const record = () => recordDeploy({ result, input: { ...input, target: t }, startedAt });
+  const record = () =>
+    recordDeploy({
+      result,
+      input: { ...input, target: name },
+      target: { name, environment: t?.environment ?? snapshot?.environment ?? 'unknown' },
+      startedAt,
+    });
 
   /** Samples the health URL until the gate passes or fails (or, for the watch window, until it ends). */
   async function healthGate(phase: HealthSample['phase'], version: string): Promise<{ ok: boolean; reason?: string }> {
-    const h = t.health;
+    const s = t!;
+    const h = s.health;
+    const { healthSample } = activitiesFor(s);
     if (phase !== 'watch' && h.initialDelaySec > 0) await sleep(h.initialDelaySec * 1000);
-    const limitMs = (phase === 'watch' ? t.watchWindowSec : h.timeoutSec) * 1000;
+    const limitMs = (phase === 'watch' ? s.watchWindowSec : h.timeoutSec) * 1000;
     const thresholds = {
       successThreshold: phase === 'watch' ? Number.MAX_SAFE_INTEGER : h.successThreshold,
       failureThreshold: h.failureThreshold,
@@ -110,14 +130,7 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
     const start = Date.now();
     let counters = { consecutiveOk: 0, consecutiveBad: 0 };
     for (;;) {
-      const sample = await healthSample({
-        phase,
-        url: h.url,
-        expectStatus: h.expectStatus,
-        expectVersionField: h.expectVersion,
-        version,
-        timeoutMs: h.requestTimeoutSec * 1000,
-      });
+      const sample = await healthSample({ target: name, phase, version });
       result.samples.push(sample);
       const next = gateStep(counters, sample.ok, thresholds);
       counters = next.counters;
@@ -141,10 +154,12 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
   }
 
   /** Runs a command of the target; `to` is where it leaves the service, `from` what it replaces. */
-  const command = (which: 'deploy' | 'rollback', to: string, from: string | null): Promise<CommandResult> =>
-    which === 'deploy'
-      ? runCommand({ target: t, which, version: to, previousVersion: from })
-      : runCommand({ target: t, which, version: from ?? '', previousVersion: to });
+  const command = (which: 'deploy' | 'rollback', to: string, from: string | null): Promise<CommandResult> => {
+    const { runCommand } = activitiesFor(t!);
+    return which === 'deploy'
+      ? runCommand({ target: name, which, version: to, previousVersion: from })
+      : runCommand({ target: name, which, version: from ?? '', previousVersion: to });
+  };
 
   let changeAt: number | undefined;
 
@@ -158,7 +173,7 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
       return;
     }
     mark('rollback', `to ${plan.previousVersion}: ${failure}`);
-    result.rollback = await command(t.commands.rollback ? 'rollback' : 'deploy', plan.previousVersion, plan.version);
+    result.rollback = await command(t!.hasRollbackCommand ? 'rollback' : 'deploy', plan.previousVersion, plan.version);
     if (result.rollback.exitCode !== 0) {
       setStatus('failed');
       result.reason = `${failure}; rollback command failed (${result.rollback.signal ?? `exit ${result.rollback.exitCode}`})`;
@@ -178,19 +193,25 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
 
   upsertSearchAttributes([
     { key: OpsKind, value: 'deploy' },
-    { key: DeployTargetSA, value: t.name },
+    { key: DeployTargetSA, value: name },
     { key: OpsStatus, value: 'planning' },
   ]);
   try {
     mark('plan');
     const plan = await planDeploy({
-      target: t,
+      target: name,
       kind: input.kind,
       version: input.version,
       bump: input.bump,
       skipBackup: input.skipBackup,
     });
+    t = plan.settings ?? t;
+    if (!t) throw ApplicationFailure.nonRetryable(`the plan for ${name} carries no target settings`, 'DeployPlanError');
     result.plan = plan;
+    if (plan.targetsDigest) {
+      const same = !input.targetsDigest || input.targetsDigest === plan.targetsDigest;
+      result.timeline[0]!.detail = `targets file ${plan.targetsDigest}${same ? '' : ` (the API's is ${input.targetsDigest}: the two differ)`}`;
+    }
     upsertSearchAttributes([{ key: DeployVersion, value: plan.version }]);
     if (input.dryRun) {
       mark('dry-run', 'nothing was changed');
@@ -222,7 +243,7 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
         taskQueue: input.backupTaskQueue,
         workflowId: backupWorkflowId(plan.backupDatabase, new Date()),
         args: [{ database: plan.backupDatabase }],
-        staticSummary: `pre-deploy backup of ${plan.backupDatabase} before ${t.name} ${plan.version}`,
+        staticSummary: `pre-deploy backup of ${plan.backupDatabase} before ${name} ${plan.version}`,
       });
       result.backupId = backup.id;
       if (backup.status !== 'verified') {
@@ -278,7 +299,7 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
       await CancellationScope.nonCancellable(async () => {
         mark('done', result.status);
         await record();
-        await reportDeploy({ result, target: t.name, environment: t.environment });
+        await reportDeploy({ result, target: name, environment: t?.environment ?? snapshot?.environment ?? 'unknown' });
       });
     }
   }

@@ -1,0 +1,141 @@
+/**
+ * What reaches the PostgreSQL tools: a tampered backup copy never reaches pg_restore (its bytes are checked
+ * against the catalogue first, and pg_restore reads the very file that was checked), and the database
+ * password never appears in a tool's argv. PG_BIN_DIR points at stand-ins that write down every call — and
+ * what `ps` shows at that moment — then run the real tool.
+ */
+import { execFile } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKUP_WORKFLOW, backupWorkflowId, type RestoreResult } from '../../workflows/backups/definitions.js';
+import type { backupDatabase } from '../../workflows/backups/workflow.js';
+import {
+  createHarness,
+  startWorkers,
+  testApp,
+  TEST_API_KEY,
+  type Harness,
+  type TestWorkers,
+} from '../helpers/harness.js';
+import { databaseUrlOf, dropDatabase, recreateDatabase, withAdmin } from '../helpers/databases.js';
+
+const execFileAsync = promisify(execFile);
+const PASSWORD = 'pw-that-must-not-show-9f3c';
+
+async function sql(db: string, text: string) {
+  const c = new pg.Client({ connectionString: databaseUrlOf(db) });
+  await c.connect();
+  try {
+    return (await c.query<Record<string, unknown>>(text)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+describe('backup integrity at the tool boundary', () => {
+  let h: Harness;
+  let workers: TestWorkers;
+  let bin: string;
+  const log = () => readFile(path.join(bin, 'calls.log'), 'utf8').catch(() => '');
+  const source = `opsflow_int_src_${process.pid}`;
+  const evil = `opsflow_int_evil_${process.pid}`;
+  const target = `opsflow_int_tgt_${process.pid}`;
+
+  beforeAll(async () => {
+    await recreateDatabase(source);
+    await recreateDatabase(evil);
+    await dropDatabase(target);
+    await sql(
+      source,
+      `CREATE TABLE accounts (id serial PRIMARY KEY); INSERT INTO accounts SELECT FROM generate_series(1, 50);`,
+    );
+    // What an attacker would put in the store: a valid dump whose SQL leaves a marker table.
+    await sql(evil, `CREATE TABLE tampered_marker (x int); INSERT INTO tampered_marker VALUES (1);`);
+    bin = await mkdtemp(path.join(os.tmpdir(), 'opsflow-pgbin-'));
+    for (const tool of ['pg_dump', 'pg_restore']) {
+      const file = path.join(bin, tool);
+      await writeFile(
+        file,
+        `#!/bin/sh
+{ echo "== ${tool} $*"; echo "PGPASSWORD set: \${PGPASSWORD:+yes}"; ps -eo args; } >> "${bin}/calls.log"
+exec ${tool} "$@"
+`,
+      );
+      await chmod(file, 0o755);
+    }
+    // The password is in the configured URL (this server trusts local connections, so any password works).
+    const withPassword = new URL(databaseUrlOf(source));
+    withPassword.password = PASSWORD;
+    h = await createHarness({ BACKUP_DATABASE_URLS: withPassword.toString(), PG_BIN_DIR: bin });
+    workers = await startWorkers(h, ['backups']);
+  });
+  afterAll(async () => {
+    await workers?.stop();
+    await h?.close();
+    await Promise.all([dropDatabase(source), dropDatabase(evil), dropDatabase(target)]);
+    await rm(bin, { recursive: true, force: true });
+  });
+
+  it('ps during a backup shows no password: pg_dump and pg_restore get it through PGPASSWORD', async () => {
+    const backup = await h.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+      taskQueue: h.queues.backups,
+      workflowId: backupWorkflowId(source, new Date()),
+      args: [{ database: source }],
+    });
+    expect(backup.status, backup.reason).toBe('verified');
+    const calls = await log();
+    expect(calls).toMatch(/== pg_dump .*--dbname=postgres/);
+    expect(calls).toMatch(/== pg_restore /);
+    expect(calls).toMatch(/PGPASSWORD set: yes/);
+    expect(calls).not.toContain(PASSWORD);
+  });
+
+  it('a tampered copy never reaches pg_restore: the restore fails and the marker table appears nowhere', async () => {
+    const backup = await h.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+      taskQueue: h.queues.backups,
+      workflowId: backupWorkflowId(source, new Date()),
+      args: [{ database: source }],
+    });
+    expect(backup.status).toBe('verified');
+    // Replace the stored copy with the attacker's dump; the catalogue still has the real sha256.
+    const file = path.join(h.config.backups.dir, backup.locations[0]!.key);
+    const { stdout } = await execFileAsync('pg_dump', ['--format=custom', `--dbname=${databaseUrlOf(evil)}`], {
+      encoding: 'buffer',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    await writeFile(file, stdout);
+    await writeFile(path.join(bin, 'calls.log'), '');
+
+    const res = await testApp(h).request(`/v1/backups/${encodeURIComponent(backup.id)}/restore`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ targetDatabase: target, confirm: target }),
+    });
+    expect(res.status).toBe(202);
+    const { workflowId } = (await res.json()) as { workflowId: string };
+    const result = (await h.client.workflow.getHandle(workflowId).result()) as RestoreResult;
+    expect(result.status).toBe('failed');
+    expect(result.reason).toMatch(/local copy differs from the catalog .*sha256 mismatch.*nothing was restored/);
+    expect(await log()).not.toMatch(/== pg_restore/);
+    const marked = await withAdmin((a) =>
+      a.query('SELECT datname FROM pg_database WHERE datname LIKE $1', ['opsflow_int_%']),
+    );
+    for (const { datname } of marked.rows as { datname: string }[]) {
+      if (datname === evil) continue;
+      const found = await sql(datname, `SELECT to_regclass('public.tampered_marker') AS t`);
+      expect(found, datname).toEqual([{ t: null }]);
+    }
+    expect(marked.rows.map((r: { datname: string }) => r.datname)).not.toContain(target);
+    // The checked copy was a private temporary file, removed afterwards.
+    const tmp = await readFile(path.join(h.config.dataDir, 'tmp'), 'utf8').catch(
+      (err: NodeJS.ErrnoException) => err.code,
+    );
+    expect(tmp).toBe('EISDIR');
+    const left = await execFileAsync('find', [path.join(h.config.dataDir, 'tmp'), '-type', 'f']);
+    expect(left.stdout).toBe('');
+  });
+});
