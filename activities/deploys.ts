@@ -122,7 +122,8 @@ export const createDeployActivities = (deps: Deps) => {
   /** A target of this worker's DEPLOY_TARGETS_FILE, by name: whatever a workflow's input says, only these run. */
   function declared(name: string): DeployTarget {
     const t = targets.get(name);
-    if (!t) throw planError(`target ${String(name).slice(0, 100)} is not declared in this worker's DEPLOY_TARGETS_FILE`);
+    if (!t)
+      throw planError(`target ${String(name).slice(0, 100)} is not declared in this worker's DEPLOY_TARGETS_FILE`);
     return t;
   }
 
@@ -240,7 +241,11 @@ export const createDeployActivities = (deps: Deps) => {
       return result;
     },
 
-    async healthSample(input: { target: string; phase: HealthSample['phase']; version: string }): Promise<HealthSample> {
+    async healthSample(input: {
+      target: string;
+      phase: HealthSample['phase'];
+      version: string;
+    }): Promise<HealthSample> {
       const h = declared(input.target).health;
       const { url, expectStatus, expectVersion: expectVersionField } = h;
       const timeoutMs = h.requestTimeoutSec * 1000;
@@ -268,8 +273,7 @@ export const createDeployActivities = (deps: Deps) => {
             sample.error = 'health response is not JSON';
           }
         }
-        sample.ok =
-          res.status === expectStatus && (!expectVersionField || sample.versionSeen === input.version);
+        sample.ok = res.status === expectStatus && (!expectVersionField || sample.versionSeen === input.version);
         if (!sample.ok && !sample.error) {
           sample.error =
             res.status !== expectStatus
