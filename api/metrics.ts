@@ -2,7 +2,9 @@
  * `GET /metrics` (Prometheus text). HTTP metrics are observed by a middleware; the family metrics are read
  * at scrape time from PostgreSQL (the source of truth every worker writes) and from the Temporal schedules,
  * so every API replica reports the same numbers and nothing is lost when a process restarts.
- * Optionally protected by METRICS_TOKEN (Bearer), separate from the API keys.
+ * Counts over the history tables come from `opsflow.metric_counts` (kept by triggers) and every other query
+ * is served by an index over a bounded set of rows, so a scrape does not grow with the history.
+ * Protected by METRICS_TOKEN (Bearer), separate from the API keys; required off loopback.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
@@ -24,9 +26,28 @@ export interface Metrics {
 const q = async <R>(pool: Pool, sql: string, params: unknown[] = []) =>
   (await pool.query<R & Record<string, unknown>>(sql, params)).rows;
 
+/**
+ * Reads shared by the gauges of one scrape (they collect together): `scrape.next()` starts a new scrape,
+ * and `scrape.once(read)` gives a function that reads at most once per scrape.
+ */
+function scrapeScope() {
+  let generation = 0;
+  return {
+    next: () => void (generation += 1),
+    once<T>(read: () => Promise<T>): () => Promise<T> {
+      let cached: { generation: number; value: Promise<T> } | undefined;
+      return () => {
+        if (cached?.generation !== generation) cached = { generation, value: read() };
+        return cached.value;
+      };
+    },
+  };
+}
+
 export function createMetrics(deps: { config: Config; pool: Pool; temporal: Client; queues: TaskQueues }): Metrics {
   const registry = new Registry();
   const { pool } = deps;
+  const scrape = scrapeScope();
 
   const requests = new Counter({
     name: 'opsflow_http_requests_total',
@@ -59,13 +80,16 @@ export function createMetrics(deps: { config: Config; pool: Pool; temporal: Clie
       },
     });
 
-  gauge('opsflow_webhook_deliveries', 'Webhook deliveries by current status', ['status'], async (g) => {
-    for (const r of await q<{ status: string; n: string }>(
+  /** Sums of the trigger-maintained counts of one metric, by label. */
+  const counts = (metric: string) =>
+    q<{ label: string; n: string }>(
       pool,
-      'SELECT status, count(*) AS n FROM opsflow.webhook_deliveries GROUP BY status',
-    )) {
-      g.set({ status: r.status }, Number(r.n));
-    }
+      'SELECT label, sum(value) AS n FROM opsflow.metric_counts WHERE metric = $1 GROUP BY label',
+      [metric],
+    );
+
+  gauge('opsflow_webhook_deliveries', 'Webhook deliveries by current status', ['status'], async (g) => {
+    for (const r of await counts('webhook_deliveries')) g.set({ status: r.label }, Number(r.n));
   });
   gauge(
     'opsflow_webhook_attempts',
@@ -73,12 +97,7 @@ export function createMetrics(deps: { config: Config; pool: Pool; temporal: Clie
     ['outcome'],
     async (g) => {
       for (const o of ['success', 'retryable', 'permanent', 'gone']) g.set({ outcome: o }, 0);
-      for (const r of await q<{ outcome: string; n: string }>(
-        pool,
-        'SELECT outcome, count(*) AS n FROM opsflow.webhook_attempts GROUP BY outcome',
-      )) {
-        g.set({ outcome: r.outcome }, Number(r.n));
-      }
+      for (const r of await counts('webhook_attempts')) g.set({ outcome: r.label }, Number(r.n));
     },
   );
   gauge(
@@ -132,13 +151,16 @@ export function createMetrics(deps: { config: Config; pool: Pool; temporal: Clie
     `status = 'active' AND expires_at > now() AND expires_at <= now() + interval '24 hours'`,
   );
   const databases = deps.config.backups.databases.map((d) => d.name);
-  const lastVerified = () =>
+  const lastVerified = scrape.once(() =>
     q<{ database: string; finished_at: Date; size_bytes: string; steps: Record<string, { ms: number }> }>(
       pool,
-      `SELECT DISTINCT ON (database) database, finished_at, size_bytes, steps FROM opsflow.backups
-       WHERE status = 'verified' AND database = ANY ($1) ORDER BY database, started_at DESC`,
+      // One index lookup per database (backups_verified), however many backups the catalogue holds.
+      `SELECT b.* FROM unnest($1::text[]) AS d (name) CROSS JOIN LATERAL (
+         SELECT database, finished_at, size_bytes, steps FROM opsflow.backups
+         WHERE database = d.name AND status = 'verified' ORDER BY started_at DESC LIMIT 1) b`,
       [databases],
-    );
+    ),
+  );
   gauge(
     'opsflow_backup_last_verified_timestamp_seconds',
     'When the newest verified backup of each database finished (0: never)',
@@ -175,7 +197,7 @@ export function createMetrics(deps: { config: Config; pool: Pool; temporal: Clie
       g.set({ target: r.target, status: r.status }, Number(r.n));
     }
   });
-  const schedules = async () =>
+  const schedules = scrape.once(() =>
     Promise.all(
       declareSchedules(deps.config, deps.queues).map(async (d) => {
         try {
@@ -195,7 +217,8 @@ export function createMetrics(deps: { config: Config; pool: Pool; temporal: Clie
           return undefined;
         }
       }),
-    );
+    ),
+  );
   gauge(
     'opsflow_schedule_runs_skipped',
     'Scheduled runs skipped because the previous one was still running (overlap SKIP); monotonic',
@@ -235,6 +258,7 @@ export function createMetrics(deps: { config: Config; pool: Pool; temporal: Clie
         return errorResponse(c, 401, 'unauthorized', 'Missing or wrong metrics token (METRICS_TOKEN)');
       }
     }
+    scrape.next();
     return c.body(await registry.metrics(), 200, { 'content-type': registry.contentType });
   };
   return { registry, http, handler };
