@@ -7,6 +7,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, type Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
+import { createSecretBox } from '../lib/secret-box.js';
 import { withTransaction, type Pool } from '../lib/db.js';
 import { newId } from '../lib/ids.js';
 import type { Logger } from '../lib/logger.js';
@@ -51,6 +52,8 @@ export const createWebhookActivities = (deps: {
   queues: { webhooks: string };
 }) => {
   const allowed = allowList(deps.config.webhooks.allowedCidrs);
+  // Signing secrets are stored encrypted; the worker decrypts them with its own key, just before signing.
+  const box = createSecretBox(deps.config.encryption);
   const service = webhookServiceDeps(deps.config, deps.pool, deps.client, deps.queues);
 
   async function recorded(deliveryId: string, attemptNo: number): Promise<AttemptResult | undefined> {
@@ -198,9 +201,9 @@ export const createWebhookActivities = (deps: {
         return record(d, input, startedAt, undefined, { kind: 'permanent', reason: `URL refused: ${err.message}` });
       }
       const timestamp = Math.floor(Date.now() / 1000);
-      const secrets = [d.secret];
+      const secrets = [box.decrypt(d.secret)];
       if (d.previous_secret && d.previous_secret_expires_at && d.previous_secret_expires_at > new Date()) {
-        secrets.push(d.previous_secret);
+        secrets.push(box.decrypt(d.previous_secret));
       }
       // Heartbeats while waiting on a slow receiver let a dead worker's attempt be retried in seconds.
       const beat = setInterval(() => Context.current().heartbeat(), 1000);

@@ -11,6 +11,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import type { Config } from '../lib/config.js';
 import type { Pool } from '../lib/db.js';
 import { createKeyStore, type KeyStore } from '../lib/keys/store.js';
+import { createSecretBox, type SecretBox } from '../lib/secret-box.js';
 import type { Logger } from '../lib/logger.js';
 import type { TaskQueues } from '../lib/task-queues.js';
 import { apiKeyAuth } from './auth.js';
@@ -33,6 +34,8 @@ export interface ApiDeps {
   apiKeys: string[];
   /** Keys made through the API; built from `pool` and `apiKeys` when not given. */
   keyStore?: KeyStore;
+  /** Encrypts webhook secrets before they are stored; built from `config.encryption` when not given. */
+  secrets?: SecretBox;
   pool: Pool;
   temporal: Client;
   queues: TaskQueues;
@@ -56,6 +59,7 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 export function createApp(deps: ApiDeps) {
   if (deps.apiKeys.length === 0) throw new Error('createApp needs at least one API key');
   const keyStore = deps.keyStore ?? createKeyStore({ pool: deps.pool, envKeys: deps.apiKeys });
+  const secrets = deps.secrets ?? createSecretBox(deps.config.encryption);
   const app = newRouter();
 
   app.use('*', requestId({ headerName: 'X-Request-Id' }));
@@ -135,7 +139,7 @@ export function createApp(deps: ApiDeps) {
   app.use('/v1/*', apiKeyAuth(keyStore));
   app.route('/v1', apiKeyRoutes(deps, keyStore));
   app.route('/v1', systemCheckRoutes(deps));
-  app.route('/v1', webhookRoutes(deps));
+  app.route('/v1', webhookRoutes({ ...deps, secrets }));
   app.route('/v1', subscriptionRoutes(deps));
   app.route('/v1', backupRoutes(deps));
   app.route('/v1', deployRoutes(deps));

@@ -6,6 +6,7 @@ import { resolveApiKeys } from '../lib/api-keys.js';
 import { apiExposureProblem, ConfigError, loadConfigOrExit, type Config } from '../lib/config.js';
 import { createPool } from '../lib/db.js';
 import { createLogger, type Logger } from '../lib/logger.js';
+import { createSecretBox, SecretBoxError } from '../lib/secret-box.js';
 import { onShutdownSignal } from '../lib/signals.js';
 import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, temporalSettings } from '../lib/temporal.js';
@@ -25,6 +26,12 @@ export async function startApi(opts: {
   const { config, log } = opts;
   const exposure = apiExposureProblem(config);
   if (exposure) throw new ConfigError([exposure]);
+  try {
+    createSecretBox(config.encryption);
+  } catch (err) {
+    if (err instanceof SecretBoxError) throw new ConfigError([err.message]);
+    throw err;
+  }
   const pool = createPool(config.databaseUrl, config.databasePoolMax);
   const temporal = await connectClient(temporalSettings(config, opts.temporalAddress));
   const app = createApp({

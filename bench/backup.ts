@@ -11,6 +11,7 @@
  * Prints the ratios and the worker's peak RSS per size; writes bench/RESULTS.md. Targets (issue 5): backup
  * ≤ 1.2× plain pg_dump, verification ≤ 1.5× plain pg_restore, worker RSS flat as the database grows.
  */
+import { randomBytes } from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -83,6 +84,7 @@ async function main() {
     TEMPORAL_ADDRESS: server.address,
     DATABASE_URL: databaseUrl,
     OPSFLOW_API_KEYS: 'bench-key-0123456789abcdef',
+    OPSFLOW_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     OPSFLOW_TASK_QUEUE_PREFIX: 'bench-backup',
     BACKUP_DATABASE_URLS: sources.map((s) => `${SERVER}/${s}`).join(','),
     BACKUP_DIR: path.join(tmp, 'backups'),

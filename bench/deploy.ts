@@ -8,6 +8,7 @@
  * (failureThreshold + 1) = 3 s after the bad version is up (the first two scenarios), the old version healthy
  * again ≤ 30 s after the change. Writes bench/RESULTS.md.
  */
+import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -70,6 +71,7 @@ async function main() {
     TEMPORAL_ADDRESS: server.address,
     DATABASE_URL: databaseUrl,
     OPSFLOW_API_KEYS: 'bench-key-0123456789abcdef',
+    OPSFLOW_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     OPSFLOW_TASK_QUEUE_PREFIX: 'bench-deploy',
     OPSFLOW_DATA_DIR: path.join(tmp, 'data'),
     DEPLOY_TARGETS_FILE: targetsFile,

@@ -12,6 +12,7 @@
  * (scripts/cluster.ts, fresh databases, CLUSTER_PORT_BASE default 27233) instead of the dev server, with
  * BENCH_WORKERS worker processes (default 1; 2 is the cluster's topology).
  */
+import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -68,6 +69,7 @@ async function main() {
     TEMPORAL_ADDRESS: server.address,
     DATABASE_URL: databaseUrl,
     OPSFLOW_API_KEYS: API_KEY,
+    OPSFLOW_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     OPSFLOW_TASK_QUEUE_PREFIX: 'bench',
     WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
     // The publisher offers up to 100 events/s through one key: far above the default per-key limit (600/min),

@@ -5,11 +5,14 @@
  * laptop with nothing set; production sets the variables. Keep this schema the single list of variables:
  * the README and `.env.example` are checked against it.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import path from 'node:path';
 import { z } from 'zod';
 import type { RetentionPolicy } from '../workflows/backups/definitions.js';
 import { loadDeployTargets, DeployTargetsError, type DeployTarget } from './deploys/targets.js';
 import { parseDuration } from './durations.js';
+import { parseEncryptionKey } from './secret-box.js';
 import { families, type Family } from './task-queues.js';
 
 const bool = z
@@ -150,6 +153,13 @@ export const envSchema = z.object({
   S3_ENDPOINT: httpUrl.optional(),
   S3_REGION: z.string().min(1).default('us-east-1'),
   S3_FORCE_PATH_STYLE: bool.optional(),
+  /** Read by opsflow only to support *_FILE; unset, the AWS SDK's own chain applies (env, profile, role). */
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+
+  OPSFLOW_ENCRYPTION_KEY: z.string().min(1).optional(),
+  /** Comma-separated keys that still decrypt (during a rotation). */
+  OPSFLOW_ENCRYPTION_KEY_PREVIOUS: csv.optional(),
 
   DEPLOY_TARGETS_FILE: z.string().min(1).optional(),
 
@@ -158,6 +168,25 @@ export const envSchema = z.object({
 });
 
 export type Env = z.infer<typeof envSchema>;
+
+/**
+ * Variables that hold secrets. Each may instead be given as a file (`NAME_FILE=/run/secrets/…`, the
+ * convention of the official PostgreSQL and MinIO images, for Docker and Kubernetes secrets); one trailing
+ * newline is dropped. Setting both is an error.
+ */
+export const SECRET_VARIABLES = [
+  'OPSFLOW_API_KEYS',
+  'OPSFLOW_ENCRYPTION_KEY',
+  'OPSFLOW_ENCRYPTION_KEY_PREVIOUS',
+  'METRICS_TOKEN',
+  'DATABASE_URL',
+  'BACKUP_DATABASE_URLS',
+  'VERIFY_DATABASE_URL',
+  'SMTP_URL',
+  'TEMPORAL_API_KEY',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+] as const;
 
 export interface Config {
   logLevel: Env['LOG_LEVEL'];
@@ -206,9 +235,19 @@ export interface Config {
     pgBinDir: string | undefined;
     retention: { local: RetentionPolicy; s3: RetentionPolicy };
     s3:
-      | { bucket: string; prefix: string; endpoint: string | undefined; region: string; forcePathStyle: boolean }
+      | {
+          bucket: string;
+          prefix: string;
+          endpoint: string | undefined;
+          region: string;
+          forcePathStyle: boolean;
+          /** Unset: the AWS SDK's default chain. */
+          credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+        }
       | undefined;
   };
+  /** Keys for secrets stored encrypted (webhook signing secrets); `current` unset: the processes refuse to start. */
+  encryption: { current: Buffer | undefined; previous: Buffer[] };
   webhooks: {
     /** Private/loopback ranges deliveries may reach anyway (everything else private is refused). */
     allowedCidrs: string[];
@@ -232,13 +271,47 @@ export class ConfigError extends Error {
 /** Parses the environment. Empty strings count as unset, as in most shells' `VAR=` idiom. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const known = Object.keys(envSchema.shape);
-  const input = Object.fromEntries(known.map((k) => [k, env[k] === '' ? undefined : env[k]]));
+  const input: Record<string, string | undefined> = Object.fromEntries(
+    known.map((k) => [k, env[k] === '' ? undefined : env[k]]),
+  );
+  const fileProblems: string[] = [];
+  for (const name of SECRET_VARIABLES) {
+    const file = env[`${name}_FILE`];
+    if (!file) continue;
+    if (input[name] !== undefined) {
+      fileProblems.push(`${name} and ${name}_FILE are both set: set one of them`);
+      continue;
+    }
+    try {
+      input[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      fileProblems.push(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  if (fileProblems.length > 0) throw new ConfigError(fileProblems);
   const parsed = envSchema.safeParse(input);
   if (!parsed.success) {
+    // Never echo a value: messages name the variable and the rule only.
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
   const e = parsed.data;
   const problems: string[] = [];
+  if (!!e.AWS_ACCESS_KEY_ID !== !!e.AWS_SECRET_ACCESS_KEY) {
+    problems.push('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together');
+  }
+  // The dev stack keeps its generated key in the data directory; production sets the variable (or _FILE).
+  const keyFile = path.resolve(e.OPSFLOW_DATA_DIR, 'encryption-key');
+  const currentText = e.OPSFLOW_ENCRYPTION_KEY ?? (existsSync(keyFile) ? readFileSync(keyFile, 'utf8') : undefined);
+  const current = currentText === undefined ? undefined : parseEncryptionKey(currentText);
+  if (currentText !== undefined && !current) {
+    problems.push(
+      `${e.OPSFLOW_ENCRYPTION_KEY ? 'OPSFLOW_ENCRYPTION_KEY' : keyFile}: must be 32 bytes as base64 (openssl rand -base64 32) or 64 hex digits`,
+    );
+  }
+  const previous = (e.OPSFLOW_ENCRYPTION_KEY_PREVIOUS ?? []).map(parseEncryptionKey);
+  if (previous.some((k) => !k)) {
+    problems.push('OPSFLOW_ENCRYPTION_KEY_PREVIOUS: each key must be 32 bytes as base64 or 64 hex digits');
+  }
   if (!!e.TEMPORAL_TLS_CLIENT_CERT_PATH !== !!e.TEMPORAL_TLS_CLIENT_KEY_PATH) {
     problems.push('TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH must be set together');
   }
@@ -316,9 +389,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             endpoint: e.S3_ENDPOINT,
             region: e.S3_REGION,
             forcePathStyle: e.S3_FORCE_PATH_STYLE ?? e.S3_ENDPOINT !== undefined,
+            credentials:
+              e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
+                ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY }
+                : undefined,
           }
         : undefined,
     },
+    encryption: { current, previous: previous.filter((k): k is Buffer => k !== undefined) },
     webhooks: {
       allowedCidrs: e.WEBHOOK_ALLOWED_CIDRS,
       disableAfterMs: e.WEBHOOK_DISABLE_AFTER,

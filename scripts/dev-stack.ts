@@ -4,7 +4,8 @@
  * 1. Unless TEMPORAL_ADDRESS is set, provision the `temporal` CLI and run its dev server with state in
  *    <data dir>/temporal.db, the Web UI, and every opsflow search attribute registered.
  * 2. Create the PostgreSQL database if needed (the workers apply migrations as they start).
- * 3. Run the workers and the API in this process; print where the API, the UI and the API key are.
+ * 3. Run the workers and the API in this process; print where the API, the UI and the API key are. Without
+ *    OPSFLOW_ENCRYPTION_KEY, a key is generated into <data dir>/encryption-key (0600) on first start.
  * 4. On SIGINT/SIGTERM: the API stops accepting, workers drain, the dev server stops.
  */
 import { createWriteStream } from 'node:fs';
@@ -15,12 +16,18 @@ import { resolveApiKeys } from '../lib/api-keys.js';
 import { loadConfigOrExit } from '../lib/config.js';
 import { ensureDatabase } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
+import { ensureEncryptionKeyFile } from '../lib/secret-box.js';
 import { onShutdownSignal } from '../lib/signals.js';
 import { runWorkers } from '../worker/main.js';
 import { startDevServer, type DevServer } from './dev-server.js';
 import { provisionTemporalCli } from './provision-temporal.js';
 
-const config = loadConfigOrExit();
+let config = loadConfigOrExit();
+if (!config.encryption.current) {
+  // On a laptop: a key of its own, kept beside the API key (mode 0600), read back by loadConfig.
+  await ensureEncryptionKeyFile(config.dataDir);
+  config = loadConfigOrExit();
+}
 const log = createLogger(config.logLevel, { process: 'dev-stack' });
 const cleanups: (() => Promise<void>)[] = [];
 

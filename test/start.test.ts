@@ -3,7 +3,7 @@
  * Temporal dev server, creates the database, runs the workers and the API, prints where they are and the API
  * key, does real work, and stops cleanly on SIGTERM — the server included. A second start reuses the key.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -29,6 +29,7 @@ describe('npm start', () => {
       DATABASE_URL: databaseUrlOf(db),
       OPSFLOW_DATA_DIR: dataDir,
       OPSFLOW_API_KEYS: '',
+      OPSFLOW_ENCRYPTION_KEY: '',
       TEMPORAL_ADDRESS: '',
       TEMPORAL_CLI_PATH: inject('temporalCliPath'),
       PORT: String(ports.api),
@@ -53,6 +54,7 @@ describe('npm start', () => {
   it('starts everything, prints the API, the UI and a new key, does work, and stops cleanly', async () => {
     const ports = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
     let key: string | undefined;
+    let encryptionKey = '';
     const child = start(ports);
     try {
       const out = await running(child);
@@ -64,6 +66,11 @@ describe('npm start', () => {
       expect(key).toBeDefined();
       expect((await fetch(`${base!}/health`)).status).toBe(200);
       expect((await fetch(`${base!}/v1/system-check`)).status).toBe(401);
+      // The key that encrypts webhook secrets was made too, readable by its owner only.
+      const keyFile = await stat(path.join(dataDir, 'encryption-key'));
+      expect(keyFile.mode & 0o777).toBe(0o600);
+      encryptionKey = await readFile(path.join(dataDir, 'encryption-key'), 'utf8');
+      expect(Buffer.from(encryptionKey.trim(), 'base64')).toHaveLength(32);
       // Real work through the stack: a system check, run as a workflow by its workers.
       const res = await fetch(`${base!}/v1/system-check`, { headers: { authorization: `Bearer ${key}` } });
       expect(res.status, await res.clone().text()).toBe(200);
@@ -91,6 +98,7 @@ describe('npm start', () => {
       const out = await running(again);
       expect(out).toContain(`API key:     ${key!}  (stored in`);
       expect(out).not.toContain(', new)');
+      expect(await readFile(path.join(dataDir, 'encryption-key'), 'utf8')).toBe(encryptionKey);
     } finally {
       again.process.kill('SIGTERM');
       await waitFor(

@@ -94,7 +94,11 @@ describe('docker-compose.yml', () => {
             k,
             String(v)
               .replace(/\$\{(\w+):-([^}]*)\}/g, (_m, _n, d: string) => d)
-              .replace(/\$\{(\w+):\?[^}]*\}/g, 'compose-check-key-0123456789'),
+              .replace(/\$\{(\w+):\?[^}]*\}/g, (_m, n: string) =>
+                n === 'OPSFLOW_ENCRYPTION_KEY'
+                  ? Buffer.alloc(32, 1).toString('base64')
+                  : 'compose-check-key-0123456789',
+              ),
           ]),
       );
       expect(() => loadConfig(resolved), name).not.toThrow();
@@ -135,6 +139,7 @@ describe('docker-compose.yml', () => {
       'POSTGRES_PASSWORD',
       'MINIO_ROOT_USER',
       'MINIO_ROOT_PASSWORD',
+      'OPSFLOW_ENCRYPTION_KEY',
       'OPSFLOW_API_KEYS',
       'METRICS_TOKEN',
     ];
@@ -157,7 +162,13 @@ describe('docker-compose.yml', () => {
     // .env.example says how to make the secrets and ships none.
     const example = await readFile('.env.example', 'utf8');
     expect(example).toMatch(/openssl rand/);
-    for (const name of ['POSTGRES_PASSWORD', 'MINIO_ROOT_PASSWORD', 'OPSFLOW_API_KEYS', 'METRICS_TOKEN']) {
+    for (const name of [
+      'POSTGRES_PASSWORD',
+      'MINIO_ROOT_PASSWORD',
+      'OPSFLOW_API_KEYS',
+      'OPSFLOW_ENCRYPTION_KEY',
+      'METRICS_TOKEN',
+    ]) {
       expect(example, name).toMatch(new RegExp(`^${name}=$`, 'm'));
     }
   });

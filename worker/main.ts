@@ -9,6 +9,7 @@ import { loadConfigOrExit, type Config } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
 import { createLogger, temporalLogger, type Logger } from '../lib/logger.js';
 import { createMailer } from '../lib/mailer.js';
+import { createSecretBox, encryptStoredSecrets } from '../lib/secret-box.js';
 import { onShutdownSignal } from '../lib/signals.js';
 import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, connectWorker, temporalSettings } from '../lib/temporal.js';
@@ -45,8 +46,10 @@ export async function runWorkers(opts: {
     runtimeInstalled = true;
   }
   const settings = temporalSettings(config, opts.temporalAddress);
+  const secrets = createSecretBox(config.encryption); // refuses to start without a key, before any work
   const pool = createPool(config.databaseUrl, config.databasePoolMax);
   await migrate(pool, log);
+  await encryptStoredSecrets(pool, secrets, log);
   const mailer = createMailer({
     smtpUrl: config.mail.smtpUrl,
     from: config.mail.from,

@@ -71,6 +71,7 @@ export function s3Store(cfg: NonNullable<Config['backups']['s3']>): BlobStore {
     region: cfg.region,
     endpoint: cfg.endpoint,
     forcePathStyle: cfg.forcePathStyle,
+    ...(cfg.credentials ? { credentials: cfg.credentials } : {}),
     maxAttempts: 3,
   });
   const objectKey = (key: string) => `${cfg.prefix}${key}`;

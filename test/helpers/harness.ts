@@ -20,6 +20,8 @@ import { createApp, type ApiDeps } from '../../api/app.js';
 import { createWorkers, type WorkerDeps } from '../../worker/workers.js';
 
 export const TEST_API_KEY = 'test-key-0123456789abcdef';
+/** 32 bytes, base64: what `openssl rand -base64 32` prints. */
+export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
 
 let runtimeInstalled = false;
 
@@ -45,6 +47,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
     DATABASE_URL: inject('databaseUrl'),
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     OPSFLOW_API_KEYS: TEST_API_KEY,
+    OPSFLOW_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
     OPSFLOW_TASK_QUEUE_PREFIX: `t-${randomBytes(4).toString('hex')}`,
     OPSFLOW_DATA_DIR: dataDir,
     ...env,

@@ -39,6 +39,7 @@ export function harnessEnv(h: Harness, extra: Record<string, string> = {}): Reco
     OPSFLOW_TASK_QUEUE_PREFIX: h.config.taskQueuePrefix,
     OPSFLOW_DATA_DIR: h.dataDir,
     OPSFLOW_API_KEYS: h.config.apiKeys!.join(','),
+    OPSFLOW_ENCRYPTION_KEY: h.config.encryption.current!.toString('base64'),
     LOG_LEVEL: 'warn',
     ...extra,
   };

@@ -2,6 +2,7 @@
  * Webhook delivery end to end: the API, a real Temporal server, real PostgreSQL, real HTTP receivers on
  * loopback and a real SMTP server. Retry schedules are in milliseconds so the whole matrix runs in seconds.
  */
+import { createSecretBox } from '../../lib/secret-box.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
@@ -417,7 +418,12 @@ describe('webhook delivery', () => {
     await h.pool.query(
       `INSERT INTO opsflow.webhook_endpoints (id, url, event_types, secret, retry_schedule_ms, timeout_ms)
        VALUES ($1, $2, $3, $4, '{0,100}', 1000)`,
-      [`ep_ssrf_${type}`, `http://127.0.0.2:${port}/`, [type], `whsec_${randomBytes(24).toString('base64')}`],
+      [
+        `ep_ssrf_${type}`,
+        `http://127.0.0.2:${port}/`,
+        [type],
+        createSecretBox(h.config.encryption).encrypt(`whsec_${randomBytes(24).toString('base64')}`),
+      ],
     );
     const event = await publish(type);
     const result = await finished(event.deliveries[0]!.id);

@@ -3,6 +3,7 @@ import { z } from '@hono/zod-openapi';
 import { formatDuration, parseDuration } from '../../../lib/durations.js';
 import { newId } from '../../../lib/ids.js';
 import { page } from '../../../lib/pagination.js';
+import type { SecretBox } from '../../../lib/secret-box.js';
 import { generateSecret, isValidSecret } from '../../../lib/webhooks/signing.js';
 import { allowList, resolveWebhookTarget, UrlRefusedError } from '../../../lib/webhooks/ssrf.js';
 import { DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT_MS } from '../../../workflows/webhooks/definitions.js';
@@ -97,7 +98,8 @@ function endpointJson(r: EndpointRow) {
   };
 }
 
-export function endpointRoutes(deps: ApiDeps) {
+/** Signing secrets are stored encrypted (`deps.secrets`) and shown only when made or rotated. */
+export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
   const router = newRouter();
   const { pool } = deps;
   const allowed = allowList(deps.config.webhooks.allowedCidrs);
@@ -150,7 +152,7 @@ export function endpointRoutes(deps: ApiDeps) {
           body.url,
           body.description ?? null,
           body.eventTypes ?? null,
-          secret,
+          deps.secrets.encrypt(secret),
           schedule,
           body.timeoutMs ?? DEFAULT_TIMEOUT_MS,
         ],
@@ -275,7 +277,7 @@ export function endpointRoutes(deps: ApiDeps) {
         `UPDATE opsflow.webhook_endpoints SET previous_secret = secret, previous_secret_expires_at = now() + interval '24 hours',
            secret = $2, updated_at = now()
          WHERE id = $1 AND deleted_at IS NULL RETURNING previous_secret_expires_at`,
-        [id, secret],
+        [id, deps.secrets.encrypt(secret)],
       );
       if (!rows[0]) throw new ApiError(404, 'not_found', `endpoint ${id} not found`);
       return c.json({ id, secret, previousSecretExpiresAt: rows[0].previous_secret_expires_at.toISOString() }, 200);

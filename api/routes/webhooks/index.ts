@@ -1,4 +1,5 @@
 /** The webhook family's API: endpoints, events (fan-out), deliveries and dead letters, a file each. */
+import type { SecretBox } from '../../../lib/secret-box.js';
 import type { ApiDeps } from '../../app.js';
 import { newRouter } from '../../router.js';
 import { deadLetterRoutes } from './dead-letters.js';
@@ -6,7 +7,7 @@ import { deliveryRoutes } from './deliveries.js';
 import { endpointRoutes } from './endpoints.js';
 import { eventRoutes } from './events.js';
 
-export function webhookRoutes(deps: ApiDeps) {
+export function webhookRoutes(deps: ApiDeps & { secrets: SecretBox }) {
   return newRouter()
     .route('/', endpointRoutes(deps))
     .route('/', eventRoutes(deps))

@@ -1,0 +1,118 @@
+/**
+ * Secrets opsflow must be able to read back (webhook signing secrets) are stored encrypted with
+ * OPSFLOW_ENCRYPTION_KEY: AES-256-GCM, a fresh 96-bit IV per value, stored as
+ * `v1.<key id>.<iv>.<ciphertext>.<tag>` (base64url), the key id being a digest prefix of the key. A database
+ * dump (every backup of opsflow's own database) then holds nothing that signs a webhook.
+ *
+ * Rotation: put the new key in OPSFLOW_ENCRYPTION_KEY and the old one in OPSFLOW_ENCRYPTION_KEY_PREVIOUS;
+ * values under either decrypt, and `encryptStoredSecrets` (run by every worker at start and by
+ * `npm run migrate`) rewrites every value under the current key. Once it has run, drop the previous key.
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Pool } from './db.js';
+import type { Logger } from './logger.js';
+
+const PREFIX = 'v1';
+const AAD = Buffer.from('opsflow:webhook-secret');
+
+/** A key from the environment: 32 bytes as base64 (what `openssl rand -base64 32` prints) or as 64 hex digits. */
+export function parseEncryptionKey(text: string): Buffer | undefined {
+  const s = text.trim();
+  const bytes = /^[0-9a-fA-F]{64}$/.test(s) ? Buffer.from(s, 'hex') : Buffer.from(s, 'base64');
+  return bytes.length === 32 && (bytes.toString('base64') === s || /^[0-9a-fA-F]{64}$/.test(s)) ? bytes : undefined;
+}
+
+const keyId = (key: Buffer) => createHash('sha256').update(key).digest('hex').slice(0, 8);
+
+export class SecretBoxError extends Error {}
+
+export interface SecretBox {
+  encrypt(plaintext: string): string;
+  decrypt(stored: string): string;
+  /** Whether `stored` is encrypted under the current key (nothing to rewrite). */
+  isCurrent(stored: string): boolean;
+}
+
+export function createSecretBox(keys: { current: Buffer | undefined; previous: Buffer[] }): SecretBox {
+  const current = keys.current;
+  if (!current) {
+    throw new SecretBoxError(
+      'OPSFLOW_ENCRYPTION_KEY is not set (nor OPSFLOW_ENCRYPTION_KEY_FILE, nor <OPSFLOW_DATA_DIR>/encryption-key): make one with `openssl rand -base64 32`',
+    );
+  }
+  const byId = new Map([current, ...keys.previous].map((k) => [keyId(k), k]));
+  const currentId = keyId(current);
+  return {
+    encrypt(plaintext) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', current, iv).setAAD(AAD);
+      const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+      return [PREFIX, currentId, iv, ct, cipher.getAuthTag()]
+        .map((p) => (typeof p === 'string' ? p : p.toString('base64url')))
+        .join('.');
+    },
+    decrypt(stored) {
+      const parts = stored.split('.');
+      if (parts.length !== 5 || parts[0] !== PREFIX) throw new SecretBoxError('not an encrypted value');
+      const key = byId.get(parts[1]!);
+      if (!key) {
+        throw new SecretBoxError(
+          `encrypted under key ${parts[1]}, which is neither OPSFLOW_ENCRYPTION_KEY nor OPSFLOW_ENCRYPTION_KEY_PREVIOUS`,
+        );
+      }
+      const [iv, ct, tag] = parts.slice(2).map((p) => Buffer.from(p, 'base64url'));
+      try {
+        const decipher = createDecipheriv('aes-256-gcm', key, iv!).setAAD(AAD).setAuthTag(tag!);
+        return Buffer.concat([decipher.update(ct!), decipher.final()]).toString('utf8');
+      } catch {
+        throw new SecretBoxError('encrypted value does not authenticate (altered, or another key)');
+      }
+    },
+    isCurrent(stored) {
+      return stored.startsWith(`${PREFIX}.${currentId}.`);
+    },
+  };
+}
+
+/** The dev stack's key: `<data dir>/encryption-key` (mode 0600), made on first start and kept. */
+export async function ensureEncryptionKeyFile(dataDir: string): Promise<string> {
+  const file = path.resolve(dataDir, 'encryption-key');
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' }).catch(
+    (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    },
+  );
+  await chmod(file, 0o600);
+  return (await readFile(file, 'utf8')).trim();
+}
+
+/**
+ * Rewrites every webhook secret that is plaintext (rows from before encryption) or encrypted under a
+ * previous key, under the current key. Idempotent; row by row, each in its own statement.
+ */
+export async function encryptStoredSecrets(pool: Pool, box: SecretBox, log?: Logger): Promise<number> {
+  const { rows } = await pool.query<{ id: string; secret: string; previous_secret: string | null }>(
+    'SELECT id, secret, previous_secret FROM opsflow.webhook_endpoints',
+  );
+  const plain = (v: string) => (v.startsWith(`${PREFIX}.`) ? box.decrypt(v) : v);
+  let rewritten = 0;
+  for (const r of rows) {
+    const stale = (v: string | null) => v !== null && !box.isCurrent(v);
+    if (!stale(r.secret) && !stale(r.previous_secret)) continue;
+    await pool.query(
+      'UPDATE opsflow.webhook_endpoints SET secret = $2, previous_secret = $3 WHERE id = $1 AND secret = $4',
+      [
+        r.id,
+        box.encrypt(plain(r.secret)),
+        r.previous_secret === null ? null : box.encrypt(plain(r.previous_secret)),
+        r.secret,
+      ],
+    );
+    rewritten += 1;
+  }
+  if (rewritten > 0) log?.info({ rewritten }, 'webhook secrets encrypted under the current key');
+  return rewritten;
+}
