@@ -234,17 +234,21 @@ export const createWebhookActivities = (deps: {
 
     /** Emails ops and publishes an `endpoint.disabled` event (once per disabling). */
     async notifyEndpointDisabled(input: { endpointId: string; reason: string }): Promise<void> {
-      const { rows } = await deps.pool.query<{ url: string; disabled_at: Date | null }>(
-        'SELECT url, disabled_at FROM opsflow.webhook_endpoints WHERE id = $1',
+      const { rows } = await deps.pool.query<{ url: string; tenant_id: string | null; disabled_at: Date | null }>(
+        'SELECT url, tenant_id, disabled_at FROM opsflow.webhook_endpoints WHERE id = $1',
         [input.endpointId],
       );
       const ep = rows[0];
       if (!ep) return;
       const disabledAt = (ep.disabled_at ?? new Date()).toISOString();
+      const host = new URL(ep.url).host;
+      // The host, never the URL: its path and credentials are the endpoint's secrets. Only the endpoint's own
+      // tenant (and the operator's endpoints, with no tenant) hear of it.
       await publishEvent(service, {
         type: 'endpoint.disabled',
-        payload: { endpointId: input.endpointId, url: ep.url, reason: input.reason, disabledAt },
+        payload: { endpointId: input.endpointId, host, reason: input.reason, disabledAt },
         idempotencyKey: `endpoint.disabled:${input.endpointId}:${disabledAt}`,
+        ...(ep.tenant_id ? { tenantId: ep.tenant_id } : {}),
       });
       const to = deps.config.mail.opsEmail;
       if (!to) {
@@ -253,9 +257,9 @@ export const createWebhookActivities = (deps: {
       }
       await deps.mailer.send({
         to,
-        subject: `[opsflow] webhook endpoint disabled: ${new URL(ep.url).host}`,
+        subject: `[opsflow] webhook endpoint disabled: ${host}`,
         text: [
-          `The webhook endpoint ${input.endpointId} (${ep.url}) was disabled at ${disabledAt}.`,
+          `The webhook endpoint ${input.endpointId} (${host}${ep.tenant_id ? `, tenant ${ep.tenant_id}` : ''}) was disabled at ${disabledAt}.`,
           `Reason: ${input.reason}.`,
           '',
           'It receives nothing until it is enabled again (PATCH /v1/endpoints/:id {"enabled": true});',

@@ -120,7 +120,9 @@ export async function publishEvent(deps: WebhookServiceDeps, req: PublishInput):
   const { eventId, created, deliveries } = await withTransaction(deps.pool, async (client) => {
     const inserted = await client.query<{ id: string }>(
       `INSERT INTO opsflow.webhook_events (id, type, body, idempotency_key, tenant_id, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT ((coalesce(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+       RETURNING id`,
       [newId('msg'), req.type, body, req.idempotencyKey ?? null, req.tenantId ?? null, timestamp],
     );
     let id = inserted.rows[0]?.id;
@@ -129,13 +131,14 @@ export async function publishEvent(deps: WebhookServiceDeps, req: PublishInput):
         `INSERT INTO opsflow.webhook_deliveries (id, event_id, endpoint_id, event_type, tenant_id)
          SELECT 'dlv_' || substr(md5(random()::text || ep.id), 1, 24), $1, ep.id, $2, $3
          FROM opsflow.webhook_endpoints ep
-         WHERE ep.enabled AND ep.deleted_at IS NULL AND (ep.event_types IS NULL OR $2 = ANY (ep.event_types))`,
+         WHERE ep.enabled AND ep.deleted_at IS NULL AND (ep.event_types IS NULL OR $2 = ANY (ep.event_types))
+           AND (ep.tenant_id IS NULL OR ep.tenant_id = $3)`,
         [id, req.type, req.tenantId ?? null],
       );
     } else {
       const existing = await client.query<{ id: string }>(
-        'SELECT id FROM opsflow.webhook_events WHERE idempotency_key = $1',
-        [req.idempotencyKey],
+        `SELECT id FROM opsflow.webhook_events WHERE idempotency_key = $1 AND coalesce(tenant_id, '') = coalesce($2, '')`,
+        [req.idempotencyKey, req.tenantId ?? null],
       );
       id = existing.rows[0]!.id;
     }

@@ -441,6 +441,12 @@ describe('deploy workflow against a real service', () => {
       decision: { approved: true, by: 'alice', byKeyId: alice.id, comment: 'go' },
     });
     expect(await serving('prod')).toBe('3.0.0');
+    // A run of today's shape: the target by name, settings from the worker's plan, an approval by key.
+    const { rows: approvedRows } = await h.pool.query<{ run_id: string }>(
+      'SELECT run_id FROM opsflow.deploys WHERE id = $1',
+      [id],
+    );
+    await saveHistory(deployWorkflowId('prod'), 'deploys/approved-by-another-key.json', approvedRows[0]!.run_id);
 
     const rid = await deploy({ target: 'prod', version: '3.1.0' });
     await waitFor(

@@ -283,6 +283,11 @@ describe('webhook delivery', () => {
       [`%${ep.id}%`],
     );
     expect(rows).toHaveLength(1);
+    // The id, host and reason: never the URL (its path and credentials are the endpoint's secrets).
+    const data = (JSON.parse(rows[0]!.body) as { data: Record<string, unknown> }).data;
+    expect(data).toMatchObject({ endpointId: ep.id, host: new URL(r.url).host });
+    expect(Object.keys(data).sort()).toEqual(['disabledAt', 'endpointId', 'host', 'reason']);
+    expect(rows[0]!.body).not.toContain(r.url);
     const mails = await waitFor(
       () => smtp.messages.filter((m) => m.text?.includes(ep.id)),
       (m) => m.length === 1,
@@ -445,6 +450,46 @@ describe('webhook delivery', () => {
     expect(event.deliveries.map((d) => d.endpointId).sort()).toEqual([epA, epB].sort());
     await Promise.all(event.deliveries.map((d) => finished(d.id)));
     expect([a.requests.length, b.requests.length, c.requests.length]).toEqual([1, 1, 0]);
+  });
+
+  it("tenants: an event reaches its tenant's endpoints and those with none; idempotency keys are per tenant", async () => {
+    const [a, b, ops] = await Promise.all([receiver(respond(200)), receiver(respond(200)), receiver(respond(200))]);
+    const type = `tenant.${randomBytes(4).toString('hex')}`;
+    const mk = async (url: string, tenantId?: string) => {
+      const res = await api<{ id: string; tenantId: string | null }>('POST', '/v1/endpoints', {
+        url,
+        eventTypes: [type],
+        retrySchedule: ['0s'],
+        ...(tenantId ? { tenantId } : {}),
+      });
+      expect(res.status).toBe(201);
+      expect(res.body.tenantId).toBe(tenantId ?? null);
+      return res.body.id;
+    };
+    const epA = await mk(a.url, 'tenant-a');
+    await mk(b.url, 'tenant-b');
+    const epOps = await mk(ops.url);
+    const send = (tenantId?: string, idempotencyKey?: string) =>
+      api<{ eventId: string; deliveries: { id: string; endpointId: string }[] }>('POST', '/v1/events', {
+        type,
+        payload: { tenantId },
+        ...(tenantId ? { tenantId } : {}),
+        ...(idempotencyKey ? { idempotencyKey } : {}),
+      });
+    const forA = await send('tenant-a', 'same-key');
+    expect(forA.body.deliveries.map((d) => d.endpointId).sort()).toEqual([epA, epOps].sort());
+    const untenanted = await send();
+    expect(untenanted.body.deliveries.map((d) => d.endpointId)).toEqual([epOps]);
+    // The same key from another tenant is another event; from the same tenant, the same one.
+    const forB = await send('tenant-b', 'same-key');
+    expect(forB.body.eventId).not.toBe(forA.body.eventId);
+    expect((await send('tenant-a', 'same-key')).body.eventId).toBe(forA.body.eventId);
+    await Promise.all(
+      [...forA.body.deliveries, ...untenanted.body.deliveries, ...forB.body.deliveries].map((d) => finished(d.id)),
+    );
+    expect([a.requests.length, b.requests.length, ops.requests.length]).toEqual([1, 1, 3]);
+    const listed = await api<{ items: { id: string }[] }>('GET', '/v1/endpoints?tenantId=tenant-a');
+    expect(listed.body.items.map((e) => e.id)).toEqual([epA]);
   });
 
   it('the same idempotency key returns the same event and starts nothing new', async () => {

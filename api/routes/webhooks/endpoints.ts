@@ -36,6 +36,10 @@ const EndpointCreate = z
     secret: z.string().refine(isValidSecret, 'must be whsec_ followed by base64 of 24–64 bytes').optional(),
     retrySchedule: RetrySchedule.optional(),
     timeoutMs: z.number().int().min(1000).max(60_000).optional(),
+    tenantId: z.string().min(1).max(255).optional().openapi({
+      description:
+        'The tenant whose events this endpoint receives (with events of no tenant only if it has none). Fixed once set',
+    }),
   })
   .strict()
   .openapi('EndpointCreate');
@@ -62,6 +66,7 @@ const Endpoint = z
     timeoutMs: z.number(),
     enabled: z.boolean(),
     disabledReason: z.string().nullable(),
+    tenantId: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -76,12 +81,13 @@ interface EndpointRow {
   timeout_ms: number;
   enabled: boolean;
   disabled_reason: string | null;
+  tenant_id: string | null;
   created_at: Date;
   updated_at: Date;
 }
 
 const ENDPOINT_COLUMNS =
-  'id, url, description, event_types, retry_schedule_ms, timeout_ms, enabled, disabled_reason, created_at, updated_at';
+  'id, url, description, event_types, retry_schedule_ms, timeout_ms, enabled, disabled_reason, tenant_id, created_at, updated_at';
 
 function endpointJson(r: EndpointRow) {
   return {
@@ -93,6 +99,7 @@ function endpointJson(r: EndpointRow) {
     timeoutMs: r.timeout_ms,
     enabled: r.enabled,
     disabledReason: r.disabled_reason,
+    tenantId: r.tenant_id,
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
   };
@@ -145,8 +152,8 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
       const secret = body.secret ?? generateSecret();
       const schedule = body.retrySchedule ?? DEFAULT_RETRY_SCHEDULE.map((s) => parseDuration(s)!);
       const { rows } = await pool.query<EndpointRow>(
-        `INSERT INTO opsflow.webhook_endpoints (id, url, description, event_types, secret, retry_schedule_ms, timeout_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${ENDPOINT_COLUMNS}`,
+        `INSERT INTO opsflow.webhook_endpoints (id, url, description, event_types, secret, retry_schedule_ms, timeout_ms, tenant_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${ENDPOINT_COLUMNS}`,
         [
           newId('ep'),
           body.url,
@@ -155,6 +162,7 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
           deps.secrets.encrypt(secret),
           schedule,
           body.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+          body.tenantId ?? null,
         ],
       );
       return c.json({ ...endpointJson(rows[0]!), secret }, 201);
@@ -166,7 +174,7 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
       method: 'get',
       path: '/endpoints',
       summary: 'List webhook endpoints',
-      request: { query: z.object({ cursor: Cursor, limit: Limit }) },
+      request: { query: z.object({ tenantId: z.string().min(1).max(255).optional(), cursor: Cursor, limit: Limit }) },
       responses: pageResponse(Endpoint, 'Endpoints, newest first'),
     }),
     async (c) => {
@@ -174,9 +182,10 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
       const key = cursorKey(q.cursor);
       const { rows } = await pool.query<EndpointRow>(
         `SELECT ${ENDPOINT_COLUMNS} FROM opsflow.webhook_endpoints
-         WHERE deleted_at IS NULL AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2))
+         WHERE deleted_at IS NULL AND ($4::text IS NULL OR tenant_id = $4)
+           AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2))
          ORDER BY created_at DESC, id DESC LIMIT $3`,
-        [key?.at ?? null, key?.id ?? null, q.limit + 1],
+        [key?.at ?? null, key?.id ?? null, q.limit + 1, q.tenantId ?? null],
       );
       const { items, nextCursor } = page(rows, q.limit, (r) => r.created_at);
       return c.json({ items: items.map(endpointJson), nextCursor }, 200);
