@@ -9,7 +9,6 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKUP_WORKFLOW, backupWorkflowId, type RestoreResult } from '../../workflows/backups/definitions.js';
 import type { backupDatabase } from '../../workflows/backups/workflow.js';
@@ -21,20 +20,12 @@ import {
   type Harness,
   type TestWorkers,
 } from '../helpers/harness.js';
-import { databaseUrlOf, dropDatabase, recreateDatabase, withAdmin } from '../helpers/databases.js';
+import { databaseUrlOf, dropDatabase, queryIn, recreateDatabase, withAdmin } from '../helpers/databases.js';
 
 const execFileAsync = promisify(execFile);
 const PASSWORD = 'pw-that-must-not-show-9f3c';
 
-async function sql(db: string, text: string) {
-  const c = new pg.Client({ connectionString: databaseUrlOf(db) });
-  await c.connect();
-  try {
-    return (await c.query<Record<string, unknown>>(text)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = queryIn;
 
 describe('backup integrity at the tool boundary', () => {
   let h: Harness;

@@ -8,7 +8,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { defaultPayloadConverter } from '@temporalio/common';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quoteIdent } from '../../lib/db.js';
 import {
@@ -33,20 +32,12 @@ import { saveHistory } from '../helpers/histories.js';
 import { harnessEnv, spawnEntry } from '../helpers/processes.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
 import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.js';
-import { databaseUrlOf, dropDatabase, withAdmin } from '../helpers/databases.js';
+import { databaseUrlOf, dropDatabase, queryIn, withAdmin } from '../helpers/databases.js';
 import { uiView } from '../helpers/ui.js';
 import { waitFor } from '../helpers/wait.js';
 
 const execFileAsync = promisify(execFile);
-const query = async <R extends pg.QueryResultRow>(db: string, sql: string): Promise<R[]> => {
-  const c = new pg.Client({ connectionString: databaseUrlOf(db) });
-  await c.connect();
-  try {
-    return (await c.query<R>(sql)).rows;
-  } finally {
-    await c.end();
-  }
-};
+const query = queryIn;
 const dbExists = async (name: string) =>
   (await withAdmin((a) => a.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]))).rowCount === 1;
 

@@ -20,6 +20,20 @@ export const databaseUrlOf = (name: string) => inject('adminDatabaseUrl').replac
 export const dropDatabase = (name: string) =>
   withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
 
+/** Runs `sql` in database `name` on the test server and returns its rows. */
+export async function queryIn<R extends pg.QueryResultRow = Record<string, unknown>>(
+  name: string,
+  sql: string,
+): Promise<R[]> {
+  const c = new pg.Client({ connectionString: databaseUrlOf(name) });
+  await c.connect();
+  try {
+    return (await c.query<R>(sql)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
 /** Drops `name` if a previous run left it, then creates it empty. */
 export async function recreateDatabase(name: string): Promise<void> {
   await dropDatabase(name);
