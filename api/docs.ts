@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from './router.js';
+import { TAGS } from './scoped.js';
 
 const require = createRequire(import.meta.url);
 const assetsDir = path.dirname(require.resolve('swagger-ui-dist/package.json'));
@@ -44,7 +45,8 @@ export function mountDocs(app: OpenAPIHono<AppEnv>, version: string): void {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
     scheme: 'bearer',
-    description: 'An API key from OPSFLOW_API_KEYS',
+    description:
+      'An API key (`opsk_…` from POST /v1/api-keys, or a bootstrap key from OPSFLOW_API_KEYS). Each operation names the one scope it needs.',
   });
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
@@ -54,7 +56,12 @@ export function mountDocs(app: OpenAPIHono<AppEnv>, version: string): void {
       description:
         'Operational chores as durable Temporal workflows: webhooks, subscriptions, backups, deploys, schedules. ' +
         'Every error is `{ "error": { "code", "message", "requestId", "details"? } }`.',
+      // OpenAPI 3.1's SPDX `identifier` (the generator's types know only 3.0's `url`).
+      license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' } as { name: string },
     },
+    // Relative: the document describes the API that serves it, wherever it is deployed.
+    servers: [{ url: '/', description: 'This opsflow API' }],
+    tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
   });
   app.get('/docs', (c) => c.html(page));
   app.get('/docs/assets/init.js', (c) => c.body(init, 200, { 'content-type': 'text/javascript; charset=utf-8' }));

@@ -5,20 +5,22 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
-export type ErrorCode =
-  | 'bad_request'
-  | 'malformed_json'
-  | 'validation_failed'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'not_found'
-  | 'conflict'
-  | 'unprocessable'
-  | 'payload_too_large'
-  | 'rate_limited'
-  | 'internal'
-  | 'unavailable'
-  | 'timeout';
+export const ERROR_CODES = [
+  'bad_request',
+  'malformed_json',
+  'validation_failed',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'unprocessable',
+  'payload_too_large',
+  'rate_limited',
+  'internal',
+  'unavailable',
+  'timeout',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class ApiError extends Error {
   constructor(
@@ -49,6 +51,37 @@ export function errorResponse(
   details?: unknown,
 ) {
   return c.json(errorBody(c, code, message, details), status);
+}
+
+interface Issue {
+  path: PropertyKey[];
+  message: string;
+  code?: string;
+  keys?: string[];
+}
+
+const PARTS: Record<string, string> = { json: 'body', query: 'query', param: 'path', header: 'header' };
+
+/**
+ * The envelope's message for a validation error: the first problem in words people read
+ * (`Invalid body: unknown field "ordering"`, `Invalid body: retrySchedule: expected an array`), and how many
+ * more there are; `details` keeps the whole list.
+ */
+export function validationMessage(target: string, issues: ReadonlyArray<Issue>): string {
+  const first = issues[0];
+  if (!first) return `Invalid ${PARTS[target] ?? target}`;
+  const where = first.path.map(String).join('.');
+  const what =
+    first.code === 'unrecognized_keys' && first.keys
+      ? `unknown field${first.keys.length > 1 ? 's' : ''} ${first.keys.map((k) => `"${k}"`).join(', ')}`
+      : first.message
+          .replace(
+            /^Invalid input: expected (\w+), received (\w+)$/,
+            (_m, e: string, r: string) => `expected ${/^[aeiou]/.test(e) ? 'an' : 'a'} ${e}, got ${r}`,
+          )
+          .replace(/^Invalid input: /, '');
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more: see details)` : '';
+  return `Invalid ${PARTS[target] ?? target}: ${where ? `${where}: ` : ''}${what}${more}`;
 }
 
 /** Zod issues as `{ path, message }`, the `details` of a validation error. */

@@ -1,36 +1,71 @@
 /**
  * `route(scope, config)`: the one place a route says which scope it needs. The same declaration puts the
- * scope in the OpenAPI document (as the bearer scheme's required role and in the description) and attaches
- * the middleware that enforces it, so the two cannot disagree.
+ * scope in the OpenAPI document (as the bearer scheme's required role and in the description), attaches the
+ * middleware that enforces it, tags the operation with its family, and documents the error answers every
+ * route can give — so the document, the checks and the answers cannot disagree.
  */
 import { createRoute, z, type RouteConfig } from '@hono/zod-openapi';
 import type { Scope } from '../lib/keys/scopes.js';
 import { requireScope } from './auth.js';
+import { ERROR_CODES } from './errors.js';
 
 export const ErrorEnvelope = z
   .object({
     error: z.object({
-      code: z.string(),
-      message: z.string(),
+      code: z.enum(ERROR_CODES),
+      message: z.string().openapi({ description: 'The first problem, for people' }),
       requestId: z.string(),
-      details: z.unknown().optional(),
+      details: z.unknown().optional().openapi({ description: 'Every problem (validation), or context' }),
     }),
   })
   .openapi('Error');
 
 const error = (description: string) => ({ description, content: { 'application/json': { schema: ErrorEnvelope } } });
 
-export function route<const R extends Omit<RouteConfig, 'security' | 'middleware'>>(scope: Scope, config: R) {
+/** The OpenAPI tag of each family, by the first segment of the path. */
+export const TAGS = {
+  webhooks: 'Endpoints, events, deliveries and dead letters (replaces the webhook retry loop and reprocess-dlq.ts)',
+  subscriptions: 'Subscription lifecycles and reminders (replaces check-subscriptions-cron.ts)',
+  backups: 'Backups, restores and drills (replaces backup.sh and restore.sh)',
+  deploys: 'Deploys, approvals and rollbacks (replaces deploy.sh)',
+  schedules: 'The schedules that replace the crontab',
+  system: 'System checks (replaces health-check.sh)',
+  keys: 'Scoped API keys',
+} as const;
+const tagOf: Record<string, keyof typeof TAGS> = {
+  endpoints: 'webhooks',
+  events: 'webhooks',
+  deliveries: 'webhooks',
+  'dead-letters': 'webhooks',
+  subscriptions: 'subscriptions',
+  backups: 'backups',
+  restores: 'backups',
+  deploys: 'deploys',
+  'deploy-targets': 'deploys',
+  schedules: 'schedules',
+  'system-check': 'system',
+  'api-keys': 'keys',
+};
+
+export function route<const R extends Omit<RouteConfig, 'security' | 'middleware' | 'tags'> & { operationId: string }>(
+  scope: Scope,
+  config: R,
+) {
+  const tag = tagOf[config.path.split('/')[1] ?? ''];
+  if (!tag) throw new Error(`route ${config.path}: no family tag for its first path segment`);
   return createRoute({
     ...config,
+    tags: [tag],
     description: `${config.description ? `${config.description}\n\n` : ''}Requires the scope \`${scope}\`.`,
     security: [{ bearerAuth: [scope] }],
     middleware: requireScope(scope),
     responses: {
       ...config.responses,
-      401: error('No API key, or an invalid, revoked or expired one'),
-      403: error(`The API key lacks the scope ${scope}`),
-      429: error('Rate limited; Retry-After says when to try again'),
+      400: error('The request is malformed or fails validation (`malformed_json`, `validation_failed`)'),
+      401: error('No API key, or an invalid, revoked or expired one (`unauthorized`)'),
+      403: error(`The API key lacks the scope ${scope} (\`forbidden\`)`),
+      429: error('Rate limited (`rate_limited`); Retry-After says when to try again'),
+      500: error('An unexpected error (`internal`); the request id finds it in the logs'),
     },
   });
 }

@@ -1,4 +1,9 @@
 /** /openapi.json covers every route the app serves; /docs works offline (no external URL, assets served). */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES } from '../lib/keys/scopes.js';
 import { createHarness, testApp, TEST_API_KEY, type Harness } from './helpers/harness.js';
@@ -8,7 +13,16 @@ interface OpenApiDoc {
   info: { title: string };
   paths: Record<
     string,
-    Record<string, { responses?: Record<string, unknown>; security?: { bearerAuth: string[] }[]; description?: string }>
+    Record<
+      string,
+      {
+        responses?: Record<string, unknown>;
+        security?: { bearerAuth: string[] }[];
+        description?: string;
+        operationId?: string;
+        tags?: string[];
+      }
+    >
   >;
   components?: { securitySchemes?: Record<string, unknown> };
 }
@@ -42,13 +56,47 @@ describe('OpenAPI document and docs page', () => {
     for (const route of served) expect(documented, route).toContain(route);
     for (const [p, ops] of Object.entries(doc.paths)) {
       for (const [m, op] of Object.entries(ops)) {
-        expect(Object.keys(op.responses ?? {}), `${m} ${p} responses`).toEqual(expect.arrayContaining(['401', '403']));
+        expect(Object.keys(op.responses ?? {}), `${m} ${p} responses`).toEqual(
+          expect.arrayContaining(['400', '401', '403', '429', '500']),
+        );
         // One scope per route, declared once: the bearer scheme's required role and the description agree.
         expect(op.security, `${m} ${p} security`).toEqual([{ bearerAuth: [expect.any(String)] }]);
         const scope = op.security![0]!.bearerAuth[0]!;
         expect(SCOPES, `${m} ${p}`).toContain(scope);
         expect(op.description, `${m} ${p}`).toContain(`Requires the scope \`${scope}\``);
       }
+    }
+  });
+
+  it('every operation has a unique operationId and its family tag; redocly lint (recommended) is clean', async () => {
+    const doc = (await (await testApp(h).request('/openapi.json')).json()) as OpenApiDoc & {
+      tags?: { name: string }[];
+    };
+    const ops = Object.values(doc.paths).flatMap((o) => Object.values(o));
+    const ids = ops.map((op) => op.operationId);
+    expect(
+      ids.every((id) => typeof id === 'string' && /^[a-z][A-Za-z]+$/.test(id)),
+      JSON.stringify(ids),
+    ).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(doc.paths['/v1/events']?.post?.operationId).toBe('publishEvent');
+    expect(doc.paths['/v1/deploys/{id}/approve']?.post?.operationId).toBe('approveDeploy');
+    const tags = new Set(doc.tags?.map((t) => t.name));
+    for (const op of ops) expect(op.tags?.length === 1 && tags.has(op.tags[0]!), op.operationId).toBe(true);
+
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-openapi-'));
+    try {
+      const file = path.join(dir, 'openapi.json');
+      await writeFile(file, JSON.stringify(doc));
+      const { stdout } = await promisify(execFile)(
+        path.resolve('node_modules/.bin/redocly'),
+        ['lint', file, '--format=json'],
+        { env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' } },
+      ).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }));
+      const report = JSON.parse(stdout) as { problems: { ruleId: string; message: string }[] };
+      expect(report.problems.map((p) => `${p.ruleId}: ${p.message}`)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

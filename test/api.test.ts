@@ -74,6 +74,27 @@ describe('API skeleton', () => {
       expect(body.error.details.map((d) => d.path).sort()).toEqual(['httpUrls.0', 'timeoutMs']);
     });
 
+    it('the message names the first problem for people; details keep them all', async () => {
+      const send = async (path: string, payload: unknown) => {
+        const res = await app.request(path, {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: JSON.stringify(payload),
+        });
+        expect(res.status).toBe(400);
+        return ((await res.json()) as { error: { message: string; details: unknown[] } }).error;
+      };
+      const unknown = await send('/v1/events', { type: 'a.b', payload: {}, ordering: 'fifo' });
+      expect(unknown.message).toBe('Invalid body: unknown field "ordering"');
+      const wrongType = await send('/v1/endpoints', { url: 'https://x.example/h', retrySchedule: '1m' });
+      expect(wrongType.message).toBe('Invalid body: retrySchedule: expected an array, got string');
+      const several = await send('/v1/system-check', { httpUrls: ['not a url'], timeoutMs: 5 });
+      expect(several.message).toMatch(/^Invalid body: httpUrls\.0: .+ \(and 1 more: see details\)$/);
+      expect(several.details).toHaveLength(2);
+      const query = await app.request('/v1/deliveries?limit=0', { headers: auth });
+      expect(((await query.json()) as { error: { message: string } }).error.message).toMatch(/^Invalid query: limit: /);
+    });
+
     it('a body over the limit is a 413', async () => {
       const res = await app.request('/v1/system-check', {
         method: 'POST',

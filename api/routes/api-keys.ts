@@ -44,6 +44,7 @@ export function apiKeyRoutes(_deps: ApiDeps, store: KeyStore) {
     route('keys:admin', {
       method: 'post',
       path: '/api-keys',
+      operationId: 'createApiKey',
       summary: 'Make an API key with scopes (or presets); the key is in this answer only',
       request: {
         body: {
@@ -83,6 +84,7 @@ export function apiKeyRoutes(_deps: ApiDeps, store: KeyStore) {
     route('keys:admin', {
       method: 'get',
       path: '/api-keys',
+      operationId: 'listApiKeys',
       summary: 'API keys, newest first (never the keys themselves); bootstrap keys from the environment first',
       request: {
         query: z.object({
@@ -124,6 +126,7 @@ export function apiKeyRoutes(_deps: ApiDeps, store: KeyStore) {
     route('keys:admin', {
       method: 'delete',
       path: '/api-keys/{id}',
+      operationId: 'revokeApiKey',
       summary: 'Revoke a key: every API process refuses it within 5 seconds',
       request: { params: IdParam },
       responses: { 200: { description: 'The revoked key', ...json(ApiKey) } },

@@ -106,6 +106,7 @@ export function backupRoutes(deps: ApiDeps) {
     route('backups:run', {
       method: 'post',
       path: '/backups',
+      operationId: 'startBackup',
       summary: 'Back up a database now (default: the first configured)',
       request: { body: { required: false, ...json(z.object({ database: z.string().max(63).optional() }).strict()) } },
       responses: { 202: { description: 'Started', ...json(z.object({ id: z.string() })) } },
@@ -140,6 +141,7 @@ export function backupRoutes(deps: ApiDeps) {
     route('read', {
       method: 'get',
       path: '/backups',
+      operationId: 'listBackups',
       summary: 'The backup catalog, newest first',
       request: {
         query: z.object({
@@ -167,6 +169,7 @@ export function backupRoutes(deps: ApiDeps) {
     route('read', {
       method: 'get',
       path: '/backups/{id}',
+      operationId: 'getBackup',
       summary: 'One run: current step while running (a query), then the catalog row with its verification table',
       request: { params: z.object({ id: z.string().min(1).max(200) }) },
       responses: { 200: { description: 'The run', ...json(z.any()) } },
@@ -184,6 +187,7 @@ export function backupRoutes(deps: ApiDeps) {
     route('backups:restore', {
       method: 'post',
       path: '/backups/{id}/restore',
+      operationId: 'restoreBackup',
       summary:
         'Restore a verified backup into a database on its source server; confirm must repeat the target, a non-empty target needs overwrite',
       request: {
@@ -277,6 +281,7 @@ export function backupRoutes(deps: ApiDeps) {
     route('read', {
       method: 'get',
       path: '/restores',
+      operationId: 'listRestores',
       summary: 'Restores and restore drills, newest first',
       request: {
         query: z.object({
@@ -304,6 +309,7 @@ export function backupRoutes(deps: ApiDeps) {
     route('read', {
       method: 'get',
       path: '/restores/{id}',
+      operationId: 'getRestore',
       summary: 'One restore or drill: live step while running, then the row with its verification table',
       request: { params: z.object({ id: z.string().min(1).max(200) }) },
       responses: { 200: { description: 'The restore', ...json(z.any()) } },

@@ -168,6 +168,7 @@ export function deployRoutes(deps: ApiDeps) {
     route('read', {
       method: 'get',
       path: '/deploy-targets',
+      operationId: 'listDeployTargets',
       summary: 'Declared deploy targets (commands are not shown)',
       responses: { 200: { description: 'Targets', ...json(z.any()) } },
     }),
@@ -178,6 +179,7 @@ export function deployRoutes(deps: ApiDeps) {
     route('deploys:run', {
       method: 'post',
       path: '/deploys',
+      operationId: 'startDeploy',
       summary: 'Deploy a version (or bump major/minor/patch); dryRun returns the plan and changes nothing',
       request: {
         body: {
@@ -242,6 +244,7 @@ export function deployRoutes(deps: ApiDeps) {
     route('deploys:run', {
       method: 'post',
       path: '/deploy-targets/{name}/rollback',
+      operationId: 'rollbackDeployTarget',
       summary:
         'Fast manual rollback: the rollback command (or the deploy command for toVersion, a version that once succeeded on this target), health-gated; no approval, no backup',
       request: {
@@ -291,6 +294,7 @@ export function deployRoutes(deps: ApiDeps) {
     route('read', {
       method: 'get',
       path: '/deploys',
+      operationId: 'listDeploys',
       summary: 'Deploy history, newest first',
       request: {
         query: z.object({
@@ -330,6 +334,7 @@ export function deployRoutes(deps: ApiDeps) {
     route('read', {
       method: 'get',
       path: '/deploys/{id}',
+      operationId: 'getDeploy',
       summary: 'One deploy: live step and health samples while running, the full evidence after',
       request: { params: z.object({ id: z.string().min(1).max(200) }) },
       responses: { 200: { description: 'The deploy', ...json(z.any()) } },
@@ -379,6 +384,7 @@ export function deployRoutes(deps: ApiDeps) {
     route('deploys:approve', {
       method: 'post',
       path: '/deploys/{id}/approve',
+      operationId: 'approveDeploy',
       summary:
         'Approve a deploy waiting for approval; the approving key (not the requesting one, unless the target allows it) is recorded',
       request: {
@@ -397,6 +403,7 @@ export function deployRoutes(deps: ApiDeps) {
     route('deploys:approve', {
       method: 'post',
       path: '/deploys/{id}/reject',
+      operationId: 'rejectDeploy',
       summary: 'Reject a deploy waiting for approval',
       request: {
         params: z.object({ id: z.string().min(1).max(200) }),
@@ -414,6 +421,7 @@ export function deployRoutes(deps: ApiDeps) {
     route('deploys:run', {
       method: 'post',
       path: '/deploys/{id}/cancel',
+      operationId: 'cancelDeploy',
       summary: 'Cancel a deploy; once its command has started, the previous version is put back',
       request: { params: z.object({ id: z.string().min(1).max(200) }) },
       responses: { 202: { description: 'Cancellation requested', ...json(z.object({ id: z.string() })) } },

@@ -111,6 +111,7 @@ export function scheduleRoutes(deps: ApiDeps) {
     route('read', {
       method: 'get',
       path: '/schedules',
+      operationId: 'listSchedules',
       summary: 'Every schedule opsflow runs: spec in words, time zone, pause state and note, next 3 runs, last run',
       responses: { 200: { description: 'Schedules', ...json(z.any()) } },
     }),
@@ -121,6 +122,7 @@ export function scheduleRoutes(deps: ApiDeps) {
     route('read', {
       method: 'get',
       path: '/schedules/{id}',
+      operationId: 'getSchedule',
       summary: 'One schedule',
       request: { params: Id },
       responses: { 200: { description: 'The schedule', ...json(z.any()) } },
@@ -132,6 +134,7 @@ export function scheduleRoutes(deps: ApiDeps) {
     route('schedules:write', {
       method: 'post',
       path: '/schedules/{id}/pause',
+      operationId: 'pauseSchedule',
       summary: 'Pause with a note saying why (shown in the UI and here)',
       request: {
         params: Id,
@@ -151,6 +154,7 @@ export function scheduleRoutes(deps: ApiDeps) {
     route('schedules:write', {
       method: 'post',
       path: '/schedules/{id}/unpause',
+      operationId: 'unpauseSchedule',
       summary: 'Unpause',
       request: {
         params: Id,
@@ -171,6 +175,7 @@ export function scheduleRoutes(deps: ApiDeps) {
     route('schedules:write', {
       method: 'post',
       path: '/schedules/{id}/trigger',
+      operationId: 'triggerSchedule',
       summary: 'Run now (once, whatever the overlap policy)',
       request: { params: Id },
       responses: { 202: { description: 'Triggered', ...json(z.object({ id: z.string() })) } },
@@ -187,6 +192,7 @@ export function scheduleRoutes(deps: ApiDeps) {
     route('schedules:write', {
       method: 'post',
       path: '/schedules/{id}/backfill',
+      operationId: 'backfillSchedule',
       summary: 'Run the schedule for the times it would have run in [start, end) — e.g. after an outage',
       request: {
         params: Id,

@@ -126,6 +126,7 @@ export function subscriptionRoutes(deps: ApiDeps) {
     route('subscriptions:write', {
       method: 'put',
       path: '/subscriptions/{id}',
+      operationId: 'upsertSubscription',
       summary: 'Create (201) or update (200) a subscription; its workflow is started or updated atomically',
       request: { params: IdParam, body: { required: true, ...json(PutBody) } },
       responses: { 200: { description: 'Updated', ...json(View) }, 201: { description: 'Created', ...json(View) } },
@@ -201,6 +202,7 @@ export function subscriptionRoutes(deps: ApiDeps) {
     route('read', {
       method: 'get',
       path: '/subscriptions/{id}',
+      operationId: 'getSubscription',
       summary: 'Status, expiry, reminders sent and the next action with its time (from the workflow)',
       request: { params: IdParam },
       responses: { 200: { description: 'The subscription', ...json(View) } },
@@ -229,6 +231,7 @@ export function subscriptionRoutes(deps: ApiDeps) {
     route('subscriptions:write', {
       method: 'post',
       path: '/subscriptions/{id}/renew',
+      operationId: 'renewSubscription',
       summary: 'Renew to a later expiry: timers re-armed, no reminder of the old period afterwards',
       request: { params: IdParam, body: { required: true, ...json(z.object({ expiresAt: Instant }).strict()) } },
       responses: { 200: { description: 'Renewed', ...json(View) } },
@@ -271,6 +274,7 @@ export function subscriptionRoutes(deps: ApiDeps) {
     route('subscriptions:write', {
       method: 'post',
       path: '/subscriptions/{id}/cancel',
+      operationId: 'cancelSubscription',
       summary: 'Cancel: no further reminders, status canceled',
       request: {
         params: IdParam,
@@ -300,6 +304,7 @@ export function subscriptionRoutes(deps: ApiDeps) {
     route('read', {
       method: 'get',
       path: '/subscriptions',
+      operationId: 'listSubscriptions',
       summary: 'List subscriptions (from PostgreSQL), soonest expiry first',
       request: {
         query: z.object({

@@ -34,6 +34,7 @@ const SystemCheckResponse = z
 const runSystemCheck = route('read', {
   method: 'get',
   path: '/system-check',
+  operationId: 'runSystemCheck',
   summary: 'Run the system check now and return its result',
   responses: {
     200: {
@@ -62,6 +63,7 @@ const SystemCheckRequest = z
 const runCustomSystemCheck = route('read', {
   method: 'post',
   path: '/system-check',
+  operationId: 'runCustomSystemCheck',
   summary: 'Run the system check now with other URLs or timeout',
   request: { body: { required: true, content: { 'application/json': { schema: SystemCheckRequest } } } },
   responses: {

@@ -19,6 +19,7 @@ export function deadLetterRoutes(deps: ApiDeps) {
     route('read', {
       method: 'get',
       path: '/dead-letters',
+      operationId: 'listDeadLetters',
       summary: 'Open dead letters, newest first',
       request: {
         query: z.object({
@@ -71,6 +72,7 @@ export function deadLetterRoutes(deps: ApiDeps) {
     route('deliveries:redrive', {
       method: 'post',
       path: '/dead-letters/redrive',
+      operationId: 'redriveDeadLetters',
       summary: 'Redrive open dead letters (oldest first) of enabled endpoints',
       request: {
         body: {
@@ -107,6 +109,7 @@ export function deadLetterRoutes(deps: ApiDeps) {
     route('deliveries:redrive', {
       method: 'post',
       path: '/dead-letters/{id}/discard',
+      operationId: 'discardDeadLetter',
       summary: 'Discard a dead letter: its delivery is closed as discarded',
       request: { params: IdParam },
       responses: {

@@ -55,6 +55,7 @@ export function deliveryRoutes(deps: ApiDeps) {
     route('read', {
       method: 'get',
       path: '/deliveries',
+      operationId: 'listDeliveries',
       summary: 'List deliveries, newest first',
       request: {
         query: z.object({
@@ -96,6 +97,7 @@ export function deliveryRoutes(deps: ApiDeps) {
     route('read', {
       method: 'get',
       path: '/deliveries/{id}',
+      operationId: 'getDelivery',
       summary: 'One delivery: live status, every attempt, next attempt time',
       request: { params: IdParam },
       responses: { 200: { description: 'The delivery', ...json(z.any()) } },
@@ -150,6 +152,7 @@ export function deliveryRoutes(deps: ApiDeps) {
     route('deliveries:redrive', {
       method: 'post',
       path: '/deliveries/{id}/retry',
+      operationId: 'retryDelivery',
       summary: 'Attempt now: cuts a retry wait, or redrives a finished delivery with the same webhook-id',
       request: { params: IdParam },
       responses: {

@@ -137,6 +137,7 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
     route('endpoints:write', {
       method: 'post',
       path: '/endpoints',
+      operationId: 'createEndpoint',
       summary: 'Create a webhook endpoint',
       request: { body: { required: true, ...json(EndpointCreate) } },
       responses: {
@@ -173,6 +174,7 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
     route('read', {
       method: 'get',
       path: '/endpoints',
+      operationId: 'listEndpoints',
       summary: 'List webhook endpoints',
       request: { query: z.object({ tenantId: z.string().min(1).max(255).optional(), cursor: Cursor, limit: Limit }) },
       responses: pageResponse(Endpoint, 'Endpoints, newest first'),
@@ -196,6 +198,7 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
     route('read', {
       method: 'get',
       path: '/endpoints/{id}',
+      operationId: 'getEndpoint',
       summary: 'Get a webhook endpoint',
       request: { params: IdParam },
       responses: { 200: { description: 'The endpoint', ...json(Endpoint) } },
@@ -207,6 +210,7 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
     route('endpoints:write', {
       method: 'patch',
       path: '/endpoints/{id}',
+      operationId: 'updateEndpoint',
       summary: 'Change a webhook endpoint; {"enabled": true} re-enables a disabled one',
       request: { params: IdParam, body: { required: true, ...json(EndpointPatch) } },
       responses: { 200: { description: 'The endpoint', ...json(Endpoint) } },
@@ -250,6 +254,7 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
     route('endpoints:write', {
       method: 'delete',
       path: '/endpoints/{id}',
+      operationId: 'deleteEndpoint',
       summary: 'Delete a webhook endpoint (its delivery history is kept)',
       request: { params: IdParam },
       responses: { 204: { description: 'Deleted' } },
@@ -270,6 +275,7 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
     route('endpoints:write', {
       method: 'post',
       path: '/endpoints/{id}/rotate-secret',
+      operationId: 'rotateEndpointSecret',
       summary: 'Rotate the signing secret; the old one keeps signing alongside for 24 h',
       request: { params: IdParam },
       responses: {

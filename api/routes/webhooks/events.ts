@@ -25,6 +25,7 @@ export function eventRoutes(deps: ApiDeps) {
     route('events:publish', {
       method: 'post',
       path: '/events',
+      operationId: 'publishEvent',
       summary: 'Publish an event: one delivery per enabled endpoint subscribed to its type',
       request: { body: { required: true, ...json(EventCreate) } },
       responses: {
