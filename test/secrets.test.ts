@@ -125,6 +125,10 @@ describe('webhook secrets at rest', () => {
     h = await createHarness({ WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32' });
   });
   afterAll(async () => {
+    await h.pool.query(
+      `UPDATE opsflow.webhook_endpoints SET enabled = false, deleted_at = now()
+       WHERE url = 'http://127.0.0.1:9/hooks/at-rest' OR id LIKE 'ep_legacy_%'`,
+    );
     await h.close();
   });
   const auth = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
@@ -134,7 +138,9 @@ describe('webhook secrets at rest', () => {
     const res = await app.request('/v1/endpoints', {
       method: 'POST',
       headers: auth,
-      body: JSON.stringify({ url: 'http://127.0.0.1:9/hooks/at-rest' }),
+      // Subscribed to a type of its own: the run's other tests publish events, and this endpoint must not
+      // receive them.
+      body: JSON.stringify({ url: 'http://127.0.0.1:9/hooks/at-rest', eventTypes: ['test.secrets-at-rest'] }),
     });
     expect(res.status).toBe(201);
     const { id, secret } = (await res.json()) as { id: string; secret: string };
@@ -154,9 +160,9 @@ describe('webhook secrets at rest', () => {
   it('plaintext rows from before, and rows under a previous key, are rewritten under the current key', async () => {
     const old = key();
     await h.pool.query(
-      `INSERT INTO opsflow.webhook_endpoints (id, url, secret, previous_secret, retry_schedule_ms, timeout_ms)
-       VALUES ('ep_legacy_plain', 'https://example.com/a', 'whsec_legacyplaintext', NULL, '{1000}', 5000),
-              ('ep_legacy_oldkey', 'https://example.com/b', $1, 'whsec_legacyprevious', '{1000}', 5000)`,
+      `INSERT INTO opsflow.webhook_endpoints (id, url, secret, previous_secret, retry_schedule_ms, timeout_ms, enabled, event_types)
+       VALUES ('ep_legacy_plain', 'https://example.com/a', 'whsec_legacyplaintext', NULL, '{1000}', 5000, false, '{test.legacy}'),
+              ('ep_legacy_oldkey', 'https://example.com/b', $1, 'whsec_legacyprevious', '{1000}', 5000, false, '{test.legacy}')`,
       [createSecretBox({ current: old, previous: [] }).encrypt('whsec_underoldkey')],
     );
     const box = createSecretBox({ current: h.config.encryption.current, previous: [old] });
