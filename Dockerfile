@@ -1,10 +1,12 @@
 # opsflow: one image for the worker and the API (the command picks which).
 #   docker build -t opsflow .
-#   docker run opsflow node dist/worker/main.js      # worker
-#   docker run -p 3000:3000 opsflow                   # API (default)
+#   docker run --env-file .env opsflow node dist/worker/main.js      # worker
+#   docker run --env-file .env -p 3000:3000 opsflow                   # API (default)
+# Node 24 LTS. The API listens on every interface of the container (HOST=0.0.0.0), so it needs METRICS_TOKEN;
+# both need OPSFLOW_ENCRYPTION_KEY (and the API OPSFLOW_API_KEYS): see .env.example.
 
 # ---- build: install everything, compile to dist/, pre-bundle the workflows ----
-FROM node:20.19-bookworm-slim AS build
+FROM node:24.21-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -19,11 +21,11 @@ COPY db ./db
 RUN npm run build && npm prune --omit=dev
 
 # ---- runtime: production dependencies, the build, migrations, pg_dump/pg_restore for backups ----
-FROM node:20.19-bookworm-slim
+FROM node:24.21-bookworm-slim
 RUN apt-get update \
   && apt-get install -y --no-install-recommends tini ca-certificates postgresql-client \
   && rm -rf /var/lib/apt/lists/*
-ENV NODE_ENV=production OPSFLOW_DATA_DIR=/data PORT=3000
+ENV NODE_ENV=production OPSFLOW_DATA_DIR=/data PORT=3000 HOST=0.0.0.0
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules

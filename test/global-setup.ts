@@ -13,6 +13,7 @@ import type { TestProject } from 'vitest/node';
 import { createPool, ensureDatabase, migrate, quoteIdent } from '../lib/db.js';
 import { startTemporalCluster } from '../scripts/cluster.js';
 import { startDevServer } from '../scripts/dev-server.js';
+import { provisionPromtool } from '../scripts/provision-promtool.js';
 import { provisionTemporalCli } from '../scripts/provision-temporal.js';
 import { createLogger } from '../lib/logger.js';
 import { bundleWorkflows } from '../worker/workers.js';
@@ -24,6 +25,7 @@ declare module 'vitest' {
     adminDatabaseUrl: string;
     workflowBundlePath: string;
     temporalCliPath: string;
+    promtoolPath: string;
   }
 }
 
@@ -47,7 +49,10 @@ export default async function setup(project: TestProject) {
   url.pathname = '/postgres';
   const adminDatabaseUrl = url.toString();
 
-  const [bin] = await Promise.all([provisionTemporalCli(), ensureDatabase(databaseUrl)]);
+  // Built from Go modules on the first run of a fresh machine (minutes, one after the other: 2 cores), then cached.
+  const bin = await provisionTemporalCli();
+  const promtool = await provisionPromtool();
+  await ensureDatabase(databaseUrl);
   const pool = createPool(databaseUrl, 2);
   await migrate(pool);
   await pool.end();
@@ -70,6 +75,7 @@ export default async function setup(project: TestProject) {
   project.provide('adminDatabaseUrl', adminDatabaseUrl);
   project.provide('workflowBundlePath', workflowBundlePath);
   project.provide('temporalCliPath', bin);
+  project.provide('promtoolPath', promtool);
 
   return async () => {
     await server.stop();

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { BACKUP_WORKFLOW, backupWorkflowId } from '../workflows/backups/definitions.js';
 import type { backupDatabase } from '../workflows/backups/workflow.js';
@@ -171,15 +171,12 @@ describe('metrics', () => {
   });
 
   it('promtool accepts the rules, and they fire (and stay quiet) as monitoring/alerts.test.yml says', async () => {
-    // promtool comes with Debian's `prometheus` package (.ci/run installs it); the unit tests feed synthetic
-    // series shaped like /metrics and check each seed alert fires past its threshold and not below it.
+    // promtool is provisioned by the test setup (PATH, or built from Go modules into .tools/); the unit tests
+    // feed synthetic series shaped like /metrics and check each seed alert fires past its threshold and not below.
     const promtool = (...args: string[]) =>
-      promisify(execFile)('promtool', args).catch(
-        (err: NodeJS.ErrnoException & { stdout?: string; stderr?: string }) => {
-          if (err.code === 'ENOENT') throw new Error('promtool is not installed (apt-get install prometheus)');
-          throw new Error(`promtool ${args.join(' ')}: ${err.stdout ?? ''}${err.stderr ?? ''}`);
-        },
-      );
+      promisify(execFile)(inject('promtoolPath'), args).catch((err: { stdout?: string; stderr?: string }) => {
+        throw new Error(`promtool ${args.join(' ')}: ${err.stdout ?? ''}${err.stderr ?? ''}`);
+      });
     expect((await promtool('check', 'rules', 'monitoring/alerts.yml')).stdout).toMatch(/SUCCESS: 10 rules found/);
     expect((await promtool('test', 'rules', 'monitoring/alerts.test.yml')).stdout).toMatch(/SUCCESS/);
   });

@@ -2,6 +2,7 @@ import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { provisionPromtool, PROMTOOL_VERSION } from '../scripts/provision-promtool.js';
 import { provisionTemporalCli, TEMPORAL_CLI_VERSION } from '../scripts/provision-temporal.js';
 
 async function fakeCli(dir: string, version: string): Promise<string> {
@@ -53,5 +54,34 @@ describe('Temporal CLI provisioning', () => {
       provisionTemporalCli({ pathEnv: root, cachePath: stale, say: (m) => messages.push(m) }),
     ).rejects.toThrow(/Go is not installed/);
     expect(messages.join('\n')).toMatch(/expected 1\.5\.1: rebuilding/);
+  });
+});
+
+describe('promtool provisioning', () => {
+  const quiet = () => undefined;
+
+  it('takes promtool from PATH, else a cached build of the pinned version; without either and Go, says how', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'promtool-'));
+    const fake = async (dir: string, version: string) => {
+      await mkdir(dir, { recursive: true });
+      const file = path.join(dir, 'promtool');
+      await writeFile(file, `#!/bin/sh\necho "promtool, version ${version} (branch: , revision: unknown)"\n`);
+      await chmod(file, 0o755);
+      return file;
+    };
+    const onPath = await fake(path.join(root, 'bin'), '2.42.0');
+    const cached = await fake(path.join(root, 'cache'), PROMTOOL_VERSION);
+    expect(await provisionPromtool({ pathEnv: `${path.dirname(onPath)}:/bin`, cachePath: cached, say: quiet })).toBe(
+      onPath,
+    );
+    expect(await provisionPromtool({ pathEnv: root, cachePath: cached, say: quiet })).toBe(cached);
+    const err = await provisionPromtool({
+      pathEnv: root,
+      cachePath: path.join(root, 'none', 'promtool'),
+      say: quiet,
+    }).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/promtool .* was not found and Go is not installed/);
+    expect((err as Error).message).toMatch(/PROMTOOL_PATH/);
+    expect((err as Error).message).toMatch(/apt-get install prometheus/);
   });
 });

@@ -200,9 +200,11 @@ describe('.env.example and temporal-config/', () => {
     expect(dynamic['frontend.enableUpdateWorkflowExecution']?.[0]?.value).toBe(true);
   });
 
-  it('the Dockerfile is multi-stage, runs as non-root under tini, and checks /health', async () => {
+  it('the Dockerfile is multi-stage on Node 24 LTS, runs as non-root under tini, and checks /health', async () => {
     const text = await readFile('Dockerfile', 'utf8');
-    expect(text.match(/^FROM node:20/gm)?.length).toBe(2);
+    expect(text.match(/^FROM node:24\.\d+-bookworm-slim/gm)?.length).toBe(2);
+    // Reachable from outside the container, hence (the API refuses to start otherwise) a metrics token.
+    expect(text).toMatch(/^ENV .*HOST=0\.0\.0\.0/m);
     expect(text).toMatch(/^USER node$/m);
     expect(text).toMatch(/ENTRYPOINT \["\/usr\/bin\/tini", "--"\]/);
     expect(text).toMatch(/HEALTHCHECK[\s\S]*\/health/);
