@@ -61,7 +61,7 @@ export async function startApi(opts: {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const config = loadConfigOrExit();
-  const log = createLogger(config.logLevel, { process: 'api' });
+  const log = createLogger(config.logLevel, { process: 'api' }, { format: config.logFormat });
   try {
     const { keys } = await resolveApiKeys(config, { generate: false });
     const api = await startApi({ config, log, apiKeys: keys });

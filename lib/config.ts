@@ -77,6 +77,8 @@ const httpUrl = z
 
 export const envSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** Unset: JSON lines, except `npm start` on a terminal, which prints readable lines. */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   PORT: port.default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   OPSFLOW_DATA_DIR: z.string().min(1).default('.data'),
@@ -190,6 +192,7 @@ export const SECRET_VARIABLES = [
 
 export interface Config {
   logLevel: Env['LOG_LEVEL'];
+  logFormat: Env['LOG_FORMAT'];
   port: number;
   host: string;
   dataDir: string;
@@ -338,6 +341,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   return {
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     port: e.PORT,
     host: e.HOST,
     dataDir: e.OPSFLOW_DATA_DIR,

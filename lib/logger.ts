@@ -1,14 +1,34 @@
 /**
  * One pino logger for the process; the Temporal Runtime's logger (SDK, workflow and activity context
- * loggers) is bridged into it so every line has the same shape.
+ * loggers) is bridged into it so every line has the same shape. JSON lines by default (for log shippers);
+ * `pretty` (LOG_FORMAT, and `npm start` on a terminal) prints lines people read, in the same process —
+ * pino-pretty as a synchronous stream, not a transport thread.
  */
-import { pino, type Logger as PinoLogger } from 'pino';
+import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
+import pretty from 'pino-pretty';
 import type { Logger as TemporalLogger, LogLevel, LogMetadata } from '@temporalio/common';
 
 export type Logger = PinoLogger;
 
-export function createLogger(level: string, bindings: Record<string, unknown> = {}): Logger {
-  return pino({ level, base: { service: 'opsflow', ...bindings } });
+export type LogFormat = 'json' | 'pretty';
+
+export function createLogger(
+  level: string,
+  bindings: Record<string, unknown> = {},
+  opts: { format?: LogFormat; destination?: DestinationStream } = {},
+): Logger {
+  const options = { level, base: { service: 'opsflow', ...bindings } };
+  if (opts.format !== 'pretty') return opts.destination ? pino(options, opts.destination) : pino(options);
+  return pino(
+    options,
+    pretty({
+      sync: true,
+      colorize: !opts.destination && process.stdout.isTTY === true,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname,service',
+      ...(opts.destination ? { destination: opts.destination } : {}),
+    }),
+  );
 }
 
 const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {

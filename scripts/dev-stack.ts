@@ -28,7 +28,11 @@ if (!config.encryption.current) {
   await ensureEncryptionKeyFile(config.dataDir);
   config = loadConfigOrExit();
 }
-const log = createLogger(config.logLevel, { process: 'dev-stack' });
+const log = createLogger(
+  config.logLevel,
+  { process: 'dev-stack' },
+  { format: config.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json') },
+);
 const cleanups: (() => Promise<void>)[] = [];
 
 async function shutdown(): Promise<void> {

@@ -5,7 +5,7 @@ import { createLogger } from '../lib/logger.js';
 import { createSecretBox, encryptStoredSecrets } from '../lib/secret-box.js';
 
 const config = loadConfigOrExit();
-const log = createLogger(config.logLevel, { process: 'migrate' });
+const log = createLogger(config.logLevel, { process: 'migrate' }, { format: config.logFormat });
 try {
   await ensureDatabase(config.databaseUrl);
   const pool = createPool(config.databaseUrl, 1);

@@ -93,7 +93,7 @@ export async function runWorkers(opts: {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const config = loadConfigOrExit();
-  const log = createLogger(config.logLevel, { process: 'worker' });
+  const log = createLogger(config.logLevel, { process: 'worker' }, { format: config.logFormat });
   const running = await runWorkers({ config, log }).catch((err: unknown) => {
     log.fatal({ err }, 'worker failed to start');
     process.exit(1);
