@@ -12,6 +12,7 @@
  * (scripts/cluster.ts, fresh databases, CLUSTER_PORT_BASE default 27233) instead of the dev server, with
  * BENCH_WORKERS worker processes (default 1; 2 is the cluster's topology).
  */
+import { createOpsflowClient } from '../api/client/index.js';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -104,28 +105,21 @@ async function main() {
   const app = createApp({ config, apiKeys: [API_KEY], pool, temporal: client, queues: taskQueues('bench'), log });
   const apiPort = await freePort();
   const api = serve({ fetch: app.fetch, port: apiPort, hostname: '127.0.0.1' });
-  const base = `http://127.0.0.1:${apiPort}`;
-  const headers = { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' };
+  // The typed client, as an application publishing events would use it.
+  const opsflow = createOpsflowClient({ baseUrl: `http://127.0.0.1:${apiPort}`, apiKey: API_KEY });
 
   let maxRss = 0;
   const rssTimer = setInterval(() => {
     for (const worker of workers) void rssMb(worker.pid!).then((mb) => (maxRss = Math.max(maxRss, mb || 0)));
   }, 500);
 
-  await fetch(`${base}/v1/endpoints`, {
-    method: 'POST',
-    headers,
-    body: JSON.stringify({ url: receiverUrl, eventTypes: ['bench.event'], retrySchedule: ['0s', '1s', '5s'] }),
+  await opsflow.POST('/v1/endpoints', {
+    body: { url: receiverUrl, eventTypes: ['bench.event'], retrySchedule: ['0s', '1s', '5s'] },
   });
   // Warm up: the worker bundles workflows at start; wait until one delivery goes through.
-  const warm = (await (
-    await fetch(`${base}/v1/events`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ type: 'bench.event', payload: {} }),
-    })
-  ).json()) as { eventId: string };
-  while (!arrivals.has(warm.eventId)) await sleep(100);
+  const warm = await opsflow.POST('/v1/events', { body: { type: 'bench.event', payload: {} } });
+  if (!warm.data) throw new Error(`warm-up event refused: ${JSON.stringify(warm.error)}`);
+  while (!arrivals.has(warm.data.eventId)) await sleep(100);
 
   /** Offers `rate` events/s for `seconds`; returns per-event accepted times. */
   async function offer(rate: number, seconds: number) {
@@ -139,18 +133,11 @@ async function main() {
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
       inflight.push(
-        fetch(`${base}/v1/events`, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({ type: 'bench.event', payload: { i } }),
-        })
-          .then(async (res) => {
-            if (res.status !== 202) {
-              errors.push(`HTTP ${res.status}`);
-              return;
-            }
-            const body = (await res.json()) as { eventId: string };
-            accepted.set(body.eventId, performance.now());
+        opsflow
+          .POST('/v1/events', { body: { type: 'bench.event', payload: { i } } })
+          .then(({ data, response }) => {
+            if (!data) errors.push(`HTTP ${response.status}`);
+            else accepted.set(data.eventId, performance.now());
           })
           .catch((err: Error) => void errors.push(err.message)),
       );
