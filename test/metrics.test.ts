@@ -3,10 +3,12 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { BACKUP_WORKFLOW, backupWorkflowId } from '../workflows/backups/definitions.js';
 import type { backupDatabase } from '../workflows/backups/workflow.js';
 import { deliveryWorkflowId } from '../workflows/webhooks/definitions.js';
@@ -167,6 +169,42 @@ describe('metrics', () => {
     for (const r of all) {
       for (const [name] of r.expr.matchAll(/\bopsflow_\w+/g))
         expect(exported.has(name), `${r.alert}: ${name}`).toBe(true);
+    }
+  });
+
+  it("the Grafana dashboard's queries parse (promtool) and name only metrics opsflow exports", async () => {
+    const dash = JSON.parse(await readFile('monitoring/grafana/dashboards/opsflow.json', 'utf8')) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+    };
+    const exprs = dash.panels.flatMap((p) => p.targets.map((t) => ({ title: p.title, expr: t.expr })));
+    // Every query as a recording rule: promtool parses each one as PromQL.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-dashboard-'));
+    try {
+      const file = path.join(dir, 'panels.yml');
+      await writeFile(
+        file,
+        stringify({
+          groups: [{ name: 'panels', rules: exprs.map((e, i) => ({ record: `opsflow:panel_${i}`, expr: e.expr })) }],
+        }),
+      );
+      const { stdout } = await promisify(execFile)(inject('promtoolPath'), ['check', 'rules', file]).catch(
+        (err: { stdout?: string; stderr?: string }) => {
+          throw new Error(`promtool check rules: ${err.stdout ?? ''}${err.stderr ?? ''}`);
+        },
+      );
+      expect(stdout).toMatch(new RegExp(`SUCCESS: ${exprs.length} rules found`));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    // The API's metrics and the worker's histogram (whose series end in _bucket, _sum, _count).
+    const exported = new Set([...(await scrape()).matchAll(/^# HELP (\w+)/gm)].map((m) => m[1]));
+    exported.add('opsflow_webhook_attempt_latency');
+    for (const { title, expr } of exprs) {
+      for (const [name] of expr.matchAll(/\bopsflow_\w+/g)) {
+        expect(exported.has(name.replace(/_(bucket|sum|count)$/, '')) || exported.has(name), `${title}: ${name}`).toBe(
+          true,
+        );
+      }
     }
   });
 

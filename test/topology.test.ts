@@ -127,7 +127,9 @@ describe('docker-compose.yml', () => {
         else expect(parts[0], `${name} publishes ${p} beyond loopback`).toBe('127.0.0.1');
       }
     }
-    for (const name of ['temporal', 'temporal-ui', 'minio', 'mailpit']) expect(services[name]!.ports).toBeDefined();
+    for (const name of ['temporal', 'temporal-ui', 'minio', 'mailpit', 'prometheus', 'grafana']) {
+      expect(services[name]!.ports).toBeDefined();
+    }
     // The API listens on every interface of its container, so its metrics need a token.
     expect(services.api!.environment?.HOST).toBe('0.0.0.0');
     expect(services.api!.environment?.METRICS_TOKEN).toMatch(/^\$\{METRICS_TOKEN:\?/);
@@ -170,6 +172,65 @@ describe('docker-compose.yml', () => {
       'METRICS_TOKEN',
     ]) {
       expect(example, name).toMatch(new RegExp(`^${name}=$`, 'm'));
+    }
+  });
+});
+
+describe('monitoring profile: Prometheus and Grafana', () => {
+  it('Prometheus scrapes the API with the metrics token and every worker, and loads the alert rules', async () => {
+    const { services } = await compose();
+    const prom = services.prometheus as Service & { profiles?: string[]; volumes?: string[]; secrets?: string[] };
+    const grafana = services.grafana as Service & { profiles?: string[]; volumes?: string[] };
+    expect(prom.profiles).toEqual(['monitoring']);
+    expect(grafana.profiles).toEqual(['monitoring']);
+    const config = parse(await readFile('monitoring/prometheus.yml', 'utf8')) as {
+      rule_files: string[];
+      scrape_configs: {
+        job_name: string;
+        authorization?: { credentials_file: string };
+        static_configs?: { targets: string[] }[];
+        dns_sd_configs?: { names: string[]; port: number }[];
+      }[];
+    };
+    const jobs = Object.fromEntries(config.scrape_configs.map((j) => [j.job_name, j]));
+    // The job names the alert rules use.
+    expect(await readFile('monitoring/alerts.yml', 'utf8')).toContain('job="opsflow-api"');
+    expect(jobs['opsflow-api']?.static_configs?.[0]?.targets).toEqual([`api:${services.api!.environment?.PORT}`]);
+    expect(jobs['opsflow-api']?.authorization?.credentials_file).toBe('/run/secrets/metrics_token');
+    expect(prom.secrets).toContain('metrics_token');
+    const workerPort = Number(String(services.worker!.environment?.WORKER_METRICS_ADDRESS).split(':').at(-1));
+    expect(jobs['opsflow-worker']?.dns_sd_configs?.[0]).toMatchObject({ names: ['worker'], port: workerPort });
+    // What the config names is mounted where it says.
+    expect(prom.volumes).toEqual(
+      expect.arrayContaining([
+        './monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro',
+        `./monitoring/alerts.yml:${config.rule_files[0]}:ro`,
+      ]),
+    );
+    expect(grafana.volumes).toEqual(
+      expect.arrayContaining([
+        './monitoring/grafana/provisioning:/etc/grafana/provisioning:ro',
+        './monitoring/grafana/dashboards:/var/lib/grafana/dashboards:ro',
+      ]),
+    );
+  });
+
+  it('Grafana provisions the Prometheus datasource the dashboard names, and the dashboard from its folder', async () => {
+    const ds = parse(await readFile('monitoring/grafana/provisioning/datasources/prometheus.yml', 'utf8')) as {
+      datasources: { uid: string; url: string }[];
+    };
+    const providers = parse(await readFile('monitoring/grafana/provisioning/dashboards/opsflow.yml', 'utf8')) as {
+      providers: { options: { path: string } }[];
+    };
+    expect(providers.providers[0]?.options.path).toBe('/var/lib/grafana/dashboards');
+    expect(ds.datasources[0]?.url).toBe('http://prometheus:9090');
+    const dash = JSON.parse(await readFile('monitoring/grafana/dashboards/opsflow.json', 'utf8')) as {
+      panels: { title: string; datasource: { uid: string }; targets: { expr: string }[] }[];
+    };
+    expect(dash.panels.length).toBeGreaterThanOrEqual(10);
+    for (const p of dash.panels) {
+      expect(p.datasource.uid, p.title).toBe(ds.datasources[0]?.uid);
+      expect(p.targets.length, p.title).toBeGreaterThan(0);
     }
   });
 });
