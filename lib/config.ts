@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { loadClientConfigProfile, type ClientConfigProfile } from '@temporalio/envconfig';
 import { z } from 'zod';
 import type { RetentionPolicy } from '../workflows/backups/definitions.js';
 import { loadDeployTargets, DeployTargetsError, type DeployTarget } from './deploys/targets.js';
@@ -111,13 +112,16 @@ export const envSchema = z.object({
     .string()
     .regex(/^[^\s:/]+:\d+$/, { message: 'must be host:port' })
     .optional(),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_NAMESPACE: z.string().min(1).optional(),
   TEMPORAL_API_KEY: z.string().min(1).optional(),
   TEMPORAL_TLS: bool.optional(),
   TEMPORAL_TLS_CLIENT_CERT_PATH: z.string().min(1).optional(),
   TEMPORAL_TLS_CLIENT_KEY_PATH: z.string().min(1).optional(),
   TEMPORAL_TLS_SERVER_CA_CERT_PATH: z.string().min(1).optional(),
   TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** The `temporal` CLI's config file and profile (TOML); the variables above override what it says. */
+  TEMPORAL_CONFIG_FILE: z.string().min(1).optional(),
+  TEMPORAL_PROFILE: z.string().min(1).optional(),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
   TEMPORAL_DEV_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
@@ -216,12 +220,12 @@ export interface Config {
     /** Unset means: `npm start` runs a dev server; the worker and the API alone use localhost:7233. */
     address: string | undefined;
     namespace: string;
-    apiKey: string | undefined;
-    tls: boolean | undefined;
-    clientCertPath: string | undefined;
-    clientKeyPath: string | undefined;
-    serverCaCertPath: string | undefined;
-    serverName: string | undefined;
+    /**
+     * The connection as Temporal's env-config resolves it (the `temporal` CLI's rules): the profile of
+     * TEMPORAL_CONFIG_FILE (default ~/.config/temporalio/temporal.toml) named by TEMPORAL_PROFILE (default
+     * `default`), overridden by the TEMPORAL_* variables.
+     */
+    profile: ClientConfigProfile;
     cliPath: string | undefined;
     devPort: number;
     uiPort: number;
@@ -318,6 +322,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!!e.TEMPORAL_TLS_CLIENT_CERT_PATH !== !!e.TEMPORAL_TLS_CLIENT_KEY_PATH) {
     problems.push('TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH must be set together');
   }
+  // The validated variables (secrets already read from their *_FILE) and the gRPC metadata ones, as the
+  // env-config loader reads them.
+  const temporalEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(input)) if (k.startsWith('TEMPORAL_') && v !== undefined) temporalEnv[k] = v;
+  for (const [k, v] of Object.entries(env)) if (k.startsWith('TEMPORAL_GRPC_META_') && v) temporalEnv[k] = v;
+  if (e.TEMPORAL_TLS !== undefined) temporalEnv.TEMPORAL_TLS = String(e.TEMPORAL_TLS); // 'yes' → 'true'
+  if (env.HOME) temporalEnv.HOME = env.HOME;
+  if (env.XDG_CONFIG_HOME) temporalEnv.XDG_CONFIG_HOME = env.XDG_CONFIG_HOME;
+  let temporalProfile: ClientConfigProfile = {};
+  try {
+    temporalProfile = loadClientConfigProfile({ overrideEnvVars: temporalEnv, configFileStrict: true });
+  } catch (err) {
+    problems.push(`Temporal config (TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE): ${(err as Error).message}`);
+  }
   const backupUrls =
     e.BACKUP_DATABASE_URLS && e.BACKUP_DATABASE_URLS.length > 0 ? e.BACKUP_DATABASE_URLS : [e.DATABASE_URL];
   const databases = backupUrls.map((url) => ({ name: decodeURIComponent(new URL(url).pathname.slice(1)), url }));
@@ -358,14 +376,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
     temporal: {
-      address: e.TEMPORAL_ADDRESS,
-      namespace: e.TEMPORAL_NAMESPACE,
-      apiKey: e.TEMPORAL_API_KEY,
-      tls: e.TEMPORAL_TLS,
-      clientCertPath: e.TEMPORAL_TLS_CLIENT_CERT_PATH,
-      clientKeyPath: e.TEMPORAL_TLS_CLIENT_KEY_PATH,
-      serverCaCertPath: e.TEMPORAL_TLS_SERVER_CA_CERT_PATH,
-      serverName: e.TEMPORAL_TLS_SERVER_NAME,
+      address: temporalProfile.address,
+      namespace: temporalProfile.namespace ?? 'default',
+      profile: temporalProfile,
       cliPath: e.TEMPORAL_CLI_PATH,
       devPort: e.TEMPORAL_DEV_PORT,
       uiPort: e.TEMPORAL_UI_PORT,

@@ -37,7 +37,7 @@ describe('config', () => {
     expect(c.port).toBe(8080);
     expect(c.apiKeys).toEqual(['key-aaaaaaaaaaaaaaaa', 'key-bbbbbbbbbbbbbbbb']);
     expect(c.systemCheck.urls).toHaveLength(2);
-    expect(c.temporal.tls).toBe(true);
+    expect(c.temporal.profile.tls).toEqual({ disabled: false });
     expect(c.timezone).toBe('America/Sao_Paulo');
   });
 

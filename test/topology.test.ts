@@ -2,6 +2,7 @@
  * The production files, checked by reading them (there is no Docker engine here): docker-compose.yml,
  * .env.example, temporal-config/, the Dockerfile, and the Temporal connection options built from env.
  */
+import type { TLSConfig } from '@temporalio/client';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -283,6 +284,7 @@ describe('Temporal connection options from env', () => {
       namespace: 'default',
       tls: undefined,
       apiKey: undefined,
+      metadata: undefined,
     });
   });
 
@@ -293,7 +295,13 @@ describe('Temporal connection options from env', () => {
         TEMPORAL_NAMESPACE: 'ops.acct',
         TEMPORAL_API_KEY: 'k',
       }),
-    ).toEqual({ address: 'eu-west-1.aws.api.temporal.io:7233', namespace: 'ops.acct', tls: {}, apiKey: 'k' });
+    ).toEqual({
+      address: 'eu-west-1.aws.api.temporal.io:7233',
+      namespace: 'ops.acct',
+      tls: true,
+      apiKey: 'k',
+      metadata: undefined,
+    });
   });
 
   it('mTLS: the certificate pair and CA are read from the files, server name overridden', async () => {
@@ -307,15 +315,52 @@ describe('Temporal connection options from env', () => {
       TEMPORAL_TLS_SERVER_CA_CERT_PATH: f('ca.pem'),
       TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
     });
-    expect(s.tls?.clientCertPair?.crt.toString()).toBe('CERT');
-    expect(s.tls?.clientCertPair?.key.toString()).toBe('KEY');
-    expect(s.tls?.serverRootCACertificate?.toString()).toBe('CA');
-    expect(s.tls?.serverNameOverride).toBe('temporal.internal');
+    const tls = s.tls as TLSConfig;
+    expect(tls.clientCertPair?.crt.toString()).toBe('CERT'); // Buffers, as the native connection wants
+    expect(tls.clientCertPair?.key.toString()).toBe('KEY');
+    expect(tls.serverRootCACertificate?.toString()).toBe('CA');
+    expect(tls.serverNameOverride).toBe('temporal.internal');
     await rm(dir, { recursive: true });
   });
 
   it('TEMPORAL_TLS=false wins over the implication; a lone certificate is refused', () => {
-    expect(settings({ TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' }).tls).toBeUndefined();
+    expect(settings({ TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' }).tls).toBe(false);
     expect(() => settings({ TEMPORAL_TLS_CLIENT_CERT_PATH: '/x.pem' })).toThrow(/must be set together/);
+  });
+
+  it("a profile of the temporal CLI's TOML file, the variables overriding it; an unknown profile is refused", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'temporal-toml-'));
+    const file = path.join(dir, 'temporal.toml');
+    await writeFile(
+      file,
+      [
+        '[profile.default]',
+        'address = "localhost:7233"',
+        '[profile.prod]',
+        'address = "prod.acct.tmprl.cloud:7233"',
+        'namespace = "prod.acct"',
+        'api_key = "from-the-profile"',
+        '[profile.prod.grpc_meta]',
+        'x-team = "ops"',
+      ].join('\n'),
+    );
+    expect(settings({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'prod' })).toEqual({
+      address: 'prod.acct.tmprl.cloud:7233',
+      namespace: 'prod.acct',
+      tls: true,
+      apiKey: 'from-the-profile',
+      metadata: { 'x-team': 'ops' },
+    });
+    expect(
+      settings({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'prod', TEMPORAL_NAMESPACE: 'other' }).namespace,
+    ).toBe('other');
+    // The default profile when none is named; with it, `npm start` uses that server instead of a dev server.
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@h:5432/db', TEMPORAL_CONFIG_FILE: file }).temporal.address).toBe(
+      'localhost:7233',
+    );
+    expect(() => settings({ TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'nope' })).toThrow(
+      /Profile 'nope' not found/,
+    );
+    await rm(dir, { recursive: true });
   });
 });
