@@ -155,7 +155,10 @@ describe('docker-compose.yml', () => {
     const { services } = await compose();
     for (const [name, s] of Object.entries(services)) {
       for (const [key, value] of Object.entries(s.environment ?? {})) {
-        if (/PASSWORD|SECRET|TOKEN|API_KEYS?$|ACCESS_KEY/.test(key)) {
+        if (/PASSWORD__?FILE$/.test(key)) {
+          // A secret read from a compose secret's file.
+          expect(String(value), `${name}.${key}`).toMatch(/^\/run\/secrets\/\w+$/);
+        } else if (/PASSWORD|SECRET|TOKEN|API_KEYS?$|ACCESS_KEY/.test(key)) {
           expect(String(value), `${name}.${key} is a literal`).toMatch(/^\$\{\w+:\?/);
         }
         // Passwords inside URLs come from .env too.
