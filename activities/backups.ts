@@ -290,7 +290,10 @@ export const createBackupActivities = (deps: Deps) => {
       await source.connect();
       const writes: { store: BlobStore; write: PendingWrite }[] = [];
       try {
-        const { stdout } = await execFileAsync(bin(deps.config, 'pg_dump'), ['--version']).catch((err: Error) => {
+        // Bounded: this runs before the heartbeats start, so a hung binary must not hang the step.
+        const { stdout } = await execFileAsync(bin(deps.config, 'pg_dump'), ['--version'], {
+          timeout: 30_000,
+        }).catch((err: Error) => {
           throw fail(BackupErrorType.DumpFailed, `pg_dump not usable: ${err.message}`);
         });
         const clientMajor = Number(/(\d+)(?:\.\d+)?/.exec(stdout)?.[1] ?? 0);

@@ -103,6 +103,10 @@ export async function createWorkers(opts: {
         taskQueue: opts.queues[family],
         workflowBundle: opts.workflowBundle,
         activities: activitiesFor(family, opts.deps),
+        // Heartbeats reach the server at least every 5 s (the SDK's default throttle is 0.8 × the heartbeat
+        // timeout, 48 s for a backup step): a cancelled backup, restore or deploy command is killed within
+        // seconds, not a minute, for one small RPC per running long activity every few seconds.
+        maxHeartbeatThrottleInterval: '5 seconds',
       }),
     ),
   );

@@ -21,6 +21,8 @@ import {
   type TestWorkers,
 } from '../helpers/harness.js';
 import { databaseUrlOf, dropDatabase, queryIn, recreateDatabase, withAdmin } from '../helpers/databases.js';
+import { saveHistory } from '../helpers/histories.js';
+import { waitFor } from '../helpers/wait.js';
 
 const execFileAsync = promisify(execFile);
 const PASSWORD = 'pw-that-must-not-show-9f3c';
@@ -53,6 +55,8 @@ describe('backup integrity at the tool boundary', () => {
         file,
         `#!/bin/sh
 { echo "== ${tool} $*"; echo "PGPASSWORD set: \${PGPASSWORD:+yes}"; ps -eo args; } >> "${bin}/calls.log"
+# A dump that hangs (a huge database, a stuck server), while the file "slow" exists.
+case "${tool} $*" in "pg_dump "*--snapshot*) [ -f "${bin}/slow" ] && { echo $$ > "${bin}/slow.pid"; exec sleep 300; } ;; esac
 exec ${tool} "$@"
 `,
       );
@@ -113,7 +117,7 @@ exec ${tool} "$@"
     expect(result.reason).toMatch(/local copy differs from the catalog .*sha256 mismatch.*nothing was restored/);
     expect(await log()).not.toMatch(/== pg_restore/);
     const marked = await withAdmin((a) =>
-      a.query('SELECT datname FROM pg_database WHERE datname LIKE $1', ['opsflow_int_%']),
+      a.query('SELECT datname FROM pg_database WHERE datname LIKE $1', [`opsflow_int_%_${process.pid}%`]),
     );
     for (const { datname } of marked.rows as { datname: string }[]) {
       if (datname === evil) continue;
@@ -128,5 +132,50 @@ exec ${tool} "$@"
     expect(tmp).toBe('EISDIR');
     const left = await execFileAsync('find', [path.join(h.config.dataDir, 'tmp'), '-type', 'f']);
     expect(left.stdout).toBe('');
+  });
+
+  it('a cancelled backup kills its pg_dump and is recorded as failed (canceled), not left running', async () => {
+    await writeFile(path.join(bin, 'slow'), '');
+    try {
+      const id = backupWorkflowId(source, new Date());
+      const handle = await h.client.workflow.start<typeof backupDatabase>(BACKUP_WORKFLOW, {
+        taskQueue: h.queues.backups,
+        workflowId: id,
+        args: [{ database: source }],
+      });
+      const pid = Number(
+        await waitFor(
+          () => readFile(path.join(bin, 'slow.pid'), 'utf8').catch(() => ''),
+          (p) => p.trim() !== '',
+          30_000,
+        ),
+      );
+      await handle.cancel();
+      const result = await handle.result();
+      expect(result).toMatchObject({ status: 'failed', reason: 'canceled' });
+      const { rows } = await h.pool.query<{ status: string; reason: string; finished_at: Date | null }>(
+        'SELECT status, reason, finished_at FROM opsflow.backups WHERE id = $1',
+        [id],
+      );
+      expect(rows[0]).toMatchObject({ status: 'failed', reason: 'canceled' });
+      expect(rows[0]!.finished_at).not.toBeNull();
+      // The dump process is killed: the activity hears of the cancellation at its next heartbeat (sent at
+      // least every 5 s), long before the stand-in's 300 s are up.
+      await waitFor(
+        () => {
+          try {
+            process.kill(pid, 0);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        (alive) => !alive,
+        15_000,
+      );
+      await saveHistory(id, 'backups/canceled.json');
+    } finally {
+      await rm(path.join(bin, 'slow'), { force: true });
+    }
   });
 });

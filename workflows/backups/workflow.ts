@@ -7,10 +7,14 @@
  * 3. Record the run in the catalog (verified, or failed with the reason).
  * 4. Retention per store — only after a verified backup, so a failure never costs the previous good one.
  * 5. Email the report.
+ * A cancelled run still records itself (failed, "canceled") and reports: the catalogue never keeps a row
+ * `running` for a run that is over.
  */
 import {
   type ActivityOptions,
   ActivityFailure,
+  CancellationScope,
+  isCancellation,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -66,10 +70,10 @@ export async function backupDatabase(input: BackupInput): Promise<BackupResult> 
       steps[name] = { startedAt: new Date(t0).toISOString(), ms: Date.now() - t0 };
     }
   };
-  await recordBackup({ id, database: input.database, startedAt, status: 'running' });
-
   let dump: DumpResult | undefined;
+  let canceled = false;
   try {
+    await recordBackup({ id, database: input.database, startedAt, status: 'running' });
     const key = `${input.database}/${startedAt.replace(/[:.]/g, '-')}.dump`;
     dump = await timed('dump', () => dumpToStores({ runId: id, database: input.database, key }));
     Object.assign(result, { sizeBytes: dump.sizeBytes, sha256: dump.sha256, locations: dump.locations });
@@ -86,26 +90,38 @@ export async function backupDatabase(input: BackupInput): Promise<BackupResult> 
     if (result.verification.ok) result.status = 'verified';
     else result.reason = result.verification.reason;
   } catch (err) {
+    canceled = isCancellation(err);
+    result.status = 'failed';
     // An activity's failure carries the activity's own message as its cause.
-    result.reason = err instanceof ActivityFailure ? (err.cause?.message ?? err.message) : (err as Error).message;
+    result.reason = canceled
+      ? 'canceled'
+      : err instanceof ActivityFailure
+        ? (err.cause?.message ?? err.message)
+        : (err as Error).message;
   }
 
-  await timed('record', () =>
-    recordBackup({
-      id,
-      database: input.database,
-      startedAt,
-      status: result.status,
-      reason: result.reason,
-      steps,
-      dump,
-      verification: result.verification,
-    }),
-  );
-  if (result.status === 'verified') {
-    result.deleted = await timed('retention', () => applyRetention({ database: input.database }));
-  }
-  await timed('report', () => sendBackupReport({ result, steps }));
+  // Once cancelled, the workflow's own scope cancels every new activity: the record and the report run in
+  // a scope that cannot be cancelled, so the catalogue says how the run ended.
+  const finish = async () => {
+    await timed('record', () =>
+      recordBackup({
+        id,
+        database: input.database,
+        startedAt,
+        status: result.status,
+        reason: result.reason,
+        steps,
+        dump,
+        verification: result.verification,
+      }),
+    );
+    if (result.status === 'verified') {
+      result.deleted = await timed('retention', () => applyRetention({ database: input.database }));
+    }
+    await timed('report', () => sendBackupReport({ result, steps }));
+  };
+  if (canceled) await CancellationScope.nonCancellable(finish);
+  else await finish();
   progress.step = 'done';
   setCurrentDetails(
     result.status === 'verified'
