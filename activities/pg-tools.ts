@@ -1,0 +1,108 @@
+/**
+ * What the backup and restore activities share: their error types, the PostgreSQL client tools (run with
+ * the password in PGPASSWORD, killed when the activity is cancelled), row counts and scratch names.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type pg from 'pg';
+import type { Config } from '../lib/config.js';
+import { quoteIdent } from '../lib/db.js';
+import type { VerificationResult } from '../workflows/backups/definitions.js';
+
+export const BackupErrorType = {
+  UnknownDatabase: 'UnknownDatabase',
+  ClientTooOld: 'ClientTooOld',
+  DumpFailed: 'DumpFailed',
+  StoreFailed: 'StoreFailed',
+  NotRestorable: 'NotRestorable',
+  BadTarget: 'BadTarget',
+  RestoreFailed: 'RestoreFailed',
+} as const;
+export const expectedTables = (counts: Record<string, number>): VerificationResult['tables'] =>
+  Object.entries(counts)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([table, expected]) => ({ table, expected, restored: null }));
+
+/** A database name derived from a run id, valid and at most 63 bytes. */
+export const scratchName = (prefix: string, runId: string) =>
+  `${prefix}${runId.replace(/[^a-zA-Z0-9]/g, '_').toLowerCase()}`.slice(0, 63);
+
+export function verificationTable(v: VerificationResult | undefined): string {
+  const rows = (v?.tables ?? []).map(
+    (t) => `  ${t.table.padEnd(40)} ${String(t.expected).padStart(10)} ${String(t.restored ?? '—').padStart(10)}`,
+  );
+  return ['  table, rows in snapshot, rows restored:', ...(rows.length ? rows : ['  (none)'])].join('\n');
+}
+
+export const execFileAsync = promisify(execFile);
+
+export const fail = (type: string, message: string, nonRetryable = true) =>
+  ApplicationFailure.create({ type, message, nonRetryable });
+export function bin(config: Config, name: string): string {
+  return config.backups.pgBinDir ? path.join(config.backups.pgBinDir, name) : name;
+}
+
+/**
+ * A connection URL as a PostgreSQL client tool's arguments: the URL without its password, and the password
+ * in PGPASSWORD, so `ps` (which shows argv to every user of the machine) never shows it.
+ */
+export function pgConnection(url: string): { arg: string; env: Record<string, string> } {
+  const u = new URL(url);
+  const password = decodeURIComponent(u.password);
+  u.password = '';
+  return { arg: `--dbname=${u.toString()}`, env: password ? { PGPASSWORD: password } : {} };
+}
+
+/** Runs a PostgreSQL client tool, killing it if the activity is cancelled. */
+export function run(
+  command: string,
+  args: string[],
+  opts: { stdin?: Readable; env?: Record<string, string> } = {},
+): { child: ChildProcess; done: Promise<string> } {
+  const { stdin } = opts;
+  const child = spawn(command, args, {
+    stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
+  });
+  let stderr = '';
+  child.stderr?.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
+  if (stdin && child.stdin) stdin.pipe(child.stdin).on('error', () => undefined);
+  const done = new Promise<string>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) =>
+      code === 0
+        ? resolve(stderr)
+        : reject(new Error(`${path.basename(command)} exited ${code ?? signal}: ${stderr.trim()}`)),
+    );
+  });
+  return { child, done };
+}
+
+export function onCancel(kill: () => void): () => void {
+  const signal = Context.current().cancellationSignal;
+  const handler = () => kill();
+  signal.addEventListener('abort', handler);
+  return () => signal.removeEventListener('abort', handler);
+}
+
+export async function countRows(client: pg.ClientBase): Promise<Record<string, number>> {
+  const { rows } = await client.query<{ nspname: string; relname: string }>(
+    `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+     ORDER BY 1, 2`,
+  );
+  const counts: Record<string, number> = {};
+  for (const r of rows) {
+    const { rows: c } = await client.query<{ n: string }>(
+      `SELECT count(*) AS n FROM ${quoteIdent(r.nspname)}.${quoteIdent(r.relname)}`,
+    );
+    counts[`${r.nspname}.${r.relname}`] = Number(c[0]!.n);
+  }
+  return counts;
+}
+
+export const majorOf = (versionNum: number) => Math.floor(versionNum / 10000);

@@ -1,0 +1,396 @@
+/**
+ * Restore activities: the catalogue row a restore starts from, a copy checked against the catalogue before
+ * pg_restore reads a byte of it, the restore into a scratch or staging database with row counts compared,
+ * the target checks and the promotion, the restore record and report, and the freshness check.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Context } from '@temporalio/activity';
+import pg from 'pg';
+import { quoteIdent } from '../lib/db.js';
+import {
+  DATABASE_NAME,
+  databaseUrlOn,
+  isOpsflowDatabase,
+  maintenanceUrl,
+  targetState,
+  type Server,
+  type TargetState,
+} from '../lib/backups/databases.js';
+import type { BlobStore } from '../lib/backups/stores.js';
+import type {
+  FreshnessResult,
+  RestoreResult,
+  StoredCopy,
+  StoreName,
+  VerificationResult,
+} from '../workflows/backups/definitions.js';
+import type { BackupActivityDeps } from './backups.js';
+import {
+  BackupErrorType,
+  bin,
+  countRows,
+  expectedTables,
+  fail,
+  onCancel,
+  pgConnection,
+  run,
+  verificationTable,
+} from './pg-tools.js';
+
+/** A verified backup that can be restored, with the copies retention has not removed. */
+export interface RestorableBackup {
+  backupId: string;
+  database: string;
+  sha256: string;
+  sizeBytes: number;
+  locations: StoredCopy[];
+  tableCounts: Record<string, number>;
+}
+
+export const createRestoreActivities = (
+  deps: BackupActivityDeps & { stores: BlobStore[]; storeByName: (name: StoreName) => BlobStore },
+) => {
+  const { stores, storeByName } = deps;
+
+  /**
+   * Copies a stored backup into a private temporary file (under OPSFLOW_DATA_DIR/tmp, mode 0600) while hashing
+   * it. The file is handed back only when its size and sha256 match the catalogue; otherwise it is removed
+   * and the reason returned. The caller removes `dir` when done.
+   */
+  async function verifiedCopy(
+    location: StoredCopy,
+    sha256: string,
+    sizeBytes: number,
+  ): Promise<{ ok: true; file: string; dir: string } | { ok: false; reason: string }> {
+    const root = path.resolve(deps.config.dataDir, 'tmp');
+    await mkdir(root, { recursive: true, mode: 0o700 });
+    const dir = await mkdtemp(path.join(root, 'restore-'));
+    const file = path.join(dir, 'backup.dump');
+    const hash = createHash('sha256');
+    let size = 0;
+    const beat = setInterval(() => Context.current().heartbeat({ step: 'fetch', bytes: size }), 1000);
+    try {
+      const source = await storeByName(location.store).read(location.key);
+      const tap = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          hash.update(chunk);
+          size += chunk.length;
+          done(null, chunk);
+        },
+      });
+      await pipeline(source, tap, createWriteStream(file, { mode: 0o600 }));
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      return { ok: false, reason: `${location.store} copy unreadable: ${(err as Error).message}` };
+    } finally {
+      clearInterval(beat);
+    }
+    if (size !== sizeBytes || hash.digest('hex') !== sha256) {
+      await rm(dir, { recursive: true, force: true });
+      return {
+        ok: false,
+        reason: `${location.store} copy differs from the catalog (size ${size}/${sizeBytes}, sha256 mismatch); nothing was restored from it`,
+      };
+    }
+    return { ok: true, file, dir };
+  }
+
+  /**
+   * Restores one stored copy into database `dbName` on `server` (created fresh; an existing one of that name
+   * is dropped first: callers pass names opsflow owns) from a local copy whose sha256 and size were checked
+   * first, then compares row counts with `expected`. On any failure the database is dropped; on success it is
+   * dropped too unless `keep`. Never throws for a bad copy: the result says why.
+   */
+  async function restoreAndCompare(input: {
+    server: Server;
+    dbName: string;
+    location: StoredCopy;
+    sha256: string;
+    sizeBytes: number;
+    expected: Record<string, number>;
+    keep: boolean;
+    /** Keep owners and grants (a real restore on the source's server); scratch restores drop them. */
+    preserveOwnership?: boolean;
+  }): Promise<VerificationResult> {
+    const tables = expectedTables(input.expected);
+    // Nothing reaches pg_restore before its bytes match the catalogue, and what it reads is the very file
+    // that was hashed: a tampered copy never runs a statement.
+    const copy = await verifiedCopy(input.location, input.sha256, input.sizeBytes);
+    if (!copy.ok) return { ok: false, reason: copy.reason, tables };
+    const admin = new pg.Client({ connectionString: maintenanceUrl(deps.config, input.server) });
+    await admin.connect();
+    const url = databaseUrlOn(deps.config, input.server, input.dbName);
+    let ok = false;
+    try {
+      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(input.dbName)} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${quoteIdent(input.dbName)}`);
+      const ownership = input.preserveOwnership ? [] : ['--no-owner', '--no-privileges'];
+      const conn = pgConnection(url);
+      const restore = run(bin(deps.config, 'pg_restore'), [...ownership, '--exit-on-error', conn.arg, copy.file], {
+        env: conn.env,
+      });
+      const stopCancel = onCancel(() => restore.child.kill('SIGKILL'));
+      const beat = setInterval(() => Context.current().heartbeat({ step: 'restore' }), 1000);
+      try {
+        await restore.done;
+      } catch (err) {
+        return { ok: false, reason: `restore failed: ${(err as Error).message}`, tables };
+      } finally {
+        clearInterval(beat);
+        stopCancel();
+      }
+      const restored = new pg.Client({ connectionString: url });
+      await restored.connect();
+      let counts: Record<string, number>;
+      try {
+        counts = await countRows(restored);
+      } finally {
+        await restored.end();
+      }
+      for (const t of tables) t.restored = counts[t.table] ?? null;
+      const bad = tables.filter((t) => t.restored !== t.expected);
+      const extra = Object.keys(counts).filter((k) => !(k in input.expected));
+      if (bad.length > 0 || extra.length > 0) {
+        const diffs = [
+          ...bad.map((t) => `${t.table} ${t.restored ?? 'missing'}/${t.expected}`),
+          ...extra.map((e) => `${e} unexpected`),
+        ];
+        return { ok: false, reason: `row counts differ: ${diffs.join(', ')}`, tables };
+      }
+      ok = true;
+      return { ok: true, tables };
+    } finally {
+      if (!ok || !input.keep) {
+        await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(input.dbName)} WITH (FORCE)`).catch(() => undefined);
+      }
+      await admin.end();
+      await rm(copy.dir, { recursive: true, force: true });
+    }
+  }
+
+  return {
+    restoreAndCompare,
+
+    /** The catalog row a restore starts from; refuses (non-retryable) what cannot be restored. */
+    async loadBackup(input: { backupId: string }): Promise<RestorableBackup> {
+      const { rows } = await deps.pool.query<{
+        database: string;
+        status: string;
+        sha256: string | null;
+        size_bytes: string | null;
+        locations: StoredCopy[];
+        table_counts: Record<string, number> | null;
+        deleted_from: string[];
+      }>(
+        'SELECT database, status, sha256, size_bytes, locations, table_counts, deleted_from FROM opsflow.backups WHERE id = $1',
+        [input.backupId],
+      );
+      const row = rows[0];
+      if (!row) throw fail(BackupErrorType.NotRestorable, `backup ${input.backupId} not found`);
+      if (row.status !== 'verified') {
+        throw fail(
+          BackupErrorType.NotRestorable,
+          `backup ${input.backupId} is ${row.status}, only verified backups are restored`,
+        );
+      }
+      const locations = row.locations.filter((l) => !row.deleted_from.includes(l.store));
+      if (locations.length === 0) {
+        throw fail(BackupErrorType.NotRestorable, `backup ${input.backupId} was removed from every store by retention`);
+      }
+      return {
+        backupId: input.backupId,
+        database: row.database,
+        sha256: row.sha256!,
+        sizeBytes: Number(row.size_bytes),
+        locations,
+        tableCounts: row.table_counts ?? {},
+      };
+    },
+
+    /**
+     * The newest verified backup of a database still held by the remote store (S3 when configured, else the
+     * local directory) — what a disaster recovery would restore from — with that copy only.
+     */
+    async newestVerifiedBackup(input: { database: string }): Promise<RestorableBackup | null> {
+      const remote: StoreName = stores.some((s) => s.name === 's3') ? 's3' : 'local';
+      const { rows } = await deps.pool.query<{
+        id: string;
+        sha256: string;
+        size_bytes: string;
+        locations: StoredCopy[];
+        table_counts: Record<string, number>;
+      }>(
+        `SELECT id, sha256, size_bytes, locations, table_counts FROM opsflow.backups
+         WHERE database = $1 AND status = 'verified' AND locations @> $2::jsonb AND NOT ($3 = ANY (deleted_from))
+         ORDER BY started_at DESC, id DESC LIMIT 1`,
+        [input.database, JSON.stringify([{ store: remote }]), remote],
+      );
+      const r = rows[0];
+      if (!r) return null;
+      return {
+        backupId: r.id,
+        database: input.database,
+        sha256: r.sha256,
+        sizeBytes: Number(r.size_bytes),
+        locations: r.locations.filter((l) => l.store === remote),
+        tableCounts: r.table_counts,
+      };
+    },
+
+    /**
+     * Checks a restore target before anything is written: never opsflow's own database; a non-empty one
+     * only with `overwrite`.
+     */
+    async checkRestoreTarget(input: { database: string; target: string; overwrite: boolean }): Promise<TargetState> {
+      const server = { database: input.database };
+      if (!DATABASE_NAME.test(input.target))
+        throw fail(BackupErrorType.BadTarget, `invalid database name ${input.target}`);
+      if (isOpsflowDatabase(deps.config, server, input.target)) {
+        throw fail(BackupErrorType.BadTarget, `${input.target} holds opsflow's own state; restore it elsewhere`);
+      }
+      const state = await targetState(deps.config, server, input.target);
+      if (state === 'non-empty' && !input.overwrite) {
+        throw fail(
+          BackupErrorType.BadTarget,
+          `database ${input.target} is not empty; pass overwrite: true to replace it`,
+        );
+      }
+      return state;
+    },
+
+    /**
+     * Puts a verified restore in place: drops the old target (if any) and renames the restored database to
+     * its name. Idempotent: when the restored database is already gone and the target exists, it was done.
+     */
+    async promoteRestoredDatabase(input: { database: string; from: string; to: string }): Promise<void> {
+      const admin = new pg.Client({ connectionString: maintenanceUrl(deps.config, { database: input.database }) });
+      await admin.connect();
+      try {
+        const { rows } = await admin.query<{ datname: string }>(
+          'SELECT datname FROM pg_database WHERE datname = ANY ($1)',
+          [[input.from, input.to]],
+        );
+        const names = rows.map((r) => r.datname);
+        if (!names.includes(input.from)) {
+          if (names.includes(input.to)) return;
+          throw fail(BackupErrorType.RestoreFailed, `restored database ${input.from} disappeared before promotion`);
+        }
+        await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(input.to)} WITH (FORCE)`);
+        await admin.query(`ALTER DATABASE ${quoteIdent(input.from)} RENAME TO ${quoteIdent(input.to)}`);
+      } finally {
+        await admin.end();
+      }
+    },
+
+    /** Upserts a restore / drill catalog row (keyed by id). */
+    async recordRestore(input: RestoreResult & { startedAt: string; running?: boolean }): Promise<void> {
+      await deps.pool.query(
+        `INSERT INTO opsflow.restores (id, kind, backup_id, database, target_database, status, reason, started_at, finished_at, source,
+           verification, requested_by, requested_by_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN NULL ELSE now() END, $10, $11, $12, $13)
+         ON CONFLICT (id) DO UPDATE SET backup_id = $3, status = $6, reason = $7,
+           finished_at = CASE WHEN $9 THEN NULL ELSE now() END, source = $10, verification = $11`,
+        [
+          input.id,
+          input.kind,
+          input.backupId,
+          input.database,
+          input.targetDatabase,
+          input.running ? 'running' : input.status,
+          input.reason ?? null,
+          input.startedAt,
+          input.running === true,
+          input.from ? JSON.stringify(input.from) : null,
+          input.verification ? JSON.stringify(input.verification) : null,
+          input.requester?.keyName ?? null,
+          input.requester?.keyId ?? null,
+        ],
+      );
+    },
+
+    async sendRestoreReport(input: { results: RestoreResult[] }): Promise<void> {
+      const to = deps.config.mail.opsEmail;
+      if (input.results.length === 0) return;
+      const kind = input.results[0]!.kind;
+      const failed = input.results.filter((r) => r.status !== 'restored');
+      if (!to) {
+        deps.log.warn({ kind, failed: failed.length }, `${kind} finished; OPS_EMAIL is unset, report not emailed`);
+        return;
+      }
+      const text = input.results
+        .map((r) =>
+          [
+            `${r.database} → ${r.targetDatabase}: ${r.status.toUpperCase()}${r.reason ? ` — ${r.reason}` : ''}`,
+            `  backup ${r.backupId ?? '—'} from ${r.from ? `${r.from.store}:${r.from.key}` : '—'}`,
+            verificationTable(r.verification),
+          ].join('\n'),
+        )
+        .join('\n\n');
+      const what = kind === 'drill' ? 'restore drill' : `restore into ${input.results[0]!.targetDatabase}`;
+      await deps.mailer.send({
+        to,
+        subject: `[opsflow] ${what}: ${failed.length === 0 ? 'passed' : 'FAILED'}`,
+        text,
+      });
+    },
+
+    /**
+     * The hourly freshness check: a database whose newest verified backup finished more than `maxAgeMs` ago
+     * (or never) is stale. Ops get one email when a database turns stale and again each day it stays so.
+     */
+    async checkBackupFreshness(input: { maxAgeMs: number }): Promise<FreshnessResult> {
+      const names = deps.config.backups.databases.map((d) => d.name);
+      const { rows } = await deps.pool.query<{ database: string; last: Date | null; alerted_at: Date | null }>(
+        `SELECT d.database, max(b.finished_at) AS last, max(a.alerted_at) AS alerted_at
+         FROM unnest($1::text[]) AS d(database)
+         LEFT JOIN opsflow.backups b ON b.database = d.database AND b.status = 'verified'
+         LEFT JOIN opsflow.backup_freshness_alerts a ON a.database = d.database
+         GROUP BY d.database ORDER BY d.database`,
+        [names],
+      );
+      const now = Date.now();
+      const databases = rows.map((r) => ({
+        database: r.database,
+        lastVerifiedAt: r.last?.toISOString() ?? null,
+        stale: !r.last || now - r.last.getTime() > input.maxAgeMs,
+      }));
+      const dayMs = 24 * 3600 * 1000;
+      const due = rows.filter(
+        (r, i) => databases[i]!.stale && (!r.alerted_at || now - r.alerted_at.getTime() >= dayMs),
+      );
+      const fresh = databases.filter((d) => !d.stale).map((d) => d.database);
+      if (fresh.length > 0) {
+        await deps.pool.query('DELETE FROM opsflow.backup_freshness_alerts WHERE database = ANY ($1)', [fresh]);
+      }
+      const alerted: string[] = [];
+      if (due.length > 0) {
+        const hours = (input.maxAgeMs / 3600_000).toFixed(0);
+        const lines = due.map(
+          (r) =>
+            `  ${r.database}: ${r.last ? `last verified backup finished ${r.last.toISOString()}` : 'no verified backup ever'}`,
+        );
+        if (deps.config.mail.opsEmail) {
+          await deps.mailer.send({
+            to: deps.config.mail.opsEmail,
+            subject: `[opsflow] [ALERT] no verified backup in ${hours} h: ${due.map((r) => r.database).join(', ')}`,
+            text: [`These databases have no verified backup in the last ${hours} hours:`, ...lines].join('\n'),
+          });
+        } else {
+          deps.log.error({ databases: due.map((r) => r.database) }, 'backups are stale; OPS_EMAIL is unset');
+        }
+        await deps.pool.query(
+          `INSERT INTO opsflow.backup_freshness_alerts (database, alerted_at) SELECT unnest($1::text[]), now()
+           ON CONFLICT (database) DO UPDATE SET alerted_at = now()`,
+          [due.map((r) => r.database)],
+        );
+        alerted.push(...due.map((r) => r.database));
+      }
+      return { checkedAt: new Date(now).toISOString(), databases, alerted };
+    },
+  };
+};
