@@ -12,6 +12,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -39,6 +40,9 @@ const email = {
   retry: { maximumAttempts: 10, maximumInterval: '5 minutes' },
 } as const;
 const { sendReminder, transition } = proxyActivities<Activities>(email);
+
+/** Patch id: runs from before it pushed the old period's reminder into the new period's list. */
+const PERIOD_CHANGED_DURING_REMINDER = 'period-changed-during-reminder';
 
 export async function subscriptionLifecycle(input: SubscriptionInput): Promise<SubscriptionView> {
   const id = input.subscriptionId;
@@ -142,6 +146,10 @@ export async function subscriptionLifecycle(input: SubscriptionInput): Promise<S
         milestone: action.milestone,
         urgency: action.urgency,
       });
+      // A renewal (or a new expiry) that landed while this reminder was being sent opened a new period: the
+      // reminder belonged to the old one, so it is not recorded in the new period's list, and the new period
+      // starts now (continue-as-new) instead of the loop resetting `changed` and never seeing it.
+      if (newPeriod && patched(PERIOD_CHANGED_DURING_REMINDER)) break;
       state.reminders.push({ milestone: action.milestone, urgency: action.urgency, sentAt: now, outcome: 'sent' });
     } else if (action.kind === 'grace' || action.kind === 'expire') {
       state.status = action.kind === 'grace' ? 'grace' : 'expired';
