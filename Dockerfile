@@ -2,6 +2,7 @@
 #   docker build -t opsflow .
 #   docker run --env-file .env opsflow node dist/worker/main.js      # worker
 #   docker run --env-file .env -p 3000:3000 opsflow                   # API (default)
+#   docker run --rm -e OPSFLOW_URL -e OPSFLOW_API_KEY opsflow opsflow deploy web -v 2.0.0   # the CLI
 # Node 24 LTS. The API listens on every interface of the container (HOST=0.0.0.0), so it needs METRICS_TOKEN;
 # both need OPSFLOW_ENCRYPTION_KEY (and the API OPSFLOW_API_KEYS): see .env.example.
 
@@ -17,6 +18,7 @@ COPY api ./api
 COPY worker ./worker
 COPY lib ./lib
 COPY scripts ./scripts
+COPY cli ./cli
 COPY db ./db
 RUN npm run build && npm prune --omit=dev
 
@@ -31,6 +33,9 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/db ./db
+# The CLI: `docker run --rm -e OPSFLOW_URL -e OPSFLOW_API_KEY opsflow opsflow status` (bin.mjs runs dist/cli).
+COPY --from=build /app/cli/bin.mjs ./cli/bin.mjs
+RUN ln -s /app/cli/bin.mjs /usr/local/bin/opsflow
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 3000

@@ -24,6 +24,7 @@ import { apiKeyRoutes } from './routes/api-keys.js';
 import { backupRoutes } from './routes/backups.js';
 import { deployRoutes } from './routes/deploys.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { statusRoutes } from './routes/status.js';
 import { subscriptionRoutes } from './routes/subscriptions.js';
 import { systemCheckRoutes } from './routes/system-check.js';
 import { webhookRoutes } from './routes/webhooks/index.js';
@@ -144,6 +145,7 @@ export function createApp(deps: ApiDeps) {
   app.route('/v1', backupRoutes(deps));
   app.route('/v1', deployRoutes(deps));
   app.route('/v1', scheduleRoutes(deps));
+  app.route('/v1', statusRoutes(deps));
 
   app.notFound((c) => errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`));
 

@@ -29,7 +29,7 @@ export const TAGS = {
   backups: 'Backups, restores and drills (replaces backup.sh and restore.sh)',
   deploys: 'Deploys, approvals and rollbacks (replaces deploy.sh)',
   schedules: 'The schedules that replace the crontab',
-  system: 'System checks (replaces health-check.sh)',
+  system: 'Status and system checks (replaces health-check.sh)',
   keys: 'Scoped API keys',
 } as const;
 const tagOf: Record<string, keyof typeof TAGS> = {
@@ -44,6 +44,7 @@ const tagOf: Record<string, keyof typeof TAGS> = {
   'deploy-targets': 'deploys',
   schedules: 'schedules',
   'system-check': 'system',
+  status: 'system',
   'api-keys': 'keys',
 };
 

@@ -20,6 +20,7 @@ import type { TaskQueues } from '../lib/task-queues.js';
 import { SYSTEM_CHECK_WORKFLOW, type SystemCheckInput } from '../workflows/system-check/definitions.js';
 import {
   BACKUP_WORKFLOW,
+  DEFAULT_MAX_BACKUP_AGE_MS,
   FRESHNESS_WORKFLOW,
   RESTORE_DRILL_WORKFLOW,
   type BackupInput,
@@ -132,7 +133,7 @@ export function declareSchedules(config: Config, queues: TaskQueues): ScheduleDe
       description: 'Hourly: alert when a database has no verified backup in 26 h',
       spec: { cronExpressions: ['17 * * * *'], timezone: tz },
       workflowType: FRESHNESS_WORKFLOW,
-      args: [{ maxAgeMs: 26 * 3600 * 1000 } satisfies FreshnessInput],
+      args: [{ maxAgeMs: DEFAULT_MAX_BACKUP_AGE_MS } satisfies FreshnessInput],
       taskQueue: queues.backups,
       overlap: ScheduleOverlapPolicy.SKIP,
       catchupWindow: '1 hour',

@@ -732,6 +732,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/status': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Everything at a glance: PostgreSQL, Temporal, workers, backup freshness, dead letters, failing endpoints, running deploys, paused schedules
+     * @description Requires the scope `read`.
+     */
+    get: operations['getStatus'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -896,6 +916,85 @@ export interface components {
       graceDays?: number;
       /** @description Create a subscription whose expiry has passed (an import): it goes straight to grace/expired */
       allowPastExpiry?: boolean;
+    };
+    StatusReport: {
+      /** @description No problems */
+      ok: boolean;
+      checkedAt: string;
+      /** @description What is wrong, one sentence each */
+      problems: string[];
+      /** @description Worth knowing, not wrong: paused schedules, running deploys */
+      notices: string[];
+      checks: {
+        postgres:
+          | {
+              /** @enum {boolean} */
+              ok: true;
+            }
+          | {
+              /** @enum {boolean} */
+              ok: false;
+              error: string;
+            };
+        temporal:
+          | {
+              /** @enum {boolean} */
+              ok: true;
+            }
+          | {
+              /** @enum {boolean} */
+              ok: false;
+              error: string;
+            };
+      };
+      /** @description Pollers on each family's workflow task queue (null: Temporal unreachable) */
+      workers: {
+        [key: string]: number | null;
+      };
+      backups: {
+        database: string;
+        lastVerifiedAt: string | null;
+        ageSeconds: number | null;
+        maxAgeSeconds: number;
+        stale: boolean;
+        lastBackup: {
+          id: string;
+          status: string;
+          startedAt: string;
+        } | null;
+      }[];
+      webhooks: {
+        deadLetters: number;
+        failingEndpoints: {
+          id: string;
+          host: string;
+          failingSince: string;
+        }[];
+        disabledEndpoints: {
+          id: string;
+          host: string;
+          disabledAt: string;
+          reason: string | null;
+        }[];
+      } | null;
+      /** @description Deploys not finished (running or waiting for approval) */
+      deploys:
+        | {
+            id: string;
+            target: string;
+            status: string;
+            version: string | null;
+            startedAt: string;
+          }[]
+        | null;
+      schedules:
+        | {
+            id: string;
+            paused: boolean;
+            note: string | null;
+            applied: boolean;
+          }[]
+        | null;
     };
   };
   responses: never;
@@ -3999,6 +4098,71 @@ export interface operations {
         };
       };
       /** @description The API key lacks the scope schedules:write (`forbidden`) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited (`rate_limited`); Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error (`internal`); the request id finds it in the logs */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getStatus: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The report (ok: false lists the problems) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['StatusReport'];
+        };
+      };
+      /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description No API key, or an invalid, revoked or expired one (`unauthorized`) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The API key lacks the scope read (`forbidden`) */
       403: {
         headers: {
           [name: string]: unknown;

@@ -101,8 +101,11 @@ export interface DrillInput {
   databases?: string[];
 }
 
+/** A database whose newest verified backup is older than this is stale: a day's schedule plus two hours' slack. */
+export const DEFAULT_MAX_BACKUP_AGE_MS = 26 * 3600 * 1000;
+
 export interface FreshnessInput {
-  /** A database whose newest verified backup is older than this is stale (default 26 h). */
+  /** A database whose newest verified backup is older than this is stale (default DEFAULT_MAX_BACKUP_AGE_MS). */
   maxAgeMs?: number;
 }
 

@@ -17,6 +17,7 @@ import {
 import type { createBackupActivities, RestorableBackup } from '../../activities/backups.js';
 import { BackupDatabase, OpsKind, OpsStatus } from '../../lib/search-attributes.js';
 import {
+  DEFAULT_MAX_BACKUP_AGE_MS,
   restoreProgressQuery,
   type DrillInput,
   type FreshnessInput,
@@ -183,7 +184,7 @@ export async function backupRestoreDrill(input: DrillInput): Promise<RestoreResu
 /** Hourly: alert ops when a database has no verified backup in the last 26 h. */
 export async function backupFreshnessCheck(input: FreshnessInput): Promise<FreshnessResult> {
   upsertSearchAttributes([{ key: OpsKind, value: 'backup-freshness' }]);
-  const result = await checkBackupFreshness({ maxAgeMs: input.maxAgeMs ?? 26 * 3600 * 1000 });
+  const result = await checkBackupFreshness({ maxAgeMs: input.maxAgeMs ?? DEFAULT_MAX_BACKUP_AGE_MS });
   const stale = result.databases.filter((d) => d.stale).map((d) => d.database);
   setCurrentDetails(stale.length ? `no verified backup in time: ${stale.join(', ')}` : 'every database fresh');
   upsertSearchAttributes([{ key: OpsStatus, value: result.databases.some((d) => d.stale) ? 'stale' : 'fresh' }]);
