@@ -92,6 +92,9 @@ const targetJson = (t: DeployTarget) => ({
   approvalTimeoutSec: t.approvalTimeoutSec,
 });
 
+/** How long a start waits for a finished deploy's workflow to close (it sends its report first). */
+const RECORDED_RUN_WAIT_MS = 30_000;
+
 const Version = z.string().regex(DEPLOY_VERSION, 'versions are 1–128 of A-Z a-z 0-9 . _ + -');
 
 export function deployRoutes(deps: ApiDeps) {
@@ -111,8 +114,37 @@ export function deployRoutes(deps: ApiDeps) {
     targetsDigest: digest,
   });
 
+  /**
+   * The previous run has recorded its outcome (the row a client reads says succeeded, rolled_back, …) but is
+   * still sending its report, so its workflow id — the target's lock — is still taken. Wait for it to close
+   * (bounded) rather than answer 409 to a client that did what the outcome told it: the target is free.
+   */
+  async function waitForRecordedRun(runningId: unknown): Promise<boolean> {
+    if (typeof runningId !== 'string') return false;
+    const { rows } = await deps.pool.query<{ workflow_id: string; run_id: string; finished_at: Date | null }>(
+      'SELECT workflow_id, run_id, finished_at FROM opsflow.deploys WHERE id = $1',
+      [runningId],
+    );
+    const row = rows[0];
+    if (!row?.finished_at) return false;
+    const closed = deps.temporal.workflow
+      .getHandle(row.workflow_id, row.run_id)
+      .result()
+      .then(
+        () => true,
+        () => true,
+      );
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), RECORDED_RUN_WAIT_MS)));
+    try {
+      return await Promise.race([closed, gaveUp]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Starts the locked workflow for a target; a running one means 409 with its deploy id. */
-  async function start(target: DeployTarget, input: DeployInput): Promise<string> {
+  async function start(target: DeployTarget, input: DeployInput, waited = false): Promise<string> {
     const workflowId = deployWorkflowId(target.name);
     try {
       const handle = await deps.temporal.workflow.start<typeof deployTarget>(DEPLOY_WORKFLOW, {
@@ -150,6 +182,7 @@ export function deployRoutes(deps: ApiDeps) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       const running = await deps.temporal.workflow.getHandle(workflowId).describe();
       const runningId = running.memo?.deployId;
+      if (!waited && (await waitForRecordedRun(runningId))) return start(target, input, true);
       throw new ApiError(409, 'conflict', `a deploy of ${target.name} is already running: ${String(runningId)}`, {
         runningDeployId: runningId,
       });

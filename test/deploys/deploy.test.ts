@@ -27,12 +27,12 @@ import {
   type TestWorkers,
 } from '../helpers/harness.js';
 import { saveHistory } from '../helpers/histories.js';
+import { serviceTarget, stopServices } from '../helpers/deploy-service.js';
 import { harnessEnv, spawnEntry } from '../helpers/processes.js';
 import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.js';
 import { uiView } from '../helpers/ui.js';
 import { waitFor } from '../helpers/wait.js';
 
-const fixtures = path.resolve('test/fixtures/deploy');
 const ownDb = () => new URL(inject('databaseUrl')).pathname.slice(1);
 
 describe('deploy rules (pure)', () => {
@@ -113,34 +113,22 @@ describe('deploy workflow against a real service', () => {
   const ports: Record<string, number> = {};
   const auth = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
 
-  function target(name: string, extra: Record<string, unknown> = {}) {
-    const state = path.join(dir, name);
-    const env = `PORT=${ports[name]} STATE_DIR=${state} SERVICE=${fixtures}/service.mjs`;
-    return {
-      name,
-      environment: 'staging',
-      commands: {
-        deploy: `mkdir -p ${state} && ${env} sh ${fixtures}/deploy.sh`,
-        rollback: `${env} VERSION="$PREVIOUS_VERSION" sh ${fixtures}/deploy.sh`,
-      },
-      timeoutSec: 60,
-      health: {
-        url: `http://127.0.0.1:${ports[name]}/health`,
-        intervalSec: 1,
-        timeoutSec: 8,
-        successThreshold: 2,
-        failureThreshold: 2,
-        expectVersion: 'version',
-        requestTimeoutSec: 1,
-      },
-      watchWindowSec: 3,
-      ...extra,
-    };
-  }
+  const target = (name: string, extra: Record<string, unknown> = {}) => serviceTarget(dir, name, ports[name]!, extra);
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-deploy-'));
-    const names = ['web', 'fragile', 'prod', 'prod-quick', 'solo', 'envcheck', 'guarded', 'locked', 'crashy'];
+    const names = [
+      'web',
+      'fragile',
+      'prod',
+      'prod-quick',
+      'solo',
+      'envcheck',
+      'guarded',
+      'locked',
+      'crashy',
+      'reported',
+    ];
     for (const n of names) ports[n] = await freePort();
     smtp = await startSmtpCapture();
     const targets = [
@@ -164,6 +152,7 @@ describe('deploy workflow against a real service', () => {
       target('guarded', { backupDatabase: ownDb() }),
       target('locked'),
       target('crashy', { watchWindowSec: 6 }),
+      target('reported', { watchWindowSec: 0 }),
     ];
     const file = path.join(dir, 'targets.json');
     await writeFile(file, JSON.stringify({ targets }, null, 2));
@@ -180,17 +169,7 @@ describe('deploy workflow against a real service', () => {
     await workers?.stop();
     await h?.close();
     await smtp?.close();
-    // Stop every service the deploys started.
-    for (const n of Object.keys(ports)) {
-      const pid = await readFile(path.join(dir, n, 'pid'), 'utf8').catch(() => '');
-      if (pid) {
-        try {
-          process.kill(Number(pid), 'SIGTERM');
-        } catch {
-          /* gone */
-        }
-      }
-    }
+    await stopServices(dir, Object.keys(ports));
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -520,6 +499,49 @@ describe('deploy workflow against a real service', () => {
     expect(await serving('locked')).toBe('1.0.0');
     expect((await api(`/v1/deploys/${encodeURIComponent(slow)}/cancel`, {})).status).toBe(409);
   }, 60_000);
+
+  it('the next deploy may start as soon as the previous one reads finished (its report still being sent)', async () => {
+    // A slow mail relay: the run records "succeeded" and then spends seconds in its report, holding the lock.
+    const slow = await startSmtpCapture({ delayMs: 4000 });
+    const h2 = await createHarness({
+      DEPLOY_TARGETS_FILE: path.join(dir, 'targets.json'),
+      SMTP_URL: slow.url,
+      OPS_EMAIL: 'ops@example.com',
+    });
+    const w2 = await startWorkers(h2, ['deploys', 'webhooks']);
+    const api2 = (p: string, body?: unknown) =>
+      testApp(h2).request(p, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: auth,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    try {
+      const first = (await (await api2('/v1/deploys', { target: 'reported', version: '1.0.0' })).json()) as {
+        id: string;
+      };
+      await waitFor(
+        async () => (await (await api2(`/v1/deploys/${encodeURIComponent(first.id)}`)).json()) as { status: string },
+        (d) => d.status === 'succeeded',
+        60_000,
+      );
+      // What a client does with that outcome: deploy the next version at once. The lock is still held (the
+      // report waits on the relay), and the API waits for it instead of answering 409.
+      expect((await h2.client.workflow.getHandle(deployWorkflowId('reported')).describe()).status.name).toBe('RUNNING');
+      const second = await api2('/v1/deploys', { target: 'reported', version: '1.0.1' });
+      expect(second.status, await second.clone().text()).toBe(202);
+      const { id } = (await second.json()) as { id: string };
+      await waitFor(
+        async () => (await (await api2(`/v1/deploys/${encodeURIComponent(id)}`)).json()) as { status: string },
+        (d) => d.status === 'succeeded',
+        60_000,
+      );
+      expect(await serving('reported')).toBe('1.0.1');
+    } finally {
+      await w2.stop();
+      await h2.close();
+      await slow.close();
+    }
+  }, 120_000);
 
   it('a failing pre-deploy backup aborts before the deploy command runs', async () => {
     const id = await deploy({ target: 'guarded', version: '1.0.0' });

@@ -10,7 +10,8 @@ export interface SmtpCapture {
   close(): Promise<void>;
 }
 
-export async function startSmtpCapture(): Promise<SmtpCapture> {
+/** `delayMs`: how long the server takes to accept each message (a slow relay). */
+export async function startSmtpCapture(opts: { delayMs?: number } = {}): Promise<SmtpCapture> {
   const messages: ParsedMail[] = [];
   const server = new SMTPServer({
     authOptional: true,
@@ -18,7 +19,8 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
     logger: false,
     onData(stream, _session, callback) {
       simpleParser(stream)
-        .then((mail) => {
+        .then(async (mail) => {
+          if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
           messages.push(mail);
           callback();
         })
