@@ -18,6 +18,8 @@ import { apiKeyAuth } from './auth.js';
 import { mountDocs } from './docs.js';
 import { createMetrics } from './metrics.js';
 import { rateLimit } from './rate-limit.js';
+import { isTemporalUnreachable, temporalBudget } from './temporal-budget.js';
+import type { TemporalProbe } from '../lib/temporal-probe.js';
 import { ApiError, errorResponse } from './errors.js';
 import { newRouter } from './router.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
@@ -41,6 +43,8 @@ export interface ApiDeps {
   temporal: Client;
   queues: TaskQueues;
   log: Logger;
+  /** Whether Temporal answers (the API server runs one): while it does not, requests fail in about a second. */
+  probe?: TemporalProbe;
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -123,8 +127,13 @@ export function createApp(deps: ApiDeps) {
 
   app.get('/ready', async (c) => {
     const [postgres, temporal] = await Promise.allSettled([
-      withTimeout(deps.pool.query('SELECT 1'), 3000),
-      withTimeout(deps.temporal.connection.workflowService.getSystemInfo({}), 3000),
+      withTimeout(deps.pool.query('SELECT 1'), 1500),
+      withTimeout(
+        deps.temporal.connection.withDeadline(Date.now() + 1500, () =>
+          deps.temporal.connection.workflowService.getSystemInfo({}),
+        ),
+        1500,
+      ),
     ]);
     const checks = {
       postgres: postgres.status === 'fulfilled' ? 'ok' : String((postgres.reason as Error).message),
@@ -138,6 +147,7 @@ export function createApp(deps: ApiDeps) {
   mountDocs(app, '0.1.0');
 
   app.use('/v1/*', apiKeyAuth(keyStore));
+  app.use('/v1/*', temporalBudget(deps.temporal.connection, deps.probe));
   app.route('/v1', apiKeyRoutes(deps, keyStore));
   app.route('/v1', systemCheckRoutes(deps));
   app.route('/v1', webhookRoutes({ ...deps, secrets }));
@@ -151,6 +161,17 @@ export function createApp(deps: ApiDeps) {
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return errorResponse(c, err.status, err.code, err.message, err.details);
+    if (isTemporalUnreachable(err)) {
+      deps.probe?.noteUnreachable((err).message);
+      deps.log.warn({ err, requestId: c.get('requestId') }, 'Temporal did not answer');
+      c.header('Retry-After', '5');
+      return errorResponse(
+        c,
+        503,
+        'unavailable',
+        'Temporal did not answer in time; try again shortly (a start that reached it is refused as a duplicate, never run twice)',
+      );
+    }
     if (err instanceof HTTPException) {
       if (err.status === 400 && /malformed json/i.test(err.message)) {
         return errorResponse(c, 400, 'malformed_json', 'Request body is not valid JSON');

@@ -10,6 +10,7 @@ import { createSecretBox, SecretBoxError } from '../lib/secret-box.js';
 import { onShutdownSignal } from '../lib/signals.js';
 import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, temporalSettings } from '../lib/temporal.js';
+import { startTemporalProbe } from '../lib/temporal-probe.js';
 import { createApp } from './app.js';
 
 export interface RunningApi {
@@ -34,7 +35,9 @@ export async function startApi(opts: {
   }
   const pool = createPool(config.databaseUrl, config.databasePoolMax);
   const temporal = await connectClient(temporalSettings(config, opts.temporalAddress));
+  const probe = startTemporalProbe(temporal.connection);
   const app = createApp({
+    probe,
     config,
     apiKeys: opts.apiKeys,
     pool,
@@ -53,6 +56,7 @@ export async function startApi(opts: {
     url,
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await probe.stop();
       await temporal.connection.close();
       await pool.end();
     },

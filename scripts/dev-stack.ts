@@ -41,6 +41,56 @@ async function shutdown(): Promise<void> {
   }
 }
 
+/**
+ * The dev server is opsflow's to look after: when it dies (killed, out of memory, a crash), it is started again
+ * on the same port with the same SQLite file, so every workflow, timer and schedule it held goes on where it
+ * was, and the workers and the API — which retry their connection — carry on by themselves. Restarting beats
+ * stopping the stack because nothing is lost by it; but a server that keeps dying (5 times in 10 minutes) or
+ * cannot start stops the stack with one message naming its log, rather than looping.
+ */
+function superviseDevServer(
+  first: DevServer,
+  start: () => Promise<DevServer>,
+  files: { dbFile: string; serverLog: string },
+): { stop(): Promise<void> } {
+  let current = first;
+  let stopping = false;
+  const deaths: number[] = [];
+  const giveUp = (why: string) => {
+    log.fatal({ log: files.serverLog }, `the Temporal dev server ${why}; opsflow stops (see ${files.serverLog})`);
+    void shutdown().then(() => process.exit(1));
+  };
+  const watch = (server: DevServer) =>
+    server.process.once('exit', (code, signal) => {
+      if (stopping) return;
+      const now = Date.now();
+      deaths.push(now);
+      while (deaths.length > 0 && deaths[0]! < now - 10 * 60_000) deaths.shift();
+      if (deaths.length >= 5)
+        return giveUp(`exited ${deaths.length} times in 10 minutes (last: ${signal ?? `code ${code}`})`);
+      log.error(
+        { code, signal, dbFile: files.dbFile },
+        'the Temporal dev server exited; restarting it on its saved state (workers and API reconnect by themselves)',
+      );
+      start().then(
+        (server) => {
+          current = server;
+          log.warn({ address: server.address, pid: server.process.pid }, 'Temporal dev server restarted');
+          if (stopping) void server.stop();
+          else watch(server);
+        },
+        (err: unknown) => giveUp(`could not be restarted: ${(err as Error).message.split('\n')[0]}`),
+      );
+    });
+  watch(first);
+  return {
+    stop: async () => {
+      stopping = true;
+      await current.stop();
+    },
+  };
+}
+
 try {
   await mkdir(config.dataDir, { recursive: true });
   let devServer: DevServer | undefined;
@@ -48,18 +98,22 @@ try {
   if (!temporalAddress) {
     const bin = await provisionTemporalCli({ cliPath: config.temporal.cliPath, say: (m) => log.info(m) });
     const serverLog = path.join(config.dataDir, 'temporal-server.log');
-    devServer = await startDevServer({
-      bin,
-      port: config.temporal.devPort,
-      uiPort: config.temporal.uiPort,
-      ip: '127.0.0.1',
-      dbFile: path.join(config.dataDir, 'temporal.db'),
-      namespace: config.temporal.namespace,
-      logTo: createWriteStream(serverLog, { flags: 'a' }),
-    });
+    const dbFile = path.join(config.dataDir, 'temporal.db');
+    const startServer = () =>
+      startDevServer({
+        bin,
+        port: config.temporal.devPort,
+        uiPort: config.temporal.uiPort,
+        ip: '127.0.0.1',
+        dbFile,
+        namespace: config.temporal.namespace,
+        logTo: createWriteStream(serverLog, { flags: 'a' }),
+      });
+    devServer = await startServer();
     temporalAddress = devServer.address;
-    cleanups.push(() => devServer!.stop());
-    log.info({ address: devServer.address, log: serverLog }, 'Temporal dev server running');
+    log.info({ address: devServer.address, pid: devServer.process.pid, log: serverLog }, 'Temporal dev server running');
+    const supervisor = superviseDevServer(devServer, startServer, { dbFile, serverLog });
+    cleanups.push(() => supervisor.stop());
   }
 
   const { created } = await ensureDatabase(config.databaseUrl);

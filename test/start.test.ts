@@ -3,6 +3,7 @@
  * Temporal dev server, creates the database, runs the workers and the API, prints where they are and the API
  * key, does real work, and stops cleanly on SIGTERM — the server included. A second start reuses the key.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -93,12 +94,34 @@ describe('npm start', () => {
     }
 
     // A second start finds the database and the key it made.
-    const again = start({ api: await freePort(), temporal: await freePort(), ui: await freePort() });
+    const againPorts = { api: await freePort(), temporal: await freePort(), ui: await freePort() };
+    const again = start(againPorts);
     try {
       const out = await running(again);
       expect(out).toContain(`API key:     ${key!}  (stored in`);
       expect(out).not.toContain(', new)');
       expect(await readFile(path.join(dataDir, 'encryption-key'), 'utf8')).toBe(encryptionKey);
+
+      // The dev server dies: the stack restarts it on its saved state, and work goes through again.
+      const server = execFileSync('pgrep', ['-f', `start-dev --ip 127.0.0.1 --port ${againPorts.temporal} `], {
+        encoding: 'utf8',
+      }).trim();
+      expect(server).toMatch(/^\d+$/);
+      process.kill(Number(server), 'SIGKILL');
+      await waitFor(
+        () => again.output(),
+        (o) => o.includes('Temporal dev server restarted') || again.process.exitCode !== null,
+        60_000,
+      );
+      expect(again.output()).toContain('restarting it on its saved state');
+      expect(again.process.exitCode).toBeNull();
+      const base = `http://127.0.0.1:${againPorts.api}`;
+      const check = await waitFor(
+        () => fetch(`${base}/v1/system-check`, { headers: { authorization: `Bearer ${key!}` } }).then((r) => r.status),
+        (status) => status === 200,
+        60_000,
+      );
+      expect(check).toBe(200);
     } finally {
       again.process.kill('SIGTERM');
       await waitFor(

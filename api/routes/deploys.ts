@@ -29,6 +29,7 @@ import { DEPLOY_VERSION } from '../../workflows/deploys/plan.js';
 import type { deployTarget } from '../../workflows/deploys/workflow.js';
 import type { ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
+import { waitLonger } from '../temporal-budget.js';
 import { catalogPage, Cursor, json, Limit, pageResponse } from '../pagination.js';
 import { newRouter } from '../router.js';
 import { actorOf, asActor } from '../auth.js';
@@ -127,13 +128,12 @@ export function deployRoutes(deps: ApiDeps) {
     );
     const row = rows[0];
     if (!row?.finished_at) return false;
-    const closed = deps.temporal.workflow
-      .getHandle(row.workflow_id, row.run_id)
-      .result()
-      .then(
-        () => true,
-        () => true,
-      );
+    const closed = waitLonger(deps, RECORDED_RUN_WAIT_MS, () =>
+      deps.temporal.workflow.getHandle(row.workflow_id, row.run_id).result(),
+    ).then(
+      () => true,
+      () => true,
+    );
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), RECORDED_RUN_WAIT_MS)));
     try {
@@ -255,12 +255,13 @@ export function deployRoutes(deps: ApiDeps) {
       });
       if (body.dryRun) {
         try {
-          const result: DeployResult = await deps.temporal.workflow.execute<typeof deployTarget>(DEPLOY_WORKFLOW, {
+          const handle = await deps.temporal.workflow.start<typeof deployTarget>(DEPLOY_WORKFLOW, {
             taskQueue: deps.queues.deploys,
             workflowId: deployPlanWorkflowId(target.name, now),
             args: [{ ...input, dryRun: true }],
             staticSummary: `dry run: deploy ${target.name}`,
           });
+          const result: DeployResult = await waitLonger(deps, 60_000, () => handle.result());
           if (!result.plan) throw new ApiError(422, 'unprocessable', result.reason ?? 'no plan');
           return c.json({ dryRun: true, plan: result.plan }, 200);
         } catch (err) {
@@ -402,8 +403,12 @@ export function deployRoutes(deps: ApiDeps) {
     const by = { by: actor.keyName, byKeyId: actor.keyId };
     try {
       const decision = approve
-        ? await handleOf(row).executeUpdate(approveUpdate, { args: [{ ...by, comment: body.comment }] })
-        : await handleOf(row).executeUpdate(rejectUpdate, { args: [{ ...by, reason: body.reason ?? '' }] });
+        ? await waitLonger(deps, 30_000, () =>
+            handleOf(row).executeUpdate(approveUpdate, { args: [{ ...by, comment: body.comment }] }),
+          )
+        : await waitLonger(deps, 30_000, () =>
+            handleOf(row).executeUpdate(rejectUpdate, { args: [{ ...by, reason: body.reason ?? '' }] }),
+          );
       return c.json({ id, decision }, 200);
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError)

@@ -6,6 +6,7 @@ import { actorOf } from '../auth.js';
 import { newRouter } from '../router.js';
 import { route } from '../scoped.js';
 import { ApiError } from '../errors.js';
+import { waitLonger } from '../temporal-budget.js';
 import {
   SYSTEM_CHECK_WORKFLOW,
   type SystemCheckInput,
@@ -96,7 +97,7 @@ export function systemCheckRoutes(deps: ApiDeps) {
     });
     let result: SystemCheckResult;
     try {
-      result = (await handle.result()) as SystemCheckResult;
+      result = (await waitLonger(deps, input.timeoutMs * 4 + 60_000, () => handle.result())) as SystemCheckResult;
     } catch (err) {
       throw new ApiError(503, 'unavailable', `System check did not complete: ${(err as Error).message}`, {
         workflowId,
