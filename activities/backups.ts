@@ -38,6 +38,9 @@ import {
 import { createRestoreActivities } from './restores.js';
 
 export { BackupErrorType, pgConnection, scratchName } from './pg-tools.js';
+
+/** The advisory lock key a dump holds in the database it dumps ("opsflow:backup" as two int4s would read). */
+export const BACKUP_LOCK_KEY = 0x6f707366;
 export type { RestorableBackup } from './restores.js';
 
 export interface BackupActivityDeps {
@@ -70,6 +73,15 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
       await source.connect();
       const writes: { store: BlobStore; write: PendingWrite }[] = [];
       try {
+        // One dump per database at a time, whoever started it (schedule, API, a pre-deploy backup): a session
+        // lock in the database itself, released when this connection ends — a dead worker's goes with it.
+        const lock = await source.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${BACKUP_LOCK_KEY}) AS ok`);
+        if (!lock.rows[0]!.ok) {
+          throw fail(
+            BackupErrorType.AlreadyRunning,
+            `another backup of ${input.database} is dumping now; one backup per database at a time`,
+          );
+        }
         // Bounded: this runs before the heartbeats start, so a hung binary must not hang the step.
         const { stdout } = await execFileAsync(bin(deps.config, 'pg_dump'), ['--version'], {
           timeout: 30_000,

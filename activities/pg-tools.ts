@@ -3,6 +3,7 @@
  * the password in PGPASSWORD, killed when the activity is cancelled), row counts and scratch names.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -21,15 +22,24 @@ export const BackupErrorType = {
   NotRestorable: 'NotRestorable',
   BadTarget: 'BadTarget',
   RestoreFailed: 'RestoreFailed',
+  /** Another backup of the same database is dumping: one at a time, like pgBackRest's stanza lock. */
+  AlreadyRunning: 'AlreadyRunning',
 } as const;
 export const expectedTables = (counts: Record<string, number>): VerificationResult['tables'] =>
   Object.entries(counts)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([table, expected]) => ({ table, expected, restored: null }));
 
-/** A database name derived from a run id, valid and at most 63 bytes. */
-export const scratchName = (prefix: string, runId: string) =>
-  `${prefix}${runId.replace(/[^a-zA-Z0-9]/g, '_').toLowerCase()}`.slice(0, 63);
+/**
+ * A database name derived from a run id: valid, at most 63 bytes, readable (the prefix and as much of the id as
+ * fits) and unique per run id — a digest of the whole id ends it, so ids that share their first 50 characters
+ * (a long database name in them) no longer share a scratch database.
+ */
+export function scratchName(prefix: string, runId: string): string {
+  const digest = createHash('sha256').update(runId).digest('hex').slice(0, 10);
+  const readable = runId.replace(/[^a-zA-Z0-9]/g, '_').toLowerCase();
+  return `${prefix}${readable.slice(0, 63 - prefix.length - digest.length - 1)}_${digest}`;
+}
 
 export function verificationTable(v: VerificationResult | undefined): string {
   const rows = (v?.tables ?? []).map(

@@ -121,6 +121,17 @@ export function backupRoutes(deps: ApiDeps) {
           `database ${database} is not configured (BACKUP_DATABASE_URLS): ${databases.join(', ')}`,
         );
       }
+      // One backup per database at a time (the dump also holds a lock in the database, for the starts that do
+      // not come through here: the schedule, a pre-deploy backup).
+      const running = deps.temporal.workflow.list({
+        query: `OpsKind = "backup" AND BackupDatabase = "${database.replace(/["\\]/g, '\\$&')}" AND ExecutionStatus = "Running"`,
+        pageSize: 1,
+      });
+      for await (const r of running) {
+        throw new ApiError(409, 'conflict', `a backup of ${database} is already running: ${r.workflowId}`, {
+          runningBackupId: r.workflowId,
+        });
+      }
       const id = backupWorkflowId(database, new Date());
       await deps.temporal.workflow.start(BACKUP_WORKFLOW, {
         taskQueue: deps.queues.backups,
@@ -231,7 +242,7 @@ export function backupRoutes(deps: ApiDeps) {
         );
       }
       const server = { database: backup.database };
-      if (isOpsflowDatabase(deps.config, server, body.targetDatabase)) {
+      if (await isOpsflowDatabase(deps.config, server, body.targetDatabase)) {
         throw new ApiError(
           422,
           'unprocessable',

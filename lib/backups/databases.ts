@@ -3,6 +3,7 @@
  * is in. Shared by the API (to refuse a bad restore before anything starts) and the activities (which check
  * again, because the database may change in between).
  */
+import { lookup } from 'node:dns/promises';
 import pg from 'pg';
 import type { Config } from '../config.js';
 
@@ -31,10 +32,31 @@ export function databaseUrlOn(config: Config, server: Server, name: string): str
 export const maintenanceUrl = (config: Config, server: Server) => databaseUrlOn(config, server, 'postgres');
 
 /** True when `name` on `server` is the database opsflow keeps its own state in. */
-export function isOpsflowDatabase(config: Config, server: Server, name: string): boolean {
+export async function isOpsflowDatabase(config: Config, server: Server, name: string): Promise<boolean> {
   const own = new URL(config.databaseUrl);
   const target = new URL(databaseUrlOn(config, server, name));
-  return own.hostname === target.hostname && own.port === target.port && own.pathname === target.pathname;
+  if (decodeURIComponent(own.pathname) !== decodeURIComponent(target.pathname)) return false;
+  if ((own.port || '5432') !== (target.port || '5432')) return false;
+  if (sameHostName(own, target)) return true;
+  // `localhost` and `127.0.0.1` (or a DNS name and its address) are one server: compare what they resolve to.
+  const [a, b] = await Promise.all([addressesOf(own), addressesOf(target)]);
+  return a.some((x) => b.includes(x));
+}
+
+const socketOf = (u: URL) => u.searchParams.get('host') ?? '';
+const sameHostName = (a: URL, b: URL) =>
+  a.hostname.toLowerCase() === b.hostname.toLowerCase() && socketOf(a) === socketOf(b);
+
+async function addressesOf(u: URL): Promise<string[]> {
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  if (!host) return [`socket:${socketOf(u)}`];
+  try {
+    const all = await lookup(host, { all: true });
+    // Every loopback address is this machine.
+    return all.map((r) => (r.address === '::1' || r.address.startsWith('127.') ? 'loopback' : r.address));
+  } catch {
+    return [host.toLowerCase()];
+  }
 }
 
 export type TargetState = 'missing' | 'empty' | 'non-empty';

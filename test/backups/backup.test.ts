@@ -8,7 +8,7 @@ import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createBackupActivities } from '../../activities/backups.js';
+import { createBackupActivities, scratchName } from '../../activities/backups.js';
 import { quoteIdent } from '../../lib/db.js';
 import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult } from '../../workflows/backups/definitions.js';
 
@@ -26,6 +26,20 @@ import { saveHistory } from '../helpers/histories.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
 import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.js';
 import { uiView } from '../helpers/ui.js';
+
+describe('scratch database names (pure)', () => {
+  it('are unique per run even when a long database name fills them, valid, and stable', () => {
+    const db = 'a_database_name_of_fifty_characters_for_this_test';
+    const a = scratchName('opsflow_verify_', `backup:${db}:2026-11-28T02-00-00-000Z`);
+    const b = scratchName('opsflow_verify_', `backup:${db}:2026-11-28T03-00-00-000Z`);
+    expect(a).not.toBe(b); // the old names cut both to the same 63 bytes
+    for (const n of [a, b]) {
+      expect(Buffer.byteLength(n)).toBeLessThanOrEqual(63);
+      expect(n).toMatch(/^opsflow_verify_backup_a_database_name[a-z0-9_]+_[0-9a-f]{10}$/);
+    }
+    expect(scratchName('opsflow_verify_', 'backup:app:1')).toBe(scratchName('opsflow_verify_', 'backup:app:1'));
+  });
+});
 
 describe('retention (pure)', () => {
   const day = (n: number, verified = true) => ({
@@ -163,6 +177,45 @@ describe('backup workflow', () => {
     expect((await uiView(h.client, result.id)).details).toBe(`verified: ${result.sizeBytes} bytes, 3 tables, 2 stores`);
     const report = smtp.messages.find((m) => m.subject === `[opsflow] backup ${source}: verified`);
     expect(report?.text).toContain('billing.invoices');
+  });
+
+  it('promotion re-checks the target: one written to while the restore ran is not replaced', async () => {
+    const acts = createBackupActivities({ config: h.config, pool: h.pool, mailer: h.mailer, log: h.log });
+    const target = `opsflow_promote_${process.pid}`;
+    const staging = `${target}_rtest`;
+    const a = admin();
+    await a.connect();
+    try {
+      for (const db of [target, staging]) {
+        await a.query(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`);
+        await a.query(`CREATE DATABASE ${quoteIdent(db)}`);
+      }
+      // Empty when the restore checked it; then someone creates a table in it.
+      const t = new pg.Client({ connectionString: sourceUrl().replace(/\/[^/]+$/, `/${target}`) });
+      await t.connect();
+      await t.query('CREATE TABLE written_meanwhile (x int); INSERT INTO written_meanwhile VALUES (1)');
+      await t.end();
+      const promote = acts.promoteRestoredDatabase({ database: source, from: staging, to: target, overwrite: false });
+      await expect(promote).rejects.toThrow(/written to while the restore ran.*nothing was replaced/);
+      const left = await a.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY ($1)', [
+        [target, staging],
+      ]);
+      expect(left.rows.map((r) => r.datname)).toEqual([target]); // the staging copy is gone, the target kept
+      const t2 = new pg.Client({ connectionString: sourceUrl().replace(/\/[^/]+$/, `/${target}`) });
+      await t2.connect();
+      expect((await t2.query('SELECT x FROM written_meanwhile')).rows).toEqual([{ x: 1 }]);
+      await t2.end();
+      // With overwrite (or from a run started before the re-check) it is replaced, as asked.
+      await a.query(`CREATE DATABASE ${quoteIdent(staging)}`);
+      await acts.promoteRestoredDatabase({ database: source, from: staging, to: target, overwrite: true });
+      const after = await a.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY ($1)', [
+        [target, staging],
+      ]);
+      expect(after.rows.map((r) => r.datname)).toEqual([target]);
+    } finally {
+      for (const db of [target, staging]) await a.query(`DROP DATABASE IF EXISTS ${quoteIdent(db)} WITH (FORCE)`);
+      await a.end();
+    }
   });
 
   it('a corrupted or truncated stored copy fails verification', async () => {

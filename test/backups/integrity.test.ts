@@ -134,6 +134,58 @@ exec ${tool} "$@"
     expect(left.stdout).toBe('');
   });
 
+  it('one backup per database at a time: the API answers 409 naming the running one, other starts fail clearly', async () => {
+    await writeFile(path.join(bin, 'slow'), '');
+    await rm(path.join(bin, 'slow.pid'), { force: true });
+    const post = () =>
+      testApp(h).request('/v1/backups', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ database: source }),
+      });
+    let first: string | undefined;
+    try {
+      const res = await post();
+      expect(res.status, await res.clone().text()).toBe(202);
+      first = ((await res.json()) as { id: string }).id;
+      await waitFor(
+        () => readFile(path.join(bin, 'slow.pid'), 'utf8').catch(() => ''),
+        (p) => p.trim() !== '',
+        30_000,
+      );
+      const second = await post();
+      expect(second.status, await second.clone().text()).toBe(409);
+      expect(await second.json()).toMatchObject({ error: { code: 'conflict', details: { runningBackupId: first } } });
+      // A start that does not come through the API (a schedule, a pre-deploy backup) meets the lock the dump
+      // holds in the database, and fails at once saying why, without dumping.
+      const other = await h.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+        taskQueue: h.queues.backups,
+        workflowId: backupWorkflowId(source, new Date()),
+        args: [{ database: source, stepRetry: { maximumAttempts: 1 } }],
+      });
+      expect(other.status).toBe('failed');
+      expect(other.reason).toMatch(new RegExp(`another backup of ${source} is dumping now`));
+    } finally {
+      if (first) await h.client.workflow.getHandle(first).cancel();
+      if (first) await h.client.workflow.getHandle(first).result();
+      // The cancelled dump lets go of the database's lock once its activity hears of the cancellation.
+      await waitFor(
+        () =>
+          withAdmin((a) =>
+            a.query(
+              `SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+               WHERE l.locktype = 'advisory' AND d.datname = $1`,
+              [source],
+            ),
+          ).then((r) => r.rowCount),
+        (n) => n === 0,
+        30_000,
+      );
+      await rm(path.join(bin, 'slow'), { force: true });
+      await rm(path.join(bin, 'slow.pid'), { force: true });
+    }
+  });
+
   it('a cancelled backup kills its pg_dump and is recorded as failed (canceled), not left running', async () => {
     await writeFile(path.join(bin, 'slow'), '');
     try {

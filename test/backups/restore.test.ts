@@ -9,6 +9,8 @@ import { promisify } from 'node:util';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isOpsflowDatabase } from '../../lib/backups/databases.js';
+import { loadConfig } from '../../lib/config.js';
 import { quoteIdent } from '../../lib/db.js';
 import {
   BACKUP_WORKFLOW,
@@ -40,6 +42,25 @@ const execFileAsync = promisify(execFile);
 const query = queryIn;
 const dbExists = async (name: string) =>
   (await withAdmin((a) => a.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]))).rowCount === 1;
+
+describe("opsflow's own database is recognised whatever the URL calls its server", () => {
+  const config = (own: string) =>
+    loadConfig({
+      DATABASE_URL: own,
+      BACKUP_DATABASE_URLS: 'postgres://u@127.0.0.1:5432/app',
+      OPSFLOW_API_KEYS: 'k'.repeat(20),
+    });
+  it.each([
+    ['postgres://u@localhost:5432/opsflow', 'opsflow', true], // localhost is 127.0.0.1: the old check said no
+    ['postgres://u@127.0.0.1/opsflow', 'opsflow', true], // 5432 by default
+    ['postgres://u@LOCALHOST:5432/opsflow', 'opsflow', true],
+    ['postgres://u@localhost:5432/opsflow', 'app_copy', false],
+    ['postgres://u@localhost:5433/opsflow', 'opsflow', false],
+    ['postgres://u@db.invalid:5432/opsflow', 'opsflow', false],
+  ])('%s, restore into %s → %s', async (own, target, expected) => {
+    expect(await isOpsflowDatabase(config(own), { database: 'app' }, target)).toBe(expected);
+  });
+});
 
 describe('restore, drill and freshness', () => {
   let h: Harness;

@@ -112,7 +112,12 @@ export async function restoreBackup(input: RestoreInput): Promise<RestoreResult>
     );
     if (result.status === 'restored') {
       step('promote');
-      await promoteRestoredDatabase({ database: backup.database, from: staging, to: input.targetDatabase });
+      await promoteRestoredDatabase({
+        database: backup.database,
+        from: staging,
+        to: input.targetDatabase,
+        overwrite: input.overwrite,
+      });
     }
   } catch (err) {
     result.status = 'failed';
