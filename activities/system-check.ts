@@ -1,8 +1,10 @@
 import type { Config } from '../lib/config.js';
+import { Context } from '@temporalio/activity';
 import type { Pool } from '../lib/db.js';
+import { pruneHistory, type PruneCounts } from '../lib/retention.js';
 import { sendWebhook } from '../lib/webhooks/send.js';
 import { allowList, resolveWebhookTarget, UrlRefusedError } from '../lib/webhooks/ssrf.js';
-import type { CheckResult, SystemCheckResult } from '../workflows/system-check/definitions.js';
+import type { CheckResult, HistoryRetentionInput, SystemCheckResult } from '../workflows/system-check/definitions.js';
 
 function errorText(err: unknown): string {
   if (err instanceof Error) {
@@ -92,6 +94,14 @@ export const createSystemCheckActivities = (deps: { pool: Pool; config: Config }
          started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at`,
         [input.workflowId, r.status, JSON.stringify(r.checks), r.startedAt, r.finishedAt],
       );
+    },
+
+    /** Deletes history past retention in batches, heartbeating the counts so far (lib/retention.ts). */
+    async pruneHistory(input: HistoryRetentionInput): Promise<PruneCounts> {
+      return pruneHistory(deps.pool, input, {
+        batch: input.batch ?? 5000,
+        onBatch: (counts) => Context.current().heartbeat(counts),
+      });
     },
   };
 };

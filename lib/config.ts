@@ -142,6 +142,9 @@ export const envSchema = z.object({
     .min(1024)
     .default(256 * 1024),
   WEBHOOK_DLQ_RETENTION: duration.default(30 * 24 * 3600 * 1000),
+  WEBHOOK_HISTORY_RETENTION: duration.default(30 * 24 * 3600 * 1000),
+  SYSTEM_CHECK_RETENTION: duration.default(30 * 24 * 3600 * 1000),
+  AUDIT_RETENTION: duration.default(365 * 24 * 3600 * 1000),
 
   BACKUP_DATABASE_URLS: csv.pipe(z.array(postgresUrl)).optional(),
   BACKUP_DIR: z.string().min(1).optional(),
@@ -266,6 +269,8 @@ export interface Config {
   };
   /** Deploy targets from DEPLOY_TARGETS_FILE (none when the default file does not exist). */
   deploys: { targets: DeployTarget[] };
+  /** How long finished history is kept (the daily historyRetention run deletes what is older). */
+  retention: { webhookMs: number; systemCheckMs: number; auditMs: number };
 }
 
 export class ConfigError extends Error {
@@ -421,6 +426,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dlqRetentionMs: e.WEBHOOK_DLQ_RETENTION,
     },
     deploys: { targets: deployTargets },
+    retention: {
+      webhookMs: e.WEBHOOK_HISTORY_RETENTION,
+      systemCheckMs: e.SYSTEM_CHECK_RETENTION,
+      auditMs: e.AUDIT_RETENTION,
+    },
   };
 }
 

@@ -49,6 +49,7 @@ describe('schedules API', () => {
       'opsflow:subscription-sweep',
       'opsflow:backup-restore-drill',
       'opsflow:backup-freshness',
+      'opsflow:history-retention',
     ]) {
       expect(ids).toContain(want);
     }

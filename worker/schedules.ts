@@ -17,7 +17,12 @@ import type { Duration } from '@temporalio/common';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import type { TaskQueues } from '../lib/task-queues.js';
-import { SYSTEM_CHECK_WORKFLOW, type SystemCheckInput } from '../workflows/system-check/definitions.js';
+import {
+  HISTORY_RETENTION_WORKFLOW,
+  SYSTEM_CHECK_WORKFLOW,
+  type HistoryRetentionInput,
+  type SystemCheckInput,
+} from '../workflows/system-check/definitions.js';
 import {
   BACKUP_WORKFLOW,
   DEFAULT_MAX_BACKUP_AGE_MS,
@@ -88,6 +93,17 @@ export function declareSchedules(config: Config, queues: TaskQueues): ScheduleDe
       workflowType: WEBHOOK_DLQ_CLEANUP_WORKFLOW,
       args: [{ olderThanMs: config.webhooks.dlqRetentionMs } satisfies DlqCleanupInput],
       taskQueue: queues.webhooks,
+      overlap: ScheduleOverlapPolicy.SKIP,
+      catchupWindow: '1 day',
+    },
+    {
+      id: 'opsflow:history-retention',
+      description:
+        'Daily at 04:30: delete finished webhook deliveries, events, system check runs and audit rows past retention',
+      spec: { cronExpressions: ['30 4 * * *'], timezone: tz },
+      workflowType: HISTORY_RETENTION_WORKFLOW,
+      args: [{ ...config.retention } satisfies HistoryRetentionInput],
+      taskQueue: queues.system,
       overlap: ScheduleOverlapPolicy.SKIP,
       catchupWindow: '1 day',
     },

@@ -26,3 +26,23 @@ export interface SystemCheckResult {
 }
 
 export const SYSTEM_CHECK_WORKFLOW = 'systemCheck';
+
+// ---- History retention (every family's finished history, daily) ----
+
+export const HISTORY_RETENTION_WORKFLOW = 'historyRetention';
+
+export interface HistoryRetentionInput {
+  /** Finished webhook deliveries (with attempts) and unreferenced events older than this are deleted. */
+  webhookMs: number;
+  systemCheckMs: number;
+  auditMs: number;
+  /** Rows per DELETE (default 5000). */
+  batch?: number;
+}
+
+export interface HistoryRetentionResult {
+  deliveries: number;
+  events: number;
+  systemCheckRuns: number;
+  auditRows: number;
+}
