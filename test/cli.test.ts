@@ -4,7 +4,7 @@
  * PostgreSQL state database of its own (so other files' dead letters don't count), real pg_dump/pg_restore
  * and a real service to deploy. One test runs the CLI under a pseudo-terminal (util-linux `script`).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,7 +51,11 @@ describe('opsflow CLI against the real stack', () => {
   /** Runs `opsflow …`; `onOutput` sees stdout as it comes (to act while a command follows). */
   function cli(
     args: string[],
-    opts: { env?: Record<string, string>; key?: string; onOutput?: (soFar: string) => void } = {},
+    opts: {
+      env?: Record<string, string>;
+      key?: string;
+      onOutput?: (soFar: string, child: ChildProcess) => void;
+    } = {},
   ): Promise<Ran> {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [BIN, ...args], {
@@ -69,7 +73,7 @@ describe('opsflow CLI against the real stack', () => {
       let stderr = '';
       child.stdout.on('data', (b: Buffer) => {
         stdout += b.toString();
-        opts.onOutput?.(stdout);
+        opts.onOutput?.(stdout, child);
       });
       child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
       child.on('error', reject);
@@ -279,7 +283,7 @@ describe('opsflow CLI against the real stack', () => {
     expect(deploy.stdout).toMatch(/✔ deploy of prod 2\.0\.0 succeeded/);
   });
 
-  it('--timeout detaches with exit 4 and `watch` follows the same run to its end', async () => {
+  it('--timeout and Ctrl-C detach (exit 4, 130) and `watch` follows the same run to its end', async () => {
     const started = await cli(['deploy', 'web', '-v', '1.2.0', '--timeout', '1s']);
     expect(started.code).toBe(4);
     const id = /opsflow watch (\S+)/.exec(started.stderr)?.[1];
@@ -287,6 +291,22 @@ describe('opsflow CLI against the real stack', () => {
     const watched = await cli(['watch', id!]);
     expect(watched.code, watched.stdout + watched.stderr).toBe(0);
     expect(watched.stdout).toMatch(/✔ deploy of web 1\.2\.0 succeeded/);
+    // Ctrl-C while following detaches too: exit 130, the deploy goes on, and `watch` picks it up again.
+    let interrupted = false;
+    const detached = await cli(['deploy', 'web', '-v', '1.3.0'], {
+      onOutput: (soFar, child) => {
+        if (!interrupted && soFar.includes('▸ health-gate')) {
+          interrupted = true;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    expect(detached.code, detached.stdout + detached.stderr).toBe(130);
+    expect(detached.stderr).toMatch(/detached \(Ctrl-C\): deploy:web:\S+ goes on/);
+    const again = /opsflow watch (\S+)/.exec(detached.stderr)?.[1];
+    const rewatched = await cli(['watch', again!]);
+    expect(rewatched.code, rewatched.stdout).toBe(0);
+    expect(rewatched.stdout).toMatch(/✔ deploy of web 1\.3\.0 succeeded/);
     const nonsense = await cli(['watch', 'something-else']);
     expect(nonsense.code).toBe(2);
   });

@@ -257,7 +257,17 @@ export function subscriptionRoutes(deps: ApiDeps) {
           args: [{ expiresAt, plan }],
           startWorkflowOperation: startOperation(id, current, row.status),
         })
-        .catch(updateError);
+        .catch(async (err: unknown) => {
+          // The workflow already has exactly this expiry: a renew retried after the process died between the
+          // workflow's update and the row's. Finish the row's part instead of refusing the retry.
+          const at = /renewal must be later than the current expiry (\S+)/.exec(
+            err instanceof WorkflowUpdateFailedError ? (err.cause?.message ?? '') : '',
+          )?.[1];
+          if (at && Date.parse(at) === Date.parse(expiresAt)) {
+            return deps.temporal.workflow.getHandle(subscriptionWorkflowId(id)).query(viewQuery);
+          }
+          return updateError(err);
+        });
       await pool.query(
         `UPDATE opsflow.subscriptions SET expires_at = $2, status = 'active', updated_at = now() WHERE id = $1`,
         [id, expiresAt],

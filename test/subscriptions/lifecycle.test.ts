@@ -200,6 +200,34 @@ describe('subscription lifecycle', () => {
     await handle.terminate('test done');
   });
 
+  it('a renew retried after a crash between the workflow and the row completes instead of being refused', async () => {
+    const id = newId();
+    const expiresAt = new Date(Date.now() + 30 * DAY).toISOString();
+    const put = await call('PUT', `/v1/subscriptions/${id}`, {
+      tenantId: 'tenant-r',
+      email: `${id}@example.com`,
+      expiresAt,
+      reminderOffsets: ['7d'],
+      sendAt: null,
+    });
+    expect(put.status).toBeLessThan(300);
+    const to = new Date(Date.now() + 60 * DAY).toISOString();
+    expect((await call('POST', `/v1/subscriptions/${id}/renew`, { expiresAt: to })).status).toBe(200);
+    // What a crash after the workflow's update and before the row's leaves behind: the row's old expiry.
+    await h.pool.query('UPDATE opsflow.subscriptions SET expires_at = $2 WHERE id = $1', [id, expiresAt]);
+    const retried = await call('POST', `/v1/subscriptions/${id}/renew`, { expiresAt: to });
+    expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+    expect(Date.parse(retried.body.details.expiresAt)).toBe(Date.parse(to));
+    const row = await h.pool.query<{ expires_at: Date }>('SELECT expires_at FROM opsflow.subscriptions WHERE id = $1', [
+      id,
+    ]);
+    expect(row.rows[0]!.expires_at.toISOString()).toBe(to);
+    // A different, not later, expiry is still refused.
+    const other = new Date(Date.now() + 45 * DAY).toISOString();
+    expect((await call('POST', `/v1/subscriptions/${id}/renew`, { expiresAt: other })).status).toBe(422);
+    await h.client.workflow.getHandle(subscriptionWorkflowId(id)).terminate('test done');
+  });
+
   it('grace, then expired, with the row updated at each step', async () => {
     const id = newId();
     const email = `${id}@example.com`;
