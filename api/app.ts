@@ -24,7 +24,7 @@ import { ApiError, errorResponse } from './errors.js';
 import { newRouter } from './router.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { backupRoutes } from './routes/backups.js';
-import { deployRoutes } from './routes/deploys.js';
+import { deployRoutes } from './routes/deploys/index.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { statusRoutes } from './routes/status.js';
 import { subscriptionRoutes } from './routes/subscriptions.js';
