@@ -162,7 +162,7 @@ export function createApp(deps: ApiDeps) {
   app.onError((err, c) => {
     if (err instanceof ApiError) return errorResponse(c, err.status, err.code, err.message, err.details);
     if (isTemporalUnreachable(err)) {
-      deps.probe?.noteUnreachable((err).message);
+      deps.probe?.noteUnreachable(err.message);
       deps.log.warn({ err, requestId: c.get('requestId') }, 'Temporal did not answer');
       c.header('Retry-After', '5');
       return errorResponse(
