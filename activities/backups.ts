@@ -39,6 +39,9 @@ import { createRestoreActivities } from './restores.js';
 
 export { BackupErrorType, pgConnection, scratchName } from './pg-tools.js';
 
+/** A dump whose output has not moved for this long stops heartbeating (the heartbeat timeout ends it). */
+export const STALL_LIMIT_MS = 5 * 60_000;
+
 /** The advisory lock key a dump holds in the database it dumps ("opsflow:backup" as two int4s would read). */
 export const BACKUP_LOCK_KEY = 0x6f707366;
 export type { RestorableBackup } from './restores.js';
@@ -116,7 +119,21 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
         const stopCancel = onCancel(() => dump.child.kill('SIGKILL'));
         const hash = createHash('sha256');
         let size = 0;
-        const beat = setInterval(() => Context.current().heartbeat({ bytes: size }), 1000);
+        // Heartbeats say the dump moves: a pipe stalled longer than STALL_LIMIT_MS (a store that hangs without
+        // failing, pg_dump stuck) stops them, and the heartbeat timeout ends the attempt in minutes, not hours.
+        let lastSize = 0;
+        let lastProgress = Date.now();
+        const beat = setInterval(() => {
+          if (size !== lastSize) {
+            lastSize = size;
+            lastProgress = Date.now();
+          }
+          if (Date.now() - lastProgress < STALL_LIMIT_MS) Context.current().heartbeat({ bytes: size });
+        }, 1000);
+        // A store that gives up stops reading its sink; the dump would wait for it forever. Stop the dump.
+        const storeFailed = Promise.race(
+          writes.map(({ store, write }) => write.failed.then((err) => ({ store: store.name, err }))),
+        );
         try {
           const out = dump.child.stdout!;
           // Fan out with backpressure: the slowest store sets the pace, memory stays flat.
@@ -134,7 +151,12 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
               }
             }
           });
-          await dump.done;
+          const failure = await Promise.race([dump.done.then(() => undefined), storeFailed]);
+          if (failure) {
+            dump.child.kill('SIGKILL');
+            await dump.done.catch(() => undefined);
+            throw fail(BackupErrorType.StoreFailed, `store ${failure.store}: ${failure.err.message}`, false);
+          }
           for (const { write } of writes) write.sink.end();
           for (const { store, write } of writes) {
             await write.commit().catch((err: Error) => {

@@ -21,7 +21,19 @@ export interface PendingWrite {
   commit(): Promise<void>;
   /** Removes whatever was written. */
   abort(): Promise<void>;
+  /**
+   * Resolves with the error once the store has given up (S3 refused a part, the disk filled) — while the writer
+   * may still be waiting for the sink to drain, which it never will. Never resolves when the write succeeds.
+   */
+  failed: Promise<Error>;
 }
+
+/** `failed` for a write whose completion is `done`. */
+const failureOf = (done: Promise<unknown>): Promise<Error> =>
+  done.then(
+    () => new Promise<Error>(() => undefined),
+    (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+  );
 
 export interface BlobStore {
   name: StoreName;
@@ -50,6 +62,7 @@ export function localStore(dir: string): BlobStore {
       done.catch(() => undefined);
       return {
         sink: out,
+        failed: failureOf(done),
         commit: async () => {
           await done;
           await rename(partial, final);
@@ -89,6 +102,7 @@ export function s3Store(cfg: NonNullable<Config['backups']['s3']>): BlobStore {
       done.catch(() => undefined);
       return {
         sink: body,
+        failed: failureOf(done),
         commit: async () => {
           await done;
         },

@@ -5,6 +5,7 @@
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -22,10 +23,12 @@ import {
   type Harness,
   type TestWorkers,
 } from '../helpers/harness.js';
+import { databaseUrlOf, dropDatabase, queryIn, recreateDatabase, withAdmin } from '../helpers/databases.js';
 import { saveHistory } from '../helpers/histories.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
 import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.js';
 import { uiView } from '../helpers/ui.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('scratch database names (pure)', () => {
   it('are unique per run even when a long database name fills them, valid, and stable', () => {
@@ -312,6 +315,60 @@ describe('backup workflow', () => {
       await broken.close();
     }
   });
+
+  it('S3 dying mid-upload ends the dump within a minute instead of stalling it (pg_dump killed, run failed)', async () => {
+    // A dump bigger than what the upload buffers (two 8 MiB parts in flight), so pg_dump is still writing when
+    // the store goes away; before, the paused pipe waited for a drain that never came while heartbeats went on.
+    const big = `opsflow_bk_big_${process.pid}`;
+    await recreateDatabase(big);
+    await queryIn(
+      big,
+      `CREATE TABLE blobs (id int, body text);
+       INSERT INTO blobs SELECT g, md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text)
+         || md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text)
+         FROM generate_series(1, 250000) g;`,
+    );
+    const dying = await startS3('opsflow-dying');
+    const hd = await createHarness({
+      BACKUP_DATABASE_URLS: databaseUrlOf(big),
+      S3_BUCKET: dying.bucket,
+      S3_ENDPOINT: dying.endpoint,
+    });
+    const hdWorkers = await startWorkers(hd, ['backups']);
+    try {
+      const id = backupWorkflowId(big, new Date());
+      const handle = await hd.client.workflow.start<typeof backupDatabase>(BACKUP_WORKFLOW, {
+        taskQueue: hd.queues.backups,
+        workflowId: id,
+        args: [{ database: big, stepRetry: { maximumAttempts: 1, heartbeatTimeoutMs: 30_000 } }],
+      });
+      // Mid-dump: the heartbeat reports bytes read from pg_dump.
+      await waitFor(
+        async () => {
+          const beat = (await handle.describe()).raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
+          return beat ? (defaultPayloadConverter.fromPayload<{ bytes?: number }>(beat).bytes ?? 0) : 0;
+        },
+        (bytes) => bytes > 1024 * 1024,
+        60_000,
+      );
+      await dying.close();
+      const started = Date.now();
+      const result = await handle.result();
+      expect(result.status).toBe('failed');
+      expect(result.reason).toMatch(/store s3/);
+      expect(Date.now() - started).toBeLessThan(60_000);
+      // No pg_dump of that database is left running.
+      const dumps = await withAdmin((a) =>
+        a.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pg_dump'`, [big]),
+      );
+      expect(dumps.rows).toEqual([]);
+    } finally {
+      await hdWorkers.stop();
+      await hd.close();
+      await dying.close().catch(() => undefined);
+      await dropDatabase(big);
+    }
+  }, 180_000);
 
   it('through the API: 202 with the id, live progress, then the catalog row; unknown database is 422', async () => {
     const app = testApp(h);
