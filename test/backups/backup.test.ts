@@ -175,7 +175,10 @@ describe('backup workflow', () => {
     expect(rows[0]).toMatchObject({ status: 'verified', sha256: result.sha256, size_bytes: String(result.sizeBytes) });
     expect(Object.keys(rows[0]!.steps)).toEqual(['dump', 'verify']);
 
-    const scratch = await h.pool.query("SELECT datname FROM pg_database WHERE datname LIKE 'opsflow_verify_%'");
+    // This run's scratch database only: other runs on the same server may be verifying at this moment.
+    const scratch = await h.pool.query('SELECT datname FROM pg_database WHERE datname = $1', [
+      scratchName('opsflow_verify_', result.id),
+    ]);
     expect(scratch.rowCount).toBe(0);
     expect((await uiView(h.client, result.id)).details).toBe(`verified: ${result.sizeBytes} bytes, 3 tables, 2 stores`);
     const report = smtp.messages.find((m) => m.subject === `[opsflow] backup ${source}: verified`);
