@@ -116,7 +116,12 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
         const dump = run(bin(deps.config, 'pg_dump'), ['--format=custom', `--snapshot=${snapshot}`, conn.arg], {
           env: conn.env,
         });
-        const stopCancel = onCancel(() => dump.child.kill('SIGKILL'));
+        // Killing is not enough while the pipe is paused: its unread bytes keep the child's 'close' from firing.
+        const stopDump = () => {
+          dump.child.kill('SIGKILL');
+          dump.child.stdout?.destroy();
+        };
+        const stopCancel = onCancel(stopDump);
         const hash = createHash('sha256');
         let size = 0;
         // Heartbeats say the dump moves: a pipe stalled longer than STALL_LIMIT_MS (a store that hangs without
@@ -153,7 +158,7 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
           });
           const failure = await Promise.race([dump.done.then(() => undefined), storeFailed]);
           if (failure) {
-            dump.child.kill('SIGKILL');
+            stopDump();
             await dump.done.catch(() => undefined);
             throw fail(BackupErrorType.StoreFailed, `store ${failure.store}: ${failure.err.message}`, false);
           }

@@ -3,6 +3,7 @@
  * server (s3rver), on the real Temporal server.
  */
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -332,10 +333,27 @@ describe('backup workflow', () => {
          FROM generate_series(1, 250000) g;`,
     );
     const dying = await startS3('opsflow-dying');
+    // The store dies the way a network path does: a TCP proxy in front of it that, once cut, resets every
+    // connection (in-flight part uploads included) and refuses new ones.
+    const sockets = new Set<Socket>();
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(new URL(dying.endpoint).port), '127.0.0.1');
+      for (const sock of [client, upstream]) {
+        sockets.add(sock);
+        sock.on('error', () => undefined);
+        sock.on('close', () => sockets.delete(sock));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const cut = () => {
+      proxy.close();
+      for (const sock of sockets) sock.destroy();
+    };
     const hd = await createHarness({
       BACKUP_DATABASE_URLS: databaseUrlOf(big),
       S3_BUCKET: dying.bucket,
-      S3_ENDPOINT: dying.endpoint,
+      S3_ENDPOINT: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
     });
     const hdWorkers = await startWorkers(hd, ['backups']);
     try {
@@ -354,7 +372,7 @@ describe('backup workflow', () => {
         (bytes) => bytes > 1024 * 1024,
         60_000,
       );
-      await dying.close();
+      cut();
       const started = Date.now();
       const result = await handle.result();
       expect(result.status).toBe('failed');
@@ -368,7 +386,8 @@ describe('backup workflow', () => {
     } finally {
       await hdWorkers.stop();
       await hd.close();
-      await dying.close().catch(() => undefined);
+      cut();
+      await dying.close();
       await dropDatabase(big);
     }
   }, 180_000);
