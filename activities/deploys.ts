@@ -300,12 +300,14 @@ export const createDeployActivities = (deps: Deps) => {
       await deps.pool.query(
         `INSERT INTO opsflow.deploys (id, workflow_id, run_id, target, environment, kind, status, version, previous_version,
            requested_by, reason, decision, backup_id, started_at, finished_at, timeline, samples, commands, detection_ms, recovery_ms,
-           requested_by_key)
+           requested_by_key, samples_omitted)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, CASE WHEN $15 THEN now() END, $16, $17, $18, $19, $20,
-           $21)
+           $21, $22)
          ON CONFLICT (id) DO UPDATE SET status = $7, version = $8, previous_version = $9, reason = $11, decision = $12,
            backup_id = $13, finished_at = CASE WHEN $15 THEN now() END, timeline = $16, samples = $17, commands = $18,
-           detection_ms = $19, recovery_ms = $20`,
+           detection_ms = $19, recovery_ms = $20, samples_omitted = $22,
+           -- a deploy that continued as new: its live run is this one
+           run_id = CASE WHEN $3 = '' THEN opsflow.deploys.run_id ELSE $3 END`,
         [
           r.id,
           info.workflowExecution?.workflowId ?? '',
@@ -328,6 +330,7 @@ export const createDeployActivities = (deps: Deps) => {
           r.detectionMs ?? null,
           r.recoveryMs ?? null,
           input.input.requester?.keyId ?? null,
+          r.samplesOmitted ?? 0,
         ],
       );
     },
@@ -374,7 +377,9 @@ export const createDeployActivities = (deps: Deps) => {
         'Timeline:',
         ...r.timeline.map((e) => `  ${e.at} ${e.step}${e.detail ? ` — ${e.detail}` : ''}`),
         '',
-        'Health samples:',
+        r.samplesOmitted
+          ? `Health samples (the first and newest ${r.samples.length} of ${r.samples.length + r.samplesOmitted}):`
+          : 'Health samples:',
         samples || '  (none)',
         r.deploy ? `\nDeploy command output (tail):\n${r.deploy.outputTail}` : '',
         r.rollback ? `\nRollback command output (tail):\n${r.rollback.outputTail}` : '',

@@ -102,6 +102,8 @@ export function followDeploy(ctx: Ctx, id: string, opts: FollowOptions): Promise
       const live = row.live;
       const timeline = (finished ? row.timeline : (live?.timeline ?? row.timeline)) ?? [];
       const sampleList = (finished ? row.samples : (live?.samples ?? row.samples)) ?? [];
+      // A long watch keeps only its first and newest samples: count what was taken, show what is new.
+      const omitted = (finished ? row.samplesOmitted : (live?.samplesOmitted ?? row.samplesOmitted)) ?? 0;
       const now = finished ? row.status : (live?.status ?? row.status);
       if (now !== status) {
         status = now;
@@ -121,7 +123,8 @@ export function followDeploy(ctx: Ctx, id: string, opts: FollowOptions): Promise
         }
       }
       steps = Math.max(steps, timeline.length);
-      for (const s of sampleList.slice(samples)) {
+      const fresh = Math.min(sampleList.length, Math.max(0, omitted + sampleList.length - samples));
+      for (const s of sampleList.slice(sampleList.length - fresh)) {
         out.emit({ event: 'sample', id, ...s });
         const mark = s.ok ? out.c.green('✔') : out.c.red('✗');
         const what = s.status !== null ? `HTTP ${s.status}` : (s.error ?? 'no answer');
@@ -130,7 +133,7 @@ export function followDeploy(ctx: Ctx, id: string, opts: FollowOptions): Promise
           `${out.c.dim(time(s.at))}   ${mark} ${s.phase} ${what} ${s.latencyMs} ms${version}${!s.ok && s.error && s.status !== null ? ` ${out.c.dim(s.error)}` : ''}`,
         );
       }
-      samples = Math.max(samples, sampleList.length);
+      samples = Math.max(samples, omitted + sampleList.length);
       if (finishedAt === null) {
         const step = live?.step ?? timeline.at(-1)?.step ?? 'starting';
         out.progress(`${row.kind} ${row.target} ${row.version ?? ''}: ${status} — ${step}`);

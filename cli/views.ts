@@ -19,7 +19,14 @@ export interface DeployView {
   finishedAt: string | null;
   timeline: TimelineEntry[] | null;
   samples: HealthSample[] | null;
-  live: { step: string; status: string; timeline: TimelineEntry[]; samples: HealthSample[] } | null;
+  samplesOmitted?: number;
+  live: {
+    step: string;
+    status: string;
+    timeline: TimelineEntry[];
+    samples: HealthSample[];
+    samplesOmitted?: number;
+  } | null;
 }
 export interface DeployPlanView {
   target: string;

@@ -27,6 +27,8 @@ export interface DevServerOptions {
   /** Where the server's own log goes (it is noisy): a writable stream, or ignored. */
   logTo?: NodeJS.WritableStream;
   readyTimeoutMs?: number;
+  /** Dynamic config values (`--dynamic-config-value key=JSON`), e.g. a lower history limit in a test. */
+  dynamicConfig?: Record<string, string | number | boolean>;
 }
 
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
@@ -35,6 +37,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   args.push('--namespace', opts.namespace, ...searchAttributeCliArgs());
   if (opts.uiPort !== undefined) args.push('--ui-port', String(opts.uiPort), '--ui-ip', ip);
   else args.push('--headless');
+  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  }
   if (opts.dbFile) {
     await mkdir(path.dirname(opts.dbFile), { recursive: true });
     args.push('--db-filename', opts.dbFile);

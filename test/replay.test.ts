@@ -36,6 +36,7 @@ describe('replay of recorded histories', () => {
         'deploys/succeeded.json',
         'deploys/rolled-back.json',
         'deploys/backup-aborted.json',
+        'deploys/watch-continued.json',
       ]),
     );
   });

@@ -6,6 +6,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 
+/** The most samples one health gate may take (timeoutSec / intervalSec). */
+export const MAX_GATE_SAMPLES = 1500;
+
 const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
 
 const healthSchema = z
@@ -27,7 +30,13 @@ const healthSchema = z
       .optional(),
     requestTimeoutSec: seconds(1, 60).default(5),
   })
-  .strict();
+  .strict()
+  // Every sample of a gate is a few history events; the watch window continues as new when its history grows,
+  // the gates (short by nature) do not, so they are bounded here, well under Temporal's 51,200 events a run.
+  .refine((h) => h.timeoutSec / h.intervalSec <= MAX_GATE_SAMPLES, {
+    message: `timeoutSec / intervalSec must be at most ${MAX_GATE_SAMPLES} samples (raise intervalSec)`,
+    path: ['timeoutSec'],
+  });
 
 export const deployTargetSchema = z
   .object({

@@ -13,7 +13,12 @@ const run = promisify(execFile);
 
 export const historiesDir = path.resolve('test/histories');
 
-export async function saveHistory(workflowId: string, file: string, runId?: string): Promise<void> {
+export async function saveHistory(
+  workflowId: string,
+  file: string,
+  runId?: string,
+  address = inject('temporalAddress'),
+): Promise<void> {
   if (!process.env.UPDATE_HISTORIES) return;
   const { stdout } = await run(
     inject('temporalCliPath'),
@@ -24,7 +29,7 @@ export async function saveHistory(workflowId: string, file: string, runId?: stri
       workflowId,
       ...(runId ? ['--run-id', runId] : []),
       '--address',
-      inject('temporalAddress'),
+      address,
       '--output',
       'json',
     ],

@@ -9,6 +9,7 @@ import { createSubscriptionActivities } from '../../activities/subscriptions.js'
 import { planPeriod } from '../../workflows/subscriptions/planner.js';
 import {
   subscriptionWorkflowId,
+  updateDetailsUpdate,
   viewQuery,
   type SubscriptionDetails,
   type SubscriptionView,
@@ -333,6 +334,49 @@ describe('subscription lifecycle', () => {
     expect(view.nextAction).toMatchObject({ kind: 'reminder', milestone: '1m' });
     const desc = await h.client.workflow.getHandle(subscriptionWorkflowId(id)).describe();
     expect(desc.runId).not.toBe(firstRun);
+    await h.client.workflow.getHandle(subscriptionWorkflowId(id)).terminate('test done');
+  });
+
+  it('updates that keep the period also continue as new when the history is long (details kept)', async () => {
+    const id = newId();
+    const details: SubscriptionDetails = {
+      tenantId: 't',
+      email: `${id}@example.com`,
+      name: 'Ada',
+      plan: 'team',
+      expiresAt: inSeconds(30 * 86_400),
+      timezone: 'UTC',
+      reminderOffsetsMs: [86_400_000],
+      sendAt: null,
+      graceDays: 0,
+    };
+    const handle = await h.client.workflow.start('subscriptionLifecycle', {
+      taskQueue: h.queues.subscriptions,
+      workflowId: subscriptionWorkflowId(id),
+      args: [
+        {
+          subscriptionId: id,
+          state: { details, status: 'active', plan: planPeriod(details), reminders: [] },
+          continueAsNewAfterEvents: 20,
+        },
+      ],
+    });
+    // Nothing is due for weeks: only the updates move this workflow, each a few events.
+    for (let i = 1; i <= 8; i++) {
+      const next = { ...details, name: `Ada ${i}` };
+      await h.client.workflow
+        .getHandle(subscriptionWorkflowId(id))
+        .executeUpdate(updateDetailsUpdate, { args: [{ details: next, plan: planPeriod(next) }] });
+    }
+    const desc = await waitFor(
+      () => h.client.workflow.getHandle(subscriptionWorkflowId(id)).describe(),
+      (d) => d.runId !== handle.firstExecutionRunId,
+      10_000,
+    );
+    expect(desc.status.name).toBe('RUNNING');
+    const view = await h.client.workflow.getHandle(subscriptionWorkflowId(id)).query(viewQuery);
+    expect(view.details.name).toBe('Ada 8');
+    expect(view.nextAction).toMatchObject({ kind: 'reminder' });
     await h.client.workflow.getHandle(subscriptionWorkflowId(id)).terminate('test done');
   });
 

@@ -2,7 +2,7 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { DeployTarget, TargetSettings } from '../../lib/deploys/targets.js';
 import type { Actor } from '../../lib/keys/scopes.js';
-import type { Bump } from './plan.js';
+import type { Bump, GateCounters } from './plan.js';
 
 export const DEPLOY_WORKFLOW = 'deployTarget';
 
@@ -46,6 +46,8 @@ export interface DeployInput {
   requester?: Actor;
   requestedBy?: string;
   reason?: string;
+  /** Set by the deploy itself when its watch window continues as new; never by a caller. */
+  resume?: DeployResume;
 }
 
 export interface DeployPlan {
@@ -68,6 +70,21 @@ export interface DeployPlan {
 /** The target a run is about, whatever the shape of its input. */
 export const targetNameOf = (input: Pick<DeployInput, 'target'>) =>
   typeof input.target === 'string' ? input.target : input.target.name;
+
+/**
+ * What a deploy's next run needs when its watch window continues as new (its history grew long): the result so
+ * far, the target's settings, and where the watch stands.
+ */
+export interface DeployResume {
+  result: DeployResult;
+  settings: TargetSettings;
+  startedAt: string;
+  /** Workflow time of the change (ms), for detection and recovery times. */
+  changeAt: number;
+  watch: { startedAtMs: number; counters: GateCounters };
+  /** This run's number in the deploy's chain of runs (the first is 1). */
+  run: number;
+}
 
 export interface HealthSample {
   phase: 'gate' | 'watch' | 'rollback-gate';
@@ -112,7 +129,10 @@ export interface DeployResult {
   backupId?: string;
   deploy?: CommandResult;
   rollback?: CommandResult;
+  /** The first and the latest samples, at most MAX_KEPT_SAMPLES (a long watch keeps its newest). */
   samples: HealthSample[];
+  /** Samples taken but no longer kept (a long watch window); samples taken = samplesOmitted + samples.length. */
+  samplesOmitted?: number;
   timeline: TimelineEntry[];
   /** From the change to the first failing verdict, and to the old version healthy again (ms). */
   detectionMs?: number;
@@ -124,6 +144,7 @@ export interface DeployProgress {
   status: DeployStatus;
   plan?: DeployPlan;
   samples: HealthSample[];
+  samplesOmitted?: number;
   timeline: TimelineEntry[];
 }
 

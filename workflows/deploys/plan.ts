@@ -50,3 +50,23 @@ export function gateStep(
         : 'continue';
   return { counters: next, verdict };
 }
+
+/** How many health samples a deploy's result keeps: the first KEPT_HEAD and the newest after them. */
+export const MAX_KEPT_SAMPLES = 500;
+const KEPT_HEAD = 100;
+
+/**
+ * Adds a sample to a bounded list: past MAX_KEPT_SAMPLES the oldest sample after the first KEPT_HEAD is
+ * dropped and counted, so a day-long watch keeps how it began and how it ends, not 86,400 samples.
+ */
+export function keepSample<S>(
+  list: { samples: S[]; samplesOmitted?: number },
+  sample: S,
+  max = MAX_KEPT_SAMPLES,
+): void {
+  list.samples.push(sample);
+  if (list.samples.length > max) {
+    list.samples.splice(Math.min(KEPT_HEAD, max - 1), 1);
+    list.samplesOmitted = (list.samplesOmitted ?? 0) + 1;
+  }
+}

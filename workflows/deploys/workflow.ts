@@ -2,8 +2,10 @@
  * deployTarget — replaces deploy.sh and the pipeline's manual production approval. One run per target at a
  * time (id `deploy:<target>`): plan → approval → pre-deploy backup → deploy command → health gate → watch
  * window → (on failure) rollback command + health gate on the old version → record, email, `deploy.*` event.
- * The whole timeline, every health sample included, is this workflow's history and its `progress` query.
- * The input names the target; its commands, health URL and timings come from the worker's own targets file
+ * The whole timeline and the health samples are this workflow's history and its `progress` query. A long watch
+ * window continues as new when Temporal suggests it (its history grew past the server's limit), carrying the
+ * result so far: the workflow id — the target's lock — stays taken, the next run goes on watching, and a
+ * failure there still rolls back. The input names the target; its commands, health URL and timings come from the worker's own targets file
  * (through the plan), never from the input.
  */
 import {
@@ -12,8 +14,11 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
+  ContinueAsNew,
   executeChild,
   isCancellation,
+  makeContinueAsNewFunc,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -36,10 +41,11 @@ import {
   type Decision,
   type DeployInput,
   type DeployResult,
+  type DeployResume,
   type DeployStatus,
   type HealthSample,
 } from './definitions.js';
-import { gateStep } from './plan.js';
+import { gateStep, keepSample, type GateCounters } from './plan.js';
 
 type Activities = ReturnType<typeof createDeployActivities>;
 
@@ -48,18 +54,25 @@ const { planDeploy, recordDeploy, reportDeploy } = proxyActivities<Activities>({
   retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['DeployPlanError'] },
 });
 
+/** Patch id: runs from before continued as new only when their history ran out. */
+const WATCH_CONTINUES_AS_NEW = 'deploy-watch-continues-as-new';
+
 export async function deployTarget(input: DeployInput & { backupTaskQueue?: string }): Promise<DeployResult> {
   const name = targetNameOf(input);
   const snapshot = typeof input.target === 'string' ? undefined : input.target;
+  const resume = input.resume;
   /** The worker's settings for the target, known once planned (runs from before: their input's snapshot). */
-  let t: TargetSettings | undefined = snapshot && {
-    ...snapshot,
-    hasRollbackCommand: snapshot.commands.rollback !== undefined,
-  };
-  const { startTime } = workflowInfo();
-  const startedAt = startTime.toISOString();
-  const result: DeployResult = { id: input.id, status: 'planning', samples: [], timeline: [] };
-  let step = 'plan';
+  let t: TargetSettings | undefined =
+    resume?.settings ??
+    (snapshot && {
+      ...snapshot,
+      hasRollbackCommand: snapshot.commands.rollback !== undefined,
+    });
+  const startedAt = resume?.startedAt ?? workflowInfo().startTime.toISOString();
+  const result: DeployResult = resume?.result ?? { id: input.id, status: 'planning', samples: [], timeline: [] };
+  let step = resume ? 'watch' : 'plan';
+  /** Set when this run hands over to its next one: it neither records an outcome nor reports. */
+  let continuing = false;
   let decision: Decision | undefined;
 
   const activitiesFor = (s: TargetSettings) => ({
@@ -82,6 +95,7 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
     status: result.status,
     plan: result.plan,
     samples: result.samples,
+    samplesOmitted: result.samplesOmitted,
     timeline: result.timeline,
   }));
   const decide = (approved: boolean) => (d: { by: string; byKeyId?: string; comment?: string; reason?: string }) => {
@@ -116,8 +130,26 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
       startedAt,
     });
 
-  /** Samples the health URL until the gate passes or fails (or, for the watch window, until it ends). */
-  async function healthGate(phase: HealthSample['phase'], version: string): Promise<{ ok: boolean; reason?: string }> {
+  let changeAt: number | undefined = resume?.changeAt;
+
+  /** Hands the watch over to a new run of this deploy (same workflow id: the target stays locked). */
+  async function continueWatch(watch: DeployResume['watch']): Promise<never> {
+    const run = (resume?.run ?? 1) + 1;
+    const next: DeployResume = { result, settings: t!, startedAt, changeAt: changeAt!, watch, run };
+    continuing = true;
+    // The memo names the deploy: the API finds the live run of a deploy by it.
+    return makeContinueAsNewFunc<typeof deployTarget>({ memo: workflowInfo().memo })({ ...input, resume: next });
+  }
+
+  /**
+   * Samples the health URL until the gate passes or fails (or, for the watch window, until it ends). A watch
+   * resumed from the previous run goes on from where that run stood.
+   */
+  async function healthGate(
+    phase: HealthSample['phase'],
+    version: string,
+    from?: { startedAtMs: number; counters: GateCounters },
+  ): Promise<{ ok: boolean; reason?: string }> {
     const s = t!;
     const h = s.health;
     const { healthSample } = activitiesFor(s);
@@ -127,11 +159,11 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
       successThreshold: phase === 'watch' ? Number.MAX_SAFE_INTEGER : h.successThreshold,
       failureThreshold: h.failureThreshold,
     };
-    const start = Date.now();
-    let counters = { consecutiveOk: 0, consecutiveBad: 0 };
+    const start = from?.startedAtMs ?? Date.now();
+    let counters = from?.counters ?? { consecutiveOk: 0, consecutiveBad: 0 };
     for (;;) {
       const sample = await healthSample({ target: name, phase, version });
-      result.samples.push(sample);
+      keepSample(result, sample);
       const next = gateStep(counters, sample.ok, thresholds);
       counters = next.counters;
       setCurrentDetails(
@@ -150,6 +182,11 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
           : { ok: false, reason: `health gate did not pass within ${h.timeoutSec} s` };
       }
       await sleep(h.intervalSec * 1000);
+      // Temporal suggests a new run when the history grows long (a day-long watch at 1 s would pass the
+      // 51,200-event limit and be killed mid-deploy, without a rollback).
+      if (phase === 'watch' && workflowInfo().continueAsNewSuggested && patched(WATCH_CONTINUES_AS_NEW)) {
+        await continueWatch({ startedAtMs: start, counters });
+      }
     }
   }
 
@@ -160,8 +197,6 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
       ? runCommand({ target: name, which, version: to, previousVersion: from })
       : runCommand({ target: name, which, version: from ?? '', previousVersion: to });
   };
-
-  let changeAt: number | undefined;
 
   /** After a failure: back to the previous version, health-gated. Ends rolled_back or failed. */
   async function rollBack(failure: string): Promise<void> {
@@ -191,12 +226,8 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
     }
   }
 
-  upsertSearchAttributes([
-    { key: OpsKind, value: 'deploy' },
-    { key: DeployTargetSA, value: name },
-    { key: OpsStatus, value: 'planning' },
-  ]);
-  try {
+  /** The deploy up to its watch window: plan, approval, backup, command, health gate. Undefined: it ended. */
+  async function upToWatch(): Promise<{ version: string } | undefined> {
     mark('plan');
     const plan = await planDeploy({
       target: name,
@@ -215,7 +246,7 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
     upsertSearchAttributes([{ key: DeployVersion, value: plan.version }]);
     if (input.dryRun) {
       mark('dry-run', 'nothing was changed');
-      return result;
+      return undefined;
     }
 
     if (plan.requiresApproval) {
@@ -225,13 +256,13 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
       if (!(await condition(() => decision !== undefined, t.approvalTimeoutSec * 1000))) {
         setStatus('canceled');
         result.reason = `no approval within ${t.approvalTimeoutSec} s`;
-        return result;
+        return undefined;
       }
       result.decision = decision;
       if (!decision!.approved) {
         setStatus('rejected');
         result.reason = `rejected by ${decision!.by}: ${decision!.reason}`;
-        return result;
+        return undefined;
       }
     }
     setStatus('running');
@@ -249,7 +280,7 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
       if (backup.status !== 'verified') {
         setStatus('aborted');
         result.reason = `pre-deploy backup ${backup.id} failed: ${backup.reason ?? 'not verified'}; nothing was changed`;
-        return result;
+        return undefined;
       }
     }
 
@@ -258,17 +289,38 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
     result.deploy = await command(plan.command, plan.version, plan.previousVersion);
     if (result.deploy.exitCode !== 0) {
       await rollBack(`${plan.command} command failed (${result.deploy.signal ?? `exit ${result.deploy.exitCode}`})`);
-      return result;
+      return undefined;
     }
     mark('health-gate', plan.version);
     const gate = await healthGate('gate', plan.version);
     if (!gate.ok) {
       await rollBack(gate.reason!);
-      return result;
+      return undefined;
     }
-    if (t.watchWindowSec > 0) {
-      mark('watch', `${t.watchWindowSec} s`);
-      const watch = await healthGate('watch', plan.version);
+    if (t.watchWindowSec > 0) mark('watch', `${t.watchWindowSec} s`);
+    return { version: plan.version };
+  }
+
+  if (!resume) {
+    upsertSearchAttributes([
+      { key: OpsKind, value: 'deploy' },
+      { key: DeployTargetSA, value: name },
+      { key: OpsStatus, value: 'planning' },
+    ]);
+  }
+  try {
+    let changed: { version: string } | undefined;
+    if (resume) {
+      // The row learns this run's id (cancel and live progress find it), the timeline where the watch went on.
+      mark('watch', `continued in run ${resume.run} (the previous run's history was long)`);
+      await record();
+      changed = { version: result.plan!.version };
+    } else {
+      changed = await upToWatch();
+      if (!changed) return result;
+    }
+    if (t!.watchWindowSec > 0) {
+      const watch = await healthGate('watch', changed.version, resume?.watch);
       if (!watch.ok) {
         await rollBack(watch.reason!);
         return result;
@@ -277,6 +329,7 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
     setStatus('succeeded');
     return result;
   } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
     if (isCancellation(err)) {
       result.reason = 'canceled';
       if (changeAt !== undefined) {
@@ -295,7 +348,7 @@ export async function deployTarget(input: DeployInput & { backupTaskQueue?: stri
     }
     return result;
   } finally {
-    if (!input.dryRun) {
+    if (!input.dryRun && !continuing) {
       await CancellationScope.nonCancellable(async () => {
         mark('done', result.status);
         await record();

@@ -43,6 +43,8 @@ const { sendReminder, transition } = proxyActivities<Activities>(email);
 
 /** Patch id: runs from before it pushed the old period's reminder into the new period's list. */
 const PERIOD_CHANGED_DURING_REMINDER = 'period-changed-during-reminder';
+/** Patch id: runs from before checked their history length only after an action, never after an update. */
+const HISTORY_CHECKED_AFTER_UPDATES = 'history-checked-after-updates';
 
 export async function subscriptionLifecycle(input: SubscriptionInput): Promise<SubscriptionView> {
   const id = input.subscriptionId;
@@ -120,6 +122,10 @@ export async function subscriptionLifecycle(input: SubscriptionInput): Promise<S
     { key: OpsStatus, value: state.status },
     { key: SubscriptionExpiresAt, value: new Date(state.details.expiresAt) },
   ]);
+  /** Past this run's event budget, or Temporal suggests a new run (its history is large). */
+  const historyLong = () =>
+    workflowInfo().historyLength > (input.continueAsNewAfterEvents ?? 2000) ||
+    (workflowInfo().continueAsNewSuggested && patched(HISTORY_CHECKED_AFTER_UPDATES));
 
   for (;;) {
     if (state.status === 'canceled' || state.status === 'expired') break;
@@ -131,6 +137,9 @@ export async function subscriptionLifecycle(input: SubscriptionInput): Promise<S
     else if (waitMs > 0) await condition(() => changed, waitMs);
     if (changed) {
       if (newPeriod) break; // continue-as-new below, with the new plan
+      // Updates that keep the period (details, a plan change) grow the history too: a subscription edited every
+      // day for years never reaches an action, so the check is here as well.
+      if (historyLong() && patched(HISTORY_CHECKED_AFTER_UPDATES)) break;
       continue;
     }
 
@@ -156,7 +165,7 @@ export async function subscriptionLifecycle(input: SubscriptionInput): Promise<S
       await transition({ subscriptionId: id, status: state.status, details: state.details });
     }
     upsertSearchAttributes([{ key: OpsStatus, value: state.status }]);
-    if (workflowInfo().historyLength > (input.continueAsNewAfterEvents ?? 2000)) break;
+    if (historyLong()) break;
   }
 
   await condition(allHandlersFinished);

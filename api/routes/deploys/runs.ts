@@ -14,7 +14,7 @@ import { rowJson, type DeployRow, type DeployService } from './shared.js';
 
 export function deployRunRoutes(deps: ApiDeps, service: DeployService) {
   const router = newRouter();
-  const { targets, rowOr404, handleOf } = service;
+  const { targets, rowOr404, handleOf, runningRun } = service;
 
   router.openapi(
     route('read', {
@@ -70,8 +70,8 @@ export function deployRunRoutes(deps: ApiDeps, service: DeployService) {
       let live: unknown = null;
       if (!row.finished_at) {
         try {
-          const handle = handleOf(row);
-          if ((await handle.describe()).status.name === 'RUNNING') live = await handle.query(deployProgressQuery);
+          const handle = await runningRun(row);
+          if (handle) live = await handle.query(deployProgressQuery);
         } catch (err) {
           if (!(err instanceof WorkflowNotFoundError)) throw err;
         }
@@ -160,9 +160,8 @@ export function deployRunRoutes(deps: ApiDeps, service: DeployService) {
       const { id } = c.req.valid('param');
       const row = await rowOr404(id);
       try {
-        const handle = handleOf(row);
-        if ((await handle.describe()).status.name !== 'RUNNING')
-          throw new ApiError(409, 'conflict', `deploy ${id} is ${row.status}`);
+        const handle = await runningRun(row);
+        if (!handle) throw new ApiError(409, 'conflict', `deploy ${id} is ${row.status}`);
         await handle.cancel();
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) throw new ApiError(409, 'conflict', `deploy ${id} is ${row.status}`);

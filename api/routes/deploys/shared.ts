@@ -32,6 +32,7 @@ export interface DeployRow {
   finished_at: Date | null;
   timeline: unknown;
   samples: unknown;
+  samples_omitted: number;
   commands: unknown;
   detection_ms: number | null;
   recovery_ms: number | null;
@@ -53,6 +54,7 @@ export const rowJson = (r: DeployRow) => ({
   finishedAt: r.finished_at?.toISOString() ?? null,
   timeline: r.timeline,
   samples: r.samples,
+  samplesOmitted: r.samples_omitted,
   commands: r.commands,
   detectionMs: r.detection_ms,
   recoveryMs: r.recovery_ms,
@@ -176,5 +178,20 @@ export function deployService(deps: ApiDeps) {
   const handleOf = (r: DeployRow): WorkflowHandle<typeof deployTarget> =>
     deps.temporal.workflow.getHandle<typeof deployTarget>(r.workflow_id, r.run_id);
 
-  return { targets, targetOr404, inputFor, start, rowOr404, handleOf };
+  /**
+   * The deploy's run that is running now, if any. A deploy whose watch window continued as new has a newer run
+   * than its row names until that run records itself (moments); the target's workflow id finds it, and its
+   * memo tells that it is the same deploy (not a later one of the target).
+   */
+  async function runningRun(r: DeployRow): Promise<WorkflowHandle<typeof deployTarget> | undefined> {
+    const handle = handleOf(r);
+    const status = (await handle.describe()).status.name;
+    if (status === 'RUNNING') return handle;
+    if (status !== 'CONTINUED_AS_NEW') return undefined;
+    const latest = await deps.temporal.workflow.getHandle(r.workflow_id).describe();
+    if (latest.memo?.deployId !== r.id || latest.status.name !== 'RUNNING') return undefined;
+    return deps.temporal.workflow.getHandle<typeof deployTarget>(r.workflow_id, latest.runId);
+  }
+
+  return { targets, targetOr404, inputFor, start, rowOr404, handleOf, runningRun };
 }
