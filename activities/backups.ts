@@ -37,6 +37,7 @@ import {
 } from './pg-tools.js';
 import { createRestoreActivities } from './restores.js';
 
+import { scratchServers, sweepScratch, type ScratchSweep } from '../lib/backups/scratch.js';
 export { BackupErrorType, pgConnection, scratchName } from './pg-tools.js';
 
 /** A dump whose output has not moved for this long stops heartbeating (the heartbeat timeout ends it). */
@@ -237,6 +238,18 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
       });
     },
     ...restores,
+
+    /** The janitor: drops leftover scratch databases (lib/backups/scratch.ts) on every server opsflow uses. */
+    async sweepScratchDatabases(input: { olderThanMs: number }): Promise<ScratchSweep[]> {
+      const results: ScratchSweep[] = [];
+      for (const server of scratchServers(deps.config)) {
+        Context.current().heartbeat({ server: server.label });
+        const r = await sweepScratch(deps.config, server, input.olderThanMs);
+        if (r.dropped.length || r.marked.length) deps.log.info(r, 'scratch databases swept');
+        results.push(r);
+      }
+      return results;
+    },
 
     /** Upserts the catalog row (idempotent: keyed by the run id). */
     async recordBackup(input: {

@@ -10,6 +10,7 @@ import {
   targetState,
   type TargetState,
 } from '../lib/backups/databases.js';
+import { unmarkScratch } from '../lib/backups/scratch.js';
 import type { Config } from '../lib/config.js';
 import { quoteIdent } from '../lib/db.js';
 import { BackupErrorType, fail } from './pg-tools.js';
@@ -72,7 +73,17 @@ export const createRestoreTargetActivities = (deps: { config: Config }) => ({
         );
       }
       await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(input.to)} WITH (FORCE)`);
-      await admin.query(`ALTER DATABASE ${quoteIdent(input.from)} RENAME TO ${quoteIdent(input.to)}`);
+      // The staging copy stops being scratch as it takes the target's name: both or neither, so the janitor
+      // never sees a promoted database marked.
+      await admin.query('BEGIN');
+      try {
+        await unmarkScratch(admin, input.from);
+        await admin.query(`ALTER DATABASE ${quoteIdent(input.from)} RENAME TO ${quoteIdent(input.to)}`);
+        await admin.query('COMMIT');
+      } catch (err) {
+        await admin.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
     } finally {
       await admin.end();
     }

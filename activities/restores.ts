@@ -14,6 +14,7 @@ import { Context } from '@temporalio/activity';
 import pg from 'pg';
 import { quoteIdent } from '../lib/db.js';
 import { databaseUrlOn, maintenanceUrl, type Server } from '../lib/backups/databases.js';
+import { markScratch } from '../lib/backups/scratch.js';
 import type { BlobStore } from '../lib/backups/stores.js';
 import type {
   FreshnessResult,
@@ -123,6 +124,11 @@ export const createRestoreActivities = (
     try {
       await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(input.dbName)} WITH (FORCE)`);
       await admin.query(`CREATE DATABASE ${quoteIdent(input.dbName)}`);
+      // Marked until dropped or promoted: a run killed in between leaves something the janitor can prove is junk.
+      await markScratch(admin, input.dbName, {
+        kind: input.keep ? 'restore-staging' : input.dbName.startsWith('opsflow_drill_') ? 'drill' : 'verify',
+        run: Context.current().info.workflowExecution?.runId ?? 'unknown',
+      });
       const ownership = input.preserveOwnership ? [] : ['--no-owner', '--no-privileges'];
       const conn = pgConnection(url);
       const restore = run(bin(deps.config, 'pg_restore'), [...ownership, '--exit-on-error', conn.arg, copy.file], {

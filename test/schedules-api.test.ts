@@ -50,6 +50,7 @@ describe('schedules API', () => {
       'opsflow:backup-restore-drill',
       'opsflow:backup-freshness',
       'opsflow:history-retention',
+      'opsflow:scratch-janitor',
     ]) {
       expect(ids).toContain(want);
     }

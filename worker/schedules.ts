@@ -26,11 +26,14 @@ import {
 import {
   BACKUP_WORKFLOW,
   DEFAULT_MAX_BACKUP_AGE_MS,
+  DEFAULT_SCRATCH_MAX_AGE_MS,
+  SCRATCH_JANITOR_WORKFLOW,
   FRESHNESS_WORKFLOW,
   RESTORE_DRILL_WORKFLOW,
   type BackupInput,
   type DrillInput,
   type FreshnessInput,
+  type ScratchJanitorInput,
 } from '../workflows/backups/definitions.js';
 import { SUBSCRIPTION_SWEEP_WORKFLOW, type SweepInput } from '../workflows/subscriptions/definitions.js';
 import {
@@ -129,6 +132,17 @@ export function declareSchedules(config: Config, queues: TaskQueues): ScheduleDe
       overlap: ScheduleOverlapPolicy.SKIP,
       catchupWindow: '6 hours',
     })),
+    {
+      id: 'opsflow:scratch-janitor',
+      description:
+        'Daily at 05:15: drop scratch databases (verification, drill, restore staging) that killed runs left, older than a day and unused',
+      spec: { cronExpressions: ['15 5 * * *'], timezone: tz },
+      workflowType: SCRATCH_JANITOR_WORKFLOW,
+      args: [{ olderThanMs: DEFAULT_SCRATCH_MAX_AGE_MS } satisfies ScratchJanitorInput],
+      taskQueue: queues.backups,
+      overlap: ScheduleOverlapPolicy.SKIP,
+      catchupWindow: '1 day',
+    },
     {
       id: 'opsflow:backup-restore-drill',
       description:

@@ -6,5 +6,6 @@ export { webhookDlqCleanup, webhookDlqRedrive } from './webhooks/maintenance.js'
 export { subscriptionLifecycle } from './subscriptions/workflow.js';
 export { subscriptionSweep } from './subscriptions/sweep.js';
 export { backupDatabase } from './backups/workflow.js';
+export { scratchJanitor } from './backups/janitor.js';
 export { backupFreshnessCheck, backupRestoreDrill, restoreBackup } from './backups/restore.js';
 export { deployTarget } from './deploys/workflow.js';

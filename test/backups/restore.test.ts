@@ -9,7 +9,11 @@ import { promisify } from 'node:util';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import pg from 'pg';
+import { createBackupActivities } from '../../activities/backups.js';
 import { isOpsflowDatabase } from '../../lib/backups/databases.js';
+import { parseMark } from '../../lib/backups/scratch.js';
 import { loadConfig } from '../../lib/config.js';
 import { quoteIdent } from '../../lib/db.js';
 import {
@@ -17,10 +21,13 @@ import {
   backupWorkflowId,
   FRESHNESS_WORKFLOW,
   RESTORE_DRILL_WORKFLOW,
+  SCRATCH_JANITOR_WORKFLOW,
   type BackupResult,
   type RestoreResult,
+  type VerificationResult,
 } from '../../workflows/backups/definitions.js';
 import type { backupDatabase } from '../../workflows/backups/workflow.js';
+import type { scratchJanitor } from '../../workflows/backups/janitor.js';
 import type { backupFreshnessCheck, backupRestoreDrill } from '../../workflows/backups/restore.js';
 import {
   createHarness,
@@ -39,6 +46,15 @@ import { uiView } from '../helpers/ui.js';
 import { waitFor } from '../helpers/wait.js';
 
 const execFileAsync = promisify(execFile);
+const commentOf = async (name: string) =>
+  (
+    await withAdmin((a) =>
+      a.query<{ c: string | null }>(
+        "SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = $1",
+        [name],
+      ),
+    )
+  ).rows[0]?.c ?? null;
 const query = queryIn;
 const dbExists = async (name: string) =>
   (await withAdmin((a) => a.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]))).rowCount === 1;
@@ -163,6 +179,8 @@ describe('restore, drill and freshness', () => {
       a.query('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${target}_r%`]),
     );
     expect(staged.rowCount).toBe(0);
+    // The promoted database no longer carries the scratch mark its staging copy had: the janitor never drops it.
+    expect(await commentOf(target)).toBeNull();
     expect(smtp.messages.some((m) => m.subject === `[opsflow] restore into ${target}: passed`)).toBe(true);
     expect(await uiView(h.client, workflowId)).toEqual({
       summary: `restore ${backup.id} into ${target}`,
@@ -235,6 +253,83 @@ describe('restore, drill and freshness', () => {
     ]);
     expect(rows[0]?.status).toBe('restored');
     await saveHistory(results[0]!.id.split(':')[0]!, 'backups/drill.json');
+  });
+
+  it('the scratch janitor drops marked leftovers older than a day with nobody connected, and nothing else', async () => {
+    const pid = process.pid;
+    const names = {
+      old: `opsflow_verify_jan_old_${pid}`,
+      busy: `opsflow_drill_jan_busy_${pid}`,
+      young: `opsflow_verify_jan_young_${pid}`,
+      legacy: `opsflow_drill_jan_legacy_${pid}`,
+      user: `app_r0123456789_${pid}`,
+      kept: `opsflow_verify_jan_kept_${pid}`,
+    };
+    for (const n of Object.values(names)) {
+      await dropDatabase(n);
+      await withAdmin((a) => a.query(`CREATE DATABASE ${quoteIdent(n)}`));
+    }
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000).toISOString();
+    const mark = (n: string, createdAt: string) =>
+      withAdmin((a) =>
+        a.query(
+          `COMMENT ON DATABASE ${quoteIdent(n)} IS 'opsflow-scratch {"kind":"verify","run":"r-test","createdAt":"${createdAt}"}'`,
+        ),
+      );
+    await mark(names.old, twoDaysAgo);
+    await mark(names.busy, twoDaysAgo);
+    await mark(names.young, new Date().toISOString());
+    await withAdmin((a) => a.query(`COMMENT ON DATABASE ${quoteIdent(names.user)} IS 'customer data'`));
+    // A verification's restore kept on purpose (keep): made by the real activity, it is marked with its run.
+    const env = new MockActivityEnvironment();
+    const acts = createBackupActivities({ config: h.config, pool: h.pool, mailer: h.mailer, log: h.log });
+    const restorable = (await acts.newestVerifiedBackup({ database: source }))!;
+    const kept = await env.run<[], VerificationResult, () => Promise<VerificationResult>>(() =>
+      acts.restoreAndCompare({
+        server: 'verify',
+        dbName: names.kept,
+        location: restorable.locations[0]!,
+        sha256: restorable.sha256,
+        sizeBytes: restorable.sizeBytes,
+        expected: restorable.tableCounts,
+        keep: true,
+      }),
+    );
+    expect(kept.ok).toBe(true);
+    expect(parseMark(await commentOf(names.kept))).toMatchObject({ kind: 'restore-staging' });
+
+    const busy = new pg.Client({ connectionString: databaseUrlOf(names.busy) });
+    await busy.connect();
+    const janitor = () =>
+      h.client.workflow.execute<typeof scratchJanitor>(SCRATCH_JANITOR_WORKFLOW, {
+        taskQueue: h.queues.backups,
+        workflowId: `scratch-janitor-${Date.now()}`,
+        args: [{}],
+      });
+    try {
+      const [first] = await janitor();
+      expect(first!.dropped).toContain(names.old);
+      expect(first!.marked).toContain(names.legacy);
+      const reasons = Object.fromEntries(first!.kept.map((k) => [k.name, k.reason]));
+      expect(reasons[names.busy]).toMatch(/1 connection/);
+      expect(reasons[names.young]).toMatch(/min ago by r-test/);
+      expect(reasons[names.kept]).toMatch(/min ago/);
+      expect(await dbExists(names.old)).toBe(false);
+      for (const n of [names.busy, names.young, names.legacy, names.user, names.kept]) {
+        expect(await dbExists(n), n).toBe(true);
+      }
+      expect(await commentOf(names.user)).toBe('customer data');
+      expect(parseMark(await commentOf(names.legacy))).toMatchObject({ kind: 'first-seen' });
+    } finally {
+      await busy.end();
+    }
+    // A day later (the marks say so): the legacy one, first seen a day ago, and the one no longer in use go.
+    await mark(names.legacy, twoDaysAgo);
+    const [second] = await janitor();
+    expect(second!.dropped.filter((n) => n.includes(`_jan_`)).sort()).toEqual([names.busy, names.legacy].sort());
+    expect(await dbExists(names.user)).toBe(true);
+    expect(await dbExists(names.young)).toBe(true);
+    for (const n of Object.values(names)) await dropDatabase(n);
   });
 
   it('the freshness check alerts once when a database has no verified backup in 26 h', async () => {

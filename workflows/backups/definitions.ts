@@ -119,3 +119,14 @@ export interface RestoreProgress {
   step: 'load' | 'check-target' | 'restore' | 'promote' | 'record' | 'report' | 'done';
 }
 export const restoreProgressQuery = defineQuery<RestoreProgress>('progress');
+
+// ---- Scratch janitor ----
+
+export const SCRATCH_JANITOR_WORKFLOW = 'scratchJanitor';
+
+export interface ScratchJanitorInput {
+  /** Marked scratch databases older than this, with nobody connected, are dropped (default a day). */
+  olderThanMs?: number;
+}
+
+export const DEFAULT_SCRATCH_MAX_AGE_MS = 24 * 3600 * 1000;
