@@ -112,15 +112,20 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
       reason?: string;
     }): Promise<void> {
       const { subscriptionId: id, status, details: d } = input;
-      await deps.pool.query(
-        `UPDATE opsflow.subscriptions SET status = $2, cancel_reason = COALESCE($3, cancel_reason), updated_at = now()
-         WHERE id = $1`,
-        [id, status, input.reason ?? null],
-      );
-      await deps.pool.query(
-        `INSERT INTO opsflow.subscription_audit (subscription_id, action, details) VALUES ($1, $2, $3)`,
-        [id, status, JSON.stringify({ expiresAt: d.expiresAt, reason: input.reason })],
-      );
+      // Row and audit together, once: a retry (the email below failed, SMTP was down) finds the status already
+      // set and writes no second audit row.
+      await withTransaction(deps.pool, async (client) => {
+        const changed = await client.query(
+          `UPDATE opsflow.subscriptions SET status = $2, cancel_reason = COALESCE($3, cancel_reason), updated_at = now()
+           WHERE id = $1 AND status IS DISTINCT FROM $2`,
+          [id, status, input.reason ?? null],
+        );
+        if (changed.rowCount === 0) return;
+        await client.query(
+          `INSERT INTO opsflow.subscription_audit (subscription_id, action, details) VALUES ($1, $2, $3)`,
+          [id, status, JSON.stringify({ expiresAt: d.expiresAt, reason: input.reason })],
+        );
+      });
       await publishEvent(events, {
         type: `subscription.${status}`,
         payload: { subscriptionId: id, tenantId: d.tenantId, status, expiresAt: d.expiresAt, reason: input.reason },

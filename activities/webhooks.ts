@@ -21,6 +21,9 @@ import { classify, nextStep, type Outcome } from '../workflows/webhooks/policy.j
 
 export const WebhookErrorType = { DeliveryNotFound: 'DeliveryNotFound' } as const;
 
+/** How long a sent attempt waits for PostgreSQL to take its record (a restart takes seconds). */
+export const RECORD_PATIENCE_MS = 45_000;
+
 interface DeliveryRow {
   id: string;
   event_id: string;
@@ -165,6 +168,25 @@ export const createWebhookActivities = (deps: {
     });
   }
 
+  /**
+   * Records an attempt whose request has been sent. Failing here would make the activity's retry send it again
+   * (a duplicate at the receiver), so a database that is briefly away (a restart, a failover) is waited for,
+   * heartbeating, for up to RECORD_PATIENCE_MS before the attempt gives up.
+   */
+  async function recordSent(write: () => Promise<AttemptResult>): Promise<AttemptResult> {
+    const giveUpAt = Date.now() + RECORD_PATIENCE_MS;
+    for (let wait = 250; ; wait = Math.min(wait * 2, 4000)) {
+      try {
+        return await write();
+      } catch (err) {
+        if (Date.now() + wait > giveUpAt || Context.current().cancellationSignal.aborted) throw err;
+        deps.log.warn({ err, retryInMs: wait }, 'recording a sent webhook attempt failed; retrying the record');
+        Context.current().heartbeat();
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
   return {
     async attemptDelivery(input: AttemptInput): Promise<AttemptResult> {
       const already = await recorded(input.deliveryId, input.attemptNo);
@@ -229,7 +251,7 @@ export const createWebhookActivities = (deps: {
           'Webhook attempt latency (send to answer or error), by outcome',
         )
         .record(answer.latencyMs, { outcome: outcome.kind });
-      return record(d, input, startedAt, answer, outcome);
+      return recordSent(() => record(d, input, startedAt, answer, outcome));
     },
 
     /** Emails ops and publishes an `endpoint.disabled` event (once per disabling). */

@@ -9,7 +9,7 @@ import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Config } from '../lib/config.js';
-import type { Pool } from '../lib/db.js';
+import { isPostgresUnavailable, type Pool } from '../lib/db.js';
 import { createKeyStore, type KeyStore } from '../lib/keys/store.js';
 import { createSecretBox, type SecretBox } from '../lib/secret-box.js';
 import type { Logger } from '../lib/logger.js';
@@ -161,15 +161,23 @@ export function createApp(deps: ApiDeps) {
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return errorResponse(c, err.status, err.code, err.message, err.details);
+    // A dependency that did not answer: 503 with Retry-After, the log line naming which.
+    const unavailable = (which: string, message: string) => {
+      deps.log.warn({ err, requestId: c.get('requestId') }, `${which} did not answer`);
+      c.header('Retry-After', '5');
+      return errorResponse(c, 503, 'unavailable', message);
+    };
     if (isTemporalUnreachable(err)) {
       deps.probe?.noteUnreachable(err.message);
-      deps.log.warn({ err, requestId: c.get('requestId') }, 'Temporal did not answer');
-      c.header('Retry-After', '5');
-      return errorResponse(
-        c,
-        503,
-        'unavailable',
+      return unavailable(
+        'Temporal',
         'Temporal did not answer in time; try again shortly (a start that reached it is refused as a duplicate, never run twice)',
+      );
+    }
+    if (isPostgresUnavailable(err)) {
+      return unavailable(
+        'PostgreSQL',
+        'PostgreSQL is unavailable; try again shortly (an event sent again with the same idempotencyKey is stored once)',
       );
     }
     if (err instanceof HTTPException) {

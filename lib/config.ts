@@ -136,6 +136,7 @@ export const envSchema = z.object({
 
   WEBHOOK_ALLOWED_CIDRS: cidrs.default([]),
   WEBHOOK_DISABLE_AFTER: duration.default(5 * 24 * 3600 * 1000),
+  WEBHOOK_RECONCILE_INTERVAL: duration.default(30_000),
   WEBHOOK_MAX_PAYLOAD_BYTES: z.coerce
     .number()
     .int()
@@ -266,6 +267,8 @@ export interface Config {
     maxPayloadBytes: number;
     /** Resolved dead letters older than this are deleted by the daily cleanup. */
     dlqRetentionMs: number;
+    /** How often workers start deliveries whose workflow start failed (and how old such a row must be). */
+    reconcileIntervalMs: number;
   };
   /** Deploy targets from DEPLOY_TARGETS_FILE (none when the default file does not exist). */
   deploys: { targets: DeployTarget[] };
@@ -424,6 +427,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       disableAfterMs: e.WEBHOOK_DISABLE_AFTER,
       maxPayloadBytes: e.WEBHOOK_MAX_PAYLOAD_BYTES,
       dlqRetentionMs: e.WEBHOOK_DLQ_RETENTION,
+      reconcileIntervalMs: e.WEBHOOK_RECONCILE_INTERVAL,
     },
     deploys: { targets: deployTargets },
     retention: {

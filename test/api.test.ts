@@ -2,7 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envKeyId } from '../lib/keys/store.js';
-import { createPool } from '../lib/db.js';
+import { createPool, isPostgresUnavailable } from '../lib/db.js';
 import { createHarness, testApp, TEST_API_KEY, type Harness } from './helpers/harness.js';
 
 describe('API skeleton', () => {
@@ -115,6 +115,32 @@ describe('API skeleton', () => {
       expect(body.error.details.temporal).toBe('ok');
       expect(body.error.details.postgres).not.toBe('ok');
       await deadPool.end();
+    });
+
+    it('a request that needs PostgreSQL while it is unreachable is 503 unavailable with Retry-After, not 500', async () => {
+      const deadPool = createPool('postgres://postgres@127.0.0.1:1/opsflow', 1);
+      const broken = testApp(h, { pool: deadPool });
+      for (const [method, path, body] of [
+        ['GET', '/v1/deliveries', undefined],
+        ['POST', '/v1/events', { type: 'pg.down', payload: {} }],
+      ] as const) {
+        const res = await broken.request(path, {
+          method,
+          headers: { ...auth, 'content-type': 'application/json' },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+        expect(res.status, `${method} ${path}`).toBe(503);
+        expect(res.headers.get('retry-after')).toBe('5');
+        const err = (await res.json()) as { error: { code: string; message: string } };
+        expect(err.error).toMatchObject({
+          code: 'unavailable',
+          message: expect.stringMatching(/PostgreSQL/) as string,
+        });
+      }
+      await deadPool.end();
+      // A wrong statement is still a 500: only unavailability is "try again".
+      expect(isPostgresUnavailable(Object.assign(new Error('syntax error'), { code: '42601' }))).toBe(false);
+      expect(isPostgresUnavailable(Object.assign(new Error('terminating connection'), { code: '57P01' }))).toBe(true);
     });
 
     it('GET /ready is 503 naming Temporal when it does not answer', async () => {

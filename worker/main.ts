@@ -73,7 +73,11 @@ export async function runWorkers(opts: {
   });
   const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
   const reconciler = config.workerFamilies.includes('webhooks')
-    ? startDeliveryReconciler(webhookServiceDeps(config, pool, client, queues), log)
+    ? startDeliveryReconciler(webhookServiceDeps(config, pool, client, queues), log, {
+        intervalMs: config.webhooks.reconcileIntervalMs,
+        olderThanMs: config.webhooks.reconcileIntervalMs,
+        batch: 500,
+      })
     : undefined;
   log.info({ address: settings.address, namespace: settings.namespace, queues }, 'workers running');
 

@@ -110,7 +110,18 @@ async function startDelivery(deps: WebhookServiceDeps, d: DeliveryStart): Promis
 
 const DELIVERY_START_COLUMNS = `d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url, ep.retry_schedule_ms`;
 
-export async function publishEvent(deps: WebhookServiceDeps, req: PublishInput): Promise<PublishResult> {
+export async function publishEvent(
+  deps: WebhookServiceDeps,
+  req: PublishInput,
+  opts: {
+    /**
+     * Answer after this long even if the workflow starts have not finished (Temporal slow, or dying right now):
+     * they go on in the background, and any that fails is the reconciler's. The API's publish uses it.
+     */
+    answerWithinMs?: number;
+    log?: { warn(obj: object, msg: string): void };
+  } = {},
+): Promise<PublishResult> {
   const timestamp = new Date();
   // Standard Webhooks' recommended envelope; these exact bytes are signed and sent on every attempt.
   const body = JSON.stringify({ type: req.type, timestamp: timestamp.toISOString(), data: req.payload });
@@ -153,7 +164,23 @@ export async function publishEvent(deps: WebhookServiceDeps, req: PublishInput):
   // The event and its deliveries are committed: from here on they are accepted, whatever Temporal says.
   // A start that fails now is left to the reconciler (startStrandedDeliveries) rather than failing a request
   // whose retry would publish the event twice.
-  const { error: startFailed } = await startAndMark(deps, deliveries);
+  const starts = startAndMark(deps, deliveries);
+  let startFailed: Error | undefined;
+  if (opts.answerWithinMs === undefined) startFailed = (await starts).error;
+  else {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), opts.answerWithinMs)));
+    const first = await Promise.race([starts, late]);
+    clearTimeout(timer);
+    if (first === 'late') {
+      starts.then(
+        (r) =>
+          r.error &&
+          opts.log?.warn({ err: r.error, eventId }, 'late delivery starts failed; the reconciler starts them'),
+        (err: unknown) => opts.log?.warn({ err, eventId }, 'late delivery starts failed; the reconciler starts them'),
+      );
+    } else startFailed = first.error;
+  }
   return {
     eventId,
     deliveries: deliveries.map((d) => ({ id: d.id, endpointId: d.endpoint_id })),

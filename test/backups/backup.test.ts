@@ -6,6 +6,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
@@ -184,6 +185,39 @@ describe('backup workflow', () => {
     expect((await uiView(h.client, result.id)).details).toBe(`verified: ${result.sizeBytes} bytes, 3 tables, 2 stores`);
     const report = smtp.messages.find((m) => m.subject === `[opsflow] backup ${source}: verified`);
     expect(report?.text).toContain('billing.invoices');
+  });
+
+  it('retention deletes the superseded backup of the day from disk and from S3, recorded in the catalog', async () => {
+    const first = await runBackup();
+    const second = await runBackup();
+    expect([first.status, second.status]).toEqual(['verified', 'verified']);
+    expect(second.deleted).toEqual(
+      expect.arrayContaining([
+        { backupId: first.id, store: 'local' },
+        { backupId: first.id, store: 's3' },
+      ]),
+    );
+    const s3Client = new S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true });
+    const exists = {
+      local: (key: string) =>
+        stat(path.join(h.config.backups.dir, key)).then(
+          () => true,
+          () => false,
+        ),
+      s3: (key: string) =>
+        s3Client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: `${h.config.backups.s3!.prefix}${key}` })).then(
+          () => true,
+          () => false,
+        ),
+    };
+    // The newest is kept in both stores (the paths are right), the one it supersedes is gone from both.
+    for (const copy of second.locations) expect(await exists[copy.store](copy.key), copy.key).toBe(true);
+    for (const copy of first.locations) expect(await exists[copy.store](copy.key), copy.key).toBe(false);
+    const { rows } = await h.pool.query<{ deleted_from: string[] }>(
+      'SELECT deleted_from FROM opsflow.backups WHERE id = $1',
+      [first.id],
+    );
+    expect([...rows[0]!.deleted_from].sort()).toEqual(['local', 's3']);
   });
 
   it('promotion re-checks the target: one written to while the restore ran is not replaced', async () => {

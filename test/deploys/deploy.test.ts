@@ -366,6 +366,18 @@ describe('deploy workflow against a real service', () => {
     expect(await serving('web')).toBe('1.0.0');
   }, 90_000);
 
+  it('a gate that neither passes nor fails before its timeout rolls back, saying so', async () => {
+    expect(await serving('web')).toBe('1.0.0');
+    const result = await finished(await deploy({ target: 'web', version: '1.0.1-flaky' }));
+    expect(result.status, result.reason).toBe('rolled_back');
+    expect(result.reason).toBe('health gate did not pass within 8 s');
+    const gate = result.samples.filter((s) => s.phase === 'gate');
+    // Good and bad alternate: neither threshold (2 in a row) is ever reached.
+    expect(gate.length).toBeGreaterThanOrEqual(4);
+    expect(gate.some((s) => s.ok) && gate.some((s) => !s.ok)).toBe(true);
+    expect(await serving('web')).toBe('1.0.0');
+  }, 60_000);
+
   it('a failure inside the watch window still rolls back', async () => {
     await finished(await deploy({ target: 'crashy', version: '2.0.0' }));
     const result = await finished(await deploy({ target: 'crashy', version: '2.1.0-latefail' }));
@@ -563,6 +575,44 @@ describe('deploy workflow against a real service', () => {
     );
   }, 60_000);
 
+  it('a verified pre-deploy backup comes first, then the deploy runs and names the backup', async () => {
+    // Workers with working PostgreSQL tools (this file's others have none, for the failure above).
+    const h2 = await createHarness({
+      DEPLOY_TARGETS_FILE: path.join(dir, 'targets.json'),
+      BACKUP_DATABASE_URLS: inject('databaseUrl'),
+    });
+    const w2 = await startWorkers(h2, ['deploys', 'backups']);
+    try {
+      const res = await testApp(h2).request('/v1/deploys', {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ target: 'guarded', version: '1.1.0' }),
+      });
+      expect(res.status, await res.clone().text()).toBe(202);
+      const { id } = (await res.json()) as { id: string };
+      const { rows } = await h2.pool.query<{ workflow_id: string; run_id: string }>(
+        'SELECT workflow_id, run_id FROM opsflow.deploys WHERE id = $1',
+        [id],
+      );
+      const result = (await h2.client.workflow
+        .getHandle(rows[0]!.workflow_id, rows[0]!.run_id)
+        .result()) as DeployResult;
+      expect(result.status, result.reason).toBe('succeeded');
+      expect(result.backupId).toMatch(new RegExp(`^backup:${ownDb()}:`));
+      const backup = await h2.pool.query<{ status: string }>('SELECT status FROM opsflow.backups WHERE id = $1', [
+        result.backupId,
+      ]);
+      expect(backup.rows).toEqual([{ status: 'verified' }]);
+      const steps = result.timeline.map((e) => e.step);
+      expect(steps.indexOf('backup')).toBeGreaterThan(-1);
+      expect(steps.indexOf('backup')).toBeLessThan(steps.indexOf('deploy'));
+      expect(await serving('guarded')).toBe('1.1.0');
+    } finally {
+      await w2.stop();
+      await h2.close();
+    }
+  }, 120_000);
+
   it('manual rollback goes back to the version before, health-gated, without approval', async () => {
     expect((await finished(await deploy({ target: 'web', version: '1.2.0' }))).status).toBe('succeeded');
     expect((await api('/v1/deploy-targets/web/rollback', {})).status).toBe(400);
@@ -583,7 +633,7 @@ describe('deploy workflow against a real service', () => {
     expect((await finished(((await to.json()) as { id: string }).id)).status).toBe('succeeded');
     expect(await serving('web')).toBe('1.2.0');
     const list = (await (await api('/v1/deploys?target=web&status=rolled_back')).json()) as { items: unknown[] };
-    expect(list.items.length).toBe(3);
+    expect(list.items.length).toBe(4); // bad500, wrongver, failcmd, flaky
     // Paged one at a time: the same deploys, none repeated, newest first.
     const seen: string[] = [];
     let cursor: string | null = '';

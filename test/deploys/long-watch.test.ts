@@ -7,6 +7,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../lib/config.js';
 import { deployWorkflowId } from '../../workflows/deploys/definitions.js';
@@ -118,13 +120,20 @@ describe('a long watch window continues as new', () => {
       (r) => r.finishedAt !== null,
       90_000,
     );
-  /** Every run of the target's workflow with its history length, oldest first. */
+  /**
+   * Every run of the target's latest deploy, oldest first: walked back from the latest run through each run's
+   * start event (consistent, unlike visibility, which may lag the last moments of a run).
+   */
   async function runsOf(target: string): Promise<{ runId: string; status: string; events: number }[]> {
     const runs: { runId: string; status: string; events: number }[] = [];
-    for await (const w of h.client.workflow.list({ query: `WorkflowId = '${deployWorkflowId(target)}'` })) {
-      runs.push({ runId: w.runId, status: w.status.name, events: w.historyLength });
+    let runId: string | undefined = (await h.client.workflow.getHandle(deployWorkflowId(target)).describe()).runId;
+    while (runId) {
+      const handle: WorkflowHandle = h.client.workflow.getHandle(deployWorkflowId(target), runId);
+      const events: temporal.api.history.v1.IHistoryEvent[] = (await handle.fetchHistory()).events ?? [];
+      runs.unshift({ runId, status: (await handle.describe()).status.name, events: events.length });
+      runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
     }
-    return runs.reverse();
+    return runs;
   }
   const serving = async (name: string) =>
     ((await (await fetch(`http://127.0.0.1:${ports[name]}/health`)).json()) as { version: string }).version;
@@ -144,6 +153,8 @@ describe('a long watch window continues as new', () => {
 
     const done = await finished(id);
     expect(done.status).toBe('succeeded');
+    // The row reads finished before the last run has sent its report and completed: wait for the chain's end.
+    await h.client.workflow.getHandle(deployWorkflowId('long')).result();
     const watched = done.samples.filter((s) => s.phase === 'watch');
     expect(watched.length).toBeGreaterThanOrEqual(12);
     expect(watched.every((s) => s.ok)).toBe(true);

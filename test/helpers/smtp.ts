@@ -10,8 +10,8 @@ export interface SmtpCapture {
   close(): Promise<void>;
 }
 
-/** `delayMs`: how long the server takes to accept each message (a slow relay). */
-export async function startSmtpCapture(opts: { delayMs?: number } = {}): Promise<SmtpCapture> {
+/** `delayMs`: how long the server takes to accept each message (a slow relay); `port`: a fixed one (0: any). */
+export async function startSmtpCapture(opts: { delayMs?: number; port?: number } = {}): Promise<SmtpCapture> {
   const messages: ParsedMail[] = [];
   const server = new SMTPServer({
     authOptional: true,
@@ -27,7 +27,7 @@ export async function startSmtpCapture(opts: { delayMs?: number } = {}): Promise
         .catch((err: Error) => callback(err));
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
   const { port } = server.server.address() as AddressInfo;
   return {
     url: `smtp://127.0.0.1:${port}`,

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSubscriptionActivities } from '../../activities/subscriptions.js';
+import { declareSchedules } from '../../worker/schedules.js';
 import { planPeriod } from '../../workflows/subscriptions/planner.js';
 import {
   subscriptionWorkflowId,
@@ -198,6 +199,33 @@ describe('subscription lifecycle', () => {
     expect(row.rows[0]!.expires_at.getTime()).toBeGreaterThan(Date.now() + 9 * DAY);
     // The run in which the renewal happened (it ends by continuing as new).
     await saveHistory(subscriptionWorkflowId(id), 'subscriptions/renewed.json', firstRun);
+    await handle.terminate('test done');
+  });
+
+  it('a PUT that moves the expiry starts a new period: its reminders replanned, the old ones never sent', async () => {
+    const id = newId();
+    const email = `${id}@example.com`;
+    const body = { tenantId: 'tenant-c', email, reminderOffsets: ['5s', '3s'], sendAt: null };
+    expect((await call('PUT', `/v1/subscriptions/${id}`, { ...body, expiresAt: inSeconds(8) })).status).toBe(201);
+    const handle = h.client.workflow.getHandle(subscriptionWorkflowId(id));
+    const firstRun = (await handle.describe()).runId;
+    // Moved a day out before any reminder fell due: same PUT, new expiry.
+    const later = new Date(Date.now() + DAY).toISOString();
+    const moved = await call('PUT', `/v1/subscriptions/${id}`, { ...body, expiresAt: later, name: 'Moved' });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    expect(moved.body.details).toMatchObject({ expiresAt: later, name: 'Moved' });
+    expect(moved.body.nextAction).toMatchObject({ kind: 'reminder', milestone: '5s' });
+    expect(Date.parse((moved.body.nextAction as { at: string }).at)).toBe(Date.parse(later) - 5000);
+    // The old period's reminders (due 3 s and 5 s from the start) never come.
+    await new Promise((r) => setTimeout(r, 7000));
+    expect(mailTo(email)).toHaveLength(0);
+    const desc = await handle.describe();
+    expect(desc.status.name).toBe('RUNNING');
+    expect(desc.runId).not.toBe(firstRun);
+    const row = await h.pool.query<{ expires_at: Date }>('SELECT expires_at FROM opsflow.subscriptions WHERE id = $1', [
+      id,
+    ]);
+    expect(row.rows[0]!.expires_at.toISOString()).toBe(later);
     await handle.terminate('test done');
   });
 
@@ -412,6 +440,27 @@ describe('subscription lifecycle', () => {
       args: [{ windowMs: DAY }],
     });
     expect((again as { restarted: string[] }).restarted).not.toContain(id);
+
+    // The alert is for more than `alertThreshold` expiring (the schedule passes 10): at the count, no alert;
+    // one under it, an alert, and the report's subject says so.
+    const { rows } = await h.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM opsflow.subscriptions WHERE status = 'active'
+         AND expires_at > now() AND expires_at <= now() + interval '1 day'`,
+    );
+    const expiring = rows[0]!.n;
+    const sweepWith = async (alertThreshold: number, n: number) =>
+      (await h.client.workflow.execute('subscriptionSweep', {
+        taskQueue: h.queues.subscriptions,
+        workflowId: `subscription-sweep:test:${id}:t${n}`,
+        args: [{ windowMs: DAY, alertThreshold }],
+      })) as { alert: boolean; expiringSoon: number };
+    expect(await sweepWith(expiring, 3)).toMatchObject({ alert: false, expiringSoon: expiring });
+    expect(await sweepWith(expiring - 1, 4)).toMatchObject({ alert: true, expiringSoon: expiring });
+    const subjects = smtp.messages.filter((m) => m.subject?.includes('expiring within 24 h')).map((m) => m.subject!);
+    expect(subjects.at(-2)).not.toMatch(/^\[ALERT\]/);
+    expect(subjects.at(-1)).toMatch(/^\[ALERT\]/);
+    const declared = declareSchedules(h.config, h.queues).find((d) => d.id === 'opsflow:subscription-sweep')!;
+    expect(declared.args).toEqual([{ windowMs: DAY, alertThreshold: 10 }]);
     await h.client.workflow.getHandle(subscriptionWorkflowId(id)).terminate('test done');
   });
 
@@ -453,13 +502,28 @@ describe('subscription lifecycle', () => {
     });
 
     it('lists from PostgreSQL with filters', async () => {
+      // Rows of its own: a tenant with one subscription expiring within a day and one later, and another tenant's.
+      const tenant = `tenant-list-${randomBytes(3).toString('hex')}`;
+      const put = async (id: string, tenantId: string, hours: number) => {
+        const res = await call('PUT', `/v1/subscriptions/${id}`, {
+          tenantId,
+          email: `${id}@example.com`,
+          expiresAt: inSeconds(hours * 3600),
+        });
+        expect(res.status, JSON.stringify(res.body)).toBeLessThan(300);
+      };
+      const [soon, later, other] = [newId(), newId(), newId()];
+      await put(soon, tenant, 12);
+      await put(later, tenant, 24 * 10);
+      await put(other, `${tenant}-other`, 12);
       const res = await call<{ items: { id: string; status: string; tenantId: string }[] }>(
         'GET',
-        '/v1/subscriptions?tenantId=tenant-sweep&expiringWithin=1d',
+        `/v1/subscriptions?tenantId=${tenant}&expiringWithin=1d`,
       );
       expect(res.status).toBe(200);
-      expect(res.body.items.length).toBeGreaterThan(0);
-      expect(res.body.items.every((s) => s.tenantId === 'tenant-sweep')).toBe(true);
+      expect(res.body.items.map((s) => s.id)).toEqual([soon]);
+      const all = await call<{ items: { id: string }[] }>('GET', `/v1/subscriptions?tenantId=${tenant}`);
+      expect(all.body.items.map((s) => s.id).sort()).toEqual([soon, later].sort());
       expect((await call('GET', '/v1/subscriptions?expiringWithin=later')).status).toBe(400);
       expect((await call('GET', '/v1/subscriptions?status=zombie')).status).toBe(400);
     });

@@ -229,13 +229,39 @@ describe('webhook API', () => {
       expect(Array.isArray(ok.body.items)).toBe(true);
     });
 
-    it('redrive with no body redrives with the default limit', async () => {
+    it('redrive with no body redrives the 50 oldest open dead letters', async () => {
+      // 51 dead letters of an endpoint of this test (published, then dead-lettered as the worker would).
+      const type = `redrive.default.${randomBytes(3).toString('hex')}`;
+      const ep = await call<{ id: string }>('POST', '/v1/endpoints', {
+        url: 'https://93.184.216.34/dlq',
+        eventTypes: [type],
+      });
+      expect(ep.status).toBe(201);
+      for (let n = 0; n < 51; n++)
+        expect((await call('POST', '/v1/events', { type, payload: { n } })).status).toBe(202);
+      await h.pool.query(
+        `WITH d AS (UPDATE opsflow.webhook_deliveries SET status = 'dead_lettered' WHERE endpoint_id = $1
+                    RETURNING id, endpoint_id, event_type)
+         INSERT INTO opsflow.dead_letters (id, delivery_id, endpoint_id, event_type, reason)
+         SELECT 'dl_' || md5(d.id), d.id, d.endpoint_id, d.event_type, 'test' FROM d`,
+        [ep.body.id],
+      );
+      const open = async () =>
+        (
+          await h.pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM opsflow.dead_letters dl JOIN opsflow.webhook_endpoints ep
+               ON ep.id = dl.endpoint_id WHERE dl.resolved_at IS NULL AND ep.enabled AND ep.deleted_at IS NULL`,
+          )
+        ).rows[0]!.n;
+      const before = await open();
+      expect(before).toBeGreaterThanOrEqual(51);
       const res = await app.request('/v1/dead-letters/redrive', {
         method: 'POST',
         headers: { authorization: `Bearer ${TEST_API_KEY}` },
       });
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ redriven: expect.any(Number) as number, failed: 0 });
+      expect(await res.json()).toEqual({ redriven: 50, failed: 0 });
+      expect(await open()).toBe(before - 50);
     });
 
     it('all webhook routes need the API key', async () => {

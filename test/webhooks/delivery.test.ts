@@ -10,7 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhookServiceDeps } from '../../lib/webhooks/service.js';
 import { startDeliveryReconciler } from '../../worker/reconciler.js';
 import { OpsKind, OpsStatus, WebhookEvent, WebhookHost } from '../../lib/search-attributes.js';
-import { deliveryWorkflowId } from '../../workflows/webhooks/definitions.js';
+import {
+  deliveryWorkflowId,
+  WEBHOOK_DLQ_CLEANUP_WORKFLOW,
+  WEBHOOK_DLQ_REDRIVE_WORKFLOW,
+} from '../../workflows/webhooks/definitions.js';
 import {
   createHarness,
   testApp,
@@ -392,6 +396,51 @@ describe('webhook delivery', () => {
     expect((await detail(ids[0]!)).status).toBe('discarded');
     const again = await api<{ redriven: number }>('POST', '/v1/dead-letters/redrive', { endpointId: ep.id });
     expect(again.body.redriven).toBe(0);
+  });
+
+  it('the scheduled DLQ chores run as workflows: a redrive batch by the schedule, then cleanup of resolved ones', async () => {
+    let healthy = false;
+    const r = await receiver((_req, res) => void res.writeHead(healthy ? 204 : 502).end());
+    const ep = await endpoint(r.url, { retrySchedule: ['0s'] });
+    const still = await endpoint((await receiver(respond(503))).url, { retrySchedule: ['0s'] });
+    const ids = (await Promise.all([publish(ep.type), publish(ep.type)])).map((e) => e.deliveries[0]!.id);
+    const stillId = (await publish(still.type)).deliveries[0]!.id;
+    await Promise.all([...ids, stillId].map((id) => finished(id)));
+    // The still-failing endpoint is disabled by hand: its dead letter stays open through both chores.
+    expect((await api('PATCH', `/v1/endpoints/${still.id}`, { enabled: false })).status).toBe(200);
+    const letters = async (deliveryIds: string[]) =>
+      (
+        await h.pool.query<{ delivery_id: string; resolution: string | null; resolved_by: string | null }>(
+          'SELECT delivery_id, resolution, resolved_by FROM opsflow.dead_letters WHERE delivery_id = ANY ($1) ORDER BY delivery_id',
+          [deliveryIds],
+        )
+      ).rows;
+    expect(await letters(ids)).toHaveLength(2);
+
+    healthy = true;
+    const redriven: unknown = await h.client.workflow.execute(WEBHOOK_DLQ_REDRIVE_WORKFLOW, {
+      taskQueue: h.queues.webhooks,
+      workflowId: `dlq-redrive-${randomBytes(3).toString('hex')}`,
+      args: [{ limit: 1000 }],
+    });
+    expect((redriven as { redriven: number }).redriven).toBeGreaterThanOrEqual(2);
+    expect(await Promise.all(ids.map((id) => finished(id)))).toEqual([
+      expect.objectContaining({ status: 'delivered' }),
+      expect.objectContaining({ status: 'delivered' }),
+    ]);
+    expect((await letters(ids)).map((l) => [l.resolution, l.resolved_by])).toEqual([
+      ['redriven', 'schedule'],
+      ['redriven', 'schedule'],
+    ]);
+
+    const cleaned: unknown = await h.client.workflow.execute(WEBHOOK_DLQ_CLEANUP_WORKFLOW, {
+      taskQueue: h.queues.webhooks,
+      workflowId: `dlq-cleanup-${randomBytes(3).toString('hex')}`,
+      args: [{ olderThanMs: 0 }],
+    });
+    expect((cleaned as { deleted: number }).deleted).toBeGreaterThanOrEqual(2);
+    expect(await letters(ids)).toEqual([]);
+    expect(await letters([stillId])).toEqual([{ delivery_id: stillId, resolution: null, resolved_by: null }]);
   });
 
   it('disables an endpoint that has failed for longer than WEBHOOK_DISABLE_AFTER', async () => {

@@ -34,10 +34,13 @@ import { nextAction } from './planner.js';
 
 type Activities = ReturnType<typeof createSubscriptionActivities>;
 
-// Emails: a few tries, then the failure is visible (the unique row keeps a retry from sending twice).
+// Emails: retried until the mail server takes them, every 5 minutes at most — an SMTP outage delays a reminder
+// (the Temporal UI shows the activity retrying with the SMTP error) but never fails the subscription's workflow,
+// which 10 attempts (about 8 minutes of outage) used to do. The unique row keeps a retry from sending twice;
+// an expiry's row, event and audit are written on the first try, only its email waits.
 const email = {
   startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 10, maximumInterval: '5 minutes' },
+  retry: { maximumInterval: '5 minutes' },
 } as const;
 const { sendReminder, transition } = proxyActivities<Activities>(email);
 

@@ -17,6 +17,9 @@ const EventCreate = z
   .strict()
   .openapi('EventCreate');
 
+/** How long POST /v1/events waits for its deliveries' workflow starts before answering 202 anyway. */
+export const EVENT_START_WAIT_MS = 800;
+
 export function eventRoutes(deps: ApiDeps) {
   const router = newRouter();
   const service = webhookServiceDeps(deps.config, deps.pool, deps.temporal, deps.queues);
@@ -42,7 +45,11 @@ export function eventRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const body = c.req.valid('json');
-      const result = await publishEvent(service, body).catch(serviceError);
+      // Never longer than a second for the starts: the rows are committed, so the event is accepted whatever
+      // Temporal does next (a server that dies mid-request made this wait for the 10 s backstop).
+      const result = await publishEvent(service, body, { answerWithinMs: EVENT_START_WAIT_MS, log: deps.log }).catch(
+        serviceError,
+      );
       if (result.startFailed) {
         // Accepted all the same: the rows are committed and the workers' reconciler starts what is missing.
         deps.log.warn(
