@@ -3,6 +3,7 @@
  * unique notification row is inserted in the transaction that sends), status transitions (the row the
  * SaaS app reads, audit, email, `subscription.*` event) and the daily sweep.
  */
+import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
 import { withTransaction, type Pool } from '../lib/db.js';
@@ -13,6 +14,7 @@ import { detailsFromRow, type SubscriptionRow } from '../lib/subscriptions/rows.
 import { subscriptionStart } from '../lib/subscriptions/start.js';
 import { publishEvent, webhookServiceDeps } from '../lib/webhooks/service.js';
 import {
+  SUBSCRIPTION_WORKFLOW,
   subscriptionWorkflowId,
   type SubscriptionDetails,
   type SentReminder,
@@ -32,6 +34,9 @@ export interface SubscriptionActivityDeps {
 }
 
 /** Starts the lifecycle workflow for a row (the API for a new subscription, the sweep for a lost one). */
+/** Rows per page of the sweep. */
+const SWEEP_PAGE = 1000;
+
 export async function startSubscriptionWorkflow(
   deps: { client: Client; queues: { subscriptions: string } },
   id: string,
@@ -140,44 +145,59 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
     /**
      * Reconciles PostgreSQL with Temporal (every active or grace row without a running workflow gets one),
      * then emails ops the subscriptions expiring within the window, flagged as an alert above the threshold.
+     * O(pages), not O(rows × RPC): the running subscription workflows come from one visibility listing (pages of
+     * 1,000), the rows from PostgreSQL in pages by id; only a row missing from the listing costs a start (which
+     * is refused, harmlessly, for a workflow the listing had not caught up with yet). Heartbeats carry the last
+     * row id, so a retried sweep goes on from there.
      */
     async sweep(input: SweepInput): Promise<SweepResult> {
       const windowMs = input.windowMs ?? 24 * 3600 * 1000;
       const threshold = input.alertThreshold ?? 10;
-      const { rows } = await deps.pool.query<SubscriptionRow>(
-        `SELECT * FROM opsflow.subscriptions WHERE status IN ('active', 'grace') ORDER BY id`,
-      );
-      const restarted: string[] = [];
-      for (const row of rows) {
-        let running = false;
-        try {
-          const desc = await deps.client.workflow.getHandle(subscriptionWorkflowId(row.id)).describe();
-          running = desc.status.name === 'RUNNING';
-        } catch {
-          running = false;
-        }
-        if (running) continue;
-        // What this period already sent stays sent: the new run plans only what is left.
-        const sent = await deps.pool.query<{ milestone: string; urgency: Urgency; sent_at: Date }>(
-          `SELECT milestone, urgency, sent_at FROM opsflow.subscription_notifications
-           WHERE subscription_id = $1 AND expires_at = $2`,
-          [row.id, row.expires_at],
-        );
-        const reminders: SentReminder[] = sent.rows.map((n) => ({
-          milestone: n.milestone,
-          urgency: n.urgency,
-          sentAt: n.sent_at.toISOString(),
-          outcome: 'sent',
-        }));
-        if (await startSubscriptionWorkflow(deps, row.id, detailsFromRow(row), row.status, reminders)) {
-          restarted.push(row.id);
-        }
+      const ctx = Context.current();
+      const resumed = (ctx.info.heartbeatDetails as { afterId?: string; checked?: number; restarted?: string[] }) ?? {};
+      const running = new Set<string>();
+      for await (const w of deps.client.workflow.list({
+        query: `WorkflowType = '${SUBSCRIPTION_WORKFLOW}' AND ExecutionStatus = 'Running'`,
+        pageSize: 1000,
+      })) {
+        running.add(w.workflowId);
+        if (running.size % 1000 === 0) ctx.heartbeat({ ...resumed, listed: running.size });
       }
-      const expiring = rows.filter(
-        (r) =>
-          r.status === 'active' &&
-          r.expires_at.getTime() - Date.now() <= windowMs &&
-          r.expires_at.getTime() > Date.now(),
+      const restarted: string[] = [...(resumed.restarted ?? [])];
+      let checked = resumed.checked ?? 0;
+      let afterId = resumed.afterId ?? '';
+      for (;;) {
+        const { rows } = await deps.pool.query<SubscriptionRow>(
+          `SELECT * FROM opsflow.subscriptions WHERE status IN ('active', 'grace') AND id > $1 ORDER BY id LIMIT $2`,
+          [afterId, SWEEP_PAGE],
+        );
+        if (rows.length === 0) break;
+        for (const row of rows) {
+          if (running.has(subscriptionWorkflowId(row.id))) continue;
+          // What this period already sent stays sent: the new run plans only what is left.
+          const sent = await deps.pool.query<{ milestone: string; urgency: Urgency; sent_at: Date }>(
+            `SELECT milestone, urgency, sent_at FROM opsflow.subscription_notifications
+             WHERE subscription_id = $1 AND expires_at = $2`,
+            [row.id, row.expires_at],
+          );
+          const reminders: SentReminder[] = sent.rows.map((n) => ({
+            milestone: n.milestone,
+            urgency: n.urgency,
+            sentAt: n.sent_at.toISOString(),
+            outcome: 'sent',
+          }));
+          if (await startSubscriptionWorkflow(deps, row.id, detailsFromRow(row), row.status, reminders)) {
+            restarted.push(row.id);
+          }
+        }
+        checked += rows.length;
+        afterId = rows.at(-1)!.id;
+        ctx.heartbeat({ afterId, checked, restarted, listed: running.size });
+      }
+      const { rows: expiring } = await deps.pool.query<SubscriptionRow>(
+        `SELECT * FROM opsflow.subscriptions WHERE status = 'active' AND expires_at > now()
+           AND expires_at <= now() + ($1::bigint * interval '1 millisecond') ORDER BY expires_at, id`,
+        [windowMs],
       );
       const alert = expiring.length > threshold;
       const to = deps.config.mail.opsEmail;
@@ -186,7 +206,7 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
       } else {
         deps.log.warn({ expiring: expiring.length }, 'subscription sweep: OPS_EMAIL is unset, report not emailed');
       }
-      const result: SweepResult = { checked: rows.length, restarted, expiringSoon: expiring.length, alert };
+      const result: SweepResult = { checked, restarted, expiringSoon: expiring.length, alert };
       await deps.pool.query(`INSERT INTO opsflow.subscription_audit (action, details) VALUES ('sweep', $1)`, [
         JSON.stringify(result),
       ]);

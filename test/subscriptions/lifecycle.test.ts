@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { createSubscriptionActivities } from '../../activities/subscriptions.js';
 import { declareSchedules } from '../../worker/schedules.js';
 import { planPeriod } from '../../workflows/subscriptions/planner.js';
@@ -462,6 +463,53 @@ describe('subscription lifecycle', () => {
     const declared = declareSchedules(h.config, h.queues).find((d) => d.id === 'opsflow:subscription-sweep')!;
     expect(declared.args).toEqual([{ windowMs: DAY, alertThreshold: 10 }]);
     await h.client.workflow.getHandle(subscriptionWorkflowId(id)).terminate('test done');
+  });
+
+  it('the sweep lists running workflows through visibility: only rows without one get a start; a retry resumes', async () => {
+    // 12 subscriptions through the API (each gets its workflow), then 3 of the workflows terminated.
+    const tenant = `tenant-vis-${randomBytes(3).toString('hex')}`;
+    const ids = Array.from({ length: 12 }, () => newId()).sort();
+    for (const id of ids) {
+      const res = await call('PUT', `/v1/subscriptions/${id}`, {
+        tenantId: tenant,
+        email: `${id}@example.com`,
+        expiresAt: new Date(Date.now() + 20 * DAY).toISOString(),
+      });
+      expect(res.status).toBe(201);
+    }
+    const gone = [ids[2]!, ids[7]!, ids[11]!];
+    for (const id of gone) await h.client.workflow.getHandle(subscriptionWorkflowId(id)).terminate('chaos');
+    // Visibility catches up with the starts and terminations (it may lag a moment behind the server).
+    await waitFor(
+      async () => {
+        const listed = new Set<string>();
+        for await (const w of h.client.workflow.list({
+          query: `WorkflowType = 'subscriptionLifecycle' AND ExecutionStatus = 'Running'`,
+        }))
+          listed.add(w.workflowId);
+        return listed;
+      },
+      (listed) => ids.every((id) => listed.has(subscriptionWorkflowId(id)) === !gone.includes(id)),
+      10_000,
+    );
+    const result = (await h.client.workflow.execute('subscriptionSweep', {
+      taskQueue: h.queues.subscriptions,
+      workflowId: `subscription-sweep:test:vis:${tenant}`,
+      args: [{ windowMs: DAY }],
+    })) as { restarted: string[]; checked: number };
+    // Exactly the three (rows of other tests may be missing theirs too: only ours are counted here).
+    expect(result.restarted.filter((id) => ids.includes(id)).sort()).toEqual([...gone].sort());
+    for (const id of gone) {
+      expect((await h.client.workflow.getHandle(subscriptionWorkflowId(id)).describe()).status.name).toBe('RUNNING');
+    }
+    // A retried sweep starts after the last row its heartbeat reported, keeping the counts it had.
+    const env = new MockActivityEnvironment({
+      heartbeatDetails: { afterId: '\uffff', checked: 41, restarted: ['from-before'] },
+    });
+    const activities = createSubscriptionActivities({ ...h, queues: h.queues });
+    const resumed = await env.run(() => activities.sweep({ windowMs: DAY }));
+    expect(resumed).toMatchObject({ checked: 41, restarted: ['from-before'] });
+    for (const id of ids) await h.client.workflow.getHandle(subscriptionWorkflowId(id)).terminate('test done');
   });
 
   describe('bad input', () => {

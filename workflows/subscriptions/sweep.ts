@@ -8,8 +8,11 @@ import type { createSubscriptionActivities } from '../../activities/subscription
 import { OpsKind, OpsStatus } from '../../lib/search-attributes.js';
 import type { SweepInput, SweepResult } from './definitions.js';
 
+// Pages of 1,000 rows, each heartbeating: the heartbeat timeout, not a guess at the table's size, says when a
+// sweep is stuck; a retry resumes after the last row id it reported.
 const { sweep } = proxyActivities<ReturnType<typeof createSubscriptionActivities>>({
-  startToCloseTimeout: '15 minutes',
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '2 minutes',
   retry: { maximumAttempts: 5 },
 });
 
