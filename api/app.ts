@@ -28,6 +28,7 @@ import { deployRoutes } from './routes/deploys/index.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { statusRoutes } from './routes/status.js';
 import { subscriptionRoutes } from './routes/subscriptions.js';
+import { subscriptionBatchRoutes } from './routes/subscriptions-batch.js';
 import { systemCheckRoutes } from './routes/system-check.js';
 import { webhookRoutes } from './routes/webhooks/index.js';
 
@@ -152,6 +153,7 @@ export function createApp(deps: ApiDeps) {
   app.route('/v1', systemCheckRoutes(deps));
   app.route('/v1', webhookRoutes({ ...deps, secrets }));
   app.route('/v1', subscriptionRoutes(deps));
+  app.route('/v1', subscriptionBatchRoutes(deps));
   app.route('/v1', backupRoutes(deps));
   app.route('/v1', deployRoutes(deps));
   app.route('/v1', scheduleRoutes(deps));

@@ -52,7 +52,8 @@ export function route<const R extends Omit<RouteConfig, 'security' | 'middleware
   scope: Scope,
   config: R,
 ) {
-  const tag = tagOf[config.path.split('/')[1] ?? ''];
+  // `/subscriptions:batch` belongs to `subscriptions` (a custom method, AIP-136 style).
+  const tag = tagOf[config.path.split('/')[1]?.split(':')[0] ?? ''];
   if (!tag) throw new Error(`route ${config.path}: no family tag for its first path segment`);
   return createRoute({
     ...config,

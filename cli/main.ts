@@ -1,6 +1,6 @@
 /**
  * `opsflow`: the commands of the scripts opsflow replaces (deploy.sh, backup.sh, restore.sh,
- * health-check.sh, reprocess-dlq.ts), through the API with a scoped key. Commands that start work follow it
+ * health-check.sh, reprocess-dlq.ts) and the customer import, through the API with a scoped key. Commands that start work follow it
  * and exit with its outcome, for terminals and CI pipelines alike.
  */
 import { Command, CommanderError } from 'commander';
@@ -8,6 +8,7 @@ import { EXIT, EXIT_CODES_HELP } from './context.js';
 import { adminCommands } from './commands/admin.js';
 import { backupCommands } from './commands/backups.js';
 import { deployCommands } from './commands/deploys.js';
+import { subscriptionCommands } from './commands/subscriptions.js';
 import { webhookCommands } from './commands/webhooks.js';
 
 export function program(): Command {
@@ -23,6 +24,7 @@ export function program(): Command {
   deployCommands(p);
   backupCommands(p);
   webhookCommands(p);
+  subscriptionCommands(p);
   // Usage errors exit 2 (commander's default is 1, which scripts would read as a failed deploy).
   const override = (c: Command) => {
     c.exitOverride();

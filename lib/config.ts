@@ -137,6 +137,17 @@ export const envSchema = z.object({
   WEBHOOK_ALLOWED_CIDRS: cidrs.default([]),
   WEBHOOK_DISABLE_AFTER: duration.default(5 * 24 * 3600 * 1000),
   WEBHOOK_RECONCILE_INTERVAL: duration.default(30_000),
+  SUBSCRIPTION_RECONCILE_INTERVAL: duration.default(30_000),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(100_000)
+    .refine((n) => n !== 1, 'must be 0 (no cache) or at least 2')
+    .default(500),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).max(1000).default(40),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(100),
+  WORKFLOW_START_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
   WEBHOOK_MAX_PAYLOAD_BYTES: z.coerce
     .number()
     .int()
@@ -220,6 +231,18 @@ export interface Config {
   corsOrigins: string[];
   databaseUrl: string;
   databasePoolMax: number;
+  /**
+   * Workflow starts one fan-out (an event to many endpoints, a batch import) keeps in flight at once; the rest
+   * wait their turn, so one big request cannot flood the Temporal frontend.
+   */
+  startConcurrency: number;
+  /**
+   * Per family worker: workflows kept in the sticky cache (the rest are evicted and replayed from history when
+   * their next task comes — a sleeping subscription costs nothing in memory), and task slots.
+   */
+  workerTuning: { maxCachedWorkflows: number; maxConcurrentWorkflowTasks: number; maxConcurrentActivities: number };
+  /** How often subscription workers start imported rows whose workflow start never went through. */
+  subscriptionReconcileIntervalMs: number;
   temporal: {
     /** Unset means: `npm start` runs a dev server; the worker and the API alone use localhost:7233. */
     address: string | undefined;
@@ -383,6 +406,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: e.API_CORS_ORIGINS,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
+    startConcurrency: e.WORKFLOW_START_CONCURRENCY,
+    workerTuning: {
+      maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS,
+      // The SDK refuses more task slots than cached workflows (unless the cache is off).
+      maxConcurrentWorkflowTasks:
+        e.WORKER_MAX_CACHED_WORKFLOWS > 0
+          ? Math.min(e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS, Math.max(e.WORKER_MAX_CACHED_WORKFLOWS, 2))
+          : e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+      maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    },
+    subscriptionReconcileIntervalMs: e.SUBSCRIPTION_RECONCILE_INTERVAL,
     temporal: {
       address: temporalProfile.address,
       namespace: temporalProfile.namespace ?? 'default',

@@ -45,7 +45,7 @@ describe('OpenAPI document and docs page', () => {
     expect(doc.components?.securitySchemes?.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
     const served = app.routes
       .filter((r) => r.path.startsWith('/v1/') && r.method !== 'ALL')
-      .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`);
+      .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/\/:(\w+)/g, '/{$1}')}`);
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
     expect(served.length).toBeGreaterThan(30);
     // Spot checks of the authority model.

@@ -329,6 +329,41 @@ describe('opsflow CLI against the real stack', () => {
     expect(plain.stdout).not.toContain('\u001b[32m');
   });
 
+  it('subscriptions import: rejected lines named, a rerun unchanged, a line that is not JSON sends nothing', async () => {
+    const expiresAt = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    const sub = (id: string, extra: Record<string, unknown> = {}) =>
+      JSON.stringify({ id, tenantId: 'cli', email: `${id}@example.com`, expiresAt, ...extra });
+    const file = path.join(dir, 'customers.jsonl');
+    await writeFile(file, [sub('cli-imp-1'), '', sub('cli-imp-2', { email: 'nope' }), sub('cli-imp-3')].join('\n'));
+    // Batches of 2: the rejected line's number is right across batches.
+    const first = await cli(['subscriptions', 'import', file, '--batch-size', '2']);
+    expect(first.code).toBe(1); // one rejected
+    expect(first.stdout).toContain(`${file}:3 cli-imp-2: email: `);
+    expect(first.stdout).toMatch(/3 subscriptions: 2 created, 0 unchanged, 1 rejected/);
+    const again = await cli(['subscriptions', 'import', file, '--json']);
+    expect(again.code).toBe(1);
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      created: 0,
+      unchanged: 2,
+      rejected: 1,
+      total: 3,
+      rejectedItems: [{ at: 3, id: 'cli-imp-2', code: 'validation_failed' }],
+    });
+    const stored = await queryIn<{ id: string }>(
+      stateDb,
+      `SELECT id FROM opsflow.subscriptions WHERE tenant_id = 'cli' ORDER BY id`,
+    );
+    expect(stored.map((r) => r.id)).toEqual(['cli-imp-1', 'cli-imp-3']);
+
+    await writeFile(file, [sub('cli-imp-4'), '{not json'].join('\n'));
+    const broken = await cli(['subscriptions', 'import', file]);
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toMatch(/line 2 is not JSON .*nothing was sent/);
+    const size = await cli(['subscriptions', 'import', file, '--batch-size', '5000']);
+    expect(size.code).toBe(2);
+    expect(await queryIn(stateDb, `SELECT 1 FROM opsflow.subscriptions WHERE id = 'cli-imp-4'`)).toEqual([]);
+  });
+
   it('events publish, deliveries and schedules round-trip; status exits 1 once Temporal is stopped', async () => {
     const pub = await cli(['events', 'publish', 'cli.test', '{"n":1}', '--json']);
     expect(pub.code).toBe(0);

@@ -14,7 +14,7 @@ import { onShutdownSignal } from '../lib/signals.js';
 import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, connectWorker, temporalSettings } from '../lib/temporal.js';
 import { webhookServiceDeps } from '../lib/webhooks/service.js';
-import { startDeliveryReconciler } from './reconciler.js';
+import { startDeliveryReconciler, startSubscriptionReconciler } from './reconciler.js';
 import { applySchedules, declareSchedules } from './schedules.js';
 import { createWorkers, workflowBundleFor } from './workers.js';
 
@@ -79,12 +79,24 @@ export async function runWorkers(opts: {
         batch: 500,
       })
     : undefined;
+  const subscriptionReconciler = config.workerFamilies.includes('subscriptions')
+    ? startSubscriptionReconciler(
+        { pool, client, taskQueue: queues.subscriptions, concurrency: config.startConcurrency },
+        log,
+        {
+          intervalMs: config.subscriptionReconcileIntervalMs,
+          olderThanMs: config.subscriptionReconcileIntervalMs,
+          batch: 1000,
+        },
+      )
+    : undefined;
   log.info({ address: settings.address, namespace: settings.namespace, queues }, 'workers running');
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     (stopping ??= (async () => {
       await reconciler?.stop();
+      await subscriptionReconciler?.stop();
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await done.catch((err: unknown) => log.error({ err }, 'worker failed while stopping'));
       await connection.close();

@@ -107,6 +107,11 @@ export async function createWorkers(opts: {
         // timeout, 48 s for a backup step): a cancelled backup, restore or deploy command is killed within
         // seconds, not a minute, for one small RPC per running long activity every few seconds.
         maxHeartbeatThrottleInterval: '5 seconds',
+        // Bounded memory: the SDK's default cache grows with the heap limit (about 2,300 workflows per worker on a
+        // 4 GB heap, × five family workers); sleeping workflows beyond the cache are replayed when they wake.
+        maxCachedWorkflows: opts.deps.config.workerTuning.maxCachedWorkflows,
+        maxConcurrentWorkflowTaskExecutions: opts.deps.config.workerTuning.maxConcurrentWorkflowTasks,
+        maxConcurrentActivityTaskExecutions: opts.deps.config.workerTuning.maxConcurrentActivities,
       }),
     ),
   );

@@ -364,6 +364,28 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/subscriptions:batch': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Import up to 1000 subscriptions in one transaction; one result per item, idempotent by id
+     * @description New ids are created; an item equal to the stored subscription is `unchanged`; one that differs is rejected with `conflict` (PUT changes a subscription). Invalid items are rejected on their own, the others written. Workflows are started after the answer; the reconciler starts any whose start failed.
+     *
+     *     Requires the scope `subscriptions:write`.
+     */
+    post: operations['importSubscriptions'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/backups': {
     parameters: {
       query?: never;
@@ -756,6 +778,32 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
+    SubscriptionImportItem: components['schemas']['SubscriptionPut'] & {
+      id: string;
+    };
+    SubscriptionPut: {
+      tenantId: string;
+      /** Format: email */
+      email: string;
+      name?: string;
+      plan?: string;
+      /** Format: date-time */
+      expiresAt: string;
+      timezone?: string;
+      /**
+       * @example [
+       *       "7d",
+       *       "3d",
+       *       "1d"
+       *     ]
+       */
+      reminderOffsets?: string[];
+      sendAt?: string | null;
+      /** @description Days of grace after expiry (fractions allowed) */
+      graceDays?: number;
+      /** @description Create a subscription whose expiry has passed (an import): it goes straight to grace/expired */
+      allowPastExpiry?: boolean;
+    };
     ApiKey: {
       id: string;
       name: string;
@@ -894,28 +942,29 @@ export interface components {
       }[];
       nextAction?: unknown;
     };
-    SubscriptionPut: {
-      tenantId: string;
-      /** Format: email */
-      email: string;
-      name?: string;
-      plan?: string;
-      /** Format: date-time */
-      expiresAt: string;
-      timezone?: string;
-      /**
-       * @example [
-       *       "7d",
-       *       "3d",
-       *       "1d"
-       *     ]
-       */
-      reminderOffsets?: string[];
-      sendAt?: string | null;
-      /** @description Days of grace after expiry (fractions allowed) */
-      graceDays?: number;
-      /** @description Create a subscription whose expiry has passed (an import): it goes straight to grace/expired */
-      allowPastExpiry?: boolean;
+    SubscriptionBatchResult: {
+      created: number;
+      unchanged: number;
+      rejected: number;
+      /** @description Workflows being started after this answer (new items, and earlier ones never started) */
+      workflowsStarting: number;
+      results: components['schemas']['SubscriptionImportResult'][];
+    };
+    SubscriptionImportResult: {
+      index: number;
+      id: string | null;
+      /** @enum {string} */
+      outcome: 'created' | 'unchanged' | 'rejected';
+      error?: {
+        /** @enum {string} */
+        code: 'validation_failed' | 'unprocessable' | 'conflict';
+        message: string;
+        details?: unknown;
+      };
+    };
+    SubscriptionBatch: {
+      /** @description 1 to 1000 subscriptions; each is checked on its own and answered in results[] */
+      items: components['schemas']['SubscriptionImportItem'][];
     };
     StatusReport: {
       /** @description No problems */
@@ -2647,6 +2696,75 @@ export interface operations {
         };
       };
       /** @description The API key lacks the scope read (`forbidden`) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited (`rate_limited`); Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error (`internal`); the request id finds it in the logs */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  importSubscriptions: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['SubscriptionBatch'];
+      };
+    };
+    responses: {
+      /** @description One result per item, in order */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SubscriptionBatchResult'];
+        };
+      };
+      /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description No API key, or an invalid, revoked or expired one (`unauthorized`) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The API key lacks the scope subscriptions:write (`forbidden`) */
       403: {
         headers: {
           [name: string]: unknown;

@@ -12,7 +12,7 @@ import {
 import { parseDuration } from '../../lib/durations.js';
 import { page } from '../../lib/pagination.js';
 import { detailsFromRow, type SubscriptionRow } from '../../lib/subscriptions/rows.js';
-import { subscriptionStart } from '../../lib/subscriptions/start.js';
+import { markSubscriptionsStarted, subscriptionStart } from '../../lib/subscriptions/start.js';
 import {
   cancelUpdate,
   DEFAULT_REMINDER_OFFSETS,
@@ -32,7 +32,9 @@ import { Cursor, cursorKey, json, Limit, pageResponse } from '../pagination.js';
 import { newRouter } from '../router.js';
 import { route } from '../scoped.js';
 
-const IdParam = z.object({ id: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'letters, digits and . _ : - only') });
+export const IdParam = z.object({
+  id: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'letters, digits and . _ : - only'),
+});
 const Instant = z.iso.datetime({ offset: true });
 const TimeZone = z.string().refine((tz) => {
   try {
@@ -57,7 +59,7 @@ const Offsets = z
   })
   .openapi({ type: 'array', items: { type: 'string' }, example: [...DEFAULT_REMINDER_OFFSETS] });
 
-const PutBody = z
+export const PutBody = z
   .object({
     tenantId: z.string().min(1).max(255),
     email: z.email(),
@@ -95,6 +97,21 @@ const View = z
     nextAction: z.any(),
   })
   .openapi('Subscription');
+
+/** The workflow's details from a PUT body or a batch item (defaults filled in). */
+export function toDetails(b: z.output<typeof PutBody>, defaultTimezone: string): SubscriptionDetails {
+  return {
+    tenantId: b.tenantId,
+    email: b.email,
+    name: b.name ?? null,
+    plan: b.plan ?? null,
+    expiresAt: new Date(b.expiresAt).toISOString(),
+    timezone: b.timezone ?? defaultTimezone,
+    reminderOffsetsMs: b.reminderOffsets ?? DEFAULT_REMINDER_OFFSETS.map((o) => parseDuration(o)!),
+    sendAt: b.sendAt === undefined ? DEFAULT_SEND_AT : b.sendAt,
+    graceDays: b.graceDays ?? 0,
+  };
+}
 
 export function subscriptionRoutes(deps: ApiDeps) {
   const router = newRouter();
@@ -148,17 +165,7 @@ export function subscriptionRoutes(deps: ApiDeps) {
           [{ path: 'expiresAt', message: 'in the past' }],
         );
       }
-      const details: SubscriptionDetails = {
-        tenantId: b.tenantId,
-        email: b.email,
-        name: b.name ?? null,
-        plan: b.plan ?? null,
-        expiresAt,
-        timezone: b.timezone ?? deps.config.timezone,
-        reminderOffsetsMs: b.reminderOffsets ?? DEFAULT_REMINDER_OFFSETS.map((o) => parseDuration(o)!),
-        sendAt: b.sendAt === undefined ? DEFAULT_SEND_AT : b.sendAt,
-        graceDays: b.graceDays ?? 0,
-      };
+      const details = toDetails(b, deps.config.timezone);
       const status: SubscriptionStatus = existing && !periodChanged ? existing.status : 'active';
       // The row first: the workflow's own transitions update it (an imported past expiry goes straight on).
       await pool.query(
@@ -190,6 +197,7 @@ export function subscriptionRoutes(deps: ApiDeps) {
           ),
         })
         .catch(updateError);
+      await markSubscriptionsStarted(pool, [id]);
       await pool.query(
         `INSERT INTO opsflow.subscription_audit (subscription_id, action, details) VALUES ($1, $2, $3)`,
         [id, existing ? 'updated' : 'created', JSON.stringify(details)],

@@ -15,6 +15,8 @@ export interface SubscriptionRow {
   cancel_reason: string | null;
   created_at: Date;
   updated_at: Date;
+  /** NULL until the workflow's start is recorded (the reconciler starts rows left so). */
+  workflow_started_at: Date | null;
 }
 
 export function detailsFromRow(r: SubscriptionRow): SubscriptionDetails {

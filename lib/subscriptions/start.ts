@@ -1,4 +1,13 @@
 /** How a subscription's workflow is started, wherever it is started from (the API, the daily sweep). */
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
+  type Client,
+} from '@temporalio/client';
+import type { Pool } from '../db.js';
+import { startAll, type StartOutcome } from '../workflow-starts.js';
+import { detailsFromRow, type SubscriptionRow } from './rows.js';
 import { OpsKind, OpsStatus, SubscriptionExpiresAt, TenantId } from '../search-attributes.js';
 import {
   SUBSCRIPTION_WORKFLOW,
@@ -36,4 +45,58 @@ export function subscriptionStart(
       staticSummary: `subscription ${id} (${details.email})`,
     },
   };
+}
+
+export interface SubscriptionStarterDeps {
+  pool: Pool;
+  client: Client;
+  taskQueue: string;
+  /** Starts in flight at once (WORKFLOW_START_CONCURRENCY). */
+  concurrency: number;
+}
+
+/**
+ * Starts the workflows of rows that were committed without one (a batch import's new rows, a PUT whose start
+ * never went through), bounded and recorded as they go. A workflow id that has ever run is refused rather than
+ * run again (REJECT_DUPLICATE: an imported subscription that expired and finished must not expire twice) and
+ * counts as started.
+ */
+export function startSubscriptionRows(deps: SubscriptionStarterDeps, rows: SubscriptionRow[]): Promise<StartOutcome> {
+  return startAll(rows, {
+    concurrency: deps.concurrency,
+    start: async (row) => {
+      const { workflowType, options } = subscriptionStart(row.id, detailsFromRow(row), row.status, deps.taskQueue);
+      try {
+        await deps.client.workflow.start(workflowType, {
+          ...options,
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        });
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
+    },
+    mark: (ids) => markSubscriptionsStarted(deps.pool, ids),
+  });
+}
+
+export async function markSubscriptionsStarted(pool: Pool, ids: string[]): Promise<void> {
+  await pool.query(
+    'UPDATE opsflow.subscriptions SET workflow_started_at = now() WHERE id = ANY ($1) AND workflow_started_at IS NULL',
+    [ids],
+  );
+}
+
+/** The reconciler's round: rows committed at least `olderThanMs` ago whose workflow start was never recorded. */
+export async function startUnstartedSubscriptions(
+  deps: SubscriptionStarterDeps,
+  opts: { olderThanMs: number; limit: number },
+): Promise<StartOutcome> {
+  const { rows } = await deps.pool.query<SubscriptionRow>(
+    `SELECT * FROM opsflow.subscriptions
+     WHERE workflow_started_at IS NULL AND created_at <= now() - ($1::bigint * interval '1 millisecond')
+     ORDER BY created_at LIMIT $2`,
+    [opts.olderThanMs, opts.limit],
+  );
+  return startSubscriptionRows(deps, rows);
 }

@@ -14,6 +14,7 @@ import type { SearchAttributePair } from '@temporalio/common';
 import type { Config } from '../config.js';
 import { withTransaction, type Pool } from '../db.js';
 import { newId } from '../ids.js';
+import { startAll, type StartOutcome } from '../workflow-starts.js';
 import { OpsKind, OpsStatus, TenantId, WebhookEndpointId, WebhookEvent, WebhookHost } from '../search-attributes.js';
 import {
   deliveryWorkflowId,
@@ -27,6 +28,8 @@ export interface WebhookServiceDeps {
   client: Client;
   taskQueue: string;
   maxPayloadBytes: number;
+  /** Workflow starts one publish (or reconciler round) keeps in flight at once. */
+  startConcurrency: number;
 }
 
 /** The service's dependencies from what every process has: config, pool, Temporal client, queues. */
@@ -36,7 +39,13 @@ export function webhookServiceDeps(
   client: Client,
   queues: { webhooks: string },
 ): WebhookServiceDeps {
-  return { pool, client, taskQueue: queues.webhooks, maxPayloadBytes: config.webhooks.maxPayloadBytes };
+  return {
+    pool,
+    client,
+    taskQueue: queues.webhooks,
+    maxPayloadBytes: config.webhooks.maxPayloadBytes,
+    startConcurrency: config.startConcurrency,
+  };
 }
 
 export class WebhookError extends Error {
@@ -189,32 +198,18 @@ export async function publishEvent(
   };
 }
 
-interface StartOutcome {
-  started: number;
-  failed: number;
-  /** The error of the first start that failed. */
-  error?: Error;
-}
-
-/**
- * Starts each delivery's workflow and records which starts went through; those that failed stay unmarked for
- * the reconciler.
- */
-async function startAndMark(deps: WebhookServiceDeps, deliveries: DeliveryStart[]): Promise<StartOutcome> {
-  const results = await Promise.allSettled(deliveries.map((d) => startDelivery(deps, d)));
-  const started = deliveries.filter((_, i) => results[i]!.status === 'fulfilled').map((d) => d.id);
-  if (started.length > 0) {
-    await deps.pool.query(
-      'UPDATE opsflow.webhook_deliveries SET workflow_started_at = now() WHERE id = ANY ($1) AND workflow_started_at IS NULL',
-      [started],
-    );
-  }
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  return {
-    started: started.length,
-    failed: deliveries.length - started.length,
-    error: failed ? (failed.reason as Error) : undefined,
-  };
+/** Starts each delivery's workflow (bounded, recorded as they go); those that failed stay unmarked for the reconciler. */
+function startAndMark(deps: WebhookServiceDeps, deliveries: DeliveryStart[]): Promise<StartOutcome> {
+  return startAll(deliveries, {
+    concurrency: deps.startConcurrency,
+    start: (d) => startDelivery(deps, d),
+    mark: async (ids) => {
+      await deps.pool.query(
+        'UPDATE opsflow.webhook_deliveries SET workflow_started_at = now() WHERE id = ANY ($1) AND workflow_started_at IS NULL',
+        [ids],
+      );
+    },
+  });
 }
 
 /**
