@@ -8,7 +8,8 @@
  *   - the backupDatabase workflow (local store) through a real Temporal dev server and a worker process:
  *     its dump step (snapshot, row counts, pg_dump streamed with sha256) and its verify step (re-hash,
  *     pg_restore --list, restore into a scratch database, row-count comparison), read from the catalog.
- * Prints the ratios and the worker's peak RSS per size; writes bench/RESULTS.md. Targets (issue 5): backup
+ * After one untimed pg_dump (so both sides start from a warm page cache), BENCH_ROUNDS (≥ 3) rounds alternate
+ * which side runs first; medians with their range are reported. Prints the ratios and the worker's peak RSS per size; writes bench/RESULTS.md. Targets (issue 5): backup
  * ≤ 1.2× plain pg_dump, verification ≤ 1.5× plain pg_restore, worker RSS flat as the database grows.
  */
 import { randomBytes } from 'node:crypto';
@@ -31,6 +32,8 @@ import { freePort, root, sampleRss, writeResultsSection } from './common.js';
 const execFileAsync = promisify(execFile);
 const SERVER = 'postgres://postgres@127.0.0.1:5432';
 const SCALES = [Number(process.env.BENCH_SMALL_SCALE ?? 8), Number(process.env.BENCH_SCALE ?? 64)];
+/** Measured rounds per size (at least 3), alternating which side goes first. */
+const ROUNDS = Math.max(3, Number(process.env.BENCH_ROUNDS ?? 3));
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
@@ -54,17 +57,27 @@ const recreate = (name: string) =>
   });
 const drop = (name: string) => admin((c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
 
-interface Row {
-  scale: number;
-  dbMb: number;
-  dumpMb: number;
+interface Round {
   plainDumpMs: number;
   plainRestoreMs: number;
   backupMs: number;
   verifyMs: number;
   workflowMs: number;
+}
+
+interface Row {
+  scale: number;
+  dbMb: number;
+  dumpMb: number;
+  rounds: Round[];
   rssMb: number;
 }
+
+const median = (xs: number[]) => {
+  const a = [...xs].sort((x, y) => x - y);
+  const mid = Math.floor(a.length / 2);
+  return a.length % 2 ? a[mid]! : (a[mid - 1]! + a[mid]!) / 2;
+};
 
 async function main() {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'opsflow-bench-backup-'));
@@ -131,58 +144,66 @@ async function main() {
       );
 
       const file = path.join(tmp, `${source}.dump`);
-      process.stdout.write(`plain pg_dump -Fc (${dbMb.toFixed(0)} MB database)\n`);
-      const plainDumpMs = await timed(() =>
-        execFileAsync('pg_dump', ['-Fc', '-h', '127.0.0.1', '-U', 'postgres', '-f', file, source]),
-      );
-      const dumpMb = (await stat(file)).size / 1024 / 1024;
+      const plainDump = () =>
+        execFileAsync('pg_dump', ['-Fc', '-h', '127.0.0.1', '-U', 'postgres', '-f', file, source]);
       const restoreDb = `${source}_plain_restore`;
-      await recreate(restoreDb);
-      process.stdout.write('plain pg_restore\n');
-      const plainRestoreMs = await timed(() =>
-        execFileAsync('pg_restore', [
-          '--no-owner',
-          '--no-privileges',
-          '--exit-on-error',
-          '-h',
-          '127.0.0.1',
-          '-U',
-          'postgres',
-          '-d',
-          restoreDb,
-          file,
-        ]),
-      );
-      await drop(restoreDb);
+      const plainRestore = async () => {
+        await recreate(restoreDb);
+        const ms = await timed(() =>
+          execFileAsync('pg_restore', [
+            '--no-owner',
+            '--no-privileges',
+            '--exit-on-error',
+            '-h',
+            '127.0.0.1',
+            '-U',
+            'postgres',
+            '-d',
+            restoreDb,
+            file,
+          ]),
+        );
+        await drop(restoreDb);
+        return ms;
+      };
+      // One untimed pass first, so both sides start with the database in the page cache (it fits here), then
+      // ROUNDS rounds alternating which side goes first: one pass, plain first, measured the cache, not opsflow.
+      process.stdout.write(`warm-up pg_dump (${dbMb.toFixed(0)} MB database)\n`);
+      await plainDump();
+      const dumpMb = (await stat(file)).size / 1024 / 1024;
+      const rounds: Round[] = [];
+      let rssMb = 0;
+      for (let round = 0; round < ROUNDS; round++) {
+        const plain = async () => {
+          const dumpMs = await timed(plainDump);
+          return { dumpMs, restoreMs: await plainRestore() };
+        };
+        const workflow = async () => {
+          const rss = sampleRss(worker.pid!);
+          const t0 = performance.now();
+          const r = await client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+            taskQueue: taskQueues('bench-backup').backups,
+            workflowId: backupWorkflowId(source, new Date()),
+            args: [{ database: source }],
+          });
+          const workflowMs = performance.now() - t0;
+          rssMb = Math.max(rssMb, rss.stop());
+          if (r.status !== 'verified') throw new Error(`backup of ${source} not verified: ${r.reason}`);
+          const { rows: cat } = await pool.query<{ steps: Record<string, { ms: number }> }>(
+            'SELECT steps FROM opsflow.backups WHERE id = $1',
+            [r.id],
+          );
+          return { backupMs: cat[0]!.steps.dump!.ms, verifyMs: cat[0]!.steps.verify!.ms, workflowMs };
+        };
+        const plainFirst = round % 2 === 0;
+        process.stdout.write(`round ${round + 1}: ${plainFirst ? 'plain, then workflow' : 'workflow, then plain'}\n`);
+        const w0 = plainFirst ? undefined : await workflow();
+        const p = await plain();
+        const w = w0 ?? (await workflow());
+        rounds.push({ plainDumpMs: p.dumpMs, plainRestoreMs: p.restoreMs, ...w });
+      }
       await rm(file);
-
-      process.stdout.write('backup workflow\n');
-      const rss = sampleRss(worker.pid!);
-      const t0 = performance.now();
-      const r = await client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
-        taskQueue: taskQueues('bench-backup').backups,
-        workflowId: backupWorkflowId(source, new Date()),
-        args: [{ database: source }],
-      });
-      const workflowMs = performance.now() - t0;
-      const rssMb = rss.stop();
-      if (r.status !== 'verified') throw new Error(`backup of ${source} not verified: ${r.reason}`);
-      const { rows: cat } = await pool.query<{ steps: Record<string, { ms: number }> }>(
-        'SELECT steps FROM opsflow.backups WHERE id = $1',
-        [r.id],
-      );
-      const steps = cat[0]!.steps;
-      rows.push({
-        scale,
-        dbMb,
-        dumpMb,
-        plainDumpMs,
-        plainRestoreMs,
-        backupMs: steps.dump!.ms,
-        verifyMs: steps.verify!.ms,
-        workflowMs,
-        rssMb,
-      });
+      rows.push({ scale, dbMb, dumpMb, rounds, rssMb });
     }
   } finally {
     worker.kill('SIGTERM');
@@ -195,17 +216,27 @@ async function main() {
   }
 
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  /** "12.3 s (11.9–13.0)": the median and the range of the rounds. */
+  const spread = (xs: number[]) => `${s(median(xs))} (${(Math.min(...xs) / 1000).toFixed(1)}–${s(Math.max(...xs))})`;
+  /** The median of the per-round ratios, and their range. */
+  const ratio = (num: number[], den: number[]) => {
+    const rs = num.map((n, i) => n / den[i]!);
+    return `${median(rs).toFixed(2)}× (${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)})`;
+  };
+  const col = (r: Row, k: keyof Round) => r.rounds.map((x) => x[k]);
   const lines = [
     '## Backups (`npm run bench:backup`)',
     '',
     `Run ${new Date().toISOString()} on ${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? 'unknown'}), Node ${process.version},`,
     'PostgreSQL 15 on the same machine, pgbench data, local store only, Temporal dev server, one worker process.',
+    `After one untimed pg_dump (the database then sits in the page cache for both sides), ${ROUNDS} rounds alternating which`,
+    'side runs first; each cell is the median of the rounds with their range, each ratio the median of the per-round ratios.',
     '',
     '| pgbench scale | database | dump file | plain pg_dump -Fc | workflow dump step | ratio (≤1.2) | plain pg_restore | workflow verify step | ratio (≤1.5) | whole workflow | worker peak RSS |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows.map(
       (r) =>
-        `| ${r.scale} | ${r.dbMb.toFixed(0)} MB | ${r.dumpMb.toFixed(0)} MB | ${s(r.plainDumpMs)} | ${s(r.backupMs)} | ${(r.backupMs / r.plainDumpMs).toFixed(2)}× | ${s(r.plainRestoreMs)} | ${s(r.verifyMs)} | ${(r.verifyMs / r.plainRestoreMs).toFixed(2)}× | ${s(r.workflowMs)} | ${r.rssMb.toFixed(0)} MB |`,
+        `| ${r.scale} | ${r.dbMb.toFixed(0)} MB | ${r.dumpMb.toFixed(0)} MB | ${spread(col(r, 'plainDumpMs'))} | ${spread(col(r, 'backupMs'))} | ${ratio(col(r, 'backupMs'), col(r, 'plainDumpMs'))} | ${spread(col(r, 'plainRestoreMs'))} | ${spread(col(r, 'verifyMs'))} | ${ratio(col(r, 'verifyMs'), col(r, 'plainRestoreMs'))} | ${spread(col(r, 'workflowMs'))} | ${r.rssMb.toFixed(0)} MB |`,
     ),
     '',
   ];

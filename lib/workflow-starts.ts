@@ -5,7 +5,7 @@
  * leaves the rest, and only the rest, to a reconciler. Every start must be idempotent (a workflow that exists
  * is a no-op), because a start may have gone through without being recorded.
  */
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
 
 export interface StartOutcome {
   started: number;
@@ -20,13 +20,14 @@ const MARK_BATCH = 50;
 export async function startAll<T extends { id: string }>(
   items: T[],
   opts: {
-    concurrency: number;
+    /** Starts in flight at once, or a limiter shared with other calls (one per process for background starts). */
+    concurrency: number | LimitFunction;
     start: (item: T) => Promise<void>;
     /** Records that these items' workflows exist. A failure only costs the reconciler a repeated start. */
     mark: (ids: string[]) => Promise<void>;
   },
 ): Promise<StartOutcome> {
-  const limit = pLimit(opts.concurrency);
+  const limit = typeof opts.concurrency === 'number' ? pLimit(opts.concurrency) : opts.concurrency;
   let waiting: string[] = [];
   let writing: Promise<void> = Promise.resolve();
   let markError: Error | undefined;

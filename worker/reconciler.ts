@@ -15,6 +15,8 @@ export interface ReconcilerOptions {
   batch: number;
 }
 
+const MAX_PAGES_PER_ROUND = 1000;
+
 const DEFAULTS: ReconcilerOptions = { intervalMs: 30_000, olderThanMs: 30_000, batch: 500 };
 
 function startReconciler(
@@ -24,9 +26,22 @@ function startReconciler(
   opts: ReconcilerOptions,
 ): { stop(): Promise<void> } {
   let running: Promise<void> | undefined;
+  // A round goes on while pages come back full and every start went through: a backlog of 100,000 imported
+  // rows is worked off in one round, not 1,000 per interval.
+  const drain = async (): Promise<StartOutcome> => {
+    const total: StartOutcome = { started: 0, failed: 0 };
+    for (let page = 0; page < MAX_PAGES_PER_ROUND; page++) {
+      const r = await round(opts);
+      total.started += r.started;
+      total.failed += r.failed;
+      total.error ??= r.error;
+      if (r.error || r.started < opts.batch) break;
+    }
+    return total;
+  };
   const once = async () => {
     try {
-      const r = await round(opts);
+      const r = await drain();
       if (r.started > 0) log.warn({ started: r.started }, `started ${what} workflows whose start had failed`);
       if (r.failed > 0) log.error({ failed: r.failed, err: r.error }, `${what} workflows still cannot be started`);
     } catch (err) {

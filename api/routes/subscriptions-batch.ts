@@ -9,6 +9,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { z } from '@hono/zod-openapi';
+import pLimit from 'p-limit';
 import { withTransaction } from '../../lib/db.js';
 import { detailsFromRow, type SubscriptionRow } from '../../lib/subscriptions/rows.js';
 import { startSubscriptionRows } from '../../lib/subscriptions/start.js';
@@ -75,11 +76,13 @@ interface Candidate {
 export function subscriptionBatchRoutes(deps: ApiDeps) {
   const router = newRouter();
   router.openAPIRegistry.register('SubscriptionImportItem', Item);
+  // One limiter for every batch this process answers: the starts run after the answers, so per-request limits
+  // would add up (ten batches in a row, 320 starts in flight) and slow the next answers and Temporal alike.
   const starter = {
     pool: deps.pool,
     client: deps.temporal,
     taskQueue: deps.queues.subscriptions,
-    concurrency: deps.config.startConcurrency,
+    concurrency: pLimit(deps.config.startConcurrency),
   };
 
   router.openapi(

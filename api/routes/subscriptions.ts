@@ -1,10 +1,12 @@
 /**
- * Subscription API. PUT creates or updates atomically with update-with-start (one workflow per
- * subscription, never two); reads of one subscription come from its workflow, lists from PostgreSQL.
+ * Subscription API. PUT creates with a plain start (answered without waiting for a worker) and updates with
+ * update-with-start (one workflow per subscription, never two); reads of one subscription come from its
+ * workflow, lists from PostgreSQL.
  */
 import { z } from '@hono/zod-openapi';
 import {
   WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
   WorkflowIdConflictPolicy,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -25,7 +27,7 @@ import {
   type SubscriptionStatus,
   type SubscriptionView,
 } from '../../workflows/subscriptions/definitions.js';
-import { planPeriod } from '../../workflows/subscriptions/planner.js';
+import { planPeriod, subscriptionView } from '../../workflows/subscriptions/planner.js';
 import type { ApiDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../pagination.js';
@@ -130,6 +132,21 @@ export function subscriptionRoutes(deps: ApiDeps) {
     });
   }
 
+  /** Starts a new subscription's workflow; undefined when one exists already (the caller updates it instead). */
+  async function startNew(id: string, details: SubscriptionDetails): Promise<SubscriptionView | undefined> {
+    const { workflowType, options } = subscriptionStart(id, details, 'active', deps.queues.subscriptions);
+    try {
+      await deps.temporal.workflow.start(workflowType, {
+        ...options,
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return undefined;
+      throw err;
+    }
+    return subscriptionView(id, { status: 'active', details, plan: planPeriod(details), reminders: [] }, Date.now());
+  }
+
   function updateError(err: unknown): never {
     if (err instanceof WorkflowUpdateFailedError) {
       const message = err.cause?.message ?? err.message;
@@ -187,16 +204,21 @@ export function subscriptionRoutes(deps: ApiDeps) {
           status,
         ],
       );
-      const view = await deps.temporal.workflow
-        .executeUpdateWithStart(updateDetailsUpdate, {
-          args: [{ details, plan: planPeriod(details) }],
-          startWorkflowOperation: startOperation(
-            id,
-            existing && !periodChanged ? detailsFromRow(existing) : details,
-            status,
-          ),
-        })
-        .catch(updateError);
+      // A new subscription is a plain start — one RPC, no wait for a worker — answered with the view its workflow
+      // will show; an existing one (or a workflow that exists after all: a concurrent PUT, the reconciler) is
+      // updated, which waits for the workflow to accept the change.
+      const view =
+        (!existing ? await startNew(id, details) : undefined) ??
+        (await deps.temporal.workflow
+          .executeUpdateWithStart(updateDetailsUpdate, {
+            args: [{ details, plan: planPeriod(details) }],
+            startWorkflowOperation: startOperation(
+              id,
+              existing && !periodChanged ? detailsFromRow(existing) : details,
+              status,
+            ),
+          })
+          .catch(updateError));
       await markSubscriptionsStarted(pool, [id]);
       await pool.query(
         `INSERT INTO opsflow.subscription_audit (subscription_id, action, details) VALUES ($1, $2, $3)`,

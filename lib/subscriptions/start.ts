@@ -6,6 +6,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import type { Pool } from '../db.js';
+import type { LimitFunction } from 'p-limit';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
 import { detailsFromRow, type SubscriptionRow } from './rows.js';
 import { OpsKind, OpsStatus, SubscriptionExpiresAt, TenantId } from '../search-attributes.js';
@@ -51,8 +52,8 @@ export interface SubscriptionStarterDeps {
   pool: Pool;
   client: Client;
   taskQueue: string;
-  /** Starts in flight at once (WORKFLOW_START_CONCURRENCY). */
-  concurrency: number;
+  /** Starts in flight at once (WORKFLOW_START_CONCURRENCY), or a limiter shared by every call of a process. */
+  concurrency: number | LimitFunction;
 }
 
 /**

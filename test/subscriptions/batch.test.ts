@@ -239,6 +239,48 @@ describe('subscription bulk import', () => {
     expect((await h.client.workflow.getHandle(subscriptionWorkflowId(id)).describe()).status.name).toBe('RUNNING');
   });
 
+  it('a PUT that creates answers without waiting for a worker; concurrent creates of one id make one workflow', async () => {
+    const id = `${prefix()}-fast`;
+    // A task queue no worker polls: an update would wait for one, a start does not.
+    const idle = testApp(h, { queues: { ...h.queues, subscriptions: `nobody-${id}` } });
+    const body = { tenantId: 't', email: `${id}@example.com`, expiresAt: inHours(48), reminderOffsets: ['1d'] };
+    const t0 = performance.now();
+    const res = await idle.request(`/v1/subscriptions/${id}`, { method: 'PUT', headers, body: JSON.stringify(body) });
+    expect(res.status).toBe(201);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    const view = (await res.json()) as { status: string; nextAction: { kind: string; milestone: string; at: string } };
+    // The same answer the workflow gives, computed from the same plan.
+    expect(view).toMatchObject({ status: 'active', nextAction: { kind: 'reminder', milestone: '1d' } });
+    // sendAt defaults to 09:00 local: the reminder is on the day before expiry.
+    expect(Date.parse(view.nextAction.at)).toBeLessThan(Date.parse(body.expiresAt));
+    const desc = await h.client.workflow.getHandle(subscriptionWorkflowId(id)).describe();
+    expect(desc.status.name).toBe('RUNNING');
+    expect(await rowsOf([id])).toEqual([{ id, status: 'active', started: true }]);
+
+    // Two creates of one new id at once: one workflow, both answered, the workflow holds one of the two.
+    const twin = `${prefix()}-twin`;
+    const app = testApp(h);
+    const answers = await Promise.all(
+      ['a', 'b'].map(async (plan) =>
+        app.request(`/v1/subscriptions/${twin}`, {
+          method: 'PUT',
+          headers,
+          body: JSON.stringify({ ...body, email: `${twin}@example.com`, plan }),
+        }),
+      ),
+    );
+    for (const r of answers) expect([200, 201]).toContain(r.status);
+    const runs = [];
+    for await (const w of h.client.workflow.list({ query: `WorkflowId = '${subscriptionWorkflowId(twin)}'` })) {
+      runs.push(w.runId);
+    }
+    expect(runs).toHaveLength(1);
+    const held = await h.client.workflow
+      .getHandle(subscriptionWorkflowId(twin))
+      .query<{ details: { plan: string } }>('view');
+    expect(['a', 'b']).toContain(held.details.plan);
+  });
+
   it('refuses a malformed batch as a whole with the error envelope and stores nothing', async () => {
     const p = prefix();
     const cases: unknown[] = [[], Array.from({ length: 1001 }, (_, i) => item(`${p}-${i}`)), 'not-a-list'];

@@ -7,7 +7,15 @@
  * plain JSON). `nextAction` is what the workflow does next, given what was already sent and the time.
  */
 import { formatDuration } from '../../lib/durations.js';
-import type { NextAction, PeriodPlan, SentReminder, SubscriptionDetails, Urgency } from './definitions.js';
+import type {
+  NextAction,
+  PeriodPlan,
+  SentReminder,
+  SubscriptionDetails,
+  SubscriptionStatus,
+  SubscriptionView,
+  Urgency,
+} from './definitions.js';
 
 const DAY = 24 * 3600 * 1000;
 
@@ -119,4 +127,30 @@ export function nextAction(
   const graceEnds = Date.parse(plan.graceEndsAt);
   if (status === 'active' && graceEnds > expires) return { action: { kind: 'grace', at: plan.expiresAt }, skip: [] };
   return { action: { kind: 'expire', at: plan.graceEndsAt }, skip: [] };
+}
+
+/**
+ * What GET /v1/subscriptions/:id shows: status, details, reminders and the next action with its description.
+ * Pure, so the workflow's `view` query and the API's answer to a create (which does not wait for the worker)
+ * say the same thing.
+ */
+export function subscriptionView(
+  subscriptionId: string,
+  state: { status: SubscriptionStatus; details: SubscriptionDetails; plan: PeriodPlan; reminders: SentReminder[] },
+  nowMs: number,
+): SubscriptionView {
+  const { action } = nextAction(state.plan, state.status, state.reminders, nowMs);
+  const description =
+    action.kind === 'reminder'
+      ? `reminder ${action.milestone} (${action.urgency}) at ${action.at}`
+      : action.kind === 'none'
+        ? undefined
+        : `${action.kind} at ${action.at}`;
+  return {
+    subscriptionId,
+    status: state.status,
+    details: state.details,
+    reminders: state.reminders,
+    nextAction: { ...action, description },
+  };
 }

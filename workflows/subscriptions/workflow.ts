@@ -30,7 +30,7 @@ import {
   type SubscriptionState,
   type SubscriptionView,
 } from './definitions.js';
-import { nextAction } from './planner.js';
+import { nextAction, subscriptionView } from './planner.js';
 
 type Activities = ReturnType<typeof createSubscriptionActivities>;
 
@@ -55,22 +55,7 @@ export async function subscriptionLifecycle(input: SubscriptionInput): Promise<S
   let changed = false;
   let newPeriod = false;
 
-  const view = (): SubscriptionView => {
-    const { action } = nextAction(state.plan, state.status, state.reminders, Date.now());
-    const description =
-      action.kind === 'reminder'
-        ? `reminder ${action.milestone} (${action.urgency}) at ${action.at}`
-        : action.kind === 'none'
-          ? undefined
-          : `${action.kind} at ${action.at}`;
-    return {
-      subscriptionId: id,
-      status: state.status,
-      details: state.details,
-      reminders: state.reminders,
-      nextAction: { ...action, description },
-    };
-  };
+  const view = (): SubscriptionView => subscriptionView(id, state, Date.now());
 
   setHandler(viewQuery, view);
   setHandler(
