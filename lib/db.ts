@@ -15,6 +15,10 @@ export function createPool(databaseUrl: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 10_000 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => undefined);
+  // A checked-out client between two queries (inside a transaction, say) that loses its connection emits 'error'
+  // with nobody listening, which would crash the process (a chaos run saw it when PostgreSQL stopped). Its next
+  // query fails instead, with an error the caller handles, and the pool drops the broken client on release.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

@@ -17,6 +17,30 @@ describe('database', () => {
     await c.end();
   });
 
+  it('a checked-out client whose connection is killed between queries fails its next query, not the process', async () => {
+    const pool = createPool(admin, 1);
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const client = await pool.connect();
+      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const killer = new pg.Client({ connectionString: admin });
+      await killer.connect();
+      await killer.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+      await killer.end();
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the termination reaches the idle client
+      await expect(client.query('SELECT 1')).rejects.toThrow();
+      client.release();
+      // The pool dropped the broken client: the next checkout is a working one.
+      expect((await pool.query<{ n: number }>('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await pool.end();
+    }
+  });
+
   it('creates the database once', async () => {
     expect(await ensureDatabase(scratchUrl)).toEqual({ created: true });
     expect(await ensureDatabase(scratchUrl)).toEqual({ created: false });
