@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './global-setup.js';
 import { createHarness, testApp, TEST_API_KEY, type Harness } from './helpers/harness.js';
-import { harnessEnv, spawnEntry, type Child } from './helpers/processes.js';
+import { spawnApi, spawnEntry, type Child } from './helpers/processes.js';
 import { waitFor } from './helpers/wait.js';
 
 interface MadeKey {
@@ -140,20 +140,7 @@ describe('scoped API keys', () => {
     let api: Child;
     let url: string;
     beforeAll(async () => {
-      const port = await freePort();
-      url = `http://127.0.0.1:${port}`;
-      api = spawnEntry('api/server.ts', harnessEnv(h, { PORT: String(port), HOST: '127.0.0.1' }));
-      await waitFor(
-        () =>
-          fetch(`${url}/health`).then(
-            (r) => r.status,
-            () => 0,
-          ),
-        (s) => s === 200,
-        60_000,
-      ).catch((err: Error) => {
-        throw new Error(`${err.message}\n${api.output()}`);
-      });
+      ({ api, url } = await spawnApi(h));
     });
     afterAll(async () => {
       await api?.kill('SIGTERM');

@@ -1,7 +1,9 @@
 /** Runs opsflow entry points as real child processes (to kill them like a crash would). */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { freePort } from '../global-setup.js';
 import type { Harness } from './harness.js';
+import { waitFor } from './wait.js';
 
 export interface Child {
   process: ChildProcess;
@@ -43,4 +45,25 @@ export function harnessEnv(h: Harness, extra: Record<string, string> = {}): Reco
     LOG_LEVEL: 'warn',
     ...extra,
   };
+}
+
+/** The API as a process of its own on a free loopback port; returns once it answers /health (killed if it never does). */
+export async function spawnApi(h: Harness, extra: Record<string, string> = {}): Promise<{ api: Child; url: string }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const api = spawnEntry('api/server.ts', harnessEnv(h, { PORT: String(port), HOST: '127.0.0.1', ...extra }));
+  await waitFor(
+    () =>
+      fetch(`${url}/health`).then(
+        (r) => r.status,
+        () => 0,
+      ),
+    (s) => s === 200,
+    60_000,
+  ).catch(async (err: Error) => {
+    const output = api.output();
+    await api.kill('SIGKILL');
+    throw new Error(`${err.message}\n${output}`);
+  });
+  return { api, url };
 }

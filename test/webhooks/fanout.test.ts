@@ -7,10 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhookServiceDeps } from '../../lib/webhooks/service.js';
 import { startDeliveryReconciler } from '../../worker/reconciler.js';
-import { freePort } from '../global-setup.js';
 import { createHarness, startWorkers, testApp, TEST_API_KEY, type Harness } from '../helpers/harness.js';
 import { startReceiver, type Receiver } from '../helpers/http.js';
-import { harnessEnv, spawnEntry, type Child } from '../helpers/processes.js';
+import { spawnApi, type Child } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ENDPOINTS = 150;
@@ -55,24 +54,10 @@ describe('fan-out to many endpoints', () => {
   it('an API process killed halfway through the starts: every delivery is started and sent exactly once', async () => {
     const type = `fanout.${randomBytes(4).toString('hex')}`;
     await endpoints(type, ENDPOINTS);
-    const port = await freePort();
     // One start at a time, so the kill lands while most starts are still to come.
-    api = spawnEntry(
-      'api/server.ts',
-      harnessEnv(h, { PORT: String(port), HOST: '127.0.0.1', WORKFLOW_START_CONCURRENCY: '1' }),
-    );
-    const url = `http://127.0.0.1:${port}`;
-    await waitFor(
-      () =>
-        fetch(`${url}/health`).then(
-          (r) => r.status,
-          () => 0,
-        ),
-      (s) => s === 200,
-      60_000,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${api!.output()}`);
-    });
+    const spawned = await spawnApi(h, { WORKFLOW_START_CONCURRENCY: '1' });
+    api = spawned.api;
+    const url = spawned.url;
 
     const t0 = performance.now();
     const res = await fetch(`${url}/v1/events`, {
