@@ -3,7 +3,7 @@ import { Context } from '@temporalio/activity';
 import type { Pool } from '../lib/db.js';
 import { pruneHistory, type PruneCounts } from '../lib/retention.js';
 import { sendWebhook } from '../lib/webhooks/send.js';
-import { allowList, resolveWebhookTarget, UrlRefusedError } from '../lib/webhooks/ssrf.js';
+import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../lib/webhooks/ssrf.js';
 import type { CheckResult, HistoryRetentionInput, SystemCheckResult } from '../workflows/system-check/definitions.js';
 
 function errorText(err: unknown): string {
@@ -23,10 +23,10 @@ function errorText(err: unknown): string {
  */
 export const createSystemCheckActivities = (deps: { pool: Pool; config: Config }) => {
   const configured = new Set(deps.config.systemCheck.urls);
-  const allowed = allowList(deps.config.webhooks.allowedCidrs);
+  const transport = transportPolicy(deps.config.webhooks);
 
   async function guardedGet(url: string, timeoutMs: number): Promise<{ status?: number; error?: string }> {
-    const target = await resolveWebhookTarget(url, allowed);
+    const target = await resolveWebhookTarget(url, transport);
     const r = await sendWebhook({ target, method: 'GET', headers: {}, body: '', timeoutMs });
     if (r.error) return { error: r.error.startsWith('timed out') ? 'timed out' : r.error.split(':')[0] };
     return { status: r.status };

@@ -15,7 +15,7 @@ import type { Mailer } from '../lib/mailer.js';
 import { sendWebhook, type SendResult } from '../lib/webhooks/send.js';
 import { cleanupDeadLetters, publishEvent, redriveDeadLetters, webhookServiceDeps } from '../lib/webhooks/service.js';
 import { signatureHeader } from '../lib/webhooks/signing.js';
-import { allowList, resolveWebhookTarget, UrlRefusedError } from '../lib/webhooks/ssrf.js';
+import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../lib/webhooks/ssrf.js';
 import type { AttemptResult, NextStep } from '../workflows/webhooks/definitions.js';
 import { classify, nextStep, type Outcome } from '../workflows/webhooks/policy.js';
 
@@ -54,7 +54,7 @@ export const createWebhookActivities = (deps: {
   log: Logger;
   queues: { webhooks: string };
 }) => {
-  const allowed = allowList(deps.config.webhooks.allowedCidrs);
+  const transport = transportPolicy(deps.config.webhooks);
   // Signing secrets are stored encrypted; the worker decrypts them with its own key, just before signing.
   const box = createSecretBox(deps.config.encryption);
   const service = webhookServiceDeps(deps.config, deps.pool, deps.client, deps.queues);
@@ -217,7 +217,7 @@ export const createWebhookActivities = (deps: {
       }
       let target;
       try {
-        target = await resolveWebhookTarget(d.url, allowed);
+        target = await resolveWebhookTarget(d.url, transport);
       } catch (err) {
         if (!(err instanceof UrlRefusedError)) throw err;
         return record(d, input, startedAt, undefined, { kind: 'permanent', reason: `URL refused: ${err.message}` });

@@ -135,6 +135,18 @@ export const envSchema = z.object({
   OPS_EMAIL: z.string().email().optional(),
 
   WEBHOOK_ALLOWED_CIDRS: cidrs.default([]),
+  WEBHOOK_HTTPS_ONLY: bool.default(false),
+  WEBHOOK_ALLOWED_PORTS: csv
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(/^\d{1,5}$/, { message: 'each entry must be a port number such as 443' })
+          .transform(Number)
+          .refine((n) => n >= 1 && n <= 65535, { message: 'each port must be between 1 and 65535' }),
+      ),
+    )
+    .default([]),
   WEBHOOK_DISABLE_AFTER: duration.default(5 * 24 * 3600 * 1000),
   WEBHOOK_RECONCILE_INTERVAL: duration.default(30_000),
   SUBSCRIPTION_RECONCILE_INTERVAL: duration.default(30_000),
@@ -285,6 +297,10 @@ export interface Config {
   webhooks: {
     /** Private/loopback ranges deliveries may reach anyway (everything else private is refused). */
     allowedCidrs: string[];
+    /** Refuse `http:` URLs (at create, update and send time). */
+    httpsOnly: boolean;
+    /** The only ports deliveries may connect to; empty: any. */
+    allowedPorts: number[];
     /** An endpoint failing continuously this long is disabled. */
     disableAfterMs: number;
     maxPayloadBytes: number;
@@ -458,6 +474,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     encryption: { current, previous: previous.filter((k): k is Buffer => k !== undefined) },
     webhooks: {
       allowedCidrs: e.WEBHOOK_ALLOWED_CIDRS,
+      httpsOnly: e.WEBHOOK_HTTPS_ONLY,
+      allowedPorts: e.WEBHOOK_ALLOWED_PORTS,
       disableAfterMs: e.WEBHOOK_DISABLE_AFTER,
       maxPayloadBytes: e.WEBHOOK_MAX_PAYLOAD_BYTES,
       dlqRetentionMs: e.WEBHOOK_DLQ_RETENTION,

@@ -39,6 +39,9 @@ describe('config', () => {
     expect(c.systemCheck.urls).toHaveLength(2);
     expect(c.temporal.profile.tls).toEqual({ disabled: false });
     expect(c.timezone).toBe('America/Sao_Paulo');
+    const w = loadConfig({ WEBHOOK_HTTPS_ONLY: 'yes', WEBHOOK_ALLOWED_PORTS: '443, 8443,' }).webhooks;
+    expect([w.httpsOnly, w.allowedPorts]).toEqual([true, [443, 8443]]);
+    expect([loadConfig({}).webhooks.httpsOnly, loadConfig({}).webhooks.allowedPorts]).toEqual([false, []]);
   });
 
   it('worker families: all by default, or the listed ones', () => {
@@ -63,6 +66,9 @@ describe('config', () => {
     [{ HEALTH_CHECK_URLS: 'http://ok.example,ftp://bad.example' }, 'HEALTH_CHECK_URLS'],
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
     [{ OPSFLOW_WORKER_FAMILIES: 'webhooks,mail' }, 'OPSFLOW_WORKER_FAMILIES'],
+    [{ WEBHOOK_HTTPS_ONLY: 'always' }, 'WEBHOOK_HTTPS_ONLY'],
+    [{ WEBHOOK_ALLOWED_PORTS: '443,https' }, 'WEBHOOK_ALLOWED_PORTS'],
+    [{ WEBHOOK_ALLOWED_PORTS: '443,70000' }, 'WEBHOOK_ALLOWED_PORTS'],
   ])('rejects %o naming %s', (env, variable) => {
     const found = problems(env);
     expect(found).toHaveLength(1);

@@ -928,6 +928,17 @@ export interface components {
       payload: unknown;
       idempotencyKey?: string;
       tenantId?: string;
+      /**
+       * @description Overrides the endpoints' retry schedules for this event's deliveries (same grammar, e.g. ["0s","30s","5m"]); kept for redrives
+       * @example [
+       *       "0s",
+       *       "1m",
+       *       "5m",
+       *       "15m",
+       *       "1h"
+       *     ]
+       */
+      retrySchedule?: string[];
     };
     Subscription: {
       subscriptionId: string;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
 import type { ApiDeps } from '../app.js';
-import { allowList, resolveWebhookTarget, UrlRefusedError } from '../../lib/webhooks/ssrf.js';
+import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../lib/webhooks/ssrf.js';
 import { actorOf } from '../auth.js';
 import { newRouter } from '../router.js';
 import { route } from '../scoped.js';
@@ -77,7 +77,7 @@ const runCustomSystemCheck = route('read', {
 
 export function systemCheckRoutes(deps: ApiDeps) {
   const router = newRouter();
-  const allowed = allowList(deps.config.webhooks.allowedCidrs);
+  const transport = transportPolicy(deps.config.webhooks);
   const defaults = (): SystemCheckInput => ({
     postgres: true,
     httpUrls: deps.config.systemCheck.urls,
@@ -125,7 +125,7 @@ export function systemCheckRoutes(deps: ApiDeps) {
       const problems: { path: string; message: string }[] = [];
       for (const url of other) {
         try {
-          await resolveWebhookTarget(url, allowed);
+          await resolveWebhookTarget(url, transport);
         } catch (err) {
           if (!(err instanceof UrlRefusedError)) throw err;
           problems.push({ path: `httpUrls.${body.httpUrls!.indexOf(url)}`, message: err.message });

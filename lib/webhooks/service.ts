@@ -63,6 +63,8 @@ export interface PublishInput {
   payload: unknown;
   idempotencyKey?: string;
   tenantId?: string;
+  /** Overrides the endpoints' retry schedules for this event's deliveries (ms before each attempt). */
+  retryScheduleMs?: number[];
 }
 
 export interface PublishResult {
@@ -117,7 +119,12 @@ async function startDelivery(deps: WebhookServiceDeps, d: DeliveryStart): Promis
   }
 }
 
-const DELIVERY_START_COLUMNS = `d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url, ep.retry_schedule_ms`;
+/** A delivery and what its workflow starts with: the event's own retry schedule, else the endpoint's. */
+const DELIVERY_START_COLUMNS = `d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url,
+  coalesce(ev.retry_schedule_ms, ep.retry_schedule_ms) AS retry_schedule_ms`;
+const DELIVERY_START_FROM = `opsflow.webhook_deliveries d
+  JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
+  JOIN opsflow.webhook_events ev ON ev.id = d.event_id`;
 
 export async function publishEvent(
   deps: WebhookServiceDeps,
@@ -139,11 +146,19 @@ export async function publishEvent(
   }
   const { eventId, created, deliveries } = await withTransaction(deps.pool, async (client) => {
     const inserted = await client.query<{ id: string }>(
-      `INSERT INTO opsflow.webhook_events (id, type, body, idempotency_key, tenant_id, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6)
+      `INSERT INTO opsflow.webhook_events (id, type, body, idempotency_key, tenant_id, created_at, retry_schedule_ms)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT ((coalesce(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
        RETURNING id`,
-      [newId('msg'), req.type, body, req.idempotencyKey ?? null, req.tenantId ?? null, timestamp],
+      [
+        newId('msg'),
+        req.type,
+        body,
+        req.idempotencyKey ?? null,
+        req.tenantId ?? null,
+        timestamp,
+        req.retryScheduleMs ?? null,
+      ],
     );
     let id = inserted.rows[0]?.id;
     if (id) {
@@ -163,8 +178,7 @@ export async function publishEvent(
       id = existing.rows[0]!.id;
     }
     const rows = await client.query<DeliveryStart>(
-      `SELECT ${DELIVERY_START_COLUMNS} FROM opsflow.webhook_deliveries d
-       JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
+      `SELECT ${DELIVERY_START_COLUMNS} FROM ${DELIVERY_START_FROM}
        WHERE d.event_id = $1 ORDER BY d.endpoint_id`,
       [id],
     );
@@ -221,8 +235,7 @@ export async function startStrandedDeliveries(
   opts: { olderThanMs: number; limit: number },
 ): Promise<StartOutcome> {
   const { rows } = await deps.pool.query<DeliveryStart>(
-    `SELECT ${DELIVERY_START_COLUMNS} FROM opsflow.webhook_deliveries d
-     JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
+    `SELECT ${DELIVERY_START_COLUMNS} FROM ${DELIVERY_START_FROM}
      WHERE d.workflow_started_at IS NULL AND d.created_at <= now() - ($1::bigint * interval '1 millisecond')
      ORDER BY d.created_at LIMIT $2`,
     [opts.olderThanMs, opts.limit],
@@ -232,8 +245,7 @@ export async function startStrandedDeliveries(
 
 async function loadForRedrive(pool: Pool, deliveryId: string) {
   const { rows } = await pool.query<DeliveryStart & { enabled: boolean; deleted_at: Date | null }>(
-    `SELECT ${DELIVERY_START_COLUMNS}, ep.enabled, ep.deleted_at FROM opsflow.webhook_deliveries d
-     JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id WHERE d.id = $1`,
+    `SELECT ${DELIVERY_START_COLUMNS}, ep.enabled, ep.deleted_at FROM ${DELIVERY_START_FROM} WHERE d.id = $1`,
     [deliveryId],
   );
   return rows[0];

@@ -1,7 +1,9 @@
 /**
- * SSRF guard for webhook URLs. Only http(s); the host is resolved and every address checked; loopback,
+ * SSRF guard and transport policy for webhook URLs. Only http(s) (only https with WEBHOOK_HTTPS_ONLY), only
+ * the ports in WEBHOOK_ALLOWED_PORTS when it is set; the host is resolved and every address checked; loopback,
  * private, link-local (incl. cloud metadata 169.254.169.254), CGNAT, multicast, reserved, documentation,
- * IPv6 ULA/link-local and IPv4 addresses embedded in IPv6 (mapped, compatible, NAT64, 6to4) are refused
+ * IPv6 ULA/link-local, the IPv4-translated range ::ffff:0:0:0/96, local-use NAT64 64:ff9b:1::/48 and IPv4
+ * addresses embedded in IPv6 (mapped, translated, compatible, NAT64, 6to4) are refused
  * unless inside WEBHOOK_ALLOWED_CIDRS. The caller connects to the address returned here, so a second DNS
  * answer (rebinding) can never redirect the request.
  *
@@ -31,6 +33,8 @@ const blockedV4 = [
 const blockedV6 = [
   '::/128',
   '::1/128',
+  '::ffff:0:0:0/96',
+  '64:ff9b:1::/48',
   '100::/64',
   '2001::/23',
   '2001:db8::/32',
@@ -85,6 +89,7 @@ export function embeddedIPv4(v6: string): string | undefined {
   const [g0, g1, g2, g3, g4, g5, g6, g7] = g as [number, number, number, number, number, number, number, number];
   const zeroTo = (n: number) => g.slice(0, n).every((x) => x === 0);
   if (zeroTo(5) && g5 === 0xffff) return v4(g6, g7); // ::ffff:a.b.c.d
+  if (zeroTo(4) && g4 === 0xffff && g5 === 0) return v4(g6, g7); // ::ffff:0:a.b.c.d (IPv4-translated)
   if (zeroTo(6) && (g6 !== 0 || g7 > 1)) return v4(g6, g7); // ::a.b.c.d (deprecated compatible)
   if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return v4(g6, g7); // NAT64
   if (g0 === 0x2002) return v4(g1, g2); // 6to4
@@ -113,6 +118,34 @@ export function checkAddress(address: string, allowed?: BlockList): AddressVerdi
   return { ok: true };
 }
 
+/** Resolves a host name to all its addresses (node's `dns.lookup` by default). */
+export type HostResolver = (host: string) => Promise<{ address: string; family: number }[]>;
+
+/** What a webhook (or a caller's health-check) URL must satisfy, from WEBHOOK_* settings. */
+export interface TransportPolicy {
+  /** Private ranges that may be reached anyway (WEBHOOK_ALLOWED_CIDRS). */
+  allowed?: BlockList;
+  /** Refuse http: (WEBHOOK_HTTPS_ONLY). */
+  httpsOnly?: boolean;
+  /** The only ports allowed; empty or unset: any (WEBHOOK_ALLOWED_PORTS). */
+  allowedPorts?: readonly number[];
+  resolve?: HostResolver;
+}
+
+export function transportPolicy(
+  settings: { allowedCidrs: string[]; httpsOnly: boolean; allowedPorts: number[] },
+  resolve?: HostResolver,
+): TransportPolicy {
+  return {
+    allowed: allowList(settings.allowedCidrs),
+    httpsOnly: settings.httpsOnly,
+    allowedPorts: settings.allowedPorts,
+    ...(resolve ? { resolve } : {}),
+  };
+}
+
+const systemResolver: HostResolver = (host) => lookup(host, { all: true, verbatim: true });
+
 export interface ResolvedTarget {
   url: URL;
   /** The checked address to connect to. */
@@ -127,8 +160,8 @@ export class UrlRefusedError extends Error {
   }
 }
 
-/** Validates the URL's form only (scheme, host); no DNS. */
-export function parseWebhookUrl(raw: string): URL {
+/** Validates the URL's form (scheme, host) and, given a policy, its scheme and port against it; no DNS. */
+export function parseWebhookUrl(raw: string, policy: TransportPolicy = {}): URL {
   let url: URL;
   try {
     url = new URL(raw);
@@ -137,29 +170,41 @@ export function parseWebhookUrl(raw: string): URL {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UrlRefusedError('only http and https URLs');
   if (!url.hostname) throw new UrlRefusedError('the URL has no host');
+  if (policy.httpsOnly && url.protocol !== 'https:') {
+    throw new UrlRefusedError('only https URLs are allowed (WEBHOOK_HTTPS_ONLY)');
+  }
+  if (policy.allowedPorts && policy.allowedPorts.length > 0) {
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    if (!policy.allowedPorts.includes(port)) {
+      throw new UrlRefusedError(
+        `port ${port} is not allowed (WEBHOOK_ALLOWED_PORTS: ${policy.allowedPorts.join(', ')})`,
+      );
+    }
+  }
   return url;
 }
 
 /**
- * Resolves the URL's host and checks every address it resolves to; throws UrlRefusedError when any is
- * refused or the name does not resolve. Returns the address to connect to.
+ * Checks the URL against the policy, resolves its host and checks every address it resolves to; throws
+ * UrlRefusedError when any is refused or the name does not resolve. Returns the address to connect to: the
+ * caller connects there (sendWebhook pins it), so the host is resolved once per attempt, here.
  */
-export async function resolveWebhookTarget(raw: string, allowed?: BlockList): Promise<ResolvedTarget> {
-  const url = parseWebhookUrl(raw);
+export async function resolveWebhookTarget(raw: string, policy: TransportPolicy = {}): Promise<ResolvedTarget> {
+  const url = parseWebhookUrl(raw, policy);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   let addresses: { address: string; family: number }[];
   if (isIP(host)) {
     addresses = [{ address: host, family: isIP(host) }];
   } else {
     try {
-      addresses = await lookup(host, { all: true, verbatim: true });
+      addresses = await (policy.resolve ?? systemResolver)(host);
     } catch (err) {
       throw new UrlRefusedError(`${host} does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
   if (addresses.length === 0) throw new UrlRefusedError(`${host} does not resolve`);
   for (const a of addresses) {
-    const verdict = checkAddress(a.address, allowed);
+    const verdict = checkAddress(a.address, policy.allowed);
     if (!verdict.ok) throw new UrlRefusedError(`${host}: ${verdict.reason}`);
   }
   const first = addresses[0]!;

@@ -18,7 +18,12 @@ export interface Receiver {
 
 export type Handler = (req: ReceivedRequest, res: ServerResponse) => void | Promise<void>;
 
-export async function startReceiver(handler: Handler): Promise<Receiver> {
+/** A receiver on loopback: 127.0.0.1 and any free port unless told (`host` may be any 127.x address). */
+export async function startReceiver(
+  handler: Handler,
+  listen: { host?: string; port?: number } = {},
+): Promise<Receiver> {
+  const host = listen.host ?? '127.0.0.1';
   const requests: ReceivedRequest[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -38,10 +43,13 @@ export async function startReceiver(handler: Handler): Promise<Receiver> {
       });
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port ?? 0, host, resolve);
+  });
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     requests,
     close: () =>
       new Promise((resolve) => {

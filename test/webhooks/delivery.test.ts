@@ -171,6 +171,54 @@ describe('webhook delivery', () => {
     expect((await detail(event.deliveries[0]!.id)).attempts.map((a) => a.statusCode)).toEqual([500, 200]);
   });
 
+  it("an event's own retrySchedule overrides the endpoint's, for its attempts and its redrive", async () => {
+    let calls = 0;
+    // 500 to the endpoint-only event (1) and the overriding event's first run (2-4) and first redrive attempt (5).
+    const r = await receiver((_req, res) => void res.writeHead(++calls <= 5 ? 500 : 200).end());
+    const ep = await endpoint(r.url, { retrySchedule: ['0s'] }); // the endpoint alone: one attempt, then DLQ
+    const plain = await publish(ep.type);
+    expect(await finished(plain.deliveries[0]!.id)).toMatchObject({ status: 'dead_lettered', attempts: 1 });
+
+    const res = await api<{ eventId: string; deliveries: { id: string }[] }>('POST', '/v1/events', {
+      type: ep.type,
+      payload: { urgent: true },
+      retrySchedule: ['0s', '200ms', '200ms'],
+    });
+    expect(res.status).toBe(202);
+    const id = res.body.deliveries[0]!.id;
+    expect(await finished(id)).toMatchObject({ status: 'dead_lettered', attempts: 3 });
+    // This file's WEBHOOK_DISABLE_AFTER is 3 s; the endpoint's failing streak is not what is tested here.
+    await h.pool.query('UPDATE opsflow.webhook_endpoints SET failing_since = NULL WHERE id = $1', [ep.id]);
+    // A redrive keeps the event's schedule: attempt 4 fails and is retried (the endpoint's schedule would
+    // dead-letter it), attempt 5 is delivered.
+    expect((await api('POST', `/v1/deliveries/${id}/retry`)).status).toBe(202);
+    expect(await finished(id)).toMatchObject({ status: 'delivered', attempts: 5 });
+    expect((await detail(id)).attempts.map((a) => a.statusCode)).toEqual([500, 500, 500, 500, 200]);
+
+    // Bad schedules are refused with the envelope, and nothing is published.
+    const before = r.requests.length;
+    for (const [retrySchedule, message] of [
+      [[], /retrySchedule/],
+      [['0s', 'soon'], /"soon" is not a duration/],
+      [['8d'], /at most 7d/],
+      ['5m', /retrySchedule/],
+    ] as const) {
+      const bad = await api<{ error: { code: string; message: string } }>('POST', '/v1/events', {
+        type: ep.type,
+        payload: {},
+        retrySchedule,
+      });
+      expect(bad.status, JSON.stringify(retrySchedule)).toBe(400);
+      expect(bad.body.error.code).toBe('validation_failed');
+      expect(bad.body.error.message).toMatch(message);
+    }
+    const { rows } = await h.pool.query('SELECT count(*)::int AS n FROM opsflow.webhook_events WHERE type = $1', [
+      ep.type,
+    ]);
+    expect(rows[0]).toEqual({ n: 2 });
+    expect(r.requests.length).toBe(before);
+  });
+
   it('the Temporal UI says what a delivery is doing: attempt, next time, last answer', async () => {
     let calls = 0;
     const r = await receiver((_req, res) => {

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { generateSecret, isValidSecret, signatureHeader, signOne } from '../../lib/webhooks/signing.js';
 import {
@@ -7,8 +8,12 @@ import {
   embeddedIPv4,
   parseWebhookUrl,
   resolveWebhookTarget,
+  transportPolicy,
   UrlRefusedError,
+  type HostResolver,
 } from '../../lib/webhooks/ssrf.js';
+import { sendWebhook } from '../../lib/webhooks/send.js';
+import { respond, startReceiver } from '../helpers/http.js';
 import { classify, nextStep, parseRetryAfter } from '../../workflows/webhooks/policy.js';
 
 describe('Standard Webhooks signing', () => {
@@ -99,7 +104,9 @@ describe('delivery policy', () => {
 
 describe('SSRF guard', () => {
   const refused = async (url: string, allowed?: string[]) => {
-    const err = await resolveWebhookTarget(url, allowed ? allowList(allowed) : undefined).catch((e: unknown) => e);
+    const err = await resolveWebhookTarget(url, allowed ? { allowed: allowList(allowed) } : undefined).catch(
+      (e: unknown) => e,
+    );
     return err instanceof UrlRefusedError;
   };
 
@@ -116,6 +123,10 @@ describe('SSRF guard', () => {
     'http://[::ffff:7f00:1]/',
     'http://[::ffff:169.254.169.254]/',
     'http://[64:ff9b::a9fe:a9fe]/', // NAT64 of 169.254.169.254
+    'http://[::ffff:0:7f00:1]/', // IPv4-translated 127.0.0.1
+    'http://[::ffff:0:808:808]/', // IPv4-translated, even of a public address: the whole ::ffff:0:0:0/96
+    'http://[64:ff9b:1::a00:1]/', // local-use NAT64 (64:ff9b:1::/48)
+    'http://[64:ff9b:1:ffff::1]/',
     'http://[2002:7f00:1::]/', // 6to4 of 127.0.0.1
     'http://[fd00::1]/',
     'http://[fe80::1]/',
@@ -150,15 +161,107 @@ describe('SSRF guard', () => {
     expect(await refused('http://127.0.0.1:8080/hook', ['127.0.0.1/32'])).toBe(false);
     expect(await refused('http://[::ffff:127.0.0.1]/', ['127.0.0.1/32'])).toBe(false);
     expect(await refused('http://127.0.0.2/', ['127.0.0.1/32'])).toBe(true);
-    const target = await resolveWebhookTarget('http://localhost:9/x', allowList(['127.0.0.0/8', '::1/128']));
+    const target = await resolveWebhookTarget('http://localhost:9/x', {
+      allowed: allowList(['127.0.0.0/8', '::1/128']),
+    });
     expect(['127.0.0.1', '::1']).toContain(target.address);
   });
 
   it('extracts embedded IPv4 addresses', () => {
     expect(embeddedIPv4('::ffff:7f00:1')).toBe('127.0.0.1');
+    expect(embeddedIPv4('::ffff:0:a9fe:a9fe')).toBe('169.254.169.254');
     expect(embeddedIPv4('::ffff:10.0.0.1')).toBe('10.0.0.1');
     expect(embeddedIPv4('64:ff9b::a9fe:a9fe')).toBe('169.254.169.254');
     expect(embeddedIPv4('2002:c0a8:101::1')).toBe('192.168.1.1');
     expect(embeddedIPv4('2606:2800:220:1::1')).toBeUndefined();
+  });
+});
+
+describe('transport policy', () => {
+  const policy = (env: { httpsOnly?: boolean; allowedPorts?: number[] }) =>
+    transportPolicy({ allowedCidrs: [], httpsOnly: env.httpsOnly ?? false, allowedPorts: env.allowedPorts ?? [] });
+  const refusal = (url: string, p: ReturnType<typeof policy>) => {
+    try {
+      parseWebhookUrl(url, p);
+      return undefined;
+    } catch (err) {
+      expect(err).toBeInstanceOf(UrlRefusedError);
+      return (err as Error).message;
+    }
+  };
+
+  it('WEBHOOK_HTTPS_ONLY refuses http: and keeps https:', () => {
+    const p = policy({ httpsOnly: true });
+    expect(refusal('http://example.com/hook', p)).toMatch(/only https URLs .*WEBHOOK_HTTPS_ONLY/);
+    expect(refusal('HTTP://example.com/hook', p)).toMatch(/only https/);
+    expect(refusal('https://example.com/hook', p)).toBeUndefined();
+    expect(refusal('http://example.com/hook', policy({}))).toBeUndefined();
+  });
+
+  it('WEBHOOK_ALLOWED_PORTS allows only its ports, the scheme default counting as its port', () => {
+    const p = policy({ allowedPorts: [443, 8443] });
+    expect(refusal('https://example.com/', p)).toBeUndefined();
+    expect(refusal('https://example.com:443/', p)).toBeUndefined();
+    expect(refusal('https://example.com:8443/x', p)).toBeUndefined();
+    expect(refusal('http://example.com/', p)).toMatch(/port 80 is not allowed \(WEBHOOK_ALLOWED_PORTS: 443, 8443\)/);
+    expect(refusal('https://example.com:22/', p)).toMatch(/port 22 is not allowed/);
+    expect(refusal('https://example.com:6379/', policy({}))).toBeUndefined();
+  });
+
+  it('DNS rebinding: the request goes to the address that was vetted, not to a second answer', async () => {
+    // The "public" address is 127.0.0.2 (allowed for the test); the rebinding answer, 127.0.0.1, is refused.
+    // One receiver on each, same port: whichever address is connected to shows which answer won.
+    const vetted = await startReceiver(respond(200, 'vetted'), { host: '127.0.0.2' });
+    const port = Number(new URL(vetted.url).port);
+    const attacker = await startReceiver(respond(200, 'rebound'), { host: '127.0.0.1', port });
+    try {
+      const answers: string[] = [];
+      const rebinding: HostResolver = () => {
+        const address = answers.length === 0 ? '127.0.0.2' : '127.0.0.1';
+        answers.push(address);
+        return Promise.resolve([{ address, family: 4 }]);
+      };
+      const p = {
+        ...transportPolicy({ allowedCidrs: ['127.0.0.2/32'], httpsOnly: false, allowedPorts: [] }, rebinding),
+      };
+      const url = `http://hooks.rebind.test:${port}/in`;
+      const target = await resolveWebhookTarget(url, p);
+      expect(target.address).toBe('127.0.0.2');
+      const answer = await sendWebhook({ target, headers: {}, body: '{}', timeoutMs: 2000 });
+      expect(answer).toMatchObject({ status: 200, body: 'vetted' });
+      expect(vetted.requests).toHaveLength(1);
+      expect(vetted.requests[0]!.headers.host).toBe(`hooks.rebind.test:${port}`);
+      expect(attacker.requests).toHaveLength(0);
+      expect(answers).toEqual(['127.0.0.2']); // asked once, at the check
+
+      // What the pinning prevents: a client that resolves again at connect time gets the second answer.
+      await new Promise<void>((resolve, reject) => {
+        const req = http.request(
+          url,
+          {
+            method: 'POST',
+            // A plain resolving lookup, as a client without pinning would use (answers all when asked to).
+            lookup: (host, opts, cb) => {
+              void rebinding(host).then((a) => {
+                if ((opts as { all?: boolean }).all) (cb as unknown as (e: null, all: typeof a) => void)(null, a);
+                else cb(null, a[0]!.address, a[0]!.family);
+              });
+            },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', resolve);
+          },
+        );
+        req.on('error', reject);
+        req.end('{}');
+      });
+      expect(attacker.requests).toHaveLength(1);
+      // And the guard refuses the rebound answer when it is the one it is shown.
+      await expect(resolveWebhookTarget(url, p)).rejects.toThrow(/127\.0\.0\.1 is a private, loopback or reserved/);
+    } finally {
+      await vetted.close();
+      await attacker.close();
+    }
   });
 });

@@ -5,28 +5,14 @@ import { newId } from '../../../lib/ids.js';
 import { page } from '../../../lib/pagination.js';
 import type { SecretBox } from '../../../lib/secret-box.js';
 import { generateSecret, isValidSecret } from '../../../lib/webhooks/signing.js';
-import { allowList, resolveWebhookTarget, UrlRefusedError } from '../../../lib/webhooks/ssrf.js';
+import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../../lib/webhooks/ssrf.js';
 import { DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT_MS } from '../../../workflows/webhooks/definitions.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
 import type { ApiDeps } from '../../app.js';
 import { ApiError } from '../../errors.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
-import { EventType, IdParam } from './shared.js';
-
-const RetrySchedule = z
-  .array(z.string())
-  .min(1)
-  .max(20)
-  .transform((steps, ctx) => {
-    const parsed = steps.map((s) => parseDuration(s));
-    parsed.forEach((ms, i) => {
-      if (ms === undefined) ctx.addIssue({ code: 'custom', path: [i], message: `"${steps[i]}" is not a duration` });
-      else if (ms > 7 * 24 * 3600 * 1000) ctx.addIssue({ code: 'custom', path: [i], message: 'at most 7d' });
-    });
-    return parsed as number[];
-  })
-  .openapi({ type: 'array', items: { type: 'string' }, example: [...DEFAULT_RETRY_SCHEDULE] });
+import { EventType, IdParam, RetrySchedule } from './shared.js';
 
 const EndpointCreate = z
   .object({
@@ -109,11 +95,11 @@ function endpointJson(r: EndpointRow) {
 export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
   const router = newRouter();
   const { pool } = deps;
-  const allowed = allowList(deps.config.webhooks.allowedCidrs);
+  const transport = transportPolicy(deps.config.webhooks);
 
   async function checkUrl(url: string) {
     try {
-      await resolveWebhookTarget(url, allowed);
+      await resolveWebhookTarget(url, transport);
     } catch (err) {
       if (err instanceof UrlRefusedError) {
         throw new ApiError(422, 'unprocessable', `URL refused: ${err.message}`, [

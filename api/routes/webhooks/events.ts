@@ -5,7 +5,7 @@ import { json } from '../../pagination.js';
 import type { ApiDeps } from '../../app.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
-import { EventType, serviceError } from './shared.js';
+import { EventType, RetrySchedule, serviceError } from './shared.js';
 
 const EventCreate = z
   .object({
@@ -13,6 +13,10 @@ const EventCreate = z
     payload: z.unknown().refine((v) => v !== undefined, 'required'),
     idempotencyKey: z.string().min(1).max(255).optional(),
     tenantId: z.string().min(1).max(255).optional(),
+    retrySchedule: RetrySchedule.optional().openapi({
+      description:
+        'Overrides the endpoints\' retry schedules for this event\'s deliveries (same grammar, e.g. ["0s","30s","5m"]); kept for redrives',
+    }),
   })
   .strict()
   .openapi('EventCreate');
@@ -44,12 +48,14 @@ export function eventRoutes(deps: ApiDeps) {
       },
     }),
     async (c) => {
-      const body = c.req.valid('json');
+      const { retrySchedule, ...body } = c.req.valid('json');
       // Never longer than a second for the starts: the rows are committed, so the event is accepted whatever
       // Temporal does next (a server that dies mid-request made this wait for the 10 s backstop).
-      const result = await publishEvent(service, body, { answerWithinMs: EVENT_START_WAIT_MS, log: deps.log }).catch(
-        serviceError,
-      );
+      const result = await publishEvent(
+        service,
+        { ...body, retryScheduleMs: retrySchedule },
+        { answerWithinMs: EVENT_START_WAIT_MS, log: deps.log },
+      ).catch(serviceError);
       if (result.startFailed) {
         // Accepted all the same: the rows are committed and the workers' reconciler starts what is missing.
         deps.log.warn(
