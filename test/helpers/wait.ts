@@ -3,6 +3,7 @@ export async function waitFor<T>(
   read: () => T | Promise<T>,
   done: (value: T) => boolean,
   timeoutMs = 15_000,
+  intervalMs = 50,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -10,6 +11,6 @@ export async function waitFor<T>(
     if (done(value)) return value;
     if (Date.now() > deadline)
       throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

@@ -4,11 +4,12 @@
  * twice — the starts it had not recorded are repeated by the reconciler as no-ops, the rest started once.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { webhookServiceDeps } from '../../lib/webhooks/service.js';
 import { startDeliveryReconciler } from '../../worker/reconciler.js';
 import { createHarness, startWorkers, testApp, TEST_API_KEY, type Harness } from '../helpers/harness.js';
 import { startReceiver, type Receiver } from '../helpers/http.js';
+import { startLatencyProxy, type LatencyProxy } from '../helpers/latency-proxy.js';
 import { spawnApi, type Child } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -19,6 +20,7 @@ describe('fan-out to many endpoints', () => {
   let h: Harness;
   let receiver: Receiver;
   let api: Child | undefined;
+  let slowLink: LatencyProxy | undefined;
 
   beforeAll(async () => {
     h = await createHarness({ WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32' });
@@ -26,6 +28,7 @@ describe('fan-out to many endpoints', () => {
   });
   afterAll(async () => {
     await api?.kill('SIGKILL');
+    await slowLink?.close();
     await receiver.close();
     await h.close();
   });
@@ -54,8 +57,10 @@ describe('fan-out to many endpoints', () => {
   it('an API process killed halfway through the starts: every delivery is started and sent exactly once', async () => {
     const type = `fanout.${randomBytes(4).toString('hex')}`;
     await endpoints(type, ENDPOINTS);
-    // One start at a time, so the kill lands while most starts are still to come.
-    const spawned = await spawnApi(h, { WORKFLOW_START_CONCURRENCY: '1' });
+    // One start at a time, each at least 20 ms (Temporal behind a slow link): the 150 starts take 3 s or more, so
+    // the kill lands while most are still to come however fast this machine is (here they took 0.5 s unslowed).
+    slowLink = await startLatencyProxy(inject('temporalAddress'), 20);
+    const spawned = await spawnApi(h, { WORKFLOW_START_CONCURRENCY: '1', TEMPORAL_ADDRESS: slowLink.address });
     api = spawned.api;
     const url = spawned.url;
 
@@ -76,6 +81,7 @@ describe('fan-out to many endpoints', () => {
       () => startedCount(event.eventId),
       (c) => c.started >= 50,
       30_000,
+      10,
     );
     await api.kill('SIGKILL');
     const afterKill = await startedCount(event.eventId);
