@@ -11,7 +11,11 @@ import pg from 'pg';
 import type { Config } from '../lib/config.js';
 import type { Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
+import type { Client } from '@temporalio/client';
 import type { Mailer } from '../lib/mailer.js';
+import type { TaskQueues } from '../lib/task-queues.js';
+import { publishOpsEvent } from '../lib/webhooks/ops-events.js';
+import { webhookServiceDeps } from '../lib/webhooks/service.js';
 import { configuredStores, type BlobStore, type PendingWrite } from '../lib/backups/stores.js';
 import type {
   BackupResult,
@@ -52,6 +56,9 @@ export interface BackupActivityDeps {
   pool: Pool;
   mailer: Mailer;
   log: Logger;
+  /** For the ops events (backup.*, restore.*), published through the webhook family. */
+  client: Client;
+  queues: TaskQueues;
   stores?: BlobStore[];
 }
 export const createBackupActivities = (deps: BackupActivityDeps) => {
@@ -66,7 +73,8 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
     if (!db) throw fail(BackupErrorType.UnknownDatabase, `database ${name} is not in BACKUP_DATABASE_URLS`);
     return db.url;
   };
-  const restores = createRestoreActivities({ ...deps, stores, storeByName });
+  const events = webhookServiceDeps(deps.config, deps.pool, deps.client, deps.queues);
+  const restores = createRestoreActivities({ ...deps, stores, storeByName, events });
   const { restoreAndCompare } = restores;
 
   return {
@@ -329,6 +337,20 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
     async sendBackupReport(input: { result: BackupResult; steps: Record<string, { ms: number }> }): Promise<void> {
       const to = deps.config.mail.opsEmail;
       const r = input.result;
+      await publishOpsEvent(
+        events,
+        r.status === 'verified' ? 'backup.verified' : 'backup.failed',
+        {
+          backupId: r.id,
+          database: r.database,
+          status: r.status,
+          reason: r.reason ?? null,
+          sizeBytes: r.sizeBytes ?? null,
+          sha256: r.sha256 ?? null,
+          stores: r.locations.map((l) => l.store),
+        },
+        `backup:${r.id}:${r.status}`,
+      );
       if (!to) {
         deps.log.warn({ backup: r.id, status: r.status }, 'backup finished; OPS_EMAIL is unset, report not emailed');
         return;

@@ -13,7 +13,8 @@ import { targetSettings, targetsDigest, type DeployTarget } from '../lib/deploys
 import type { Logger } from '../lib/logger.js';
 import type { Mailer } from '../lib/mailer.js';
 import type { TaskQueues } from '../lib/task-queues.js';
-import { publishEvent, webhookServiceDeps } from '../lib/webhooks/service.js';
+import { publishOpsEvent, type OpsEventType } from '../lib/webhooks/ops-events.js';
+import { webhookServiceDeps } from '../lib/webhooks/service.js';
 import type {
   CommandResult,
   DeployInput,
@@ -333,15 +334,37 @@ export const createDeployActivities = (deps: Deps) => {
           r.samplesOmitted ?? 0,
         ],
       );
+      // The deploy's first steps are news too: a Slack channel hears of it when it starts or waits for a yes.
+      if (r.status === 'awaiting_approval' || r.status === 'running') {
+        const news = r.status === 'running' ? 'started' : 'approval_requested';
+        await publishOpsEvent(
+          events,
+          `deploy.${news}`,
+          {
+            deployId: r.id,
+            target: input.target.name,
+            environment: input.target.environment,
+            kind: input.input.kind,
+            version: r.plan?.version ?? input.input.version ?? null,
+            previousVersion: r.plan?.previousVersion ?? null,
+            requestedBy: input.input.requester?.keyName ?? input.input.requestedBy ?? null,
+          },
+          `deploy:${r.id}:${news}`,
+        );
+      }
     },
 
     /** Email ops and emit `deploy.<status>` for every outcome; a failed rollback is a critical email. */
     async reportDeploy(input: { result: DeployResult; target: string; environment: string }): Promise<void> {
       const r = input.result;
       const version = r.plan?.version ?? '?';
-      await publishEvent(events, {
-        type: `deploy.${r.status}`,
-        payload: {
+      // `failed` is a deploy that went bad and whose previous version is not back (the rollback failed, or there
+      // was none to roll back to): the event says so.
+      const type = r.status === 'failed' ? 'deploy.rollback_failed' : (`deploy.${r.status}` as OpsEventType);
+      await publishOpsEvent(
+        events,
+        type,
+        {
           deployId: r.id,
           target: input.target,
           environment: input.environment,
@@ -349,9 +372,10 @@ export const createDeployActivities = (deps: Deps) => {
           version,
           previousVersion: r.plan?.previousVersion ?? null,
           reason: r.reason ?? null,
+          decidedBy: r.decision?.by ?? null,
         },
-        idempotencyKey: `deploy:${r.id}:${r.status}`,
-      });
+        `deploy:${r.id}:${r.status}`,
+      );
       const to = deps.config.mail.opsEmail;
       if (!to) {
         deps.log.warn({ deploy: r.id, status: r.status }, 'deploy finished; OPS_EMAIL is unset, report not emailed');

@@ -16,6 +16,8 @@ import { quoteIdent } from '../lib/db.js';
 import { databaseUrlOn, maintenanceUrl, type Server } from '../lib/backups/databases.js';
 import { markScratch } from '../lib/backups/scratch.js';
 import type { BlobStore } from '../lib/backups/stores.js';
+import { publishOpsEvent } from '../lib/webhooks/ops-events.js';
+import type { WebhookServiceDeps } from '../lib/webhooks/service.js';
 import type {
   FreshnessResult,
   RestoreResult,
@@ -48,9 +50,13 @@ export interface RestorableBackup {
 }
 
 export const createRestoreActivities = (
-  deps: BackupActivityDeps & { stores: BlobStore[]; storeByName: (name: StoreName) => BlobStore },
+  deps: BackupActivityDeps & {
+    stores: BlobStore[];
+    storeByName: (name: StoreName) => BlobStore;
+    events: WebhookServiceDeps;
+  },
 ) => {
-  const { stores, storeByName } = deps;
+  const { stores, storeByName, events } = deps;
 
   /**
    * Copies a stored backup into a private temporary file (under OPSFLOW_DATA_DIR/tmp, mode 0600) while hashing
@@ -273,6 +279,22 @@ export const createRestoreActivities = (
     async sendRestoreReport(input: { results: RestoreResult[] }): Promise<void> {
       const to = deps.config.mail.opsEmail;
       if (input.results.length === 0) return;
+      for (const r of input.results) {
+        const ok = r.status === 'restored';
+        await publishOpsEvent(
+          events,
+          ok ? 'restore.succeeded' : 'restore.failed',
+          {
+            restoreId: r.id,
+            kind: r.kind,
+            database: r.database,
+            targetDatabase: r.targetDatabase,
+            backupId: r.backupId,
+            reason: r.reason ?? null,
+          },
+          `restore:${r.id}:${r.status}`,
+        );
+      }
       const kind = input.results[0]!.kind;
       const failed = input.results.filter((r) => r.status !== 'restored');
       if (!to) {
@@ -327,6 +349,15 @@ export const createRestoreActivities = (
       const alerted: string[] = [];
       if (due.length > 0) {
         const hours = (input.maxAgeMs / 3600_000).toFixed(0);
+        for (const r of due) {
+          // Keyed by the alert it repeats (none yet, or the last one's time): a retried check publishes once.
+          await publishOpsEvent(
+            events,
+            'backup.stale',
+            { database: r.database, lastVerifiedAt: r.last?.toISOString() ?? null, maxAgeHours: Number(hours) },
+            `backup.stale:${r.database}:${r.alerted_at?.toISOString() ?? 'first'}`,
+          );
+        }
         const lines = due.map(
           (r) =>
             `  ${r.database}: ${r.last ? `last verified backup finished ${r.last.toISOString()}` : 'no verified backup ever'}`,

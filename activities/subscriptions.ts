@@ -12,6 +12,7 @@ import type { Mailer } from '../lib/mailer.js';
 import { reminderEmail, statusEmail, sweepReportEmail } from '../lib/subscriptions/emails.js';
 import { detailsFromRow, type SubscriptionRow } from '../lib/subscriptions/rows.js';
 import { subscriptionStart } from '../lib/subscriptions/start.js';
+import { publishOpsEvent } from '../lib/webhooks/ops-events.js';
 import { publishEvent, webhookServiceDeps } from '../lib/webhooks/service.js';
 import {
   SUBSCRIPTION_WORKFLOW,
@@ -200,6 +201,22 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
         [windowMs],
       );
       const alert = expiring.length > threshold;
+      // One report per sweep run (a retried sweep publishes it once).
+      await publishOpsEvent(
+        events,
+        'subscriptions.expiring',
+        {
+          expiring: expiring.length,
+          windowHours: Math.round(windowMs / 3600_000),
+          alert,
+          threshold,
+          restarted: restarted.length,
+          subscriptions: expiring
+            .slice(0, 50)
+            .map((r) => ({ id: r.id, tenantId: r.tenant_id, expiresAt: r.expires_at })),
+        },
+        `subscriptions.expiring:${ctx.info.workflowExecution?.runId ?? 'direct'}:${ctx.info.activityId}`,
+      );
       const to = deps.config.mail.opsEmail;
       if (to) {
         await deps.mailer.send({ to, ...sweepReportEmail({ expiring, alert, threshold, restarted, windowMs }) });

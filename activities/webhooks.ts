@@ -14,6 +14,8 @@ import type { Logger } from '../lib/logger.js';
 import type { Mailer } from '../lib/mailer.js';
 import { sendWebhook, type SendResult } from '../lib/webhooks/send.js';
 import { cleanupDeadLetters, publishEvent, redriveDeadLetters, webhookServiceDeps } from '../lib/webhooks/service.js';
+import { publishOpsEvent } from '../lib/webhooks/ops-events.js';
+import { renderPagerDuty, renderSlack, type EndpointFormat, type Envelope } from '../lib/webhooks/formats.js';
 import { signatureHeader } from '../lib/webhooks/signing.js';
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../lib/webhooks/ssrf.js';
 import type { AttemptResult, NextStep } from '../workflows/webhooks/definitions.js';
@@ -37,6 +39,10 @@ interface DeliveryRow {
   enabled: boolean;
   disabled_reason: string | null;
   deleted_at: Date | null;
+  format: EndpointFormat;
+  routing_key: string | null;
+  condition_key: string | null;
+  event_created_at: Date;
 }
 
 export interface AttemptInput {
@@ -59,6 +65,23 @@ export const createWebhookActivities = (deps: {
   const box = createSecretBox(deps.config.encryption);
   const service = webhookServiceDeps(deps.config, deps.pool, deps.client, deps.queues);
 
+  const temporalUi = deps.config.temporal.uiUrl
+    ? { url: deps.config.temporal.uiUrl, namespace: deps.config.temporal.namespace }
+    : undefined;
+
+  /**
+   * The bytes this endpoint is sent: the stored envelope itself, or it rendered for Slack or PagerDuty (the same
+   * on every attempt); undefined when a PagerDuty endpoint has nothing to trigger or resolve for the event.
+   */
+  function render(d: DeliveryRow): string | undefined {
+    if (d.format === 'standard') return d.body;
+    const envelope = JSON.parse(d.body) as Envelope;
+    const ctx = { eventId: d.event_id, ...(temporalUi ? { temporalUi } : {}) };
+    if (d.format === 'slack') return JSON.stringify(renderSlack(envelope, ctx));
+    const event = renderPagerDuty(envelope, { ...ctx, routingKey: box.decrypt(d.routing_key!) });
+    return event && JSON.stringify(event);
+  }
+
   async function recorded(deliveryId: string, attemptNo: number): Promise<AttemptResult | undefined> {
     const { rows } = await deps.pool.query<{ decision: AttemptResult }>(
       'SELECT decision FROM opsflow.webhook_attempts WHERE delivery_id = $1 AND attempt_no = $2',
@@ -75,8 +98,10 @@ export const createWebhookActivities = (deps: {
     outcome: Outcome,
     /** False when nothing was tried (endpoint disabled or deleted): no attempt row, no attempt counted. */
     attempted = true,
+    /** The decision when it is not the schedule's (a superseded PagerDuty event). */
+    decided?: NextStep,
   ): Promise<AttemptResult> {
-    let next: NextStep = nextStep(outcome, input.stepIndex, input.retryScheduleMs);
+    let next: NextStep = decided ?? nextStep(outcome, input.stepIndex, input.retryScheduleMs);
     let endpointDisabled: string | undefined;
     return withTransaction(deps.pool, async (client) => {
       // Endpoint health first: it can turn this attempt's retry into a dead letter.
@@ -111,7 +136,9 @@ export const createWebhookActivities = (deps: {
         attemptNo: input.attemptNo,
         endpointId: d.endpoint_id,
         statusCode: answer?.status,
-        error: answer?.error ?? (outcome.kind === 'permanent' ? outcome.reason : undefined),
+        error:
+          answer?.error ??
+          (outcome.kind === 'permanent' ? outcome.reason : next.kind === 'superseded' ? next.reason : undefined),
         next,
         endpointDisabled,
       };
@@ -133,7 +160,12 @@ export const createWebhookActivities = (deps: {
           ],
         );
       }
-      const status = next.kind === 'delivered' ? 'delivered' : next.kind === 'retry' ? 'retrying' : 'dead_lettered';
+      const status = {
+        delivered: 'delivered',
+        retry: 'retrying',
+        dead_letter: 'dead_lettered',
+        superseded: 'discarded',
+      }[next.kind];
       await client.query(
         `UPDATE opsflow.webhook_deliveries SET status = $2, attempts = GREATEST(attempts, $3),
            last_status_code = $4, last_error = $5,
@@ -193,7 +225,8 @@ export const createWebhookActivities = (deps: {
       if (already) return already;
       const { rows } = await deps.pool.query<DeliveryRow>(
         `SELECT d.id, d.event_id, d.endpoint_id, e.body, ep.url, ep.secret, ep.previous_secret,
-                ep.previous_secret_expires_at, ep.timeout_ms, ep.enabled, ep.disabled_reason, ep.deleted_at
+                ep.previous_secret_expires_at, ep.timeout_ms, ep.enabled, ep.disabled_reason, ep.deleted_at,
+                ep.format, ep.routing_key, e.condition_key, e.created_at AS event_created_at
          FROM opsflow.webhook_deliveries d
          JOIN opsflow.webhook_events e ON e.id = d.event_id
          JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
@@ -222,6 +255,29 @@ export const createWebhookActivities = (deps: {
         if (!(err instanceof UrlRefusedError)) throw err;
         return record(d, input, startedAt, undefined, { kind: 'permanent', reason: `URL refused: ${err.message}` });
       }
+      if (d.format === 'pagerduty' && d.condition_key) {
+        // A newer event of this condition already reached the endpoint (a resolve sent while this trigger waited
+        // for its retry): sending this one now would reopen, or close, the wrong incident.
+        const newer = await deps.pool.query<{ event_id: string }>(
+          `SELECT d2.event_id FROM opsflow.webhook_deliveries d2
+           JOIN opsflow.webhook_events e2 ON e2.id = d2.event_id
+           WHERE d2.endpoint_id = $1 AND d2.status = 'delivered' AND e2.condition_key = $2 AND e2.created_at > $3
+           LIMIT 1`,
+          [d.endpoint_id, d.condition_key, d.event_created_at],
+        );
+        if (newer.rows[0]) {
+          const reason = `superseded by ${newer.rows[0].event_id}, a newer event of condition ${d.condition_key} already delivered`;
+          return record(d, input, startedAt, undefined, { kind: 'permanent', reason }, false, {
+            kind: 'superseded',
+            reason,
+          });
+        }
+      }
+      const body = render(d);
+      if (body === undefined) {
+        const reason = `a ${d.format} endpoint does not take ${d.event_id}'s event type (it neither triggers nor resolves a condition)`;
+        return record(d, input, startedAt, undefined, { kind: 'permanent', reason }, false);
+      }
       const timestamp = Math.floor(Date.now() / 1000);
       const secrets = [box.decrypt(d.secret)];
       if (d.previous_secret && d.previous_secret_expires_at && d.previous_secret_expires_at > new Date()) {
@@ -231,13 +287,13 @@ export const createWebhookActivities = (deps: {
       const beat = setInterval(() => Context.current().heartbeat(), 1000);
       const answer = await sendWebhook({
         target,
-        body: d.body,
+        body,
         timeoutMs: d.timeout_ms,
         headers: {
           'content-type': 'application/json',
           'webhook-id': d.event_id,
           'webhook-timestamp': String(timestamp),
-          'webhook-signature': signatureHeader(secrets, d.event_id, timestamp, d.body),
+          'webhook-signature': signatureHeader(secrets, d.event_id, timestamp, body),
         },
       }).finally(() => clearInterval(beat));
       const outcome = classify(answer, Date.now());
@@ -291,8 +347,44 @@ export const createWebhookActivities = (deps: {
       });
     },
 
+    /**
+     * The scheduled redrive. First the DLQ's trend: more than WEBHOOK_DLQ_GROWING_THRESHOLD dead letters open than
+     * after the previous run publishes `dlq.growing` (a PagerDuty trigger); the first run after that finds no
+     * growth publishes `dlq.cleared` (its resolve). Then up to `limit` dead letters are redriven.
+     */
     async redriveDeadLetterBatch(input: { limit: number }): Promise<{ redriven: number; failed: number }> {
-      return redriveDeadLetters(service, { limit: input.limit, by: 'schedule' });
+      const openNow = async () =>
+        (
+          await deps.pool.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM opsflow.dead_letters WHERE resolved_at IS NULL',
+          )
+        ).rows[0]!.n;
+      const { rows } = await deps.pool.query<{ active: boolean; detail: { open?: number } }>(
+        `SELECT active, detail FROM opsflow.ops_conditions WHERE key = 'dlq'`,
+      );
+      const open = await openNow();
+      const previous = rows[0]?.detail.open ?? 0;
+      const wasActive = rows[0]?.active ?? false;
+      const growing = open - previous >= deps.config.webhooks.dlqGrowingThreshold;
+      const run = Context.current().info.workflowExecution?.runId ?? String(Date.now());
+      if (growing) {
+        await publishOpsEvent(
+          service,
+          'dlq.growing',
+          { open, previous, newSinceLast: open - previous, threshold: deps.config.webhooks.dlqGrowingThreshold },
+          `dlq.growing:${run}`,
+        );
+      } else if (wasActive) {
+        await publishOpsEvent(service, 'dlq.cleared', { open, previous }, `dlq.cleared:${run}`);
+      }
+      const result = await redriveDeadLetters(service, { limit: input.limit, by: 'schedule' });
+      // The next run compares with what is open after this one's redrive.
+      await deps.pool.query(
+        `INSERT INTO opsflow.ops_conditions (key, active, detail, updated_at) VALUES ('dlq', $1, $2, now())
+         ON CONFLICT (key) DO UPDATE SET active = $1, detail = $2, updated_at = now()`,
+        [growing, JSON.stringify({ open: await openNow() })],
+      );
+      return result;
     },
 
     async cleanupDeadLetters(input: { olderThanMs: number }): Promise<{ deleted: number }> {

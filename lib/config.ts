@@ -125,6 +125,11 @@ export const envSchema = z.object({
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
   TEMPORAL_DEV_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
+  TEMPORAL_UI_URL: z
+    .string()
+    .url()
+    .refine((u) => /^https?:$/.test(new URL(u).protocol), { message: 'must be an http(s) URL' })
+    .optional(),
 
   SMTP_URL: z
     .string()
@@ -166,6 +171,7 @@ export const envSchema = z.object({
     .min(1024)
     .default(256 * 1024),
   WEBHOOK_DLQ_RETENTION: duration.default(30 * 24 * 3600 * 1000),
+  WEBHOOK_DLQ_GROWING_THRESHOLD: z.coerce.number().int().min(1).max(1_000_000).default(10),
   WEBHOOK_HISTORY_RETENTION: duration.default(30 * 24 * 3600 * 1000),
   SYSTEM_CHECK_RETENTION: duration.default(30 * 24 * 3600 * 1000),
   AUDIT_RETENTION: duration.default(365 * 24 * 3600 * 1000),
@@ -268,6 +274,8 @@ export interface Config {
     cliPath: string | undefined;
     devPort: number;
     uiPort: number;
+    /** The Temporal Web UI's address, for links in notifications (TEMPORAL_UI_URL); none when unset. */
+    uiUrl: string | undefined;
   };
   mail: { smtpUrl: string | undefined; from: string; opsEmail: string | undefined };
   systemCheck: { urls: string[]; timeoutMs: number };
@@ -306,6 +314,8 @@ export interface Config {
     maxPayloadBytes: number;
     /** Resolved dead letters older than this are deleted by the daily cleanup. */
     dlqRetentionMs: number;
+    /** `dlq.growing` is published when this many more dead letters are open than at the previous redrive run. */
+    dlqGrowingThreshold: number;
     /** How often workers start deliveries whose workflow start failed (and how old such a row must be). */
     reconcileIntervalMs: number;
   };
@@ -440,6 +450,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cliPath: e.TEMPORAL_CLI_PATH,
       devPort: e.TEMPORAL_DEV_PORT,
       uiPort: e.TEMPORAL_UI_PORT,
+      uiUrl: e.TEMPORAL_UI_URL,
     },
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM, opsEmail: e.OPS_EMAIL },
     systemCheck: { urls: e.HEALTH_CHECK_URLS, timeoutMs: e.HEALTH_CHECK_TIMEOUT_MS },
@@ -479,6 +490,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       disableAfterMs: e.WEBHOOK_DISABLE_AFTER,
       maxPayloadBytes: e.WEBHOOK_MAX_PAYLOAD_BYTES,
       dlqRetentionMs: e.WEBHOOK_DLQ_RETENTION,
+      dlqGrowingThreshold: e.WEBHOOK_DLQ_GROWING_THRESHOLD,
       reconcileIntervalMs: e.WEBHOOK_RECONCILE_INTERVAL,
     },
     deploys: { targets: deployTargets },

@@ -884,6 +884,8 @@ export interface components {
       enabled: boolean;
       disabledReason: string | null;
       tenantId: string | null;
+      /** @enum {string} */
+      format: 'standard' | 'slack' | 'pagerduty';
       createdAt: string;
       updatedAt: string;
     };
@@ -905,6 +907,13 @@ export interface components {
       timeoutMs?: number;
       /** @description The tenant whose events this endpoint receives (with events of no tenant only if it has none). Fixed once set */
       tenantId?: string;
+      /**
+       * @description What the endpoint receives: the Standard Webhooks envelope (default), a Slack incoming-webhook message, or a PagerDuty Events API v2 event (only events that trigger or resolve a condition). Fixed once set
+       * @enum {string}
+       */
+      format?: 'standard' | 'slack' | 'pagerduty';
+      /** @description The PagerDuty integration's routing key; required with format pagerduty. Stored encrypted, never shown */
+      routingKey?: string;
     };
     EndpointPatch: {
       url?: string;
@@ -922,6 +931,8 @@ export interface components {
       retrySchedule?: string[];
       timeoutMs?: number;
       enabled?: boolean;
+      /** @description A new routing key (pagerduty endpoints only) */
+      routingKey?: string;
     };
     EventCreate: {
       type: string;

@@ -15,6 +15,7 @@ import type { Config } from '../config.js';
 import { withTransaction, type Pool } from '../db.js';
 import { newId } from '../ids.js';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
+import { conditionKey, PAGERDUTY_EVENT_TYPES } from './formats.js';
 import { OpsKind, OpsStatus, TenantId, WebhookEndpointId, WebhookEvent, WebhookHost } from '../search-attributes.js';
 import {
   deliveryWorkflowId,
@@ -146,8 +147,9 @@ export async function publishEvent(
   }
   const { eventId, created, deliveries } = await withTransaction(deps.pool, async (client) => {
     const inserted = await client.query<{ id: string }>(
-      `INSERT INTO opsflow.webhook_events (id, type, body, idempotency_key, tenant_id, created_at, retry_schedule_ms)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
+      `INSERT INTO opsflow.webhook_events (id, type, body, idempotency_key, tenant_id, created_at, retry_schedule_ms,
+         condition_key)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT ((coalesce(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
        RETURNING id`,
       [
@@ -158,6 +160,7 @@ export async function publishEvent(
         req.tenantId ?? null,
         timestamp,
         req.retryScheduleMs ?? null,
+        conditionKey(req.type, req.payload) ?? null,
       ],
     );
     let id = inserted.rows[0]?.id;
@@ -167,8 +170,10 @@ export async function publishEvent(
          SELECT 'dlv_' || substr(md5(random()::text || ep.id), 1, 24), $1, ep.id, $2, $3
          FROM opsflow.webhook_endpoints ep
          WHERE ep.enabled AND ep.deleted_at IS NULL AND (ep.event_types IS NULL OR $2 = ANY (ep.event_types))
-           AND (ep.tenant_id IS NULL OR ep.tenant_id = $3)`,
-        [id, req.type, req.tenantId ?? null],
+           AND (ep.tenant_id IS NULL OR ep.tenant_id = $3)
+           -- PagerDuty endpoints get only events that trigger or resolve a condition
+           AND (ep.format <> 'pagerduty' OR $2 = ANY ($4::text[]))`,
+        [id, req.type, req.tenantId ?? null, PAGERDUTY_EVENT_TYPES],
       );
     } else {
       const existing = await client.query<{ id: string }>(

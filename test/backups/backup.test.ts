@@ -23,6 +23,7 @@ import {
   testApp,
   TEST_API_KEY,
   type Harness,
+  workerDeps,
   type TestWorkers,
 } from '../helpers/harness.js';
 import { databaseUrlOf, dropDatabase, queryIn, recreateDatabase, withAdmin } from '../helpers/databases.js';
@@ -221,7 +222,7 @@ describe('backup workflow', () => {
   });
 
   it('promotion re-checks the target: one written to while the restore ran is not replaced', async () => {
-    const acts = createBackupActivities({ config: h.config, pool: h.pool, mailer: h.mailer, log: h.log });
+    const acts = createBackupActivities(workerDeps(h));
     const target = `opsflow_promote_${process.pid}`;
     const staging = `${target}_rtest`;
     const a = admin();
@@ -261,7 +262,7 @@ describe('backup workflow', () => {
 
   it('a corrupted or truncated stored copy fails verification', async () => {
     const env = new MockActivityEnvironment();
-    const acts = createBackupActivities({ config: h.config, pool: h.pool, mailer: h.mailer, log: h.log });
+    const acts = createBackupActivities(workerDeps(h));
     const runId = `backup:${source}:manual-${Date.now()}`;
     const dump = await inActivity(env, () =>
       acts.dumpToStores({

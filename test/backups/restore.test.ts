@@ -35,6 +35,7 @@ import {
   testApp,
   TEST_API_KEY,
   type Harness,
+  workerDeps,
   type TestWorkers,
 } from '../helpers/harness.js';
 import { saveHistory } from '../helpers/histories.js';
@@ -252,6 +253,19 @@ describe('restore, drill and freshness', () => {
       results[0]!.id,
     ]);
     expect(rows[0]?.status).toBe('restored');
+    // Each result is an ops event for Slack / PagerDuty endpoints (README "Notifications").
+    const events = await h.pool.query<{ type: string; body: string }>(
+      'SELECT type, body FROM opsflow.webhook_events WHERE idempotency_key = ANY ($1) ORDER BY type',
+      [results.map((r) => `restore:${r.id}:${r.status}`)],
+    );
+    expect(events.rows.map((e) => e.type)).toEqual(['restore.failed', 'restore.succeeded']);
+    expect(JSON.parse(events.rows[0]!.body)).toMatchObject({
+      data: {
+        kind: 'drill',
+        database: 'never_backed_up',
+        reason: expect.stringMatching(/no verified backup/) as string,
+      },
+    });
     await saveHistory(results[0]!.id.split(':')[0]!, 'backups/drill.json');
   });
 
@@ -282,7 +296,7 @@ describe('restore, drill and freshness', () => {
     await withAdmin((a) => a.query(`COMMENT ON DATABASE ${quoteIdent(names.user)} IS 'customer data'`));
     // A verification's restore kept on purpose (keep): made by the real activity, it is marked with its run.
     const env = new MockActivityEnvironment();
-    const acts = createBackupActivities({ config: h.config, pool: h.pool, mailer: h.mailer, log: h.log });
+    const acts = createBackupActivities(workerDeps(h));
     const restorable = (await acts.newestVerifiedBackup({ database: source }))!;
     const kept = await env.run<[], VerificationResult, () => Promise<VerificationResult>>(() =>
       acts.restoreAndCompare({
@@ -359,6 +373,19 @@ describe('restore, drill and freshness', () => {
     // Still stale an hour later: no second email the same day.
     expect((await check()).alerted).toEqual([]);
     expect(alerts()).toHaveLength(1);
+    // And one backup.stale event (PagerDuty: a trigger of backup:<database>, resolved by the next verified one).
+    const events = await h.pool.query<{ body: string }>(
+      `SELECT body FROM opsflow.webhook_events WHERE type = 'backup.stale' AND idempotency_key LIKE $1`,
+      [`backup.stale:${source}:%`],
+    );
+    expect(events.rows.map((e) => (JSON.parse(e.body) as { data: unknown }).data)).toEqual([
+      {
+        database: source,
+        lastVerifiedAt: expect.any(String) as string,
+        maxAgeHours: 26,
+        workflowId: expect.stringMatching(/^backup-freshness-/) as string,
+      },
+    ]);
   });
 });
 

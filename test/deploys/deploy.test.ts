@@ -407,6 +407,11 @@ describe('deploy workflow against a real service', () => {
       10_000,
     );
     expect(await serving('prod')).toBeNull();
+    const asked = await h.pool.query<{ type: string }>(
+      'SELECT type FROM opsflow.webhook_events WHERE idempotency_key = $1',
+      [`deploy:${id}:approval_requested`],
+    );
+    expect(asked.rows).toEqual([{ type: 'deploy.approval_requested' }]);
     const alice = await makeKey('alice', ['approver']);
     const bob = await makeKey('bob', ['approver']);
     const deployer = await makeKey('ci', ['deployer']);

@@ -89,6 +89,16 @@ export interface TestWorkers {
   stop(): Promise<void>;
 }
 
+/** What the workers' activities get, from the harness (tests that call one activity directly use it too). */
+export const workerDeps = (h: Harness): WorkerDeps => ({
+  config: h.config,
+  pool: h.pool,
+  mailer: h.mailer,
+  log: h.log,
+  client: h.client,
+  queues: h.queues,
+});
+
 /** Starts the real workers (real activities, the run's workflow bundle) for the given families. */
 export async function startWorkers(
   h: Harness,
@@ -101,7 +111,7 @@ export async function startWorkers(
     connection,
     namespace: h.config.temporal.namespace,
     queues: h.queues,
-    deps: { config: h.config, pool: h.pool, mailer: h.mailer, log: h.log, client: h.client, queues: h.queues, ...deps },
+    deps: { ...workerDeps(h), ...deps },
     workflowBundle: { codePath: inject('workflowBundlePath') },
     families,
   });

@@ -430,6 +430,17 @@ describe('subscription lifecycle', () => {
       (m) => m.length === 1,
     );
     expect(report[0]!.subject).toMatch(/^\[ALERT\]/);
+    // The same report as an ops event (Slack): counts and ids, never the customers' addresses.
+    const event = await h.pool.query<{ body: string }>(
+      `SELECT body FROM opsflow.webhook_events WHERE type = 'subscriptions.expiring' AND body LIKE $1`,
+      [`%subscription-sweep:test:${id}"%`],
+    );
+    expect(event.rows).toHaveLength(1);
+    const data = (JSON.parse(event.rows[0]!.body) as { data: { alert: boolean; subscriptions: { id: string }[] } })
+      .data;
+    expect(data.alert).toBe(true);
+    expect(data.subscriptions.map((x) => x.id)).toContain(id);
+    expect(event.rows[0]!.body).not.toContain(`${id}@example.com`);
     // Its reminder (1 day before, already due) was sent by the recreated workflow.
     await waitFor(
       () => mailTo(`${id}@example.com`),

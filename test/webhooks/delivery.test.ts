@@ -115,6 +115,7 @@ describe('webhook delivery', () => {
       WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
       // Timers under a second fire after about a second on the dev server; 3 s keeps other tests clear of it.
       WEBHOOK_DISABLE_AFTER: '3s',
+      WEBHOOK_DLQ_GROWING_THRESHOLD: '3',
       SMTP_URL: smtp.url,
       OPS_EMAIL: 'ops@example.com',
     });
@@ -489,6 +490,43 @@ describe('webhook delivery', () => {
     expect((cleaned as { deleted: number }).deleted).toBeGreaterThanOrEqual(2);
     expect(await letters(ids)).toEqual([]);
     expect(await letters([stillId])).toEqual([{ delivery_id: stillId, resolution: null, resolved_by: null }]);
+  });
+
+  it('the scheduled redrive publishes dlq.growing when dead letters pile up, and dlq.cleared when they stop', async () => {
+    const runRedrive = async () => {
+      const workflowId = `dlq-redrive-${randomBytes(3).toString('hex')}`;
+      await h.client.workflow.execute(WEBHOOK_DLQ_REDRIVE_WORKFLOW, {
+        taskQueue: h.queues.webhooks,
+        workflowId,
+        args: [{ limit: 1000 }],
+      });
+      const desc = await h.client.workflow.getHandle(workflowId).describe();
+      const { rows } = await h.pool.query<{ type: string; body: string }>(
+        'SELECT type, body FROM opsflow.webhook_events WHERE idempotency_key = ANY ($1)',
+        [[`dlq.growing:${desc.runId}`, `dlq.cleared:${desc.runId}`]],
+      );
+      return rows.map((r) => ({ type: r.type, data: (JSON.parse(r.body) as { data: Record<string, unknown> }).data }));
+    };
+    // A baseline run: whatever earlier tests left is the previous count from here on.
+    await runRedrive();
+    const quiet = await runRedrive();
+    expect(quiet.filter((e) => e.type === 'dlq.growing')).toEqual([]);
+
+    // Three new dead letters on an endpoint then disabled (the redrive skips it, they stay open): the threshold.
+    const ep = await endpoint((await receiver(respond(500))).url, { retrySchedule: ['0s'] });
+    const events = await Promise.all([1, 2, 3].map(() => publish(ep.type)));
+    await Promise.all(events.map((e) => finished(e.deliveries[0]!.id)));
+    expect((await api('PATCH', `/v1/endpoints/${ep.id}`, { enabled: false })).status).toBe(200);
+    const grew = await runRedrive();
+    expect(grew.map((e) => e.type)).toEqual(['dlq.growing']);
+    expect(grew[0]!.data).toMatchObject({ threshold: 3, workflowId: expect.any(String) as string });
+    expect(grew[0]!.data.newSinceLast).toBeGreaterThanOrEqual(3);
+    const condition = await h.pool.query(`SELECT active FROM opsflow.ops_conditions WHERE key = 'dlq'`);
+    expect(condition.rows).toEqual([{ active: true }]);
+
+    // Nothing new: the condition clears, once.
+    expect((await runRedrive()).map((e) => e.type)).toEqual(['dlq.cleared']);
+    expect(await runRedrive()).toEqual([]);
   });
 
   it('disables an endpoint that has failed for longer than WEBHOOK_DISABLE_AFTER', async () => {

@@ -22,14 +22,18 @@ export interface WebhookDeliveryInput {
 
 export interface WebhookDeliveryResult {
   deliveryId: string;
-  status: 'delivered' | 'dead_lettered';
+  /** `discarded`: not sent, superseded by a newer event of the same condition (PagerDuty endpoints). */
+  status: 'delivered' | 'dead_lettered' | 'discarded';
   attempts: number;
   reason?: string;
 }
 
 /** What one attempt decided; computed by `nextStep` and recorded in PostgreSQL by the same activity. */
 export type NextStep =
-  { kind: 'delivered' } | { kind: 'retry'; delayMs: number } | { kind: 'dead_letter'; reason: string };
+  | { kind: 'delivered' }
+  | { kind: 'retry'; delayMs: number }
+  | { kind: 'dead_letter'; reason: string }
+  | { kind: 'superseded'; reason: string };
 
 export interface AttemptResult {
   attemptNo: number;

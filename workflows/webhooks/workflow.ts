@@ -84,6 +84,13 @@ export async function webhookDelivery(input: WebhookDeliveryInput): Promise<Webh
       upsertSearchAttributes([{ key: OpsStatus, value: 'retrying' }]);
       continue;
     }
+    if (attempt.next.kind === 'superseded') {
+      // Only a new worker returns this (no earlier history holds it), so replays of older runs are unchanged.
+      setCurrentDetails(`not sent: ${attempt.next.reason}`);
+      state.phase = 'done';
+      upsertSearchAttributes([{ key: OpsStatus, value: 'discarded' }]);
+      return { deliveryId: input.deliveryId, status: 'discarded', attempts: state.attempts };
+    }
     if (attempt.next.kind === 'delivered') {
       setCurrentDetails(`delivered on attempt ${state.attempts} (${answer})`);
       state.phase = 'done';

@@ -4,15 +4,23 @@ import { formatDuration, parseDuration } from '../../../lib/durations.js';
 import { newId } from '../../../lib/ids.js';
 import { page } from '../../../lib/pagination.js';
 import type { SecretBox } from '../../../lib/secret-box.js';
+import { actorLabel } from '../../../lib/keys/scopes.js';
+import { ENDPOINT_FORMATS, PAGERDUTY_EVENT_TYPES } from '../../../lib/webhooks/formats.js';
+import { publishEvent, webhookServiceDeps } from '../../../lib/webhooks/service.js';
 import { generateSecret, isValidSecret } from '../../../lib/webhooks/signing.js';
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../../lib/webhooks/ssrf.js';
 import { DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT_MS } from '../../../workflows/webhooks/definitions.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
 import type { ApiDeps } from '../../app.js';
+import { actorOf } from '../../auth.js';
 import { ApiError } from '../../errors.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
 import { EventType, IdParam, RetrySchedule } from './shared.js';
+
+const RoutingKey = z
+  .string()
+  .regex(/^[A-Za-z0-9]{32}$/, 'a PagerDuty integration (routing) key: 32 letters and digits');
 
 const EndpointCreate = z
   .object({
@@ -26,8 +34,24 @@ const EndpointCreate = z
       description:
         'The tenant whose events this endpoint receives (with events of no tenant only if it has none). Fixed once set',
     }),
+    format: z.enum(ENDPOINT_FORMATS).optional().openapi({
+      description:
+        'What the endpoint receives: the Standard Webhooks envelope (default), a Slack incoming-webhook message, or a PagerDuty Events API v2 event (only events that trigger or resolve a condition). Fixed once set',
+    }),
+    routingKey: RoutingKey.optional().openapi({
+      description:
+        "The PagerDuty integration's routing key; required with format pagerduty. Stored encrypted, never shown",
+    }),
   })
   .strict()
+  .superRefine((b, ctx) => {
+    if (b.format === 'pagerduty' && !b.routingKey) {
+      ctx.addIssue({ code: 'custom', path: ['routingKey'], message: 'required with format pagerduty' });
+    }
+    if (b.routingKey && b.format !== 'pagerduty') {
+      ctx.addIssue({ code: 'custom', path: ['routingKey'], message: 'only for format pagerduty' });
+    }
+  })
   .openapi('EndpointCreate');
 
 const EndpointPatch = z
@@ -38,6 +62,7 @@ const EndpointPatch = z
     retrySchedule: RetrySchedule.optional(),
     timeoutMs: z.number().int().min(1000).max(60_000).optional(),
     enabled: z.boolean().optional(),
+    routingKey: RoutingKey.optional().openapi({ description: 'A new routing key (pagerduty endpoints only)' }),
   })
   .strict()
   .openapi('EndpointPatch');
@@ -53,6 +78,7 @@ const Endpoint = z
     enabled: z.boolean(),
     disabledReason: z.string().nullable(),
     tenantId: z.string().nullable(),
+    format: z.enum(ENDPOINT_FORMATS),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -68,12 +94,13 @@ interface EndpointRow {
   enabled: boolean;
   disabled_reason: string | null;
   tenant_id: string | null;
+  format: (typeof ENDPOINT_FORMATS)[number];
   created_at: Date;
   updated_at: Date;
 }
 
 const ENDPOINT_COLUMNS =
-  'id, url, description, event_types, retry_schedule_ms, timeout_ms, enabled, disabled_reason, tenant_id, created_at, updated_at';
+  'id, url, description, event_types, retry_schedule_ms, timeout_ms, enabled, disabled_reason, tenant_id, format, created_at, updated_at';
 
 function endpointJson(r: EndpointRow) {
   return {
@@ -86,6 +113,7 @@ function endpointJson(r: EndpointRow) {
     enabled: r.enabled,
     disabledReason: r.disabled_reason,
     tenantId: r.tenant_id,
+    format: r.format,
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
   };
@@ -96,6 +124,7 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
   const router = newRouter();
   const { pool } = deps;
   const transport = transportPolicy(deps.config.webhooks);
+  const events = webhookServiceDeps(deps.config, deps.pool, deps.temporal, deps.queues);
 
   async function checkUrl(url: string) {
     try {
@@ -135,12 +164,25 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
     }),
     async (c) => {
       const body = c.req.valid('json');
+      if (
+        body.format === 'pagerduty' &&
+        body.eventTypes &&
+        !body.eventTypes.some((t) => PAGERDUTY_EVENT_TYPES.includes(t))
+      ) {
+        throw new ApiError(
+          422,
+          'unprocessable',
+          `a PagerDuty endpoint receives only events that trigger or resolve a condition (${PAGERDUTY_EVENT_TYPES.join(', ')}); none of eventTypes is one`,
+          [{ path: 'eventTypes', message: 'no event type PagerDuty would receive' }],
+        );
+      }
       await checkUrl(body.url);
       const secret = body.secret ?? generateSecret();
       const schedule = body.retrySchedule ?? DEFAULT_RETRY_SCHEDULE.map((s) => parseDuration(s)!);
       const { rows } = await pool.query<EndpointRow>(
-        `INSERT INTO opsflow.webhook_endpoints (id, url, description, event_types, secret, retry_schedule_ms, timeout_ms, tenant_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${ENDPOINT_COLUMNS}`,
+        `INSERT INTO opsflow.webhook_endpoints (id, url, description, event_types, secret, retry_schedule_ms, timeout_ms, tenant_id,
+           format, routing_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${ENDPOINT_COLUMNS}`,
         [
           newId('ep'),
           body.url,
@@ -150,6 +192,8 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
           schedule,
           body.timeoutMs ?? DEFAULT_TIMEOUT_MS,
           body.tenantId ?? null,
+          body.format ?? 'standard',
+          body.routingKey ? deps.secrets.encrypt(body.routingKey) : null,
         ],
       );
       return c.json({ ...endpointJson(rows[0]!), secret }, 201);
@@ -204,7 +248,15 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
-      await loadEndpoint(id);
+      const before = await loadEndpoint(id);
+      if (body.routingKey !== undefined && before.format !== 'pagerduty') {
+        throw new ApiError(
+          422,
+          'unprocessable',
+          `endpoint ${id} is a ${before.format} endpoint: only pagerduty ones have a routing key`,
+          [{ path: 'routingKey', message: 'only for format pagerduty' }],
+        );
+      }
       if (body.url !== undefined) await checkUrl(body.url);
       const { rows } = await pool.query<EndpointRow>(
         `UPDATE opsflow.webhook_endpoints SET
@@ -217,6 +269,7 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
            disabled_reason = CASE WHEN $9 IS NULL THEN disabled_reason WHEN $9 THEN NULL ELSE 'disabled by an operator' END,
            disabled_at = CASE WHEN $9 IS NULL THEN disabled_at WHEN $9 THEN NULL ELSE now() END,
            failing_since = CASE WHEN $9 THEN NULL ELSE failing_since END,
+           routing_key = COALESCE($10, routing_key),
            updated_at = now()
          WHERE id = $1 AND deleted_at IS NULL RETURNING ${ENDPOINT_COLUMNS}`,
         [
@@ -229,10 +282,22 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
           body.retrySchedule ?? null,
           body.timeoutMs ?? null,
           body.enabled ?? null,
+          body.routingKey ? deps.secrets.encrypt(body.routingKey) : null,
         ],
       );
-      if (!rows[0]) throw new ApiError(404, 'not_found', `endpoint ${id} not found`);
-      return c.json(endpointJson(rows[0]), 200);
+      const after = rows[0];
+      if (!after) throw new ApiError(404, 'not_found', `endpoint ${id} not found`);
+      if (!before.enabled && after.enabled) {
+        // Clears the endpoint.disabled condition (a PagerDuty incident resolves). The endpoint is usable already,
+        // so a failed publish is logged, not an error: the reconciler starts any delivery it stored.
+        await publishEvent(events, {
+          type: 'endpoint.enabled',
+          payload: { endpointId: id, host: new URL(after.url).host, by: actorLabel(actorOf(c)) },
+          idempotencyKey: `endpoint.enabled:${id}:${after.updated_at.toISOString()}`,
+          ...(after.tenant_id ? { tenantId: after.tenant_id } : {}),
+        }).catch((err: unknown) => deps.log.warn({ err, endpointId: id }, 'endpoint.enabled not published'));
+      }
+      return c.json(endpointJson(after), 200);
     },
   );
 

@@ -1,0 +1,132 @@
+/** Slack and PagerDuty renderings of every ops event, checked against the peers' documented shapes (peers.ts). */
+import { describe, expect, it } from 'vitest';
+import {
+  describeEvent,
+  OPS_EVENTS,
+  PAGERDUTY_EVENT_TYPES,
+  renderPagerDuty,
+  renderSlack,
+  type Envelope,
+} from '../../lib/webhooks/formats.js';
+import { pagerDutyProblems, slackProblems } from './peers.js';
+
+const routingKey = 'R0123456789abcdef0123456789abcde';
+const ctx = {
+  eventId: 'msg_1',
+  routingKey,
+  temporalUi: { url: 'https://temporal.example.com/', namespace: 'prod ns' },
+};
+const samples: Record<string, Record<string, unknown>> = {
+  'backup.verified': { backupId: 'b1', database: 'app', sizeBytes: 5 * 1024 * 1024, stores: ['local', 's3'] },
+  'backup.failed': { backupId: 'b2', database: 'app', reason: 'pg_dump exited 1' },
+  'backup.stale': { database: 'app', lastVerifiedAt: null, maxAgeHours: 26 },
+  'restore.succeeded': { kind: 'drill', database: 'app', targetDatabase: 'drill_app', backupId: 'b1' },
+  'restore.failed': { kind: 'restore', database: 'app', targetDatabase: 'app_copy', reason: 'row counts differ' },
+  'deploy.started': { target: 'web', environment: 'production', version: '1.2.0', previousVersion: '1.1.0' },
+  'deploy.approval_requested': { target: 'web', version: '1.2.0', requestedBy: 'ci' },
+  'deploy.succeeded': { target: 'web', version: '1.2.0', previousVersion: '1.1.0' },
+  'deploy.rolled_back': { target: 'web', version: '1.2.0', previousVersion: '1.1.0', reason: '2 failed checks' },
+  'deploy.rollback_failed': { target: 'web', version: '1.2.0', reason: 'rollback command failed (exit 1)' },
+  'deploy.aborted': { target: 'web', version: '1.2.0' },
+  'deploy.canceled': { target: 'web', version: '1.2.0' },
+  'deploy.rejected': { target: 'web', version: '1.2.0', decidedBy: 'alice' },
+  'endpoint.disabled': { endpointId: 'ep_1', host: 'hooks.example.com', reason: 'the endpoint answered 410 Gone' },
+  'endpoint.enabled': { endpointId: 'ep_1', host: 'hooks.example.com', by: 'ops (key_1)' },
+  'dlq.growing': { open: 40, newSinceLast: 25 },
+  'dlq.cleared': { open: 12 },
+  'subscriptions.expiring': { expiring: 12, windowHours: 24, alert: true, threshold: 10, restarted: 0 },
+};
+const envelope = (type: string, data: unknown = samples[type]): Envelope => ({
+  type,
+  timestamp: '2026-11-28T03:00:00.000Z',
+  data: { ...(data as object), workflowId: `wf:${type}` },
+});
+
+describe('notification formats', () => {
+  it('knows every ops event it claims, and samples cover them all', () => {
+    expect(Object.keys(samples).sort()).toEqual([...OPS_EVENTS].sort());
+  });
+
+  it.each(OPS_EVENTS)('%s renders as a well-formed Slack message with a Temporal UI link', (type) => {
+    const msg = renderSlack(envelope(type), ctx);
+    expect(slackProblems(msg)).toEqual([]);
+    expect(JSON.stringify(msg)).toContain(
+      `https://temporal.example.com/namespaces/prod%20ns/workflows/${encodeURIComponent(`wf:${type}`)}`,
+    );
+  });
+
+  it.each(OPS_EVENTS)('%s: a PagerDuty event exactly when it opens or closes a condition', (type) => {
+    const event = renderPagerDuty(envelope(type), ctx) as Record<string, unknown> | undefined;
+    const view = describeEvent(envelope(type));
+    expect(PAGERDUTY_EVENT_TYPES.includes(type)).toBe(view.condition !== undefined);
+    if (!view.condition) return expect(event).toBeUndefined();
+    expect(pagerDutyProblems(event)).toEqual([]);
+    expect(event).toMatchObject({
+      routing_key: routingKey,
+      event_action: view.condition.action,
+      dedup_key: `opsflow:${view.condition.key}`,
+    });
+  });
+
+  it('a failure and the success after it share the dedup key: trigger, then resolve', () => {
+    const pairs = [
+      ['backup.failed', 'backup.verified'],
+      ['backup.stale', 'backup.verified'],
+      ['deploy.rolled_back', 'deploy.succeeded'],
+      ['deploy.rollback_failed', 'deploy.succeeded'],
+      ['restore.failed', 'restore.succeeded'],
+      ['endpoint.disabled', 'endpoint.enabled'],
+      ['dlq.growing', 'dlq.cleared'],
+    ];
+    for (const [bad, good] of pairs as [string, string][]) {
+      const data = { ...samples[bad], ...samples[good], kind: 'drill' };
+      const t = renderPagerDuty(envelope(bad, data), ctx) as { event_action: string; dedup_key: string };
+      const r = renderPagerDuty(envelope(good, data), ctx) as { event_action: string; dedup_key: string };
+      expect([t.event_action, r.event_action]).toEqual(['trigger', 'resolve']);
+      expect(r.dedup_key).toBe(t.dedup_key);
+    }
+    // Different databases, different incidents.
+    const a = renderPagerDuty(envelope('backup.failed', { database: 'a' }), ctx) as { dedup_key: string };
+    const b = renderPagerDuty(envelope('backup.failed', { database: 'b' }), ctx) as { dedup_key: string };
+    expect(a.dedup_key).not.toBe(b.dedup_key);
+  });
+
+  it('escapes Slack markup and cuts what is too long; any other event type renders generically', () => {
+    const msg = renderSlack(
+      envelope('backup.failed', { database: 'x'.repeat(400), reason: '<!channel> & <http://evil|click>' }),
+      ctx,
+    );
+    expect(slackProblems(msg)).toEqual([]);
+    const text = JSON.stringify(msg);
+    expect(text).not.toContain('<!channel>');
+    expect(text).toContain('&lt;!channel&gt; &amp; &lt;http://evil|click&gt;');
+    const generic = renderSlack(
+      { type: 'invoice.paid', timestamp: '2026-11-28T03:00:00Z', data: { id: 'in_1' } },
+      {
+        eventId: 'msg_2',
+      },
+    );
+    expect(slackProblems(generic)).toEqual([]);
+    expect(JSON.stringify(generic)).toContain('invoice.paid');
+    expect(JSON.stringify(generic)).not.toContain('Temporal UI'); // no TEMPORAL_UI_URL, no link
+    expect(renderPagerDuty({ type: 'invoice.paid', timestamp: '2026-11-28T03:00:00Z', data: {} }, ctx)).toBeUndefined();
+  });
+
+  it('the peer checks refuse what Slack and PagerDuty would refuse', () => {
+    expect(slackProblems({ text: 'x', blocks: [{ type: 'header', text: { type: 'mrkdwn', text: 'x' } }] })).not.toEqual(
+      [],
+    );
+    expect(slackProblems({ blocks: [] })).not.toEqual([]);
+    expect(pagerDutyProblems({ routing_key: routingKey, event_action: 'trigger', dedup_key: 'k' })).toContain(
+      'a trigger needs a payload',
+    );
+    expect(
+      pagerDutyProblems({
+        routing_key: 'short',
+        event_action: 'trigger',
+        dedup_key: 'k',
+        payload: { summary: 's', source: 'x', severity: 'fatal' },
+      }),
+    ).toEqual(['routing_key: 32 characters', 'payload.severity']);
+  });
+});
