@@ -13,7 +13,7 @@ import { targetSettings, targetsDigest, type DeployTarget } from '../lib/deploys
 import type { Logger } from '../lib/logger.js';
 import type { Mailer } from '../lib/mailer.js';
 import type { TaskQueues } from '../lib/task-queues.js';
-import { publishOpsEvent, type OpsEventType } from '../lib/webhooks/ops-events.js';
+import { publishDeployOutcome, publishDeployProgress } from '../lib/deploys/events.js';
 import { webhookServiceDeps } from '../lib/webhooks/service.js';
 import type {
   CommandResult,
@@ -335,47 +335,14 @@ export const createDeployActivities = (deps: Deps) => {
         ],
       );
       // The deploy's first steps are news too: a Slack channel hears of it when it starts or waits for a yes.
-      if (r.status === 'awaiting_approval' || r.status === 'running') {
-        const news = r.status === 'running' ? 'started' : 'approval_requested';
-        await publishOpsEvent(
-          events,
-          `deploy.${news}`,
-          {
-            deployId: r.id,
-            target: input.target.name,
-            environment: input.target.environment,
-            kind: input.input.kind,
-            version: r.plan?.version ?? input.input.version ?? null,
-            previousVersion: r.plan?.previousVersion ?? null,
-            requestedBy: input.input.requester?.keyName ?? input.input.requestedBy ?? null,
-          },
-          `deploy:${r.id}:${news}`,
-        );
-      }
+      await publishDeployProgress(events, r, input.input, input.target);
     },
 
     /** Email ops and emit `deploy.<status>` for every outcome; a failed rollback is a critical email. */
     async reportDeploy(input: { result: DeployResult; target: string; environment: string }): Promise<void> {
       const r = input.result;
       const version = r.plan?.version ?? '?';
-      // `failed` is a deploy that went bad and whose previous version is not back (the rollback failed, or there
-      // was none to roll back to): the event says so.
-      const type = r.status === 'failed' ? 'deploy.rollback_failed' : (`deploy.${r.status}` as OpsEventType);
-      await publishOpsEvent(
-        events,
-        type,
-        {
-          deployId: r.id,
-          target: input.target,
-          environment: input.environment,
-          status: r.status,
-          version,
-          previousVersion: r.plan?.previousVersion ?? null,
-          reason: r.reason ?? null,
-          decidedBy: r.decision?.by ?? null,
-        },
-        `deploy:${r.id}:${r.status}`,
-      );
+      await publishDeployOutcome(events, r, { name: input.target, environment: input.environment });
       const to = deps.config.mail.opsEmail;
       if (!to) {
         deps.log.warn({ deploy: r.id, status: r.status }, 'deploy finished; OPS_EMAIL is unset, report not emailed');
