@@ -31,7 +31,58 @@ export interface DevServerOptions {
   dynamicConfig?: Record<string, string | number | boolean>;
 }
 
+/**
+ * The dev server picks its HTTP, metrics and internal service ports itself (bind to :0, close, bind again
+ * later), so another process can take one of them in between: it then exits at start with "address already
+ * in use" (seen once in CI). Such a start is tried again — each try picks new ports — unless the clash is on
+ * the frontend port the caller chose.
+ */
+const START_TRIES = 3;
+
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (!(err instanceof PortClash) || attempt >= START_TRIES || err.onFrontendPort) throw err;
+      opts.logTo?.write(`temporal dev server: a port was taken during start (try ${attempt}); starting again\n`);
+    }
+  }
+}
+
+class PortClash extends Error {
+  constructor(
+    message: string,
+    readonly onFrontendPort: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Keeps the start of a stream (where a panic's message is) and its end. */
+function headAndTail(limit: number) {
+  let head = '';
+  let tail = '';
+  let dropped = false;
+  return {
+    add(text: string) {
+      if (head.length < limit) {
+        const room = limit - head.length;
+        head += text.slice(0, room);
+        text = text.slice(room);
+      }
+      if (text === '') return;
+      tail += text;
+      if (tail.length > limit) {
+        dropped = true;
+        tail = tail.slice(-limit);
+      }
+    },
+    text: () => (dropped ? `${head}\n[…]\n${tail}` : head + tail),
+  };
+}
+
+async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   const ip = opts.ip ?? '127.0.0.1';
   const args = ['server', 'start-dev', '--ip', ip, '--port', String(opts.port), '--log-level', 'warn'];
   args.push('--namespace', opts.namespace, ...searchAttributeCliArgs());
@@ -49,14 +100,16 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const child = spawn(opts.bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
-  let output = '';
+  const output = headAndTail(4000);
   const collect = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-8000);
+    output.add(chunk.toString());
     opts.logTo?.write(chunk);
   };
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close' comes after the last output: what a dying server printed is all read by then.
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
 
   const address = `${ip}:${opts.port}`;
   const stop = async () => {
@@ -71,7 +124,14 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
   for (;;) {
     if (child.exitCode !== null) {
-      throw new Error(`temporal server start-dev exited with code ${child.exitCode}:\n${output}`);
+      process.off('exit', killOnExit);
+      await closed;
+      const message = `temporal server start-dev exited with code ${child.exitCode}:\n${output.text()}`;
+      if (/address already in use/i.test(output.text())) {
+        const onFrontendPort = output.text().includes(`:${opts.port}: bind`);
+        throw new PortClash(message, onFrontendPort);
+      }
+      throw new Error(message);
     }
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1000 });
@@ -84,7 +144,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     } catch (err) {
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`Temporal dev server at ${address} not ready: ${(err as Error).message}\n${output}`);
+        throw new Error(`Temporal dev server at ${address} not ready: ${(err as Error).message}\n${output.text()}`);
       }
       await new Promise((r) => setTimeout(r, 250));
     }
