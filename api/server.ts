@@ -2,6 +2,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve, type ServerType } from '@hono/node-server';
+import { Client } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
 import { resolveApiKeys } from '../lib/api-keys.js';
 import { apiExposureProblem, ConfigError, loadConfigOrExit, type Config } from '../lib/config.js';
 import { createPool } from '../lib/db.js';
@@ -23,6 +25,11 @@ export async function startApi(opts: {
   log: Logger;
   apiKeys: string[];
   temporalAddress?: string;
+  /**
+   * The workers' connection when they run in this process (`npm start`): the API's client runs on it, so the
+   * server can hand a new delivery's first workflow task straight to them (eager start). Closed by the workers.
+   */
+  workerConnection?: NativeConnection;
 }): Promise<RunningApi> {
   const { config, log } = opts;
   const exposure = apiExposureProblem(config);
@@ -34,7 +41,9 @@ export async function startApi(opts: {
     throw err;
   }
   const pool = createPool(config.databaseUrl, config.databasePoolMax);
-  const temporal = await connectClient(temporalSettings(config, opts.temporalAddress));
+  const temporal = opts.workerConnection
+    ? new Client({ connection: opts.workerConnection, namespace: config.temporal.namespace })
+    : await connectClient(temporalSettings(config, opts.temporalAddress));
   const probe = startTemporalProbe(temporal.connection);
   const app = createApp({
     probe,
@@ -57,7 +66,7 @@ export async function startApi(opts: {
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await probe.stop();
-      await temporal.connection.close();
+      if (!opts.workerConnection) await temporal.connection.close();
       await pool.end();
     },
   };

@@ -153,6 +153,7 @@ export const envSchema = z.object({
     )
     .default([]),
   WEBHOOK_DISABLE_AFTER: duration.default(5 * 24 * 3600 * 1000),
+  WEBHOOK_DELIVERY_PATH: z.enum(['fast', 'classic']).default('fast'),
   WEBHOOK_RECONCILE_INTERVAL: duration.default(30_000),
   SUBSCRIPTION_RECONCILE_INTERVAL: duration.default(30_000),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce
@@ -311,6 +312,11 @@ export interface Config {
     allowedPorts: number[];
     /** An endpoint failing continuously this long is disabled. */
     disableAfterMs: number;
+    /**
+     * Which workflow new deliveries run: `fast` (webhookDeliveryFast: the first attempt as a local activity,
+     * eagerly started where the API shares the workers' connection) or `classic` (webhookDelivery).
+     */
+    deliveryPath: 'fast' | 'classic';
     maxPayloadBytes: number;
     /** Resolved dead letters older than this are deleted by the daily cleanup. */
     dlqRetentionMs: number;
@@ -488,6 +494,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       httpsOnly: e.WEBHOOK_HTTPS_ONLY,
       allowedPorts: e.WEBHOOK_ALLOWED_PORTS,
       disableAfterMs: e.WEBHOOK_DISABLE_AFTER,
+      deliveryPath: e.WEBHOOK_DELIVERY_PATH,
       maxPayloadBytes: e.WEBHOOK_MAX_PAYLOAD_BYTES,
       dlqRetentionMs: e.WEBHOOK_DLQ_RETENTION,
       dlqGrowingThreshold: e.WEBHOOK_DLQ_GROWING_THRESHOLD,

@@ -18,7 +18,7 @@ export interface TemporalProbe {
 }
 
 export function startTemporalProbe(
-  connection: Connection,
+  connection: Pick<Connection, 'withDeadline' | 'workflowService'>,
   opts: { intervalMs?: number; timeoutMs?: number } = {},
 ): TemporalProbe {
   const intervalMs = opts.intervalMs ?? 500;

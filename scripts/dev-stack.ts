@@ -123,7 +123,13 @@ try {
   const keys = await resolveApiKeys(config, { generate: true });
   const workers = await runWorkers({ config, log, temporalAddress });
   cleanups.push(() => workers.shutdown());
-  const api = await startApi({ config, log, apiKeys: keys.keys, temporalAddress });
+  const api = await startApi({
+    config,
+    log,
+    apiKeys: keys.keys,
+    temporalAddress,
+    workerConnection: workers.connection,
+  });
   cleanups.push(() => api.close());
 
   const keyLine =

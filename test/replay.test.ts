@@ -26,6 +26,8 @@ describe('replay of recorded histories', () => {
         'system-check/ok.json',
         'webhooks/delivered.json',
         'webhooks/dead-lettered.json',
+        'webhooks/fast-delivered.json',
+        'webhooks/fast-retried.json',
         'subscriptions/expired.json',
         'subscriptions/reminder-canceled.json',
         'subscriptions/renewed.json',

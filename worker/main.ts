@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Runtime, type Worker } from '@temporalio/worker';
+import { type NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { loadConfigOrExit, type Config } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
 import { createLogger, temporalLogger, type Logger } from '../lib/logger.js';
@@ -23,6 +23,8 @@ export interface RunningWorkers {
   /** Resolves when every worker has stopped (after shutdown(), or on a fatal error). */
   done: Promise<void>;
   shutdown(): Promise<void>;
+  /** The workers' connection: an API in the same process runs its client on it to start deliveries eagerly. */
+  connection: NativeConnection;
 }
 
 let runtimeInstalled = false;
@@ -104,7 +106,7 @@ export async function runWorkers(opts: {
       mailer.close();
       await pool.end();
     })());
-  return { workers, done, shutdown };
+  return { workers, done, shutdown, connection };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

@@ -1,7 +1,7 @@
 // The worker's only workflowsPath: every workflow type opsflow runs.
 export { systemCheck } from './system-check/workflow.js';
 export { historyRetention } from './system-check/retention.js';
-export { webhookDelivery } from './webhooks/workflow.js';
+export { webhookDelivery, webhookDeliveryFast } from './webhooks/workflow.js';
 export { webhookDlqCleanup, webhookDlqRedrive } from './webhooks/maintenance.js';
 export { subscriptionLifecycle } from './subscriptions/workflow.js';
 export { subscriptionSweep } from './subscriptions/sweep.js';

@@ -5,6 +5,7 @@
  * or the scheduled redrive starts what is missing, and workflow ids make a second start a no-op.
  */
 import {
+  InternalConnectionLikeSymbol,
   WorkflowExecutionAlreadyStartedError,
   WorkflowIdConflictPolicy,
   WorkflowIdReusePolicy,
@@ -20,6 +21,7 @@ import { OpsKind, OpsStatus, TenantId, WebhookEndpointId, WebhookEvent, WebhookH
 import {
   deliveryWorkflowId,
   retryNowSignal,
+  WEBHOOK_DELIVERY_FAST_WORKFLOW,
   WEBHOOK_DELIVERY_WORKFLOW,
   type WebhookDeliveryInput,
 } from '../../workflows/webhooks/definitions.js';
@@ -31,6 +33,24 @@ export interface WebhookServiceDeps {
   maxPayloadBytes: number;
   /** Workflow starts one publish (or reconciler round) keeps in flight at once. */
   startConcurrency: number;
+  /** The workflow type new deliveries run (WEBHOOK_DELIVERY_PATH). */
+  workflowType: typeof WEBHOOK_DELIVERY_WORKFLOW | typeof WEBHOOK_DELIVERY_FAST_WORKFLOW;
+  /**
+   * Ask the server to hand a fast delivery's first workflow task straight back to this process: only where the
+   * client runs on the workers' own NativeConnection (`npm start`, one process), else the SDK refuses.
+   */
+  eagerStart: boolean;
+}
+
+/**
+ * Whether a client's connection can start workflows eagerly: the SDK marks a NativeConnection (the workers'
+ * connection, which a Client can also run on) this way, and refuses `requestEagerStart` on any other.
+ */
+export function canStartEagerly(client: Client): boolean {
+  const marks = (client.connection as { [InternalConnectionLikeSymbol]?: { supportsEagerStart?: boolean } })[
+    InternalConnectionLikeSymbol
+  ];
+  return marks?.supportsEagerStart === true;
 }
 
 /** The service's dependencies from what every process has: config, pool, Temporal client, queues. */
@@ -46,6 +66,8 @@ export function webhookServiceDeps(
     taskQueue: queues.webhooks,
     maxPayloadBytes: config.webhooks.maxPayloadBytes,
     startConcurrency: config.startConcurrency,
+    workflowType: config.webhooks.deliveryPath === 'fast' ? WEBHOOK_DELIVERY_FAST_WORKFLOW : WEBHOOK_DELIVERY_WORKFLOW,
+    eagerStart: config.webhooks.deliveryPath === 'fast' && canStartEagerly(client),
   };
 }
 
@@ -87,10 +109,10 @@ interface DeliveryStart {
   attempts: number;
 }
 
-function searchAttributes(d: DeliveryStart, status: string): SearchAttributePair[] {
+function searchAttributes(d: DeliveryStart): SearchAttributePair[] {
   const pairs: SearchAttributePair[] = [
     { key: OpsKind, value: 'webhook' },
-    { key: OpsStatus, value: status },
+    { key: OpsStatus, value: 'pending' },
     { key: WebhookEvent, value: d.event_type },
     { key: WebhookEndpointId, value: d.endpoint_id },
     { key: WebhookHost, value: new URL(d.url).host },
@@ -106,13 +128,14 @@ function input(d: DeliveryStart): WebhookDeliveryInput {
 /** Starts the delivery's first run; a run that exists (running or finished) is left alone. */
 async function startDelivery(deps: WebhookServiceDeps, d: DeliveryStart): Promise<void> {
   try {
-    await deps.client.workflow.start(WEBHOOK_DELIVERY_WORKFLOW, {
+    await deps.client.workflow.start(deps.workflowType, {
       taskQueue: deps.taskQueue,
       workflowId: deliveryWorkflowId(d.id),
       args: [input(d)],
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      typedSearchAttributes: searchAttributes(d, 'pending'),
+      typedSearchAttributes: searchAttributes(d),
+      requestEagerStart: deps.eagerStart,
       staticSummary: `${d.event_type} → ${new URL(d.url).host}`,
     });
   } catch (err) {
@@ -279,14 +302,14 @@ async function signalOrStart(deps: WebhookServiceDeps, d: DeliveryStart): Promis
      WHERE id = $1 AND status IN ('dead_lettered', 'discarded', 'delivered')`,
     [d.id],
   );
-  await deps.client.workflow.signalWithStart(WEBHOOK_DELIVERY_WORKFLOW, {
+  await deps.client.workflow.signalWithStart(deps.workflowType, {
     taskQueue: deps.taskQueue,
     workflowId: deliveryWorkflowId(d.id),
     args: [input(d)],
     signal: retryNowSignal,
     signalArgs: [],
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    typedSearchAttributes: searchAttributes(d, 'pending'),
+    typedSearchAttributes: searchAttributes(d),
     staticSummary: `${d.event_type} → ${new URL(d.url).host} (redrive)`,
   });
 }

@@ -86,6 +86,8 @@ export function installRuntime(log: Logger = testLog()): void {
 
 export interface TestWorkers {
   workers: Worker[];
+  /** The workers' own connection (a client on it can start workflows eagerly). */
+  connection: NativeConnection;
   stop(): Promise<void>;
 }
 
@@ -118,6 +120,7 @@ export async function startWorkers(
   const running = Promise.all(workers.map((w) => w.run()));
   return {
     workers,
+    connection,
     stop: async () => {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await running;

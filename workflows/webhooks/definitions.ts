@@ -2,6 +2,8 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 
 export const WEBHOOK_DELIVERY_WORKFLOW = 'webhookDelivery';
+/** The same delivery with its first attempt as a local activity (see workflow.ts); same input, result, signals. */
+export const WEBHOOK_DELIVERY_FAST_WORKFLOW = 'webhookDeliveryFast';
 export const WEBHOOK_DLQ_REDRIVE_WORKFLOW = 'webhookDlqRedrive';
 export const WEBHOOK_DLQ_CLEANUP_WORKFLOW = 'webhookDlqCleanup';
 
