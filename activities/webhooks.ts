@@ -82,12 +82,54 @@ export const createWebhookActivities = (deps: {
     return event && JSON.stringify(event);
   }
 
-  async function recorded(deliveryId: string, attemptNo: number): Promise<AttemptResult | undefined> {
-    const { rows } = await deps.pool.query<{ decision: AttemptResult }>(
-      'SELECT decision FROM opsflow.webhook_attempts WHERE delivery_id = $1 AND attempt_no = $2',
-      [deliveryId, attemptNo],
+  /**
+   * The common case, delivered, as one statement (one round trip, atomic like the transaction below): the
+   * endpoint's health, the attempt row, the delivery's status, and any dead letter a racing redrive left open.
+   * The endpoint row is written only when it changes (failing until now) or its last success is over a second
+   * old: one hot endpoint is not rewritten by every delivery.
+   */
+  async function recordDelivered(
+    d: DeliveryRow,
+    input: AttemptInput,
+    startedAt: Date,
+    answer: SendResult,
+  ): Promise<AttemptResult> {
+    const result: AttemptResult = {
+      attemptNo: input.attemptNo,
+      endpointId: d.endpoint_id,
+      statusCode: answer.status,
+      error: answer.error,
+      next: { kind: 'delivered' },
+    };
+    await deps.pool.query(
+      `WITH endpoint AS (
+         UPDATE opsflow.webhook_endpoints SET failing_since = NULL, last_success_at = now()
+         WHERE id = $2 AND (failing_since IS NOT NULL OR last_success_at IS NULL
+                            OR last_success_at < now() - interval '1 second')
+       ), attempt AS (
+         INSERT INTO opsflow.webhook_attempts
+           (delivery_id, attempt_no, started_at, latency_ms, status_code, error, response_body, outcome, decision)
+         VALUES ($1, $3, $4, $5, $6, $7, $8, 'success', $9) ON CONFLICT DO NOTHING
+       ), letters AS (
+         UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'redriven'
+         WHERE delivery_id = $1 AND resolved_at IS NULL
+       )
+       UPDATE opsflow.webhook_deliveries SET status = 'delivered', attempts = GREATEST(attempts, $3),
+         last_status_code = $6, last_error = $7, next_attempt_at = NULL, delivered_at = now(), updated_at = now()
+       WHERE id = $1`,
+      [
+        d.id,
+        d.endpoint_id,
+        input.attemptNo,
+        startedAt,
+        answer.latencyMs,
+        answer.status ?? null,
+        result.error ?? null,
+        answer.body ?? null,
+        JSON.stringify(result),
+      ],
     );
-    return rows[0]?.decision;
+    return result;
   }
 
   async function record(
@@ -103,6 +145,9 @@ export const createWebhookActivities = (deps: {
   ): Promise<AttemptResult> {
     let next: NextStep = decided ?? nextStep(outcome, input.stepIndex, input.retryScheduleMs);
     let endpointDisabled: string | undefined;
+    if (outcome.kind === 'success' && attempted && next.kind === 'delivered') {
+      return recordDelivered(d, input, startedAt, answer!);
+    }
     return withTransaction(deps.pool, async (client) => {
       // Endpoint health first: it can turn this attempt's retry into a dead letter.
       if (outcome.kind === 'success') {
@@ -221,18 +266,21 @@ export const createWebhookActivities = (deps: {
 
   return {
     async attemptDelivery(input: AttemptInput): Promise<AttemptResult> {
-      const already = await recorded(input.deliveryId, input.attemptNo);
-      if (already) return already;
-      const { rows } = await deps.pool.query<DeliveryRow>(
+      // With the attempt's record if it has one: a retried activity (or the fast path's first attempt made again)
+      // whose transaction committed returns that decision instead of sending again.
+      const { rows } = await deps.pool.query<DeliveryRow & { recorded: AttemptResult | null }>(
         `SELECT d.id, d.event_id, d.endpoint_id, e.body, ep.url, ep.secret, ep.previous_secret,
                 ep.previous_secret_expires_at, ep.timeout_ms, ep.enabled, ep.disabled_reason, ep.deleted_at,
-                ep.format, ep.routing_key, e.condition_key, e.created_at AS event_created_at
+                ep.format, ep.routing_key, e.condition_key, e.created_at AS event_created_at,
+                (SELECT a.decision FROM opsflow.webhook_attempts a
+                 WHERE a.delivery_id = d.id AND a.attempt_no = $2) AS recorded
          FROM opsflow.webhook_deliveries d
          JOIN opsflow.webhook_events e ON e.id = d.event_id
          JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
          WHERE d.id = $1`,
-        [input.deliveryId],
+        [input.deliveryId, input.attemptNo],
       );
+      if (rows[0]?.recorded) return rows[0].recorded;
       const d = rows[0];
       if (!d) {
         throw ApplicationFailure.create({

@@ -3,7 +3,9 @@
  * workflow task and activity task a round of matching and dispatch. The benchmark reports these per delivery and
  * the fast-path test holds the delivery to them.
  */
-import { temporal } from '@temporalio/proto';
+// A CommonJS package: Node's ESM loader sees only its default export.
+import proto from '@temporalio/proto';
+import type { temporal } from '@temporalio/proto';
 
 export interface HistoryCost {
   events: number;
@@ -14,7 +16,7 @@ export interface HistoryCost {
   types: string[];
 }
 
-const { EventType } = temporal.api.enums.v1;
+const { EventType } = proto.temporal.api.enums.v1;
 
 export function historyCost(history: temporal.api.history.v1.IHistory): HistoryCost {
   const types = (history.events ?? []).map((e) =>

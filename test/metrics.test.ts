@@ -146,8 +146,8 @@ describe('metrics', () => {
       const count = text.match(/^opsflow_webhook_attempt_latency_count\{([^}]*outcome="success"[^}]*)\} (\d+)/m);
       expect(count?.[1], count?.[0]).toContain(`taskQueue="${h.queues.webhooks}"`);
       expect(Number(count?.[2])).toBeGreaterThanOrEqual(1);
-      // The SDK's own metrics are there too.
-      expect(text).toMatch(/^temporal_activity_execution_latency\w*\{/m);
+      // The SDK's own metrics are there too (a first-try delivery's attempt is a local activity: the fast path).
+      expect(text).toMatch(/^temporal_local_activity_execution_latency\w*\{[^}]*workflow_type="webhookDeliveryFast"/m);
       expect(text).toMatch(/^temporal_workflow_completed\w*\{/m);
     } finally {
       await child.kill('SIGKILL');

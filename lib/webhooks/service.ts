@@ -13,7 +13,7 @@ import {
 } from '@temporalio/client';
 import type { SearchAttributePair } from '@temporalio/common';
 import type { Config } from '../config.js';
-import { withTransaction, type Pool } from '../db.js';
+import type { Pool } from '../db.js';
 import { newId } from '../ids.js';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
 import { conditionKey, PAGERDUTY_EVENT_TYPES } from './formats.js';
@@ -46,11 +46,11 @@ export interface WebhookServiceDeps {
  * Whether a client's connection can start workflows eagerly: the SDK marks a NativeConnection (the workers'
  * connection, which a Client can also run on) this way, and refuses `requestEagerStart` on any other.
  */
-export function canStartEagerly(client: Client): boolean {
-  const marks = (client.connection as { [InternalConnectionLikeSymbol]?: { supportsEagerStart?: boolean } })[
-    InternalConnectionLikeSymbol
-  ];
-  return marks?.supportsEagerStart === true;
+export function canStartEagerly(client: Client | undefined): boolean {
+  // Undefined where an app is built only to describe itself (the OpenAPI document).
+  const connection = client?.connection as
+    { [InternalConnectionLikeSymbol]?: { supportsEagerStart?: boolean } } | undefined;
+  return connection?.[InternalConnectionLikeSymbol]?.supportsEagerStart === true;
 }
 
 /** The service's dependencies from what every process has: config, pool, Temporal client, queues. */
@@ -168,50 +168,65 @@ export async function publishEvent(
   if (Buffer.byteLength(body) > deps.maxPayloadBytes) {
     throw new WebhookError('payload_too_large', `event larger than ${deps.maxPayloadBytes} bytes`);
   }
-  const { eventId, created, deliveries } = await withTransaction(deps.pool, async (client) => {
-    const inserted = await client.query<{ id: string }>(
-      `INSERT INTO opsflow.webhook_events (id, type, body, idempotency_key, tenant_id, created_at, retry_schedule_ms,
+  const params = [
+    newId('msg'),
+    req.type,
+    body,
+    req.idempotencyKey ?? null,
+    req.tenantId ?? null,
+    timestamp,
+    req.retryScheduleMs ?? null,
+    conditionKey(req.type, req.payload) ?? null,
+    PAGERDUTY_EVENT_TYPES,
+  ];
+  // The event, its deliveries (one per subscribed endpoint) and what their starts need, in one statement: one
+  // round trip, committed together. An idempotency key seen before inserts nothing and comes back empty.
+  const fresh = await deps.pool.query<DeliveryStart & { event_id: string }>(
+    `WITH ev AS (
+       INSERT INTO opsflow.webhook_events (id, type, body, idempotency_key, tenant_id, created_at, retry_schedule_ms,
          condition_key)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT ((coalesce(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-       RETURNING id`,
-      [
-        newId('msg'),
-        req.type,
-        body,
-        req.idempotencyKey ?? null,
-        req.tenantId ?? null,
-        timestamp,
-        req.retryScheduleMs ?? null,
-        conditionKey(req.type, req.payload) ?? null,
-      ],
+       RETURNING id, retry_schedule_ms
+     ), d AS (
+       INSERT INTO opsflow.webhook_deliveries (id, event_id, endpoint_id, event_type, tenant_id)
+       SELECT 'dlv_' || substr(md5(random()::text || ep.id), 1, 24), ev.id, ep.id, $2, $5
+       FROM ev, opsflow.webhook_endpoints ep
+       WHERE ep.enabled AND ep.deleted_at IS NULL AND (ep.event_types IS NULL OR $2 = ANY (ep.event_types))
+         AND (ep.tenant_id IS NULL OR ep.tenant_id = $5)
+         -- PagerDuty endpoints get only events that trigger or resolve a condition
+         AND (ep.format <> 'pagerduty' OR $2 = ANY ($9::text[]))
+       RETURNING id, event_id, endpoint_id, event_type, tenant_id, attempts
+     )
+     SELECT ev.id AS event_id, d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url,
+            coalesce(ev.retry_schedule_ms, ep.retry_schedule_ms) AS retry_schedule_ms
+     FROM ev LEFT JOIN d ON true LEFT JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
+     ORDER BY d.endpoint_id`,
+    params,
+  );
+  let eventId: string;
+  let created = true;
+  let deliveries: DeliveryStart[];
+  if (fresh.rows.length > 0) {
+    eventId = fresh.rows[0]!.event_id;
+    // An event no endpoint subscribes to comes back as one row with no delivery.
+    deliveries = fresh.rows.filter((r) => r.id !== null);
+  } else {
+    // Published before under this idempotency key: that event and its deliveries (their starts are repeated —
+    // a start that exists is a no-op — so a publish cut short before its starts is finished by its retry).
+    created = false;
+    const existing = await deps.pool.query<{ id: string }>(
+      `SELECT id FROM opsflow.webhook_events WHERE idempotency_key = $1 AND coalesce(tenant_id, '') = coalesce($2, '')`,
+      [req.idempotencyKey, req.tenantId ?? null],
     );
-    let id = inserted.rows[0]?.id;
-    if (id) {
-      await client.query(
-        `INSERT INTO opsflow.webhook_deliveries (id, event_id, endpoint_id, event_type, tenant_id)
-         SELECT 'dlv_' || substr(md5(random()::text || ep.id), 1, 24), $1, ep.id, $2, $3
-         FROM opsflow.webhook_endpoints ep
-         WHERE ep.enabled AND ep.deleted_at IS NULL AND (ep.event_types IS NULL OR $2 = ANY (ep.event_types))
-           AND (ep.tenant_id IS NULL OR ep.tenant_id = $3)
-           -- PagerDuty endpoints get only events that trigger or resolve a condition
-           AND (ep.format <> 'pagerduty' OR $2 = ANY ($4::text[]))`,
-        [id, req.type, req.tenantId ?? null, PAGERDUTY_EVENT_TYPES],
-      );
-    } else {
-      const existing = await client.query<{ id: string }>(
-        `SELECT id FROM opsflow.webhook_events WHERE idempotency_key = $1 AND coalesce(tenant_id, '') = coalesce($2, '')`,
-        [req.idempotencyKey, req.tenantId ?? null],
-      );
-      id = existing.rows[0]!.id;
-    }
-    const rows = await client.query<DeliveryStart>(
+    eventId = existing.rows[0]!.id;
+    const rows = await deps.pool.query<DeliveryStart>(
       `SELECT ${DELIVERY_START_COLUMNS} FROM ${DELIVERY_START_FROM}
        WHERE d.event_id = $1 ORDER BY d.endpoint_id`,
-      [id],
+      [eventId],
     );
-    return { eventId: id, created: inserted.rows[0] !== undefined, deliveries: rows.rows };
-  });
+    deliveries = rows.rows;
+  }
   // The event and its deliveries are committed: from here on they are accepted, whatever Temporal says.
   // A start that fails now is left to the reconciler (startStrandedDeliveries) rather than failing a request
   // whose retry would publish the event twice.

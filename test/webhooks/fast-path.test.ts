@@ -49,7 +49,8 @@ describe('webhook delivery fast path', () => {
       get(target, prop, recv) {
         if (prop !== 'query') return Reflect.get(target, prop, recv) as unknown;
         return (sql: unknown, ...rest: unknown[]) => {
-          if (failNextLookup && typeof sql === 'string' && sql.includes('FROM opsflow.webhook_attempts WHERE')) {
+          if (failNextLookup && typeof sql === 'string' && sql.includes('AS recorded')) {
+            // the attempt's first query (the delivery with its attempt's record, if any)
             failNextLookup = false;
             return Promise.reject(new Error('Connection terminated unexpectedly'));
           }

@@ -1,0 +1,331 @@
+/**
+ * `npm run bench:paths`: what one webhook delivery costs against what Temporal itself cannot go below, all in
+ * one run on one server (throughput on this machine is noisy; ratios from the same run are not).
+ *
+ * BENCH_PATHS (default `floor,classic,fast`):
+ * - floor: bare workflows with no opsflow code (bench/floor/workflows.ts) — empty, one local activity, one
+ *   activity — each started normally and eagerly;
+ * - classic: deliveries through the API with WEBHOOK_DELIVERY_PATH=classic (webhookDelivery);
+ * - fast: the same with WEBHOOK_DELIVERY_PATH=fast (webhookDeliveryFast, started eagerly).
+ * Each runs BENCH_N (1,000) workflows with BENCH_INFLIGHT (200) in flight; an operation ends when its workflow
+ * has closed (one result long-poll each, for every path alike). For each: workflows/s, and per workflow the
+ * history events, workflow tasks and activity tasks (from 20 sampled histories) and CPU-ms of the Temporal
+ * server, of this process (the worker, the API and the load: one process, as `npm start` runs them — eager
+ * start needs the starter and the worker on one connection) and of PostgreSQL; each as a ratio of the
+ * "local activity + eager" floor. Then the fast path's latency at 20/s (publish accepted → receiver has it),
+ * and a backlog: BENCH_BACKLOG (10,000) events published with no worker running, then the worker started —
+ * time to drain and this process's peak RSS.
+ *
+ * BENCH_TEMPORAL=cluster runs it against the production topology's Temporal server on PostgreSQL.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import pg from 'pg';
+import { startApi, type RunningApi } from '../api/server.js';
+import { loadConfig, type Config } from '../lib/config.js';
+import { createPool, ensureDatabase, migrate, quoteIdent } from '../lib/db.js';
+import { historyCost } from '../lib/history-cost.js';
+import { createLogger } from '../lib/logger.js';
+import { connectClient, temporalSettings } from '../lib/temporal.js';
+import { startTemporalCluster, TEMPORAL_SERVER_VERSION } from '../scripts/cluster.js';
+import { startDevServer } from '../scripts/dev-server.js';
+import { provisionTemporalCli } from '../scripts/provision-temporal.js';
+import { runWorkers, type RunningWorkers } from '../worker/main.js';
+import { deliveryWorkflowId } from '../workflows/webhooks/definitions.js';
+import { cpuSeconds, freePort, pidsNamed, root, rssMb, sampleRss, sleep, writeResultsSection } from './common.js';
+
+const N = Number(process.env.BENCH_N ?? 1000);
+const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 200);
+const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 10_000);
+const PATHS = (process.env.BENCH_PATHS ?? 'floor,classic,fast').split(',').map((p) => p.trim());
+const ON_CLUSTER = process.env.BENCH_TEMPORAL === 'cluster';
+const API_KEY = 'bench-key-0123456789abcdef';
+const FLOOR_QUEUE = 'bench-floor';
+const LOW_RATE = 20;
+const LOW_SECONDS = 15;
+const SAMPLE = 20;
+
+interface Row {
+  name: string;
+  perSecond: number;
+  events: number;
+  workflowTasks: number;
+  activityTasks: number;
+  cpuMs: { temporal: number; process: number; postgres: number };
+}
+
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+
+async function main() {
+  const dbName = `opsflow_bench_paths_${process.pid}`;
+  const databaseUrl = `postgres://postgres@127.0.0.1:5432/${dbName}`;
+  await ensureDatabase(databaseUrl);
+  const pool = createPool(databaseUrl, 4);
+  await migrate(pool);
+
+  const server = ON_CLUSTER
+    ? await startTemporalCluster({
+        portBase: Number(process.env.CLUSTER_PORT_BASE ?? 27233),
+        dbPrefix: 'opsflow_temporal_bench',
+        fresh: true,
+      })
+    : await startDevServer({ bin: await provisionTemporalCli(), port: await freePort(), namespace: 'default' });
+  const env = (extra: Record<string, string> = {}) => ({
+    TEMPORAL_ADDRESS: server.address,
+    DATABASE_URL: databaseUrl,
+    OPSFLOW_API_KEYS: API_KEY,
+    OPSFLOW_ENCRYPTION_KEY: encryptionKey,
+    OPSFLOW_TASK_QUEUE_PREFIX: 'bench',
+    OPSFLOW_WORKER_FAMILIES: 'webhooks',
+    WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
+    API_RATE_LIMIT_PER_MINUTE: '1000000',
+    LOG_LEVEL: 'warn',
+    OPSFLOW_DATA_DIR: path.join(os.tmpdir(), `opsflow-bench-paths-${process.pid}`),
+    ...extra,
+  });
+  const encryptionKey = randomBytes(32).toString('base64');
+  const log = createLogger('warn');
+  const config = (extra: Record<string, string> = {}): Config => loadConfig(env(extra));
+
+  // Receiver: when each webhook-id first arrived.
+  const arrivals = new Map<string, number>();
+  const receiver = createServer((req, res) => {
+    const id = String(req.headers['webhook-id']);
+    req.resume();
+    req.on('end', () => {
+      if (!arrivals.has(id)) arrivals.set(id, performance.now());
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+
+  const plain = await connectClient(temporalSettings(config()));
+  let workers: RunningWorkers | undefined = await runWorkers({ config: config(), log });
+  const shared = new Client({ connection: workers.connection, namespace: 'default' });
+
+  /** An API on its own port: its client on the workers' connection, deliveries on the given path. */
+  async function api(deliveryPath: 'fast' | 'classic', on: RunningWorkers | undefined): Promise<RunningApi> {
+    const port = await freePort();
+    return startApi({
+      config: config({ WEBHOOK_DELIVERY_PATH: deliveryPath, PORT: String(port), HOST: '127.0.0.1' }),
+      log,
+      apiKeys: [API_KEY],
+      ...(on ? { workerConnection: on.connection } : {}),
+    });
+  }
+  const call = async (base: string, p: string, body: unknown) => {
+    const res = await fetch(`${base}${p}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${p}: HTTP ${res.status} ${await res.text()}`);
+    return res.json() as Promise<{ eventId: string; deliveries: { id: string }[] }>;
+  };
+  const eventType = `bench.paths.${randomBytes(3).toString('hex')}`;
+  const setupApi = await api('fast', workers);
+  await call(setupApi.url, '/v1/endpoints', { url: receiverUrl, eventTypes: [eventType], retrySchedule: ['0s', '1s'] });
+
+  const cpuNow = async () => ({
+    temporal: await cpuSeconds(server.process.pid!),
+    process: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    postgres: (await Promise.all((await pidsNamed('postgres')).map(cpuSeconds))).reduce((a, b) => a + b, 0),
+  });
+
+  /** Runs `op` N times, INFLIGHT at once; each returns its workflow's handle once the workflow has closed. */
+  async function measure(name: string, op: (i: number) => Promise<WorkflowHandle>): Promise<Row> {
+    for (let i = 0; i < 20; i++) await op(-1 - i); // warm-up: bundles, connections, caches
+    const handles: WorkflowHandle[] = [];
+    const cpu0 = await cpuNow();
+    const start = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: INFLIGHT }, async () => {
+        for (let i = next++; i < N; i = next++) handles.push(await op(i));
+      }),
+    );
+    const seconds = (performance.now() - start) / 1000;
+    const cpu1 = await cpuNow();
+    const costs = await Promise.all(handles.slice(0, SAMPLE).map(async (h) => historyCost(await h.fetchHistory())));
+    const mean = (f: (c: (typeof costs)[number]) => number) => costs.reduce((a, c) => a + f(c), 0) / costs.length;
+    const row: Row = {
+      name,
+      perSecond: N / seconds,
+      events: mean((c) => c.events),
+      workflowTasks: mean((c) => c.workflowTasks),
+      activityTasks: mean((c) => c.activityTasks),
+      cpuMs: {
+        temporal: ((cpu1.temporal - cpu0.temporal) * 1000) / N,
+        process: ((cpu1.process - cpu0.process) * 1000) / N,
+        postgres: ((cpu1.postgres - cpu0.postgres) * 1000) / N,
+      },
+    };
+    process.stdout.write(
+      `${name}: ${row.perSecond.toFixed(1)}/s, ${row.events.toFixed(1)} events, ${row.workflowTasks.toFixed(1)} WFT, ${row.activityTasks.toFixed(1)} AT, CPU-ms temporal ${row.cpuMs.temporal.toFixed(1)} process ${row.cpuMs.process.toFixed(1)} postgres ${row.cpuMs.postgres.toFixed(1)}\n`,
+    );
+    return row;
+  }
+
+  const rows: Row[] = [];
+  const run = `${Date.now().toString(36)}`;
+  if (PATHS.includes('floor')) {
+    const bundle = await bundleWorkflowCode({ workflowsPath: path.join(root, 'bench', 'floor', 'workflows.ts') });
+    const floorWorker = await Worker.create({
+      connection: workers.connection,
+      namespace: 'default',
+      taskQueue: FLOOR_QUEUE,
+      workflowBundle: bundle,
+      activities: { floorNoop: async () => {} },
+      maxConcurrentWorkflowTaskExecutions: config().workerTuning.maxConcurrentWorkflowTasks,
+    });
+    const floorRun = floorWorker.run();
+    for (const type of ['floorEmpty', 'floorLocalActivity', 'floorActivity']) {
+      for (const eager of [false, true]) {
+        const client = eager ? shared : plain;
+        rows.push(
+          await measure(`${type}${eager ? ' + eager' : ''}`, async (i) => {
+            const handle = await client.workflow.start(type, {
+              taskQueue: FLOOR_QUEUE,
+              workflowId: `floor-${run}-${type}-${eager}-${i}`,
+              requestEagerStart: eager,
+            });
+            await handle.result();
+            return handle;
+          }),
+        );
+      }
+    }
+    floorWorker.shutdown();
+    await floorRun;
+  }
+  for (const deliveryPath of ['classic', 'fast'] as const) {
+    if (!PATHS.includes(deliveryPath)) continue;
+    const a = await api(deliveryPath, workers);
+    rows.push(
+      await measure(`${deliveryPath} delivery`, async (i) => {
+        const event = await call(a.url, '/v1/events', { type: eventType, payload: { i } });
+        const handle = plain.workflow.getHandle(deliveryWorkflowId(event.deliveries[0]!.id));
+        // 202 means stored: under load the API answers before every start has gone out (after at most 0.8 s).
+        for (;;) {
+          try {
+            await handle.result();
+            return handle;
+          } catch (err) {
+            if (!(err instanceof WorkflowNotFoundError)) throw err;
+            await sleep(50);
+          }
+        }
+      }),
+    );
+    await a.close();
+  }
+
+  // The fast path below capacity: accepted → received, at 20/s.
+  const fastApi = await api('fast', workers);
+  const latencies: number[] = [];
+  let lowLost = 0;
+  {
+    const start = performance.now();
+    const pending: Promise<void>[] = [];
+    for (let i = 0; i < LOW_RATE * LOW_SECONDS; i++) {
+      const wait = start + (i * 1000) / LOW_RATE - performance.now();
+      if (wait > 0) await sleep(wait);
+      pending.push(
+        call(fastApi.url, '/v1/events', { type: eventType, payload: { low: i } }).then(async (e) => {
+          const accepted = performance.now();
+          const deadline = accepted + 60_000;
+          while (!arrivals.has(e.eventId) && performance.now() < deadline) await sleep(5);
+          if (arrivals.has(e.eventId)) latencies.push(arrivals.get(e.eventId)! - accepted);
+          else lowLost += 1;
+        }),
+      );
+    }
+    await Promise.all(pending);
+    latencies.sort((x, y) => x - y);
+  }
+  await fastApi.close();
+
+  // Backlog: events accepted while no worker runs, then one worker drains them.
+  await workers.shutdown();
+  workers = undefined;
+  const backlogApi = await api('fast', undefined);
+  let published = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      while (published < BACKLOG) {
+        published += 1;
+        await call(backlogApi.url, '/v1/events', { type: eventType, payload: { backlog: published } });
+      }
+    }),
+  );
+  const publishSeconds = (performance.now() - t0) / 1000;
+  await backlogApi.close();
+  const pending = async () =>
+    Number(
+      (
+        await pool.query<{ n: string }>(
+          `SELECT count(*) AS n FROM opsflow.webhook_deliveries WHERE status <> 'delivered' AND event_type = $1`,
+          [eventType],
+        )
+      ).rows[0]!.n,
+    );
+  const rssBefore = await rssMb(process.pid);
+  const rss = sampleRss(process.pid);
+  const d0 = performance.now();
+  workers = await runWorkers({ config: config(), log });
+  while ((await pending()) > 0) await sleep(500);
+  const drainSeconds = (performance.now() - d0) / 1000;
+  const peakRss = rss.stop();
+
+  const floor = rows.find((r) => r.name === 'floorLocalActivity + eager');
+  const ratio = (v: number, f: number | undefined) => (f ? `${(v / f).toFixed(2)}×` : '—');
+  const lines = [
+    ON_CLUSTER
+      ? '## Delivery cost on Temporal-on-PostgreSQL (`BENCH_TEMPORAL=cluster npm run bench:paths`)'
+      : '## Delivery cost against the floor (`npm run bench:paths`)',
+    '',
+    `Run ${new Date().toISOString()} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version},`,
+    ON_CLUSTER
+      ? `Temporal server ${TEMPORAL_SERVER_VERSION} on the same PostgreSQL (its persistence CPU is in the PostgreSQL column);`
+      : 'Temporal dev server (SQLite, in memory);',
+    `${N} workflows per row, ${INFLIGHT} in flight, each awaited to its close; worker, API and load in one process.`,
+    'Events, tasks: means over 20 sampled histories. CPU-ms: per workflow, during the row. Ratios: to "floorLocalActivity + eager".',
+    '',
+    '| path | workflows/s | ratio | events | WFT | activity tasks | CPU-ms Temporal | CPU-ms worker+API | CPU-ms PostgreSQL |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${r.perSecond.toFixed(1)} | ${ratio(r.perSecond, floor?.perSecond)} | ${r.events.toFixed(1)} | ${r.workflowTasks.toFixed(1)} | ${r.activityTasks.toFixed(1)} | ${r.cpuMs.temporal.toFixed(1)} (${ratio(r.cpuMs.temporal, floor?.cpuMs.temporal)}) | ${r.cpuMs.process.toFixed(1)} | ${r.cpuMs.postgres.toFixed(1)} |`,
+    ),
+    '',
+    `Fast path at ${LOW_RATE}/s for ${LOW_SECONDS} s (accepted → received): p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms, lost ${lowLost}.`,
+    `Backlog: ${BACKLOG} events accepted with no worker running (${publishSeconds.toFixed(1)} s, 50 publishers), then one worker started: drained in ${drainSeconds.toFixed(1)} s (${(BACKLOG / drainSeconds).toFixed(1)}/s); this process's RSS ${rssBefore.toFixed(0)} MB before, ${peakRss.toFixed(0)} MB at its peak.`,
+    '',
+  ];
+  process.stdout.write(`\n${lines.join('\n')}\n`);
+  await writeResultsSection(lines[0]!.replace(/ \(`.*$/, ''), lines);
+
+  await workers.shutdown();
+  await setupApi.close();
+  receiver.close();
+  await plain.connection.close();
+  await pool.end();
+  await server.stop();
+  const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(dbName)} WITH (FORCE)`);
+  await admin.end();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
