@@ -18,7 +18,7 @@ import { publishOpsEvent } from '../lib/webhooks/ops-events.js';
 import { renderPagerDuty, renderSlack, type EndpointFormat, type Envelope } from '../lib/webhooks/formats.js';
 import { signatureHeader } from '../lib/webhooks/signing.js';
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../lib/webhooks/ssrf.js';
-import type { AttemptResult, NextStep } from '../workflows/webhooks/definitions.js';
+import type { AttemptResult, FifoHead, NextStep } from '../workflows/webhooks/definitions.js';
 import { classify, nextStep, type Outcome } from '../workflows/webhooks/policy.js';
 
 export const WebhookErrorType = { DeliveryNotFound: 'DeliveryNotFound' } as const;
@@ -433,6 +433,38 @@ export const createWebhookActivities = (deps: {
         [growing, JSON.stringify({ open: await openNow() })],
       );
       return result;
+    },
+
+    /** An ordered endpoint's queue head: its oldest delivery not finished, by commit order (null: empty). */
+    async fifoHead(input: { endpointId: string }): Promise<FifoHead | null> {
+      const { rows } = await deps.pool.query<{
+        id: string;
+        event_type: string;
+        tenant_id: string | null;
+        attempts: number;
+        url: string;
+        retry_schedule_ms: number[];
+      }>(
+        `SELECT d.id, d.event_type, d.tenant_id, d.attempts, ep.url,
+                coalesce(ev.retry_schedule_ms, ep.retry_schedule_ms) AS retry_schedule_ms
+         FROM opsflow.webhook_deliveries d
+         JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
+         JOIN opsflow.webhook_events ev ON ev.id = d.event_id
+         WHERE d.endpoint_id = $1 AND d.status IN ('pending', 'retrying')
+         ORDER BY d.fifo_seq NULLS FIRST, d.created_at
+         LIMIT 1`,
+        [input.endpointId],
+      );
+      const d = rows[0];
+      if (!d) return null;
+      return {
+        deliveryId: d.id,
+        workflowType: service.workflowType,
+        input: { deliveryId: d.id, retryScheduleMs: d.retry_schedule_ms, previousAttempts: d.attempts },
+        eventType: d.event_type,
+        host: new URL(d.url).host,
+        tenantId: d.tenant_id,
+      };
     },
 
     async cleanupDeadLetters(input: { olderThanMs: number }): Promise<{ deleted: number }> {

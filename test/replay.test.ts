@@ -28,6 +28,7 @@ describe('replay of recorded histories', () => {
         'webhooks/dead-lettered.json',
         'webhooks/fast-delivered.json',
         'webhooks/fast-retried.json',
+        'webhooks/fifo-sequencer.json',
         'subscriptions/expired.json',
         'subscriptions/reminder-canceled.json',
         'subscriptions/renewed.json',

@@ -886,6 +886,8 @@ export interface components {
       tenantId: string | null;
       /** @enum {string} */
       format: 'standard' | 'slack' | 'pagerduty';
+      /** @enum {string} */
+      ordering: 'none' | 'fifo';
       createdAt: string;
       updatedAt: string;
     };
@@ -914,6 +916,11 @@ export interface components {
       format?: 'standard' | 'slack' | 'pagerduty';
       /** @description The PagerDuty integration's routing key; required with format pagerduty. Stored encrypted, never shown */
       routingKey?: string;
+      /**
+       * @description fifo: events are delivered one at a time, in the order they were published (the next waits until the one before is delivered or dead-lettered); none (default): concurrently. Fixed once set
+       * @enum {string}
+       */
+      ordering?: 'none' | 'fifo';
     };
     EndpointPatch: {
       url?: string;

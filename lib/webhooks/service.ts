@@ -8,6 +8,7 @@ import {
   InternalConnectionLikeSymbol,
   WorkflowExecutionAlreadyStartedError,
   WorkflowIdConflictPolicy,
+  WorkflowNotFoundError,
   WorkflowIdReusePolicy,
   type Client,
 } from '@temporalio/client';
@@ -20,7 +21,10 @@ import { conditionKey, PAGERDUTY_EVENT_TYPES } from './formats.js';
 import { OpsKind, OpsStatus, TenantId, WebhookEndpointId, WebhookEvent, WebhookHost } from '../search-attributes.js';
 import {
   deliveryWorkflowId,
+  fifoWakeSignal,
+  fifoWorkflowId,
   retryNowSignal,
+  WEBHOOK_FIFO_WORKFLOW,
   WEBHOOK_DELIVERY_FAST_WORKFLOW,
   WEBHOOK_DELIVERY_WORKFLOW,
   type WebhookDeliveryInput,
@@ -107,6 +111,7 @@ interface DeliveryStart {
   url: string;
   retry_schedule_ms: number[];
   attempts: number;
+  ordering: 'none' | 'fifo';
 }
 
 function searchAttributes(d: DeliveryStart): SearchAttributePair[] {
@@ -125,8 +130,12 @@ function input(d: DeliveryStart): WebhookDeliveryInput {
   return { deliveryId: d.id, retryScheduleMs: d.retry_schedule_ms, previousAttempts: d.attempts };
 }
 
-/** Starts the delivery's first run; a run that exists (running or finished) is left alone. */
+/**
+ * Starts the delivery's first run; a run that exists (running or finished) is left alone. An ordered endpoint's
+ * delivery is not started here: its sequencer is woken (started if need be) and runs it in its turn.
+ */
 async function startDelivery(deps: WebhookServiceDeps, d: DeliveryStart): Promise<void> {
+  if (d.ordering === 'fifo') return wakeSequencer(deps, d.endpoint_id);
   try {
     await deps.client.workflow.start(deps.workflowType, {
       taskQueue: deps.taskQueue,
@@ -143,8 +152,25 @@ async function startDelivery(deps: WebhookServiceDeps, d: DeliveryStart): Promis
   }
 }
 
+/** "Look at your queue": signals an ordered endpoint's sequencer, starting it if it is not running. */
+async function wakeSequencer(deps: WebhookServiceDeps, endpointId: string): Promise<void> {
+  await deps.client.workflow.signalWithStart(WEBHOOK_FIFO_WORKFLOW, {
+    taskQueue: deps.taskQueue,
+    workflowId: fifoWorkflowId(endpointId),
+    args: [{ endpointId }],
+    signal: fifoWakeSignal,
+    signalArgs: [],
+    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    typedSearchAttributes: [
+      { key: OpsKind, value: 'webhook-fifo' },
+      { key: WebhookEndpointId, value: endpointId },
+    ],
+    staticSummary: `ordered deliveries of ${endpointId}`,
+  });
+}
+
 /** A delivery and what its workflow starts with: the event's own retry schedule, else the endpoint's. */
-const DELIVERY_START_COLUMNS = `d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url,
+const DELIVERY_START_COLUMNS = `d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url, ep.ordering,
   coalesce(ev.retry_schedule_ms, ep.retry_schedule_ms) AS retry_schedule_ms`;
 const DELIVERY_START_FROM = `opsflow.webhook_deliveries d
   JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
@@ -198,7 +224,7 @@ export async function publishEvent(
          AND (ep.format <> 'pagerduty' OR $2 = ANY ($9::text[]))
        RETURNING id, event_id, endpoint_id, event_type, tenant_id, attempts
      )
-     SELECT ev.id AS event_id, d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url,
+     SELECT ev.id AS event_id, d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url, ep.ordering,
             coalesce(ev.retry_schedule_ms, ep.retry_schedule_ms) AS retry_schedule_ms
      FROM ev LEFT JOIN d ON true LEFT JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
      ORDER BY d.endpoint_id`,
@@ -312,6 +338,7 @@ export async function redriveDelivery(deps: WebhookServiceDeps, deliveryId: stri
 }
 
 async function signalOrStart(deps: WebhookServiceDeps, d: DeliveryStart): Promise<void> {
+  if (d.ordering === 'fifo') return requeue(deps, d);
   await deps.pool.query(
     `UPDATE opsflow.webhook_deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now()
      WHERE id = $1 AND status IN ('dead_lettered', 'discarded', 'delivered')`,
@@ -327,6 +354,27 @@ async function signalOrStart(deps: WebhookServiceDeps, d: DeliveryStart): Promis
     typedSearchAttributes: searchAttributes(d),
     staticSummary: `${d.event_type} → ${new URL(d.url).host} (redrive)`,
   });
+}
+
+/**
+ * An ordered endpoint's redrive: a finished delivery goes to the back of its queue (a new `fifo_seq`) and the
+ * sequencer is woken; one still queued or running keeps its place, and a running one cuts its wait.
+ */
+async function requeue(deps: WebhookServiceDeps, d: DeliveryStart): Promise<void> {
+  const moved = await deps.pool.query(
+    `UPDATE opsflow.webhook_deliveries
+     SET status = 'pending', next_attempt_at = now(), updated_at = now(),
+         fifo_seq = nextval('opsflow.webhook_delivery_seq')
+     WHERE id = $1 AND status IN ('dead_lettered', 'discarded', 'delivered')`,
+    [d.id],
+  );
+  if (moved.rowCount) return wakeSequencer(deps, d.endpoint_id);
+  try {
+    await deps.client.workflow.getHandle(deliveryWorkflowId(d.id)).signal(retryNowSignal);
+  } catch (err) {
+    // Not started yet: it waits for its turn in the queue.
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+  }
 }
 
 export interface RedriveFilter {

@@ -9,6 +9,32 @@ export const WEBHOOK_DLQ_CLEANUP_WORKFLOW = 'webhookDlqCleanup';
 
 export const deliveryWorkflowId = (deliveryId: string) => `webhook:${deliveryId}`;
 
+/**
+ * Ordered endpoints: `fifo` ones receive one delivery at a time, in commit order, through one long-lived sequencer
+ * workflow per endpoint (`webhook-fifo:<endpointId>`) that runs each delivery as its child.
+ */
+export const ENDPOINT_ORDERINGS = ['none', 'fifo'] as const;
+export const WEBHOOK_FIFO_WORKFLOW = 'webhookFifo';
+export const fifoWorkflowId = (endpointId: string) => `webhook-fifo:${endpointId}`;
+/** "There is something new in the queue": the sequencer looks again. Its content is in PostgreSQL. */
+export const fifoWakeSignal = defineSignal('fifoWake');
+
+export interface WebhookFifoInput {
+  endpointId: string;
+  /** Deliveries finished by earlier runs (continue-as-new carries the count). */
+  finished?: number;
+}
+
+/** What the sequencer needs to run the queue's head as a child delivery workflow. */
+export interface FifoHead {
+  deliveryId: string;
+  workflowType: string;
+  input: WebhookDeliveryInput;
+  eventType: string;
+  host: string;
+  tenantId: string | null;
+}
+
 export const DEFAULT_RETRY_SCHEDULE = ['0s', '1m', '5m', '15m', '1h'] as const;
 export const DEFAULT_TIMEOUT_MS = 15_000;
 

@@ -6,6 +6,7 @@ import { page } from '../../../lib/pagination.js';
 import type { SecretBox } from '../../../lib/secret-box.js';
 import { actorLabel } from '../../../lib/keys/scopes.js';
 import { ENDPOINT_FORMATS, PAGERDUTY_EVENT_TYPES } from '../../../lib/webhooks/formats.js';
+import { ENDPOINT_ORDERINGS } from '../../../workflows/webhooks/definitions.js';
 import { publishEvent, webhookServiceDeps } from '../../../lib/webhooks/service.js';
 import { generateSecret, isValidSecret } from '../../../lib/webhooks/signing.js';
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../../lib/webhooks/ssrf.js';
@@ -41,6 +42,10 @@ const EndpointCreate = z
     routingKey: RoutingKey.optional().openapi({
       description:
         "The PagerDuty integration's routing key; required with format pagerduty. Stored encrypted, never shown",
+    }),
+    ordering: z.enum(ENDPOINT_ORDERINGS).optional().openapi({
+      description:
+        'fifo: events are delivered one at a time, in the order they were published (the next waits until the one before is delivered or dead-lettered); none (default): concurrently. Fixed once set',
     }),
   })
   .strict()
@@ -79,6 +84,7 @@ const Endpoint = z
     disabledReason: z.string().nullable(),
     tenantId: z.string().nullable(),
     format: z.enum(ENDPOINT_FORMATS),
+    ordering: z.enum(ENDPOINT_ORDERINGS),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -95,12 +101,13 @@ interface EndpointRow {
   disabled_reason: string | null;
   tenant_id: string | null;
   format: (typeof ENDPOINT_FORMATS)[number];
+  ordering: (typeof ENDPOINT_ORDERINGS)[number];
   created_at: Date;
   updated_at: Date;
 }
 
 const ENDPOINT_COLUMNS =
-  'id, url, description, event_types, retry_schedule_ms, timeout_ms, enabled, disabled_reason, tenant_id, format, created_at, updated_at';
+  'id, url, description, event_types, retry_schedule_ms, timeout_ms, enabled, disabled_reason, tenant_id, format, ordering, created_at, updated_at';
 
 function endpointJson(r: EndpointRow) {
   return {
@@ -114,6 +121,7 @@ function endpointJson(r: EndpointRow) {
     disabledReason: r.disabled_reason,
     tenantId: r.tenant_id,
     format: r.format,
+    ordering: r.ordering,
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
   };
@@ -181,8 +189,8 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
       const schedule = body.retrySchedule ?? DEFAULT_RETRY_SCHEDULE.map((s) => parseDuration(s)!);
       const { rows } = await pool.query<EndpointRow>(
         `INSERT INTO opsflow.webhook_endpoints (id, url, description, event_types, secret, retry_schedule_ms, timeout_ms, tenant_id,
-           format, routing_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${ENDPOINT_COLUMNS}`,
+           format, routing_key, ordering)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${ENDPOINT_COLUMNS}`,
         [
           newId('ep'),
           body.url,
@@ -194,6 +202,7 @@ export function endpointRoutes(deps: ApiDeps & { secrets: SecretBox }) {
           body.tenantId ?? null,
           body.format ?? 'standard',
           body.routingKey ? deps.secrets.encrypt(body.routingKey) : null,
+          body.ordering ?? 'none',
         ],
       );
       return c.json({ ...endpointJson(rows[0]!), secret }, 201);
