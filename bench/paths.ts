@@ -2,11 +2,13 @@
  * `npm run bench:paths`: what one webhook delivery costs against what Temporal itself cannot go below, all in
  * one run on one server (throughput on this machine is noisy; ratios from the same run are not).
  *
- * BENCH_PATHS (default `floor,classic,fast`):
+ * BENCH_PATHS (default `floor,classic,fast,fifo`):
  * - floor: bare workflows with no opsflow code (bench/floor/workflows.ts) — empty, one local activity, one
  *   activity — each started normally and eagerly;
  * - classic: deliveries through the API with WEBHOOK_DELIVERY_PATH=classic (webhookDelivery);
- * - fast: the same with WEBHOOK_DELIVERY_PATH=fast (webhookDeliveryFast, started eagerly).
+ * - fast: the same with WEBHOOK_DELIVERY_PATH=fast (webhookDeliveryFast, started eagerly);
+ * - fifo: BENCH_FIFO_N (200) events to one ordered endpoint, published one after another: deliveries/s with one
+ *   in flight, and per delivery its child workflow's history plus its share of the sequencer's.
  * Each runs BENCH_N (1,000) workflows with BENCH_INFLIGHT (200) in flight; an operation ends when its workflow
  * has closed (one result long-poll each, for every path alike). For each: workflows/s, and per workflow the
  * history events, workflow tasks and activity tasks (from 20 sampled histories) and CPU-ms of the Temporal
@@ -36,13 +38,14 @@ import { startTemporalCluster, TEMPORAL_SERVER_VERSION } from '../scripts/cluste
 import { startDevServer } from '../scripts/dev-server.js';
 import { provisionTemporalCli } from '../scripts/provision-temporal.js';
 import { runWorkers, type RunningWorkers } from '../worker/main.js';
-import { deliveryWorkflowId } from '../workflows/webhooks/definitions.js';
+import { deliveryWorkflowId, fifoWorkflowId } from '../workflows/webhooks/definitions.js';
 import { cpuSeconds, freePort, pidsNamed, root, rssMb, sampleRss, sleep, writeResultsSection } from './common.js';
 
 const N = Number(process.env.BENCH_N ?? 1000);
 const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 200);
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 10_000);
-const PATHS = (process.env.BENCH_PATHS ?? 'floor,classic,fast').split(',').map((p) => p.trim());
+const FIFO_N = Number(process.env.BENCH_FIFO_N ?? 200);
+const PATHS = (process.env.BENCH_PATHS ?? 'floor,classic,fast,fifo').split(',').map((p) => p.trim());
 const ON_CLUSTER = process.env.BENCH_TEMPORAL === 'cluster';
 const API_KEY = 'bench-key-0123456789abcdef';
 const FLOOR_QUEUE = 'bench-floor';
@@ -225,6 +228,63 @@ async function main() {
       }),
     );
     await a.close();
+  }
+
+  // An ordered endpoint: one delivery in flight, each a child of the endpoint's sequencer.
+  if (PATHS.includes('fifo')) {
+    const fifoType = `${eventType}.fifo`;
+    await call(setupApi.url, '/v1/endpoints', {
+      url: receiverUrl,
+      eventTypes: [fifoType],
+      retrySchedule: ['0s', '1s'],
+      ordering: 'fifo',
+    });
+    const fifoApi = await api('fast', workers);
+    const ids: string[] = [];
+    const undelivered = async () =>
+      Number(
+        (
+          await pool.query<{ n: string }>(
+            `SELECT count(*) AS n FROM opsflow.webhook_deliveries WHERE status <> 'delivered' AND event_type = $1`,
+            [fifoType],
+          )
+        ).rows[0]!.n,
+      );
+    const cpu0 = await cpuNow();
+    const start = performance.now();
+    for (let i = 0; i < FIFO_N; i++) {
+      ids.push((await call(fifoApi.url, '/v1/events', { type: fifoType, payload: { i } })).deliveries[0]!.id);
+    }
+    while ((await undelivered()) > 0) await sleep(100);
+    const seconds = (performance.now() - start) / 1000;
+    const cpu1 = await cpuNow();
+    await fifoApi.close();
+    const endpointId = (
+      await pool.query<{ endpoint_id: string }>('SELECT endpoint_id FROM opsflow.webhook_deliveries WHERE id = $1', [
+        ids[0],
+      ])
+    ).rows[0]!.endpoint_id;
+    const sequencer = historyCost(await plain.workflow.getHandle(fifoWorkflowId(endpointId)).fetchHistory());
+    const children = await Promise.all(
+      ids
+        .slice(0, SAMPLE)
+        .map(async (id) => historyCost(await plain.workflow.getHandle(deliveryWorkflowId(id)).fetchHistory())),
+    );
+    const mean = (f: (c: (typeof children)[number]) => number) =>
+      children.reduce((a, c) => a + f(c), 0) / children.length;
+    rows.push({
+      name: `fifo delivery (one endpoint, ${FIFO_N} events)`,
+      perSecond: FIFO_N / seconds,
+      events: mean((c) => c.events) + sequencer.events / FIFO_N,
+      workflowTasks: mean((c) => c.workflowTasks) + sequencer.workflowTasks / FIFO_N,
+      activityTasks: mean((c) => c.activityTasks) + sequencer.activityTasks / FIFO_N,
+      cpuMs: {
+        temporal: ((cpu1.temporal - cpu0.temporal) * 1000) / FIFO_N,
+        process: ((cpu1.process - cpu0.process) * 1000) / FIFO_N,
+        postgres: ((cpu1.postgres - cpu0.postgres) * 1000) / FIFO_N,
+      },
+    });
+    process.stdout.write(`fifo: ${(FIFO_N / seconds).toFixed(1)}/s, sequencer ${sequencer.events} events\n`);
   }
 
   // The fast path below capacity: accepted → received, at 20/s.
