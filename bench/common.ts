@@ -68,3 +68,22 @@ export async function pidsNamed(name: string): Promise<number[]> {
   }
   return pids;
 }
+
+/**
+ * CPU seconds PostgreSQL has used so far: every live postgres process, plus what its postmaster has collected
+ * from backends that exited (cutime + cstime) — a pool closing mid-measurement would otherwise take its
+ * backends' CPU out of the sum.
+ */
+export async function postgresCpuSeconds(): Promise<number> {
+  let total = 0;
+  for (const pid of await pidsNamed('postgres')) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const parent = Number(fields[1]);
+    const parentComm = await readFile(`/proc/${parent}/comm`, 'utf8').catch(() => '');
+    total += (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
+    // The postmaster (its parent is not postgres): add its reaped children.
+    if (parentComm.trim() !== 'postgres') total += (Number(fields[13] ?? 0) + Number(fields[14] ?? 0)) / 100;
+  }
+  return total;
+}

@@ -39,7 +39,16 @@ import { startDevServer } from '../scripts/dev-server.js';
 import { provisionTemporalCli } from '../scripts/provision-temporal.js';
 import { runWorkers, type RunningWorkers } from '../worker/main.js';
 import { deliveryWorkflowId, fifoWorkflowId } from '../workflows/webhooks/definitions.js';
-import { cpuSeconds, freePort, pidsNamed, root, rssMb, sampleRss, sleep, writeResultsSection } from './common.js';
+import {
+  cpuSeconds,
+  freePort,
+  postgresCpuSeconds,
+  root,
+  rssMb,
+  sampleRss,
+  sleep,
+  writeResultsSection,
+} from './common.js';
 
 const N = Number(process.env.BENCH_N ?? 1000);
 const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 200);
@@ -139,7 +148,7 @@ async function main() {
   const cpuNow = async () => ({
     temporal: await cpuSeconds(server.process.pid!),
     process: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
-    postgres: (await Promise.all((await pidsNamed('postgres')).map(cpuSeconds))).reduce((a, b) => a + b, 0),
+    postgres: await postgresCpuSeconds(),
   });
 
   /** Runs `op` N times, INFLIGHT at once; each returns its workflow's handle once the workflow has closed. */

@@ -29,7 +29,7 @@ import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, temporalSettings } from '../lib/temporal.js';
 import { startTemporalCluster, TEMPORAL_SERVER_VERSION } from '../scripts/cluster.js';
 import { startDevServer } from '../scripts/dev-server.js';
-import { cpuSeconds, freePort, pidsNamed, root, rssMb, sleep, writeResultsSection } from './common.js';
+import { cpuSeconds, freePort, postgresCpuSeconds, root, rssMb, sleep, writeResultsSection } from './common.js';
 import { provisionTemporalCli } from '../scripts/provision-temporal.js';
 
 const RATE = Number(process.env.BENCH_RATE ?? 100);
@@ -155,7 +155,7 @@ async function main() {
   const cpuNow = async () => ({
     temporal: await cpuSeconds(server.process.pid!),
     workers: (await Promise.all(workers.map((w) => cpuSeconds(w.pid!)))).reduce((a, b) => a + b, 0),
-    postgres: (await Promise.all((await pidsNamed('postgres')).map(cpuSeconds))).reduce((a, b) => a + b, 0),
+    postgres: await postgresCpuSeconds(),
     bench: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
   });
   const cpu0 = await cpuNow();
