@@ -1,9 +1,15 @@
 /** What the benchmarks share: free ports, a process's memory, and writing one section of bench/RESULTS.md. */
+import type { ChildProcess } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { quoteIdent } from '../lib/db.js';
+import { startTemporalCluster } from '../scripts/cluster.js';
+import { startDevServer } from '../scripts/dev-server.js';
+import { provisionTemporalCli } from '../scripts/provision-temporal.js';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -86,4 +92,31 @@ export async function postgresCpuSeconds(): Promise<number> {
     if (parentComm.trim() !== 'postgres') total += (Number(fields[13] ?? 0) + Number(fields[14] ?? 0)) / 100;
   }
   return total;
+}
+
+/** Drops a benchmark's own database (and any session still on it). */
+export async function dropBenchDatabase(name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/**
+ * The Temporal server a benchmark runs against: the dev server, or with BENCH_TEMPORAL=cluster the production
+ * topology's server on PostgreSQL (fresh databases, CLUSTER_PORT_BASE default 27233).
+ */
+export async function startBenchTemporal(
+  onCluster: boolean,
+): Promise<{ address: string; process: ChildProcess; stop(): Promise<void> }> {
+  return onCluster
+    ? startTemporalCluster({
+        portBase: Number(process.env.CLUSTER_PORT_BASE ?? 27233),
+        dbPrefix: 'opsflow_temporal_bench',
+        fresh: true,
+      })
+    : startDevServer({ bin: await provisionTemporalCli(), port: await freePort(), namespace: 'default' });
 }

@@ -13,16 +13,15 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { loadConfig } from '../lib/config.js';
-import { createPool, ensureDatabase, migrate, quoteIdent } from '../lib/db.js';
+import { createPool, ensureDatabase, migrate } from '../lib/db.js';
 import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, temporalSettings } from '../lib/temporal.js';
 import { startDevServer } from '../scripts/dev-server.js';
 import { provisionTemporalCli } from '../scripts/provision-temporal.js';
 import { DEPLOY_WORKFLOW, deployCatalogId, deployWorkflowId } from '../workflows/deploys/definitions.js';
 import type { deployTarget } from '../workflows/deploys/workflow.js';
-import { freePort, root, writeResultsSection } from './common.js';
+import { dropBenchDatabase, freePort, root, writeResultsSection } from './common.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const fixtures = path.join(root, 'test', 'fixtures', 'deploy');
@@ -128,10 +127,7 @@ async function main() {
     await client.connection.close();
     await pool.end();
     await server.stop();
-    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(dbName)} WITH (FORCE)`);
-    await admin.end();
+    await dropBenchDatabase(dbName);
     await rm(tmp, { recursive: true, force: true });
   }
 

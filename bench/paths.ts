@@ -27,26 +27,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
-import pg from 'pg';
 import { startApi, type RunningApi } from '../api/server.js';
 import { loadConfig, type Config } from '../lib/config.js';
-import { createPool, ensureDatabase, migrate, quoteIdent } from '../lib/db.js';
+import { createPool, ensureDatabase, migrate } from '../lib/db.js';
 import { historyCost } from '../lib/history-cost.js';
 import { createLogger } from '../lib/logger.js';
 import { connectClient, temporalSettings } from '../lib/temporal.js';
-import { startTemporalCluster, TEMPORAL_SERVER_VERSION } from '../scripts/cluster.js';
-import { startDevServer } from '../scripts/dev-server.js';
-import { provisionTemporalCli } from '../scripts/provision-temporal.js';
+import { TEMPORAL_SERVER_VERSION } from '../scripts/cluster.js';
 import { runWorkers, type RunningWorkers } from '../worker/main.js';
 import { deliveryWorkflowId, fifoWorkflowId } from '../workflows/webhooks/definitions.js';
 import {
   cpuSeconds,
+  dropBenchDatabase,
   freePort,
   postgresCpuSeconds,
   root,
   rssMb,
   sampleRss,
   sleep,
+  startBenchTemporal,
   writeResultsSection,
 } from './common.js';
 
@@ -81,13 +80,7 @@ async function main() {
   const pool = createPool(databaseUrl, 4);
   await migrate(pool);
 
-  const server = ON_CLUSTER
-    ? await startTemporalCluster({
-        portBase: Number(process.env.CLUSTER_PORT_BASE ?? 27233),
-        dbPrefix: 'opsflow_temporal_bench',
-        fresh: true,
-      })
-    : await startDevServer({ bin: await provisionTemporalCli(), port: await freePort(), namespace: 'default' });
+  const server = await startBenchTemporal(ON_CLUSTER);
   const env = (extra: Record<string, string> = {}) => ({
     TEMPORAL_ADDRESS: server.address,
     DATABASE_URL: databaseUrl,
@@ -388,10 +381,7 @@ async function main() {
   await plain.connection.close();
   await pool.end();
   await server.stop();
-  const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(dbName)} WITH (FORCE)`);
-  await admin.end();
+  await dropBenchDatabase(dbName);
 }
 
 main().catch((err: unknown) => {

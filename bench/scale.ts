@@ -21,18 +21,17 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { serve } from '@hono/node-server';
-import pg from 'pg';
 import { createApp } from '../api/app.js';
 import { createOpsflowClient } from '../api/client/index.js';
 import { loadConfig } from '../lib/config.js';
-import { createPool, ensureDatabase, migrate, quoteIdent } from '../lib/db.js';
+import { createPool, ensureDatabase, migrate } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, temporalSettings } from '../lib/temporal.js';
 import { provisionTemporalCli } from '../scripts/provision-temporal.js';
 import { startDevServer } from '../scripts/dev-server.js';
 import { SUBSCRIPTION_SWEEP_WORKFLOW, SUBSCRIPTION_WORKFLOW } from '../workflows/subscriptions/definitions.js';
-import { freePort, root, rssMb, sleep, writeResultsSection } from './common.js';
+import { dropBenchDatabase, freePort, root, rssMb, sleep, writeResultsSection } from './common.js';
 
 const API_KEY = 'bench-key-0123456789abcdef';
 const sizes = (name: string, fallback: string) =>
@@ -418,10 +417,7 @@ async function main() {
   await client.connection.close();
   await pool.end();
   await server.stop();
-  const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(dbName)} WITH (FORCE)`);
-  await admin.end();
+  await dropBenchDatabase(dbName);
 }
 
 main().catch((err: unknown) => {

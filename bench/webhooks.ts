@@ -20,17 +20,24 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { serve } from '@hono/node-server';
-import pg from 'pg';
 import { createApp } from '../api/app.js';
 import { loadConfig } from '../lib/config.js';
-import { createPool, ensureDatabase, migrate, quoteIdent } from '../lib/db.js';
+import { createPool, ensureDatabase, migrate } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';
 import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, temporalSettings } from '../lib/temporal.js';
-import { startTemporalCluster, TEMPORAL_SERVER_VERSION } from '../scripts/cluster.js';
-import { startDevServer } from '../scripts/dev-server.js';
-import { cpuSeconds, freePort, postgresCpuSeconds, root, rssMb, sleep, writeResultsSection } from './common.js';
-import { provisionTemporalCli } from '../scripts/provision-temporal.js';
+import { TEMPORAL_SERVER_VERSION } from '../scripts/cluster.js';
+import {
+  cpuSeconds,
+  dropBenchDatabase,
+  freePort,
+  postgresCpuSeconds,
+  root,
+  rssMb,
+  sleep,
+  startBenchTemporal,
+  writeResultsSection,
+} from './common.js';
 
 const RATE = Number(process.env.BENCH_RATE ?? 100);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
@@ -59,13 +66,7 @@ async function main() {
   const pool = createPool(databaseUrl, 10);
   await migrate(pool);
 
-  const server = ON_CLUSTER
-    ? await startTemporalCluster({
-        portBase: Number(process.env.CLUSTER_PORT_BASE ?? 27233),
-        dbPrefix: 'opsflow_temporal_bench',
-        fresh: true,
-      })
-    : await startDevServer({ bin: await provisionTemporalCli(), port: await freePort(), namespace: 'default' });
+  const server = await startBenchTemporal(ON_CLUSTER);
   const env = {
     TEMPORAL_ADDRESS: server.address,
     DATABASE_URL: databaseUrl,
@@ -221,10 +222,7 @@ async function main() {
   await client.connection.close();
   await pool.end();
   await server.stop();
-  const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(dbName)} WITH (FORCE)`);
-  await admin.end();
+  await dropBenchDatabase(dbName);
 }
 
 main().catch((err: unknown) => {
