@@ -8,7 +8,6 @@ import {
   InternalConnectionLikeSymbol,
   WorkflowExecutionAlreadyStartedError,
   WorkflowIdConflictPolicy,
-  WorkflowNotFoundError,
   WorkflowIdReusePolicy,
   type Client,
 } from '@temporalio/client';
@@ -17,14 +16,12 @@ import type { Config } from '../config.js';
 import type { Pool } from '../db.js';
 import { newId } from '../ids.js';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
+import { requeue, wakeSequencer } from './fifo.js';
 import { conditionKey, PAGERDUTY_EVENT_TYPES } from './formats.js';
 import { OpsKind, OpsStatus, TenantId, WebhookEndpointId, WebhookEvent, WebhookHost } from '../search-attributes.js';
 import {
   deliveryWorkflowId,
-  fifoWakeSignal,
-  fifoWorkflowId,
   retryNowSignal,
-  WEBHOOK_FIFO_WORKFLOW,
   WEBHOOK_DELIVERY_FAST_WORKFLOW,
   WEBHOOK_DELIVERY_WORKFLOW,
   type WebhookDeliveryInput,
@@ -150,23 +147,6 @@ async function startDelivery(deps: WebhookServiceDeps, d: DeliveryStart): Promis
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
   }
-}
-
-/** "Look at your queue": signals an ordered endpoint's sequencer, starting it if it is not running. */
-async function wakeSequencer(deps: WebhookServiceDeps, endpointId: string): Promise<void> {
-  await deps.client.workflow.signalWithStart(WEBHOOK_FIFO_WORKFLOW, {
-    taskQueue: deps.taskQueue,
-    workflowId: fifoWorkflowId(endpointId),
-    args: [{ endpointId }],
-    signal: fifoWakeSignal,
-    signalArgs: [],
-    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    typedSearchAttributes: [
-      { key: OpsKind, value: 'webhook-fifo' },
-      { key: WebhookEndpointId, value: endpointId },
-    ],
-    staticSummary: `ordered deliveries of ${endpointId}`,
-  });
 }
 
 /** A delivery and what its workflow starts with: the event's own retry schedule, else the endpoint's. */
@@ -354,27 +334,6 @@ async function signalOrStart(deps: WebhookServiceDeps, d: DeliveryStart): Promis
     typedSearchAttributes: searchAttributes(d),
     staticSummary: `${d.event_type} → ${new URL(d.url).host} (redrive)`,
   });
-}
-
-/**
- * An ordered endpoint's redrive: a finished delivery goes to the back of its queue (a new `fifo_seq`) and the
- * sequencer is woken; one still queued or running keeps its place, and a running one cuts its wait.
- */
-async function requeue(deps: WebhookServiceDeps, d: DeliveryStart): Promise<void> {
-  const moved = await deps.pool.query(
-    `UPDATE opsflow.webhook_deliveries
-     SET status = 'pending', next_attempt_at = now(), updated_at = now(),
-         fifo_seq = nextval('opsflow.webhook_delivery_seq')
-     WHERE id = $1 AND status IN ('dead_lettered', 'discarded', 'delivered')`,
-    [d.id],
-  );
-  if (moved.rowCount) return wakeSequencer(deps, d.endpoint_id);
-  try {
-    await deps.client.workflow.getHandle(deliveryWorkflowId(d.id)).signal(retryNowSignal);
-  } catch (err) {
-    // Not started yet: it waits for its turn in the queue.
-    if (!(err instanceof WorkflowNotFoundError)) throw err;
-  }
 }
 
 export interface RedriveFilter {
