@@ -24,6 +24,23 @@ export default tseslint.config(
     },
   },
   {
+    // The console's browser script: plain JavaScript, run by the browser (uPlot is its other script).
+    files: ['api/console/static/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      sourceType: 'script',
+      parserOptions: { projectService: false },
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        sessionStorage: 'readonly',
+        fetch: 'readonly',
+        FormData: 'readonly',
+        uPlot: 'readonly',
+      },
+    },
+  },
+  {
     // Workflow code is replayed: it must be deterministic and free of I/O.
     files: ['workflows/**/*.ts'],
     rules: {

@@ -7,8 +7,8 @@ export default defineConfig({
     globalSetup: ['test/global-setup.ts'],
     include: ['test/**/*.test.ts', '{lib,workflows,api,worker,activities}/**/*.test.ts'],
     // The two-worker tests need the SQL-backed server (`npm run test:cluster`); the chaos suite stops shared
-    // services (`npm run test:chaos`).
-    exclude: ['test/cluster/**', 'test/chaos/**', 'node_modules/**', 'dist/**'],
+    // services (`npm run test:chaos`); the console's browser test needs Chromium (`npm run test:browser`).
+    exclude: ['test/cluster/**', 'test/chaos/**', 'test/browser/**', 'node_modules/**', 'dist/**'],
     // Forks, one file at a time: the Temporal native runtime does not like worker threads
     // (sdk-typescript#876), and the machine has 2 cores.
     pool: 'forks',

@@ -15,6 +15,8 @@ import { createSecretBox, type SecretBox } from '../lib/secret-box.js';
 import type { Logger } from '../lib/logger.js';
 import type { TaskQueues } from '../lib/task-queues.js';
 import { apiKeyAuth } from './auth.js';
+import { mountConsole } from './console/index.js';
+import { createSessionStore } from '../lib/console/sessions.js';
 import { mountDocs } from './docs.js';
 import { createMetrics } from './metrics.js';
 import { rateLimit } from './rate-limit.js';
@@ -147,7 +149,10 @@ export function createApp(deps: ApiDeps) {
 
   mountDocs(app, '0.1.0');
 
-  app.use('/v1/*', apiKeyAuth(keyStore));
+  const sessions = createSessionStore({ pool: deps.pool, ttlMs: deps.config.consoleSessionTtlMs });
+  mountConsole({ ...deps, keyStore, sessions, app });
+
+  app.use('/v1/*', apiKeyAuth(keyStore, sessions));
   app.use('/v1/*', temporalBudget(deps.temporal.connection, deps.probe));
   app.route('/v1', apiKeyRoutes(deps, keyStore));
   app.route('/v1', systemCheckRoutes(deps));

@@ -1,9 +1,11 @@
 /**
- * Bearer API keys with scopes. `authenticate` turns the presented key into a principal (or a 401);
+ * Bearer API keys with scopes (or a console session made by logging in with one). `authenticate` turns the presented key into a principal (or a 401);
  * `requireScope` — attached to each route by `route()` in scoped.ts — answers 403 naming the missing scope.
  * Logs carry the key's id, never the key.
  */
 import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { csrfMatches, SESSION_COOKIE, type SessionStore } from '../lib/console/sessions.js';
 import type { KeyStore, Principal } from '../lib/keys/store.js';
 import type { Actor, Scope } from '../lib/keys/scopes.js';
 import { ApiError, errorResponse } from './errors.js';
@@ -14,9 +16,17 @@ export function bearerToken(c: Context): string | undefined {
   return match?.[1];
 }
 
-export function apiKeyAuth(store: KeyStore): MiddlewareHandler {
+export function apiKeyAuth(store: KeyStore, sessions?: SessionStore): MiddlewareHandler {
   return async (c, next) => {
     const token = bearerToken(c);
+    const cookie = sessions && !token ? getCookie(c, SESSION_COOKIE) : undefined;
+    if (cookie && sessions) {
+      const principal = await sessionPrincipal(c, store, sessions, cookie);
+      if (principal instanceof Response) return principal;
+      c.set('principal', principal);
+      c.set('keyId', principal.keyId);
+      return next();
+    }
     if (!token) {
       c.header('WWW-Authenticate', 'Bearer');
       return errorResponse(c, 401, 'unauthorized', 'Missing API key: send "Authorization: Bearer <key>"');
@@ -30,6 +40,42 @@ export function apiKeyAuth(store: KeyStore): MiddlewareHandler {
     c.set('keyId', principal.keyId);
     await next();
   };
+}
+
+/**
+ * Whether the browser says a request comes from another origin. No Origin, or `null` (sent when a page's
+ * referrer policy hides it), cannot tell: the CSRF token and the SameSite=Strict cookie still hold.
+ */
+export function crossOrigin(c: Context): boolean {
+  const origin = c.req.header('origin');
+  return !!origin && origin !== 'null' && origin !== new URL(c.req.url).origin;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * A console session's principal, for a request that carries the session cookie and no bearer key: the console's
+ * pages call the same API the CLI does. A write must carry the session's CSRF token in `X-CSRF-Token` (a page
+ * on another site can make the browser send the cookie, never the header) and, when the browser names an
+ * Origin, come from this one.
+ */
+async function sessionPrincipal(c: Context, store: KeyStore, sessions: SessionStore, cookie: string) {
+  const session = await sessions.find(cookie);
+  if (!session) return errorResponse(c, 401, 'unauthorized', 'Console session expired or logged out: log in again');
+  if (!SAFE_METHODS.has(c.req.method)) {
+    if (crossOrigin(c)) {
+      return errorResponse(c, 403, 'forbidden', `Cross-origin write refused (Origin ${c.req.header('origin')})`);
+    }
+    if (!csrfMatches(session, c.req.header('x-csrf-token'))) {
+      return errorResponse(c, 403, 'forbidden', 'Missing or wrong X-CSRF-Token for this console session');
+    }
+  }
+  const principal = await store.principalById(session.keyId);
+  if (!principal) {
+    await sessions.destroy(cookie);
+    return errorResponse(c, 401, 'unauthorized', "This console session's API key was revoked or has expired");
+  }
+  return principal;
 }
 
 export function requireScope(scope: Scope): MiddlewareHandler {

@@ -99,6 +99,7 @@ export const envSchema = z.object({
     .optional(),
   API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(600),
   API_CORS_ORIGINS: csv.pipe(z.array(httpUrl)).default([]),
+  CONSOLE_SESSION_TTL: duration.default(12 * 3600 * 1000),
   API_BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()
@@ -248,6 +249,8 @@ export interface Config {
   workerMetricsAddress: string | undefined;
   /** Origins allowed to call the API from a browser (CORS off when empty). */
   corsOrigins: string[];
+  /** How long a console login lasts (CONSOLE_SESSION_TTL). */
+  consoleSessionTtlMs: number;
   databaseUrl: string;
   databasePoolMax: number;
   /**
@@ -436,6 +439,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsToken: e.METRICS_TOKEN,
     workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
     corsOrigins: e.API_CORS_ORIGINS,
+    consoleSessionTtlMs: e.CONSOLE_SESSION_TTL,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
     startConcurrency: e.WORKFLOW_START_CONCURRENCY,

@@ -6,6 +6,7 @@
  *   and resolved dead letters (ON DELETE CASCADE). Never a delivery still pending, retrying or dead-lettered,
  *   and never one with an open dead letter;
  * - then events older than the cutoff that no delivery refers to any more (their idempotency keys with them);
+ * - the console's hourly attempt aggregates older than the webhook cutoff;
  * - system check runs and subscription audit rows older than their cutoffs.
  *
  * The metric counters are kept right by their triggers (attempts ever made stay counted: they were made).
@@ -23,6 +24,8 @@ export interface PruneCounts {
   events: number;
   systemCheckRuns: number;
   auditRows: number;
+  /** Hourly attempt aggregates (the console's plots) older than the webhook cutoff. */
+  attemptHours: number;
 }
 
 const older = (param: string) => `now() - (${param}::bigint * interval '1 millisecond')`;
@@ -47,6 +50,13 @@ const STATEMENTS: { key: keyof PruneCounts; cutoff: keyof RetentionCutoffs; sql:
             LIMIT $2)`,
   },
   {
+    key: 'attemptHours',
+    cutoff: 'webhookMs',
+    sql: `DELETE FROM opsflow.webhook_attempt_hours WHERE (hour, outcome, bucket, shard) IN (
+            SELECT hour, outcome, bucket, shard FROM opsflow.webhook_attempt_hours
+            WHERE hour < date_trunc('hour', ${older('$1')}) LIMIT $2)`,
+  },
+  {
     key: 'systemCheckRuns',
     cutoff: 'systemCheckMs',
     sql: `DELETE FROM opsflow.system_check_runs WHERE workflow_id IN (
@@ -66,7 +76,7 @@ export async function pruneHistory(
   cutoffs: RetentionCutoffs,
   opts: { batch: number; onBatch?: (counts: PruneCounts) => void },
 ): Promise<PruneCounts> {
-  const counts: PruneCounts = { deliveries: 0, events: 0, systemCheckRuns: 0, auditRows: 0 };
+  const counts: PruneCounts = { deliveries: 0, events: 0, systemCheckRuns: 0, auditRows: 0, attemptHours: 0 };
   for (const s of STATEMENTS) {
     for (;;) {
       const { rowCount } = await pool.query(s.sql, [cutoffs[s.cutoff], opts.batch]);

@@ -67,7 +67,7 @@ describe('history retention', () => {
       workflowId: `history-retention-test-${Date.now()}`,
       args: [{ webhookMs: 30 * DAY, systemCheckMs: 30 * DAY, auditMs: 365 * DAY, batch: 2 }],
     });
-    expect(result).toEqual({ deliveries: 2, events: 2, systemCheckRuns: 3, auditRows: 3 });
+    expect(result).toEqual({ deliveries: 2, events: 2, systemCheckRuns: 3, auditRows: 3, attemptHours: 2 });
 
     const ids = async (sql: string) => (await queryIn<{ id: string }>(stateDb, sql)).map((r) => r.id).sort();
     expect(await ids('SELECT id FROM opsflow.webhook_deliveries')).toEqual(['d_new', 'd_old_dead', 'd_old_pending']);
@@ -97,6 +97,6 @@ describe('history retention', () => {
       workflowId: `history-retention-test-again-${Date.now()}`,
       args: [{ webhookMs: 30 * DAY, systemCheckMs: 30 * DAY, auditMs: 365 * DAY }],
     });
-    expect(again).toEqual({ deliveries: 0, events: 0, systemCheckRuns: 0, auditRows: 0 });
+    expect(again).toEqual({ deliveries: 0, events: 0, systemCheckRuns: 0, auditRows: 0, attemptHours: 0 });
   });
 });

@@ -121,6 +121,22 @@ export function createKeyStore(opts: { pool: Pool; envKeys: string[]; cacheMs?: 
   return {
     get,
 
+    /**
+     * The principal of a key by its id — what a console session acts as — or undefined when the key is unknown,
+     * revoked or expired. Checked on every console request, so revoking a key ends its sessions.
+     */
+    async principalById(id: string): Promise<Principal | undefined> {
+      const fromEnv = env.find((k) => k.principal.keyId === id);
+      if (fromEnv) return fromEnv.principal;
+      const { rows } = await pool.query<KeyRow>(
+        `SELECT ${COLUMNS} FROM opsflow.api_keys WHERE id = $1 AND revoked_at IS NULL`,
+        [id],
+      );
+      const r = rows[0];
+      if (!r || (r.expires_at && r.expires_at.getTime() <= now())) return undefined;
+      return { keyId: r.id, keyName: r.name, scopes: new Set(r.scopes), source: 'db', expiresAt: r.expires_at };
+    },
+
     /** The principal a presented key stands for, or undefined (unknown, revoked or expired). */
     async authenticate(key: string): Promise<Principal | undefined> {
       const d = digest(key);

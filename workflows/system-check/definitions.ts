@@ -45,4 +45,6 @@ export interface HistoryRetentionResult {
   events: number;
   systemCheckRuns: number;
   auditRows: number;
+  /** Absent from runs before the console's aggregates existed. */
+  attemptHours?: number;
 }

@@ -1,0 +1,230 @@
+/**
+ * `/console`: the operator console, served by the API with every asset from npm packages (uPlot) or this
+ * directory — it works offline. Logging in exchanges an API key for a session cookie (HttpOnly,
+ * SameSite=Strict; lib/console/sessions.ts); pages are rendered here from PostgreSQL and the API's own
+ * answers, and every write is a form that console.js posts to the API with the session's CSRF token, so the
+ * console can do exactly what its key's scopes allow and nothing the API would refuse.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Context, Hono } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { html } from 'hono/html';
+import type { KeyStore, Principal } from '../../lib/keys/store.js';
+import { csrfMatches, SESSION_COOKIE, type Session, type SessionStore } from '../../lib/console/sessions.js';
+import {
+  backupHistory,
+  deliveryTotals,
+  deployTimeline,
+  endpointHealth,
+  openDeadLetters,
+  subscriptionsOverview,
+  webhookSeries,
+  type Range,
+} from '../../lib/console/data.js';
+import type { StatusReport } from '../../lib/status.js';
+import type { ApiDeps } from '../app.js';
+import { crossOrigin } from '../auth.js';
+import { ApiError, type ErrorCode } from '../errors.js';
+import type { AppEnv } from '../router.js';
+import { layout, type Html, type PageContext } from './html.js';
+import {
+  backupsPage,
+  deploysPage,
+  overviewPage,
+  schedulesPage,
+  subscriptionsPage,
+  webhooksPage,
+  type ScheduleView,
+} from './pages.js';
+
+const require = createRequire(import.meta.url);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const uplotDir = path.dirname(require.resolve('uplot/dist/uPlot.iife.min.js'));
+const ASSETS: Record<string, { type: string; body: Buffer }> = {
+  'uPlot.iife.min.js': {
+    type: 'text/javascript; charset=utf-8',
+    body: readFileSync(path.join(uplotDir, 'uPlot.iife.min.js')),
+  },
+  'uPlot.min.css': { type: 'text/css; charset=utf-8', body: readFileSync(path.join(uplotDir, 'uPlot.min.css')) },
+  'console.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(path.join(here, 'static', 'console.js')) },
+  'console.css': { type: 'text/css; charset=utf-8', body: readFileSync(path.join(here, 'static', 'console.css')) },
+};
+
+type ConsoleEnv = AppEnv & { Variables: AppEnv['Variables'] & { session: Session; page: PageContext } };
+
+export interface ConsoleDeps extends ApiDeps {
+  keyStore: KeyStore;
+  sessions: SessionStore;
+  /** The whole app, so pages can show the API's own answers (`/v1/status`, `/v1/schedules`). */
+  app: Hono<AppEnv>;
+}
+
+/** Where to go after login: a console path, never another site. */
+const safeNext = (next: string | undefined) =>
+  next && /^\/console(\/[a-z-]*)?(\?[\w=&-]*)?$/.test(next) ? next : '/console';
+
+export function mountConsole(deps: ConsoleDeps): void {
+  const { app, sessions, keyStore, pool, config } = deps;
+  const temporalUi = config.temporal.uiUrl
+    ? { url: config.temporal.uiUrl, namespace: config.temporal.namespace }
+    : undefined;
+  const secure = (c: Context) =>
+    new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+
+  // Pages say Referrer-Policy same-origin (the API's no-referrer would make the browser send `Origin: null`
+  // with their forms and fetches), so the origin checks see where a write came from.
+  app.use('/console/*', async (c, next) => {
+    await next();
+    c.res.headers.set('Referrer-Policy', 'same-origin');
+  });
+  app.use('/console', async (c, next) => {
+    await next();
+    c.res.headers.set('Referrer-Policy', 'same-origin');
+  });
+
+  app.get('/console/assets/:name', (c) => {
+    const asset = ASSETS[c.req.param('name')];
+    if (!asset) return c.text('not found', 404);
+    c.header('Content-Type', asset.type);
+    c.header('Cache-Control', 'public, max-age=3600');
+    return c.body(new Uint8Array(asset.body));
+  });
+
+  const loginPage = (c: Context, status: 200 | 401 | 403, error?: string) =>
+    c.html(
+      layout(
+        undefined,
+        '',
+        'Log in',
+        html`<form class="login" method="post" action="/console/login">
+          <input type="hidden" name="next" value="${safeNext(c.req.query('next'))}" />
+          ${error ? html`<p class="flash error" id="login-error">${error}</p>` : ''}
+          <label for="key">API key</label>
+          <input id="key" name="key" type="password" autocomplete="current-password" required />
+          <button type="submit">Log in</button>
+          <p class="muted">
+            The console acts as this key: it shows what the key may read and offers what its scopes allow. The key stays
+            in this browser only as long as the form; the session cookie stands for it.
+          </p>
+        </form>`,
+      ),
+      status,
+    );
+
+  app.get('/console/login', (c) => loginPage(c, 200));
+
+  app.post('/console/login', async (c) => {
+    // A login form posted from another site (login CSRF) is refused when the browser names its origin.
+    if (crossOrigin(c)) return loginPage(c, 403, 'Cross-origin login refused.');
+    const form = await c.req.parseBody();
+    const key = typeof form.key === 'string' ? form.key.trim() : '';
+    const principal = key ? await keyStore.authenticate(key) : undefined;
+    if (!principal) return loginPage(c, 401, 'That key is unknown, revoked or expired.');
+    const { token } = await sessions.create(principal.keyId);
+    setCookie(c, SESSION_COOKIE, token, {
+      httpOnly: true,
+      sameSite: 'Strict',
+      secure: secure(c),
+      path: '/',
+      maxAge: Math.floor(sessions.ttlMs / 1000),
+    });
+    deps.log.info({ keyId: principal.keyId }, 'console login');
+    return c.redirect(safeNext(typeof form.next === 'string' ? form.next : undefined), 303);
+  });
+
+  app.post('/console/logout', async (c) => {
+    const token = getCookie(c, SESSION_COOKIE);
+    const session = token ? await sessions.find(token) : undefined;
+    const form = await c.req.parseBody();
+    if (session && !csrfMatches(session, typeof form._csrf === 'string' ? form._csrf : undefined)) {
+      throw new ApiError(403, 'forbidden', 'Missing or wrong CSRF token');
+    }
+    if (token) await sessions.destroy(token);
+    deleteCookie(c, SESSION_COOKIE, { path: '/', secure: secure(c) });
+    return c.redirect('/console/login', 303);
+  });
+
+  // Every page: a live session whose key still holds, else the login page.
+  const pages = app.basePath('/console') as unknown as Hono<ConsoleEnv>;
+  const guard = async (c: Context<ConsoleEnv>, next: () => Promise<void>) => {
+    const token = getCookie(c, SESSION_COOKIE);
+    const session = token ? await sessions.find(token) : undefined;
+    const principal: Principal | undefined = session ? await keyStore.principalById(session.keyId) : undefined;
+    if (!token || !session || !principal) {
+      const next = encodeURIComponent(
+        c.req.path + (c.req.url.includes('?') ? c.req.url.slice(c.req.url.indexOf('?')) : ''),
+      );
+      return c.redirect(`/console/login?next=${next}`, 303);
+    }
+    c.set('principal', principal);
+    c.set('keyId', principal.keyId);
+    c.set('session', session);
+    c.set('page', { principal, csrfToken: session.csrfToken, temporalUi });
+    c.header('Cache-Control', 'no-store');
+    await next();
+  };
+
+  /** The API's own answer to a GET, as this session (its scopes apply). */
+  async function api<T>(c: Context<ConsoleEnv>, p: string): Promise<T> {
+    const res = await app.request(p, { headers: { cookie: c.req.header('cookie') ?? '' } }, c.env);
+    const body = (await res.json()) as T & { error?: { code: ErrorCode; message: string } };
+    if (!res.ok) throw new ApiError(res.status as 403, body.error?.code ?? 'internal', body.error?.message ?? p);
+    return body;
+  }
+
+  const render = (c: Context<ConsoleEnv>, current: string, title: string, body: () => Promise<Html>) => {
+    const ctx = c.get('page');
+    if (!ctx.principal.scopes.has('read')) {
+      return c.html(
+        layout(ctx, current, title, html`<p class="flash error">This key lacks the scope <code>read</code>.</p>`),
+        403,
+      );
+    }
+    return body().then((b) => c.html(layout(ctx, current, title, b)));
+  };
+
+  const page = (sub: string, title: string, body: (c: Context<ConsoleEnv>) => Promise<Html>) =>
+    pages.get(sub, guard, (c) => render(c, sub === '/' ? '/console' : `/console${sub}`, title, () => body(c)));
+
+  page('/', 'Overview', async (c) => {
+    const [status, expiring] = await Promise.all([
+      api<StatusReport>(c, '/v1/status'),
+      subscriptionsOverview(pool, config.timezone),
+    ]);
+    const week = Object.values(expiring.byUrgency).reduce((a, b) => a + b, 0);
+    return overviewPage(c.get('page'), status, week);
+  });
+
+  page('/webhooks', 'Webhooks', async (c) => {
+    const range: Range = c.req.query('range') === '7d' ? '7d' : '24h';
+    const [series, totals, endpoints, deadLetters] = await Promise.all([
+      webhookSeries(pool, range),
+      deliveryTotals(pool),
+      endpointHealth(pool),
+      openDeadLetters(pool),
+    ]);
+    return webhooksPage(c.get('page'), { range, series, totals, endpoints, deadLetters });
+  });
+
+  page('/subscriptions', 'Subscriptions', async (c) =>
+    subscriptionsPage(c.get('page'), await subscriptionsOverview(pool, config.timezone)),
+  );
+
+  page('/backups', 'Backups', async (c) => {
+    const status = await api<StatusReport>(c, '/v1/status');
+    const history = await backupHistory(
+      pool,
+      status.backups.map((b) => b.database),
+    );
+    return backupsPage(c.get('page'), { freshness: status.backups, ...history });
+  });
+
+  page('/deploys', 'Deploys', async (c) => deploysPage(c.get('page'), await deployTimeline(pool)));
+
+  page('/schedules', 'Schedules', async (c) =>
+    schedulesPage(c.get('page'), (await api<{ items: ScheduleView[] }>(c, '/v1/schedules')).items),
+  );
+}
