@@ -121,10 +121,16 @@ try {
   // Migrations are applied by runWorkers, before the API (which needs the tables) starts.
 
   const keys = await resolveApiKeys(config, { generate: true });
-  const workers = await runWorkers({ config, log, temporalAddress });
+  // The dev server's Web UI is where the console's and the notifications' workflow links point, unless
+  // TEMPORAL_UI_URL names another.
+  const stack =
+    devServer && !config.temporal.uiUrl
+      ? { ...config, temporal: { ...config.temporal, uiUrl: devServer.uiUrl } }
+      : config;
+  const workers = await runWorkers({ config: stack, log, temporalAddress });
   cleanups.push(() => workers.shutdown());
   const api = await startApi({
-    config,
+    config: stack,
     log,
     apiKeys: keys.keys,
     temporalAddress,
@@ -141,6 +147,7 @@ try {
       '',
       'opsflow is running',
       `  API:         ${api.url}   (try: curl -H "Authorization: Bearer <key>" ${api.url}/v1/system-check)`,
+      `  Console:     ${api.url}/console   (log in with the API key)`,
       `  Temporal UI: ${devServer?.uiUrl ?? `your Temporal server at ${temporalAddress}`}`,
       `  ${keyLine}`,
       '  Stop with Ctrl-C.',

@@ -78,6 +78,19 @@ describe('npm start', () => {
       expect(['ok', 'degraded']).toContain(((await res.json()) as { status: string }).status);
       // The Temporal Web UI answers.
       expect((await fetch(`http://127.0.0.1:${ports.ui}/`)).status).toBe(200);
+      // The console: the printed key logs in, and its workflow links point at this dev server's UI.
+      expect(out).toContain(`Console:     ${base!}/console`);
+      const login = await fetch(`${base!}/console/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ key: key! }).toString(),
+        redirect: 'manual',
+      });
+      expect(login.status).toBe(303);
+      const cookie = /opsflow_session=[^;]+/.exec(login.headers.get('set-cookie') ?? '')![0];
+      const schedules = await fetch(`${base!}/console/schedules`, { headers: { cookie } });
+      expect(schedules.status).toBe(200);
+      expect(await schedules.text()).toContain(`href="http://127.0.0.1:${ports.ui}/namespaces/default/schedules/`);
 
       child.process.kill('SIGTERM');
       await waitFor(
