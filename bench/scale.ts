@@ -31,6 +31,7 @@ import { connectClient, temporalSettings } from '../lib/temporal.js';
 import { provisionTemporalCli } from '../scripts/provision-temporal.js';
 import { startDevServer } from '../scripts/dev-server.js';
 import { SUBSCRIPTION_SWEEP_WORKFLOW, SUBSCRIPTION_WORKFLOW } from '../workflows/subscriptions/definitions.js';
+import { HISTORY_TABLES, seedHistory, seqScans } from './history-seed.js';
 import { dropBenchDatabase, freePort, root, rssMb, sleep, writeResultsSection } from './common.js';
 
 const API_KEY = 'bench-key-0123456789abcdef';
@@ -272,51 +273,13 @@ async function main() {
     });
     histEndpoints.push(data!.id);
   }
-  const HOT = ['webhook_deliveries', 'webhook_attempts', 'webhook_events', 'dead_letters'];
-  const seqScans = async () =>
-    (
-      await pool.query<{ relname: string; seq_scan: string }>(
-        `SELECT relname, seq_scan FROM pg_stat_user_tables WHERE schemaname = 'opsflow' AND relname = ANY ($1)`,
-        [HOT],
-      )
-    ).rows.reduce<Record<string, number>>((acc, r) => ({ ...acc, [r.relname]: Number(r.seq_scan) }), {});
+  const HOT = HISTORY_TABLES;
   const histRows: string[] = [];
   let attempts = 0;
   for (const size of HISTORY) {
     const from = attempts / 2 + 1;
     const to = size / 2; // deliveries
-    await pool.query(
-      `INSERT INTO opsflow.webhook_events (id, type, body, created_at)
-       SELECT 'hev_' || g, 'hist.e' || (g % 20), '{}', now() - g * interval '1 second'
-       FROM generate_series($1::int / 10 + 1, $2::int / 10 + 1) g
-       ON CONFLICT DO NOTHING`,
-      [from, to],
-    );
-    await pool.query(
-      `INSERT INTO opsflow.webhook_deliveries (id, event_id, endpoint_id, event_type, status, attempts, created_at, updated_at, workflow_started_at)
-       SELECT 'hdl_' || g, 'hev_' || (g / 10 + 1), ($3::text[])[1 + g % 10], 'hist.e' || ((g / 10 + 1) % 20),
-         CASE WHEN g % 100 < 90 THEN 'delivered' WHEN g % 100 < 95 THEN 'retrying' WHEN g % 100 < 99 THEN 'dead_lettered' ELSE 'pending' END,
-         2, now() - g * interval '1 second', now() - g * interval '1 second', now()
-       FROM generate_series($1::int, $2::int) g`,
-      [from, to, histEndpoints],
-    );
-    await pool.query(
-      `INSERT INTO opsflow.webhook_attempts (delivery_id, attempt_no, started_at, latency_ms, status_code, outcome, decision)
-       SELECT 'hdl_' || g, n, now() - g * interval '1 second', 40 + g % 200, CASE WHEN n = 2 THEN 200 ELSE 500 END,
-         CASE WHEN n = 2 THEN 'delivered' ELSE 'failed' END, '{}'::jsonb
-       FROM generate_series($1::int, $2::int) g, generate_series(1, 2) n`,
-      [from, to],
-    );
-    await pool.query(
-      `INSERT INTO opsflow.dead_letters (id, delivery_id, endpoint_id, event_type, reason, created_at)
-       SELECT 'hdq_' || d.id, d.id, d.endpoint_id, d.event_type, 'bench', d.created_at
-       FROM opsflow.webhook_deliveries d
-       WHERE d.id IN (SELECT 'hdl_' || g FROM generate_series($1::int, $2::int) g WHERE g % 100 >= 95 AND g % 100 < 99)`,
-      [from, to],
-    );
-    await pool.query(
-      'ANALYZE opsflow.webhook_events, opsflow.webhook_deliveries, opsflow.webhook_attempts, opsflow.dead_letters',
-    );
+    await seedHistory(pool, from, to, histEndpoints);
     attempts = size;
     const routes: [string, string][] = [
       ['deliveries, newest first', '/v1/deliveries'],
@@ -348,7 +311,7 @@ async function main() {
     // A backend publishes its table statistics when it has been idle a while (up to 10 s): a quiet period before
     // and after the routes, so the counters hold exactly what the routes did (nothing else reads these tables).
     await sleep(11_000);
-    const before = await seqScans();
+    const before = await seqScans(pool);
     for (const [name, url] of routes) {
       const times: number[] = [];
       for (let i = 0; i < 8; i++) {
@@ -371,7 +334,7 @@ async function main() {
       process.stdout.write(`history ${size}: ${name} ${cells.at(-1)}\n`);
     }
     await sleep(11_000);
-    const after = await seqScans();
+    const after = await seqScans(pool);
     const scanned = HOT.filter((t) => (after[t] ?? 0) > (before[t] ?? 0)).map(
       (t) => `${t} ×${(after[t] ?? 0) - (before[t] ?? 0)}`,
     );
