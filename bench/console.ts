@@ -48,6 +48,7 @@ async function main() {
     OPSFLOW_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     OPSFLOW_TASK_QUEUE_PREFIX: 'bench',
     API_RATE_LIMIT_PER_MINUTE: '1000000',
+    WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
     TEMPORAL_UI_URL: 'http://127.0.0.1:8233',
     LOG_LEVEL: 'warn',
     OPSFLOW_DATA_DIR: path.join(os.tmpdir(), `opsflow-bench-console-${process.pid}`),
@@ -79,8 +80,10 @@ async function main() {
     const res = await fetch(`${base}/v1/endpoints`, {
       method: 'POST',
       headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ url: `https://receiver-${i}.example/hook`, eventTypes: ['hist.unused'] }),
+      // Never called: the endpoints only own the synthetic deliveries.
+      body: JSON.stringify({ url: `http://127.0.0.1:9/hist/${i}`, eventTypes: ['hist.unused'] }),
     });
+    if (res.status !== 201) throw new Error(`endpoint refused: ${res.status} ${await res.text()}`);
     endpoints.push(((await res.json()) as { id: string }).id);
   }
 
