@@ -30,15 +30,8 @@ import { crossOrigin } from '../auth.js';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { AppEnv } from '../router.js';
 import { layout, type Html, type PageContext } from './html.js';
-import {
-  backupsPage,
-  deploysPage,
-  overviewPage,
-  schedulesPage,
-  subscriptionsPage,
-  webhooksPage,
-  type ScheduleView,
-} from './pages.js';
+import { overviewPage, subscriptionsPage, webhooksPage } from './pages.js';
+import { backupsPage, deploysPage, schedulesPage, type ScheduleView } from './pages-runs.js';
 
 const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
