@@ -161,6 +161,14 @@ export function webhooksPage(
       ${card('retrying now', (d.totals.retrying ?? 0) + (d.totals.pending ?? 0), 'retrying-total')}
       ${card(`attempts, last ${d.range}`, attemptsTotal, 'attempts-range')}
     </div>
+    ${plot('deliveries', `Deliveries per hour by outcome, last ${d.range}`, {
+      x: d.series.hours,
+      series: [
+        { label: 'delivered', values: d.series.deliveries.delivered, color: '#16a34a' },
+        { label: 'dead-lettered', values: d.series.deliveries.deadLettered, color: '#dc2626' },
+      ],
+      unit: 'deliveries',
+    })}
     ${plot('attempts', `Delivery attempts per hour by outcome, last ${d.range}`, {
       x: d.series.hours,
       series: outcomes.map((o) => ({ label: o, values: d.series.attempts[o]! })),

@@ -37,6 +37,8 @@ export interface HourSeries {
   hours: number[];
   attempts: Record<string, number[]>;
   latency: { p50: (number | null)[]; p95: (number | null)[]; p99: (number | null)[] };
+  /** Deliveries that ended per hour: delivered (a delivery has one `success` attempt) and dead-lettered. */
+  deliveries: { delivered: number[]; deadLettered: number[] };
   deadLetterDepth: number[];
 }
 
@@ -82,7 +84,12 @@ export async function webhookSeries(pool: Pool, range: Range, now = new Date()):
   // Depth at the end of each hour, walking back from the open count now: before an hour, a letter made in it
   // was not there yet and one resolved in it still was.
   const delta = new Array<number>(n).fill(0);
-  for (const r of made.rows) if (index(r.hour) >= 0) delta[index(r.hour)]! += Number(r.n);
+  const deadLettered = new Array<number>(n).fill(0);
+  for (const r of made.rows) {
+    if (index(r.hour) < 0) continue;
+    delta[index(r.hour)]! += Number(r.n);
+    deadLettered[index(r.hour)]! += Number(r.n);
+  }
   for (const r of resolved.rows) if (index(r.hour) >= 0) delta[index(r.hour)]! -= Number(r.n);
   const deadLetterDepth = new Array<number>(n).fill(0);
   let depth = Number(open.rows[0]!.n);
@@ -95,6 +102,7 @@ export async function webhookSeries(pool: Pool, range: Range, now = new Date()):
     hours,
     attempts,
     latency: { p50: quantile(0.5), p95: quantile(0.95), p99: quantile(0.99) },
+    deliveries: { delivered: attempts.success ?? new Array<number>(n).fill(0), deadLettered },
     deadLetterDepth,
   };
 }

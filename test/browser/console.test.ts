@@ -258,6 +258,7 @@ describe('the console in Chromium', () => {
     // 3 delivered + 3 failed attempts in this hour.
     expect(await cardNumber('attempts-range')).toBe(6);
     expect(await plotsDrawn()).toEqual([
+      ['figure-deliveries', '2'],
       ['figure-attempts', '2'],
       ['figure-latency', '3'],
       ['figure-dlq', '1'],
@@ -295,7 +296,7 @@ describe('the console in Chromium', () => {
     expect(await cardNumber('dlq-total')).toBe(letters.items.length - 1);
     expect(await page.$(`tr[data-dead-letter="${target.id}"]`)).toBeNull();
     await open('/console/webhooks?range=7d');
-    expect((await plotsDrawn()).length).toBe(3);
+    expect((await plotsDrawn()).length).toBe(4);
   });
 
   it('subscriptions: expiring by urgency and reminders as the API lists them', async () => {

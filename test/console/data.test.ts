@@ -77,6 +77,11 @@ describe('webhookSeries', () => {
     expect(s.latency.p95[21]).toBe(175); // rank 9.5: 100 + 100 × 1.5/2
     expect(s.latency.p99[21]).toBe(195);
     expect(s.latency.p50[20]).toBeNull();
+    // Deliveries ended: delivered = success attempts; dead-lettered = dead letters made in the hour.
+    expect(s.deliveries.delivered[21]).toBe(8);
+    expect(s.deliveries.deadLettered[18]).toBe(1);
+    expect(s.deliveries.deadLettered[23]).toBe(1);
+    expect(s.deliveries.deadLettered.reduce((a, b) => a + b)).toBe(2);
     // The rollup is what the trigger kept: one row per (hour, outcome, bucket, shard) at most.
     const { rows } = await pool.query<{ n: string }>('SELECT sum(n) AS n FROM opsflow.webhook_attempt_hours');
     expect(Number(rows[0]!.n)).toBe(10);
