@@ -109,7 +109,7 @@ describe('the console in Chromium', () => {
       description: 'billing app',
       eventTypes: ['console.test'],
     });
-    const bad = await api<{ id: string }>('/v1/endpoints', {
+    await api('/v1/endpoints', {
       url: `${flaky.url}/hook`,
       description: 'flaky partner',
       retrySchedule: ['0s'],
@@ -132,7 +132,6 @@ describe('the console in Chromium', () => {
       (n) => n === 3,
       30_000,
     );
-    void bad;
 
     const expiresAt = new Date(Date.now() + 2 * 86400_000).toISOString();
     const put = await fetch(`${base}/v1/subscriptions/console-sub-1`, {
