@@ -14,6 +14,7 @@ import {
 import type { SearchAttributePair } from '@temporalio/common';
 import type { Config } from '../config.js';
 import type { Pool } from '../db.js';
+import { coalescing } from '../coalesce.js';
 import { newId } from '../ids.js';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
 import { requeue, wakeSequencer } from './fifo.js';
@@ -41,6 +42,11 @@ export interface WebhookServiceDeps {
    * client runs on the workers' own NativeConnection (`npm start`, one process), else the SDK refuses.
    */
   eagerStart: boolean;
+  /**
+   * Records that these deliveries' workflows exist (the reconciler skips them). Concurrent publishes share one
+   * UPDATE (lib/coalesce.ts): under load one statement marks many deliveries instead of one each.
+   */
+  markStarted: (ids: string[]) => Promise<void>;
 }
 
 /**
@@ -69,6 +75,12 @@ export function webhookServiceDeps(
     startConcurrency: config.startConcurrency,
     workflowType: config.webhooks.deliveryPath === 'fast' ? WEBHOOK_DELIVERY_FAST_WORKFLOW : WEBHOOK_DELIVERY_WORKFLOW,
     eagerStart: config.webhooks.deliveryPath === 'fast' && canStartEagerly(client),
+    markStarted: coalescing(async (ids: string[]) => {
+      await pool.query(
+        'UPDATE opsflow.webhook_deliveries SET workflow_started_at = now() WHERE id = ANY ($1) AND workflow_started_at IS NULL',
+        [ids],
+      );
+    }),
   };
 }
 
@@ -266,12 +278,7 @@ function startAndMark(deps: WebhookServiceDeps, deliveries: DeliveryStart[]): Pr
   return startAll(deliveries, {
     concurrency: deps.startConcurrency,
     start: (d) => startDelivery(deps, d),
-    mark: async (ids) => {
-      await deps.pool.query(
-        'UPDATE opsflow.webhook_deliveries SET workflow_started_at = now() WHERE id = ANY ($1) AND workflow_started_at IS NULL',
-        [ids],
-      );
-    },
+    mark: deps.markStarted,
   });
 }
 
