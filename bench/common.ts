@@ -109,14 +109,39 @@ export async function dropBenchDatabase(name: string): Promise<void> {
  * The Temporal server a benchmark runs against: the dev server, or with BENCH_TEMPORAL=cluster the production
  * topology's server on PostgreSQL (fresh databases, CLUSTER_PORT_BASE default 27233).
  */
-export async function startBenchTemporal(
-  onCluster: boolean,
-): Promise<{ address: string; process: ChildProcess; stop(): Promise<void> }> {
-  return onCluster
-    ? startTemporalCluster({
-        portBase: Number(process.env.CLUSTER_PORT_BASE ?? 27233),
-        dbPrefix: 'opsflow_temporal_bench',
-        fresh: true,
-      })
-    : startDevServer({ bin: await provisionTemporalCli(), port: await freePort(), namespace: 'default' });
+export async function startBenchTemporal(onCluster: boolean): Promise<{
+  address: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+  /** The dev server's Prometheus endpoint (undefined on the cluster). */
+  metricsUrl?: string;
+}> {
+  if (onCluster) {
+    return startTemporalCluster({
+      portBase: Number(process.env.CLUSTER_PORT_BASE ?? 27233),
+      dbPrefix: 'opsflow_temporal_bench',
+      fresh: true,
+    });
+  }
+  const metricsPort = await freePort();
+  const server = await startDevServer({
+    bin: await provisionTemporalCli(),
+    port: await freePort(),
+    namespace: 'default',
+    metricsPort,
+  });
+  return Object.assign(server, { metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` });
+}
+
+/** The server's answered RPCs so far, by operation (its `service_requests` counter), from its /metrics. */
+export async function serverRequests(metricsUrl: string): Promise<Map<string, number>> {
+  const text = await (await fetch(metricsUrl)).text();
+  const counts = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('service_requests{')) continue;
+    const operation = /operation="([^"]+)"/.exec(line)?.[1];
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (operation && Number.isFinite(value)) counts.set(operation, (counts.get(operation) ?? 0) + value);
+  }
+  return counts;
 }

@@ -27,6 +27,8 @@ export interface DevServerOptions {
   /** Where the server's own log goes (it is noisy): a writable stream, or ignored. */
   logTo?: NodeJS.WritableStream;
   readyTimeoutMs?: number;
+  /** Port of the server's Prometheus `/metrics` (the bench counts RPCs there); omit to let it pick one. */
+  metricsPort?: number;
   /** Dynamic config values (`--dynamic-config-value key=JSON`), e.g. a lower history limit in a test. */
   dynamicConfig?: Record<string, string | number | boolean>;
 }
@@ -88,6 +90,7 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   args.push('--namespace', opts.namespace, ...searchAttributeCliArgs());
   if (opts.uiPort !== undefined) args.push('--ui-port', String(opts.uiPort), '--ui-ip', ip);
   else args.push('--headless');
+  if (opts.metricsPort !== undefined) args.push('--metrics-port', String(opts.metricsPort));
   for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
