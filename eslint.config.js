@@ -41,6 +41,22 @@ export default tseslint.config(
     },
   },
   {
+    // Programs that run inside test:compose's containers (test peers, stand-ins): plain Node ES modules.
+    files: ['test/compose/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      sourceType: 'module',
+      parserOptions: { projectService: false },
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        fetch: 'readonly',
+        URL: 'readonly',
+      },
+    },
+  },
+  {
     // Workflow code is replayed: it must be deterministic and free of I/O.
     files: ['workflows/**/*.ts'],
     rules: {

@@ -9,6 +9,6 @@ export default defineConfig({
   test: {
     ...base.test,
     include: [...(base.test?.include ?? []), 'test/cluster/**/*.test.ts'],
-    exclude: ['test/chaos/**', 'test/browser/**', 'node_modules/**', 'dist/**'],
+    exclude: ['test/chaos/**', 'test/browser/**', 'test/compose/**', 'node_modules/**', 'dist/**'],
   },
 });

@@ -87,19 +87,20 @@ describe('docker-compose.yml', () => {
       for (const key of Object.keys(env)) {
         expect(known.has(key) || foreignKeys.has(key), `${name}: ${key} is not read by lib/config.ts`).toBe(true);
       }
-      // Substitute compose defaults (${VAR:-default}, ${VAR:?msg} → a sample) and parse as opsflow would.
+      // Substitute compose defaults (${VAR:?msg} → a sample, then ${VAR:-default}, which may hold the former) and
+      // parse as opsflow would.
       const resolved = Object.fromEntries(
         Object.entries(env)
           .filter(([k]) => !foreignKeys.has(k))
           .map(([k, v]) => [
             k,
             String(v)
-              .replace(/\$\{(\w+):-([^}]*)\}/g, (_m, _n, d: string) => d)
               .replace(/\$\{(\w+):\?[^}]*\}/g, (_m, n: string) =>
                 n === 'OPSFLOW_ENCRYPTION_KEY'
                   ? Buffer.alloc(32, 1).toString('base64')
                   : 'compose-check-key-0123456789',
-              ),
+              )
+              .replace(/\$\{(\w+):-([^}]*)\}/g, (_m, _n, d: string) => d),
           ]),
       );
       expect(() => loadConfig(resolved), name).not.toThrow();

@@ -275,6 +275,8 @@ export function backupRoutes(deps: ApiDeps) {
             { key: OpsStatus, value: 'running' },
           ],
           staticSummary: `restore ${backupId} into ${body.targetDatabase}${body.overwrite ? ' (overwrite)' : ''}`,
+          // Lets GET /v1/restores/:id answer for this run before its first activity has written the row.
+          memo: { restoreId: input.id },
         });
       } catch (err) {
         if (err instanceof WorkflowExecutionAlreadyStartedError) {
@@ -329,7 +331,22 @@ export function backupRoutes(deps: ApiDeps) {
       const { id } = c.req.valid('param');
       const { rows } = await deps.pool.query<RestoreRow>('SELECT * FROM opsflow.restores WHERE id = $1', [id]);
       const row = rows[0];
-      if (!row) throw new ApiError(404, 'not_found', `restore ${id} not found`);
+      if (!row) {
+        // Accepted but not recorded yet (the run's first step writes the row): the run itself answers.
+        const target = /^restore:([^:]+):/.exec(id)?.[1];
+        const handle = target ? deps.temporal.workflow.getHandle(restoreWorkflowId(target)) : undefined;
+        const memo = handle
+          ? await handle.describe().then(
+              (d) => d.memo,
+              (err: unknown) => {
+                if (err instanceof WorkflowNotFoundError) return undefined;
+                throw err;
+              },
+            )
+          : undefined;
+        if (!handle || memo?.restoreId !== id) throw new ApiError(404, 'not_found', `restore ${id} not found`);
+        return c.json({ id, status: 'running', progress: await liveProgress(handle, restoreProgressQuery) }, 200);
+      }
       const progress =
         row.status === 'running' && row.kind === 'restore'
           ? await liveProgress(

@@ -157,6 +157,13 @@ describe('restore, drill and freshness', () => {
     const res = await restore(backup.id, { targetDatabase: target, confirm: target });
     expect(res.status).toBe(202);
     const { id, workflowId } = (await res.json()) as { id: string; workflowId: string };
+    // The id answers at once, before the run has written its row (from the run itself), never 404.
+    const early = await testApp(h).request(`/v1/restores/${encodeURIComponent(id)}`, { headers: auth });
+    expect(early.status).toBe(200);
+    expect(['running', 'restored']).toContain(((await early.json()) as { status: string }).status);
+    expect((await testApp(h).request(`/v1/restores/${encodeURIComponent(`${id}x`)}`, { headers: auth })).status).toBe(
+      404,
+    );
     const result = (await h.client.workflow.getHandle(workflowId).result()) as RestoreResult;
     expect(result).toMatchObject({ status: 'restored', backupId: backup.id, targetDatabase: target });
     expect(result.verification?.tables).toEqual([

@@ -1,6 +1,6 @@
 /**
  * What each chaos scenario counts, printed as it finishes and appended to test-results/chaos.jsonl, from which
- * scripts/chaos-report.ts prints the table and writes bench/RESULTS.md's reliability section.
+ * test/chaos/report.ts prints the table and writes bench/RESULTS.md's reliability section.
  */
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -21,12 +21,12 @@ export interface ScenarioFigures {
 
 export const figuresFile = path.resolve('test-results/chaos.jsonl');
 
-export async function report(f: ScenarioFigures): Promise<void> {
+export async function report(f: ScenarioFigures, file = figuresFile): Promise<void> {
   console.log(
-    `chaos ${f.scenario}: accepted ${f.accepted}, delivered ${f.delivered}, lost ${f.lost}, duplicated ${f.duplicated} — ${f.notes}`,
+    `${path.basename(file, '.jsonl')} ${f.scenario}: accepted ${f.accepted}, delivered ${f.delivered}, lost ${f.lost}, duplicated ${f.duplicated} — ${f.notes}`,
   );
-  await mkdir(path.dirname(figuresFile), { recursive: true });
-  await appendFile(figuresFile, `${JSON.stringify({ ...f, at: new Date().toISOString() })}\n`);
+  await mkdir(path.dirname(file), { recursive: true });
+  await appendFile(file, `${JSON.stringify({ ...f, at: new Date().toISOString() })}\n`);
 }
 
 /** Counts a receiver's requests by webhook-id against the ids that were accepted. */

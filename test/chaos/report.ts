@@ -1,19 +1,22 @@
 /**
  * After `npm run test:chaos`: prints what each scenario counted (test-results/chaos.jsonl, written by
  * test/chaos/figures.ts) and writes it as bench/RESULTS.md's reliability section, replacing the previous one.
+ * `npm run test:compose` uses it for its drills: `tsx test/chaos/report.ts <figures.jsonl> <section id> <heading>`.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import prettier from 'prettier';
-import type { ScenarioFigures } from '../test/chaos/figures.js';
+import type { ScenarioFigures } from './figures.js';
 
 type Row = ScenarioFigures & { at: string };
 
-const START = '<!-- chaos:start -->';
-const END = '<!-- chaos:end -->';
+const [figures = 'test-results/chaos.jsonl', sectionId = 'chaos', heading = 'Reliability (`npm run test:chaos`)'] =
+  process.argv.slice(2);
+const START = `<!-- ${sectionId}:start -->`;
+const END = `<!-- ${sectionId}:end -->`;
 
 async function main(): Promise<void> {
-  const file = path.resolve('test-results/chaos.jsonl');
+  const file = path.resolve(figures);
   const rows = (await readFile(file, 'utf8'))
     .split('\n')
     .filter(Boolean)
@@ -34,7 +37,7 @@ async function main(): Promise<void> {
   }
   const section = [
     START,
-    '## Reliability (`npm run test:chaos`)',
+    `## ${heading}`,
     '',
     `Run ${rows[0]?.at.slice(0, 10) ?? '—'} on ${process.platform}/${process.arch}, Node ${process.version}. Each scenario injects`,
     'one fault under load and counts what it promised: accepted work (202s, started runs, due reminders),',
@@ -55,7 +58,7 @@ async function main(): Promise<void> {
   // Formatted as the repository's Prettier check wants it, so a committed run passes `npm run lint`.
   const options = (await prettier.resolveConfig(resultsFile)) ?? {};
   await writeFile(resultsFile, await prettier.format(next, { ...options, filepath: resultsFile }));
-  console.log(`${rows.length} scenarios written to bench/RESULTS.md (reliability section)`);
+  console.log(`${rows.length} scenarios written to bench/RESULTS.md (${sectionId} section)`);
 }
 
 await main();
