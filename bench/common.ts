@@ -1,10 +1,11 @@
 /** What the benchmarks share: free ports, a process's memory, and writing one section of bench/RESULTS.md. */
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { quoteIdent } from '../lib/db.js';
 import { startTemporalCluster } from '../scripts/cluster.js';
@@ -106,16 +107,25 @@ export async function dropBenchDatabase(name: string): Promise<void> {
 }
 
 /**
- * The Temporal server a benchmark runs against: the dev server, or with BENCH_TEMPORAL=cluster the production
- * topology's server on PostgreSQL (fresh databases, CLUSTER_PORT_BASE default 27233).
+ * The Temporal server a benchmark runs against: the dev server; with BENCH_TEMPORAL=cluster the production
+ * topology's server on PostgreSQL (fresh databases, CLUSTER_PORT_BASE default 27233); with
+ * BENCH_TEMPORAL=compose the server of a running compose stack (`COMPOSE_KEEP=1 npm run test:compose`): its
+ * frontend on 127.0.0.1:7233 and its process, seen from this host, for the CPU figures; it is left running.
  */
 export async function startBenchTemporal(onCluster: boolean): Promise<{
   address: string;
-  process: ChildProcess;
+  process: Pick<ChildProcess, 'pid'>;
   stop(): Promise<void>;
-  /** The dev server's Prometheus endpoint (undefined on the cluster). */
+  /** The dev server's Prometheus endpoint (undefined on the cluster and on compose). */
   metricsUrl?: string;
 }> {
+  if (process.env.BENCH_TEMPORAL === 'compose') {
+    const container = process.env.BENCH_COMPOSE_TEMPORAL ?? 'opsflow-temporal-1';
+    const { stdout } = await promisify(execFile)('docker', ['inspect', '--format', '{{.State.Pid}}', container]);
+    const pid = Number(stdout.trim());
+    if (!pid) throw new Error(`BENCH_TEMPORAL=compose: container ${container} is not running`);
+    return { address: process.env.BENCH_TEMPORAL_ADDRESS ?? '127.0.0.1:7233', process: { pid }, stop: async () => {} };
+  }
   if (onCluster) {
     return startTemporalCluster({
       portBase: Number(process.env.CLUSTER_PORT_BASE ?? 27233),

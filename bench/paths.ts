@@ -63,6 +63,7 @@ const FIFO_N = Number(process.env.BENCH_FIFO_N ?? 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PATHS = (process.env.BENCH_PATHS ?? 'floor,classic,fast,fifo').split(',').map((p) => p.trim());
 const ON_CLUSTER = process.env.BENCH_TEMPORAL === 'cluster';
+const ON_COMPOSE = process.env.BENCH_TEMPORAL === 'compose';
 const API_KEY = 'bench-key-0123456789abcdef';
 const FLOOR_QUEUE = 'bench-floor';
 const LOW_RATE = 20;
@@ -390,14 +391,18 @@ async function main() {
   const floor = rows.find((r) => r.name === 'floorLocalActivity + eager');
   const ratio = (v: number, f: number | undefined) => (f ? `${(v / f).toFixed(2)}×` : '—');
   const lines = [
-    ON_CLUSTER
-      ? '## Delivery cost on Temporal-on-PostgreSQL (`BENCH_TEMPORAL=cluster npm run bench:paths`)'
-      : '## Delivery cost against the floor (`npm run bench:paths`)',
+    ON_COMPOSE
+      ? '## Delivery cost on the compose stack (`BENCH_TEMPORAL=compose npm run bench:paths`)'
+      : ON_CLUSTER
+        ? '## Delivery cost on Temporal-on-PostgreSQL (`BENCH_TEMPORAL=cluster npm run bench:paths`)'
+        : '## Delivery cost against the floor (`npm run bench:paths`)',
     '',
     `Run ${new Date().toISOString()} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version},`,
-    ON_CLUSTER
-      ? `Temporal server ${TEMPORAL_SERVER_VERSION} on the same PostgreSQL (its persistence CPU is in the PostgreSQL column);`
-      : 'Temporal dev server (SQLite, in memory);',
+    ON_COMPOSE
+      ? `the compose stack's Temporal server ${TEMPORAL_SERVER_VERSION} in its container on the stack's PostgreSQL container (both in the CPU columns; opsflow's own rows on this host's PostgreSQL), reached through the published 127.0.0.1:7233;`
+      : ON_CLUSTER
+        ? `Temporal server ${TEMPORAL_SERVER_VERSION} on the same PostgreSQL (its persistence CPU is in the PostgreSQL column);`
+        : 'Temporal dev server (SQLite, in memory);',
     `${N} workflows per row in ${ROUNDS} interleaved rounds (each round starts one row later), ${INFLIGHT} in flight, each awaited to its close; worker, API and load in one process.`,
     'Events, tasks: means over 20 sampled histories. CPU-ms: per workflow, during the row. Ratios: to "floorLocalActivity + eager".',
     '',

@@ -250,12 +250,16 @@ describe('upgrade from the previous release', () => {
           (backupDone.body.status === 'verified' ? 1 : 0),
         lost: counted.lost.length,
         duplicated: counted.duplicated.length + subjects.filter((l) => l.length > 2).length,
-        notes: `${refused.length} of ${answers.length} events refused during the switch; ${subs.length} subscriptions (reminder + expiry mail each), a production deploy approved after the switch, a backup verified after its dump was cut, ${retryIds.length} retrying and ${fifoIds.length} FIFO deliveries; no non-determinism; ${files.length} migrations, each once`,
+        notes: `${refused.length} of ${answers.length} events refused while the API container was replaced (${refused.filter((a) => a.status === 0).length} at connect, ${refused.filter((a) => a.status === 503).length} with 503); ${subs.length} subscriptions (reminder + expiry mail each), a production deploy approved after the switch, a backup verified after its dump was cut, ${retryIds.length} retrying and ${fifoIds.length} FIFO deliveries; no non-determinism; ${files.length} migrations, each once`,
       },
       figures,
     );
     expect(counted.lost).toEqual([]);
     expect(counted.duplicated).toEqual([]);
-    expect(refused.filter((a) => a.status !== 503)).toEqual([]);
+    // The one API container is replaced: while it restarts, requests are refused at connect (nothing accepted
+    // is at stake) or answered 503 — never a 500, never a request left without an answer.
+    expect(
+      refused.filter((a) => !(a.status === 503 || (a.status === 0 && a.error === 'fetch failed' && a.ms < 1000))),
+    ).toEqual([]);
   });
 });
