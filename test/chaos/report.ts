@@ -51,10 +51,15 @@ async function main(): Promise<void> {
   const text = await readFile(resultsFile, 'utf8');
   const i = text.indexOf(START);
   const j = text.indexOf(END);
+  // A new section goes right after the chaos table (the compose drills beside it), else at the end.
+  const chaosMark = '<!-- chaos:end -->';
+  const chaosEnd = text.indexOf(chaosMark) + chaosMark.length;
   const next =
     i >= 0 && j > i
       ? `${text.slice(0, i)}${section}${text.slice(j + END.length)}`
-      : `${text.trimEnd()}\n\n${section}\n`;
+      : chaosEnd >= chaosMark.length
+        ? `${text.slice(0, chaosEnd)}\n\n${section}\n${text.slice(chaosEnd)}`
+        : `${text.trimEnd()}\n\n${section}\n`;
   // Formatted as the repository's Prettier check wants it, so a committed run passes `npm run lint`.
   const options = (await prettier.resolveConfig(resultsFile)) ?? {};
   await writeFile(resultsFile, await prettier.format(next, { ...options, filepath: resultsFile }));
