@@ -43,7 +43,7 @@ export function countDeliveries(accepted: string[], received: string[]) {
  * queue behind a slow API), each with a 5 s client timeout; `stop()` waits for the ones in flight.
  */
 export function startLoad(url: string, key: string, type: string, perSecond: number) {
-  const answers: { n: number; status: number; ms: number; eventId?: string; error?: string }[] = [];
+  const answers: { n: number; status: number; ms: number; eventId?: string; error?: string; cause?: string }[] = [];
   const inFlight = new Set<Promise<void>>();
   let n = 0;
   const send = async (i: number) => {
@@ -58,7 +58,10 @@ export function startLoad(url: string, key: string, type: string, perSecond: num
       const body = (await res.json().catch(() => ({}))) as { eventId?: string };
       answers.push({ n: i, status: res.status, ms: performance.now() - t0, eventId: body.eventId });
     } catch (err) {
-      answers.push({ n: i, status: 0, ms: performance.now() - t0, error: (err as Error).message });
+      // `fetch failed` with the socket's code (ECONNREFUSED, ECONNRESET, …); a request left unanswered is the
+      // 5 s timeout's TimeoutError instead.
+      const cause = (err as { cause?: { code?: string } }).cause?.code;
+      answers.push({ n: i, status: 0, ms: performance.now() - t0, error: (err as Error).message, cause });
     }
   };
   const timer = setInterval(() => {
