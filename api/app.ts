@@ -2,18 +2,15 @@
  * createApp(deps) builds the whole HTTP API from its dependencies, so tests call `app.request()` on the
  * same app production serves. server.ts only listens.
  */
-import type { Client } from '@temporalio/client';
 import { HTTPException } from 'hono/http-exception';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
-import type { Config } from '../lib/config.js';
-import { isPostgresUnavailable, type Pool } from '../lib/db.js';
-import { createKeyStore, type KeyStore } from '../lib/keys/store.js';
-import { createSecretBox, type SecretBox } from '../lib/secret-box.js';
-import type { Logger } from '../lib/logger.js';
-import type { TaskQueues } from '../lib/task-queues.js';
+import { isPostgresUnavailable } from '../lib/db.js';
+import { createKeyStore } from '../lib/keys/store.js';
+import { createSecretBox } from '../lib/secret-box.js';
+import type { ApiDeps } from './deps.js';
 import { apiKeyAuth } from './auth.js';
 import { mountConsole } from './console/index.js';
 import { createSessionStore } from '../lib/console/sessions.js';
@@ -21,7 +18,6 @@ import { mountDocs } from './docs.js';
 import { createMetrics } from './metrics.js';
 import { rateLimit } from './rate-limit.js';
 import { isTemporalUnreachable, temporalBudget } from './temporal-budget.js';
-import type { TemporalProbe } from '../lib/temporal-probe.js';
 import { ApiError, errorResponse } from './errors.js';
 import { newRouter } from './router.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
@@ -33,22 +29,6 @@ import { subscriptionRoutes } from './routes/subscriptions.js';
 import { subscriptionBatchRoutes } from './routes/subscriptions-batch.js';
 import { systemCheckRoutes } from './routes/system-check.js';
 import { webhookRoutes } from './routes/webhooks/index.js';
-
-export interface ApiDeps {
-  config: Config;
-  /** The bootstrap (admin) keys from OPSFLOW_API_KEYS or the dev stack's key file. */
-  apiKeys: string[];
-  /** Keys made through the API; built from `pool` and `apiKeys` when not given. */
-  keyStore?: KeyStore;
-  /** Encrypts webhook secrets before they are stored; built from `config.encryption` when not given. */
-  secrets?: SecretBox;
-  pool: Pool;
-  temporal: Client;
-  queues: TaskQueues;
-  log: Logger;
-  /** Whether Temporal answers (the API server runs one): while it does not, requests fail in about a second. */
-  probe?: TemporalProbe;
-}
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -25,7 +25,7 @@ import {
   type Range,
 } from '../../lib/console/data.js';
 import type { StatusReport } from '../../lib/status.js';
-import type { ApiDeps } from '../app.js';
+import type { ApiDeps } from '../deps.js';
 import { crossOrigin } from '../auth.js';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { AppEnv } from '../router.js';

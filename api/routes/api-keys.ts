@@ -5,7 +5,7 @@
 import { z } from '@hono/zod-openapi';
 import { expandScopes, PRESETS, SCOPES } from '../../lib/keys/scopes.js';
 import { KeyError, type KeyStore } from '../../lib/keys/store.js';
-import type { ApiDeps } from '../app.js';
+import type { ApiDeps } from '../deps.js';
 import { actorOf } from '../auth.js';
 import { ApiError } from '../errors.js';
 import { cursorKey, Cursor, json, Limit } from '../pagination.js';

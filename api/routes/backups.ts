@@ -14,7 +14,7 @@ import {
   restoreWorkflowId,
   type RestoreInput,
 } from '../../workflows/backups/definitions.js';
-import type { ApiDeps } from '../app.js';
+import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { catalogPage, Cursor, json, Limit, pageResponse } from '../pagination.js';
 import { newRouter } from '../router.js';

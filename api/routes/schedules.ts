@@ -13,7 +13,7 @@ import {
 } from '@temporalio/client';
 import { formatDuration } from '../../lib/durations.js';
 import { declareSchedules, type ScheduleDeclaration } from '../../worker/schedules.js';
-import type { ApiDeps } from '../app.js';
+import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { json } from '../pagination.js';
 import { newRouter } from '../router.js';

@@ -4,7 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { collectStatus } from '../../lib/status.js';
-import type { ApiDeps } from '../app.js';
+import type { ApiDeps } from '../deps.js';
 import { json } from '../pagination.js';
 import { newRouter } from '../router.js';
 import { route } from '../scoped.js';

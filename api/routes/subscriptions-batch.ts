@@ -14,7 +14,7 @@ import { withTransaction } from '../../lib/db.js';
 import { detailsFromRow, type SubscriptionRow } from '../../lib/subscriptions/rows.js';
 import { startSubscriptionRows } from '../../lib/subscriptions/start.js';
 import type { SubscriptionDetails } from '../../workflows/subscriptions/definitions.js';
-import type { ApiDeps } from '../app.js';
+import type { ApiDeps } from '../deps.js';
 import { json } from '../pagination.js';
 import { newRouter } from '../router.js';
 import { route } from '../scoped.js';

@@ -28,7 +28,7 @@ import {
   type SubscriptionView,
 } from '../../workflows/subscriptions/definitions.js';
 import { planPeriod, subscriptionView } from '../../workflows/subscriptions/planner.js';
-import type { ApiDeps } from '../app.js';
+import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../pagination.js';
 import { newRouter } from '../router.js';

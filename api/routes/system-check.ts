@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
-import type { ApiDeps } from '../app.js';
+import type { ApiDeps } from '../deps.js';
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../lib/webhooks/ssrf.js';
 import { actorOf } from '../auth.js';
 import { newRouter } from '../router.js';

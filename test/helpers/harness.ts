@@ -16,7 +16,8 @@ import { createMailer, type Mailer } from '../../lib/mailer.js';
 import type { Family, TaskQueues } from '../../lib/task-queues.js';
 import { taskQueues } from '../../lib/task-queues.js';
 import { connectClient, connectWorker, temporalSettings } from '../../lib/temporal.js';
-import { createApp, type ApiDeps } from '../../api/app.js';
+import { createApp } from '../../api/app.js';
+import type { ApiDeps } from '../../api/deps.js';
 import { createWorkers, type WorkerDeps } from '../../worker/workers.js';
 
 export const TEST_API_KEY = 'test-key-0123456789abcdef';

@@ -3,7 +3,7 @@
  * with live evidence, approve / reject / cancel (runs.ts). The workflow id `deploy:<target>` is the per-target
  * lock (shared.ts).
  */
-import type { ApiDeps } from '../../app.js';
+import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
 import { deployRunRoutes } from './runs.js';
 import { deployService } from './shared.js';

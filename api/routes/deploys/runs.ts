@@ -3,7 +3,7 @@ import { z } from '@hono/zod-openapi';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Context } from 'hono';
 import { approveUpdate, deployProgressQuery, rejectUpdate } from '../../../workflows/deploys/definitions.js';
-import type { ApiDeps } from '../../app.js';
+import type { ApiDeps } from '../../deps.js';
 import { actorOf } from '../../auth.js';
 import { ApiError } from '../../errors.js';
 import { catalogPage, Cursor, json, Limit, pageResponse } from '../../pagination.js';

@@ -9,7 +9,7 @@ import { DeployTarget as DeployTargetSA, OpsKind, OpsStatus } from '../../../lib
 import { DEPLOY_WORKFLOW, deployWorkflowId, type DeployInput } from '../../../workflows/deploys/definitions.js';
 import { DEPLOY_VERSION } from '../../../workflows/deploys/plan.js';
 import type { deployTarget } from '../../../workflows/deploys/workflow.js';
-import type { ApiDeps } from '../../app.js';
+import type { ApiDeps } from '../../deps.js';
 import { ApiError } from '../../errors.js';
 import { waitLonger } from '../../temporal-budget.js';
 

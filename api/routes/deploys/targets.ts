@@ -9,7 +9,7 @@ import {
   type DeployResult,
 } from '../../../workflows/deploys/definitions.js';
 import type { deployTarget } from '../../../workflows/deploys/workflow.js';
-import type { ApiDeps } from '../../app.js';
+import type { ApiDeps } from '../../deps.js';
 import { actorOf, asActor } from '../../auth.js';
 import { ApiError } from '../../errors.js';
 import { json } from '../../pagination.js';

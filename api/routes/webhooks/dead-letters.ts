@@ -5,7 +5,7 @@ import { page } from '../../../lib/pagination.js';
 import { discardDeadLetter, redriveDeadLetters, webhookServiceDeps } from '../../../lib/webhooks/service.js';
 import { actorOf } from '../../auth.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
-import type { ApiDeps } from '../../app.js';
+import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
 import { DateParam, IdParam, serviceError } from './shared.js';

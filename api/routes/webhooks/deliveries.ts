@@ -7,7 +7,7 @@ import { redriveDelivery, webhookServiceDeps } from '../../../lib/webhooks/servi
 import { deliveryWorkflowId, liveStateQuery, type DeliveryLiveState } from '../../../workflows/webhooks/definitions.js';
 import { actorOf } from '../../auth.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
-import type { ApiDeps } from '../../app.js';
+import type { ApiDeps } from '../../deps.js';
 import { ApiError } from '../../errors.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';

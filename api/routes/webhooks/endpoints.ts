@@ -12,7 +12,7 @@ import { generateSecret, isValidSecret } from '../../../lib/webhooks/signing.js'
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../../lib/webhooks/ssrf.js';
 import { DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT_MS } from '../../../workflows/webhooks/definitions.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
-import type { ApiDeps } from '../../app.js';
+import type { ApiDeps } from '../../deps.js';
 import { actorOf } from '../../auth.js';
 import { ApiError } from '../../errors.js';
 import { newRouter } from '../../router.js';

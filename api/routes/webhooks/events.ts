@@ -2,7 +2,7 @@
 import { z } from '@hono/zod-openapi';
 import { publishEvent, webhookServiceDeps } from '../../../lib/webhooks/service.js';
 import { json } from '../../pagination.js';
-import type { ApiDeps } from '../../app.js';
+import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
 import { EventType, RetrySchedule, serviceError } from './shared.js';

@@ -1,6 +1,6 @@
 /** The webhook family's API: endpoints, events (fan-out), deliveries and dead letters, a file each. */
 import type { SecretBox } from '../../../lib/secret-box.js';
-import type { ApiDeps } from '../../app.js';
+import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
 import { deadLetterRoutes } from './dead-letters.js';
 import { deliveryRoutes } from './deliveries.js';
