@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSystemCheckActivities } from '../activities/system-check.js';
+import { createSystemCheckActivities } from '../activities/system-check/index.js';
 import { createPool } from '../lib/db.js';
 import { OpsKind, OpsStatus } from '../lib/search-attributes.js';
 import type { SystemCheckResult } from '../workflows/system-check/definitions.js';

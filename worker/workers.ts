@@ -13,11 +13,11 @@ import {
   type WorkflowBundleOption,
 } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
-import { createBackupActivities } from '../activities/backups.js';
-import { createDeployActivities } from '../activities/deploys.js';
-import { createSubscriptionActivities } from '../activities/subscriptions.js';
-import { createSystemCheckActivities } from '../activities/system-check.js';
-import { createWebhookActivities } from '../activities/webhooks.js';
+import { createBackupActivities } from '../activities/backups/index.js';
+import { createDeployActivities } from '../activities/deploys/index.js';
+import { createSubscriptionActivities } from '../activities/subscriptions/index.js';
+import { createSystemCheckActivities } from '../activities/system-check/index.js';
+import { createWebhookActivities } from '../activities/webhooks/index.js';
 import type { Config } from '../lib/config.js';
 import type { Pool } from '../lib/db.js';
 import { temporalLogger, type Logger } from '../lib/logger.js';

@@ -11,7 +11,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createBackupActivities, scratchName } from '../../activities/backups.js';
+import { createBackupActivities, scratchName } from '../../activities/backups/index.js';
 import { quoteIdent } from '../../lib/db.js';
 import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult } from '../../workflows/backups/definitions.js';
 

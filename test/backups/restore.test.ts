@@ -11,7 +11,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
-import { createBackupActivities } from '../../activities/backups.js';
+import { createBackupActivities } from '../../activities/backups/index.js';
 import { isOpsflowDatabase } from '../../lib/backups/databases.js';
 import { parseMark } from '../../lib/backups/scratch.js';
 import { loadConfig } from '../../lib/config.js';

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createSubscriptionActivities } from '../../activities/subscriptions.js';
+import { createSubscriptionActivities } from '../../activities/subscriptions/index.js';
 import { declareSchedules } from '../../worker/schedules.js';
 import { planPeriod } from '../../workflows/subscriptions/planner.js';
 import {

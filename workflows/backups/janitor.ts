@@ -4,7 +4,7 @@
  * than a day, nobody connected (lib/backups/scratch.ts). What it dropped and kept is its result.
  */
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
-import type { createBackupActivities } from '../../activities/backups.js';
+import type { createBackupActivities } from '../../activities/backups/index.js';
 import type { ScratchSweep } from '../../lib/backups/scratch.js';
 import { OpsKind, OpsStatus } from '../../lib/search-attributes.js';
 import { DEFAULT_SCRATCH_MAX_AGE_MS, type ScratchJanitorInput } from './definitions.js';

@@ -14,7 +14,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createBackupActivities, RestorableBackup } from '../../activities/backups.js';
+import type { createBackupActivities, RestorableBackup } from '../../activities/backups/index.js';
 import { BackupDatabase, OpsKind, OpsStatus } from '../../lib/search-attributes.js';
 import {
   DEFAULT_MAX_BACKUP_AGE_MS,

@@ -21,7 +21,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createBackupActivities } from '../../activities/backups.js';
+import type { createBackupActivities } from '../../activities/backups/index.js';
 import { BackupDatabase, OpsKind, OpsStatus } from '../../lib/search-attributes.js';
 import {
   progressQuery,

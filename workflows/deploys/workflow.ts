@@ -26,7 +26,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createDeployActivities } from '../../activities/deploys.js';
+import type { createDeployActivities } from '../../activities/deploys/index.js';
 import type { TargetSettings } from '../../lib/deploys/targets.js';
 import { DeployTarget as DeployTargetSA, DeployVersion, OpsKind, OpsStatus } from '../../lib/search-attributes.js';
 import { BACKUP_WORKFLOW, backupWorkflowId } from '../backups/definitions.js';

@@ -4,7 +4,7 @@
  * terminated) and mails ops the subscriptions expiring within 24 h.
  */
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
-import type { createSubscriptionActivities } from '../../activities/subscriptions.js';
+import type { createSubscriptionActivities } from '../../activities/subscriptions/index.js';
 import { OpsKind, OpsStatus } from '../../lib/search-attributes.js';
 import type { SweepInput, SweepResult } from './definitions.js';
 

@@ -19,7 +19,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createSubscriptionActivities } from '../../activities/subscriptions.js';
+import type { createSubscriptionActivities } from '../../activities/subscriptions/index.js';
 import { OpsStatus, SubscriptionExpiresAt } from '../../lib/search-attributes.js';
 import {
   cancelUpdate,

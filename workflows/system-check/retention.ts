@@ -4,7 +4,7 @@
  * rows past AUDIT_RETENTION. One heartbeating activity; the counts are its result and its page in the UI.
  */
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
-import type { createSystemCheckActivities } from '../../activities/system-check.js';
+import type { createSystemCheckActivities } from '../../activities/system-check/index.js';
 import { OpsKind, OpsStatus } from '../../lib/search-attributes.js';
 import type { HistoryRetentionInput, HistoryRetentionResult } from './definitions.js';
 

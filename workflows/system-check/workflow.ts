@@ -6,7 +6,7 @@
  * 3. Set OpsStatus so failing checks are one filter in the Temporal UI; return the per-check result.
  */
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { createSystemCheckActivities } from '../../activities/system-check.js';
+import type { createSystemCheckActivities } from '../../activities/system-check/index.js';
 import { OpsKind, OpsStatus } from '../../lib/search-attributes.js';
 import type { SystemCheckInput, SystemCheckResult } from './definitions.js';
 

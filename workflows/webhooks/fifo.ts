@@ -22,7 +22,7 @@ import {
   WorkflowIdReusePolicy,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { createWebhookActivities } from '../../activities/webhooks.js';
+import type { createWebhookActivities } from '../../activities/webhooks/index.js';
 import {
   OpsKind,
   OpsStatus,

@@ -4,7 +4,7 @@
  * retention. Each is one activity; the workflow gives it a schedule, retries and a page in the UI.
  */
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
-import type { createWebhookActivities } from '../../activities/webhooks.js';
+import type { createWebhookActivities } from '../../activities/webhooks/index.js';
 import { OpsKind, OpsStatus } from '../../lib/search-attributes.js';
 import type { DlqCleanupInput, DlqRedriveInput } from './definitions.js';
 

@@ -28,7 +28,7 @@ import {
   TemporalFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { createWebhookActivities } from '../../activities/webhooks.js';
+import type { createWebhookActivities } from '../../activities/webhooks/index.js';
 import { OpsStatus } from '../../lib/search-attributes.js';
 import {
   type AttemptResult,

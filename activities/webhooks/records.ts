@@ -1,17 +1,17 @@
 /**
  * Recording a webhook attempt: the attempt row, the delivery's new status, a dead letter, the endpoint's health,
  * in one transaction (one statement for the common case, delivered), with the decision of `nextStep`; and the
- * patience a sent attempt has with PostgreSQL. Used by `attemptDelivery` (activities/webhooks.ts).
+ * patience a sent attempt has with PostgreSQL. Used by `attemptDelivery` (activities/webhooks/index.ts).
  */
 import { Context } from '@temporalio/activity';
-import type { Config } from '../lib/config.js';
-import { withTransaction, type Pool } from '../lib/db.js';
-import { newId } from '../lib/ids.js';
-import type { Logger } from '../lib/logger.js';
-import type { SendResult } from '../lib/webhooks/send.js';
-import type { EndpointFormat } from '../lib/webhooks/formats.js';
-import type { AttemptResult, NextStep } from '../workflows/webhooks/definitions.js';
-import { nextStep, type Outcome } from '../workflows/webhooks/policy.js';
+import type { Config } from '../../lib/config.js';
+import { withTransaction, type Pool } from '../../lib/db.js';
+import { newId } from '../../lib/ids.js';
+import type { Logger } from '../../lib/logger.js';
+import type { SendResult } from '../../lib/webhooks/send.js';
+import type { EndpointFormat } from '../../lib/webhooks/formats.js';
+import type { AttemptResult, NextStep } from '../../workflows/webhooks/definitions.js';
+import { nextStep, type Outcome } from '../../workflows/webhooks/policy.js';
 
 /** How long a sent attempt waits for PostgreSQL to take its record (a restart takes seconds). */
 export const RECORD_PATIENCE_MS = 45_000;

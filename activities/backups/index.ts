@@ -8,23 +8,17 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
-import type { Config } from '../lib/config.js';
-import type { Pool } from '../lib/db.js';
-import type { Logger } from '../lib/logger.js';
-import type { Client } from '@temporalio/client';
-import type { Mailer } from '../lib/mailer.js';
-import type { TaskQueues } from '../lib/task-queues.js';
-import { publishOpsEvent } from '../lib/webhooks/ops-events.js';
-import { webhookServiceDeps } from '../lib/webhooks/service.js';
-import { configuredStores, type BlobStore, type PendingWrite } from '../lib/backups/stores.js';
+import { publishOpsEvent } from '../../lib/webhooks/ops-events.js';
+import { webhookServiceDeps } from '../../lib/webhooks/service.js';
+import { configuredStores, type BlobStore, type PendingWrite } from '../../lib/backups/stores.js';
 import type {
   BackupResult,
   DumpResult,
   StoredCopy,
   StoreName,
   VerificationResult,
-} from '../workflows/backups/definitions.js';
-import { planRetention } from '../workflows/backups/retention.js';
+} from '../../workflows/backups/definitions.js';
+import { planRetention } from '../../workflows/backups/retention.js';
 import {
   BackupErrorType,
   bin,
@@ -41,7 +35,7 @@ import {
 } from './pg-tools.js';
 import { createRestoreActivities } from './restores.js';
 
-import { scratchServers, sweepScratch, type ScratchSweep } from '../lib/backups/scratch.js';
+import { scratchServers, sweepScratch, type ScratchSweep } from '../../lib/backups/scratch.js';
 export { BackupErrorType, pgConnection, scratchName } from './pg-tools.js';
 
 /** A dump whose output has not moved for this long stops heartbeating (the heartbeat timeout ends it). */
@@ -49,18 +43,9 @@ export const STALL_LIMIT_MS = 5 * 60_000;
 
 /** The advisory lock key a dump holds in the database it dumps ("opsflow:backup" as two int4s would read). */
 export const BACKUP_LOCK_KEY = 0x6f707366;
-export type { RestorableBackup } from './restores.js';
+export type { BackupActivityDeps, RestorableBackup } from './deps.js';
+import type { BackupActivityDeps } from './deps.js';
 
-export interface BackupActivityDeps {
-  config: Config;
-  pool: Pool;
-  mailer: Mailer;
-  log: Logger;
-  /** For the ops events (backup.*, restore.*), published through the webhook family. */
-  client: Client;
-  queues: TaskQueues;
-  stores?: BlobStore[];
-}
 export const createBackupActivities = (deps: BackupActivityDeps) => {
   const stores = deps.stores ?? configuredStores(deps.config);
   const storeByName = (name: StoreName) => {

@@ -1,10 +1,14 @@
-import type { Config } from '../lib/config.js';
+import type { Config } from '../../lib/config.js';
 import { Context } from '@temporalio/activity';
-import type { Pool } from '../lib/db.js';
-import { pruneHistory, type PruneCounts } from '../lib/retention.js';
-import { sendWebhook } from '../lib/webhooks/send.js';
-import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../lib/webhooks/ssrf.js';
-import type { CheckResult, HistoryRetentionInput, SystemCheckResult } from '../workflows/system-check/definitions.js';
+import type { Pool } from '../../lib/db.js';
+import { pruneHistory, type PruneCounts } from '../../lib/retention.js';
+import { sendWebhook } from '../../lib/webhooks/send.js';
+import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../lib/webhooks/ssrf.js';
+import type {
+  CheckResult,
+  HistoryRetentionInput,
+  SystemCheckResult,
+} from '../../workflows/system-check/definitions.js';
 
 function errorText(err: unknown): string {
   if (err instanceof Error) {

@@ -9,10 +9,10 @@ import {
   maintenanceUrl,
   targetState,
   type TargetState,
-} from '../lib/backups/databases.js';
-import { unmarkScratch } from '../lib/backups/scratch.js';
-import type { Config } from '../lib/config.js';
-import { quoteIdent } from '../lib/db.js';
+} from '../../lib/backups/databases.js';
+import { unmarkScratch } from '../../lib/backups/scratch.js';
+import type { Config } from '../../lib/config.js';
+import { quoteIdent } from '../../lib/db.js';
 import { BackupErrorType, fail } from './pg-tools.js';
 
 export const createRestoreTargetActivities = (deps: { config: Config }) => ({

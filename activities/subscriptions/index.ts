@@ -5,15 +5,15 @@
  */
 import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, type Client } from '@temporalio/client';
-import type { Config } from '../lib/config.js';
-import { withTransaction, type Pool } from '../lib/db.js';
-import type { Logger } from '../lib/logger.js';
-import type { Mailer } from '../lib/mailer.js';
-import { reminderEmail, statusEmail, sweepReportEmail } from '../lib/subscriptions/emails.js';
-import { detailsFromRow, type SubscriptionRow } from '../lib/subscriptions/rows.js';
-import { subscriptionStart } from '../lib/subscriptions/start.js';
-import { publishOpsEvent } from '../lib/webhooks/ops-events.js';
-import { publishEvent, webhookServiceDeps } from '../lib/webhooks/service.js';
+import type { Config } from '../../lib/config.js';
+import { withTransaction, type Pool } from '../../lib/db.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Mailer } from '../../lib/mailer.js';
+import { reminderEmail, statusEmail, sweepReportEmail } from '../../lib/subscriptions/emails.js';
+import { detailsFromRow, type SubscriptionRow } from '../../lib/subscriptions/rows.js';
+import { subscriptionStart } from '../../lib/subscriptions/start.js';
+import { publishOpsEvent } from '../../lib/webhooks/ops-events.js';
+import { publishEvent, webhookServiceDeps } from '../../lib/webhooks/service.js';
 import {
   SUBSCRIPTION_WORKFLOW,
   subscriptionWorkflowId,
@@ -23,7 +23,7 @@ import {
   type SweepInput,
   type SweepResult,
   type Urgency,
-} from '../workflows/subscriptions/definitions.js';
+} from '../../workflows/subscriptions/definitions.js';
 
 export interface SubscriptionActivityDeps {
   config: Config;

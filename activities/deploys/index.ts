@@ -6,23 +6,23 @@ import { spawn } from 'node:child_process';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
-import type { Config } from '../lib/config.js';
-import type { Pool } from '../lib/db.js';
-import { versionShipped } from '../lib/deploys/history.js';
-import { targetSettings, targetsDigest, type DeployTarget } from '../lib/deploys/targets.js';
-import type { Logger } from '../lib/logger.js';
-import type { Mailer } from '../lib/mailer.js';
-import type { TaskQueues } from '../lib/task-queues.js';
-import { publishDeployOutcome, publishDeployProgress } from '../lib/deploys/events.js';
-import { webhookServiceDeps } from '../lib/webhooks/service.js';
+import type { Config } from '../../lib/config.js';
+import type { Pool } from '../../lib/db.js';
+import { versionShipped } from '../../lib/deploys/history.js';
+import { targetSettings, targetsDigest, type DeployTarget } from '../../lib/deploys/targets.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Mailer } from '../../lib/mailer.js';
+import type { TaskQueues } from '../../lib/task-queues.js';
+import { publishDeployOutcome, publishDeployProgress } from '../../lib/deploys/events.js';
+import { webhookServiceDeps } from '../../lib/webhooks/service.js';
 import type {
   CommandResult,
   DeployInput,
   DeployPlan,
   DeployResult,
   HealthSample,
-} from '../workflows/deploys/definitions.js';
-import { bumpVersion, DEPLOY_VERSION, type Bump } from '../workflows/deploys/plan.js';
+} from '../../workflows/deploys/definitions.js';
+import { bumpVersion, DEPLOY_VERSION, type Bump } from '../../workflows/deploys/plan.js';
 
 interface Deps {
   config: Config;

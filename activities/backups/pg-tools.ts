@@ -10,9 +10,9 @@ import { promisify } from 'node:util';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
-import type { Config } from '../lib/config.js';
-import { quoteIdent } from '../lib/db.js';
-import type { VerificationResult } from '../workflows/backups/definitions.js';
+import type { Config } from '../../lib/config.js';
+import { quoteIdent } from '../../lib/db.js';
+import type { VerificationResult } from '../../workflows/backups/definitions.js';
 
 export const BackupErrorType = {
   UnknownDatabase: 'UnknownDatabase',

@@ -6,22 +6,27 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, type Client } from '@temporalio/client';
-import type { Config } from '../lib/config.js';
-import { createSecretBox } from '../lib/secret-box.js';
-import type { Pool } from '../lib/db.js';
-import type { Logger } from '../lib/logger.js';
-import type { Mailer } from '../lib/mailer.js';
-import { sendWebhook } from '../lib/webhooks/send.js';
-import { cleanupDeadLetters, publishEvent, redriveDeadLetters, webhookServiceDeps } from '../lib/webhooks/service.js';
-import { publishOpsEvent } from '../lib/webhooks/ops-events.js';
-import { renderPagerDuty, renderSlack, type Envelope } from '../lib/webhooks/formats.js';
-import { signatureHeader } from '../lib/webhooks/signing.js';
-import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../lib/webhooks/ssrf.js';
-import type { AttemptResult, FifoHead } from '../workflows/webhooks/definitions.js';
-import { createAttemptRecorder, type AttemptInput, type DeliveryRow } from './webhook-records.js';
+import type { Config } from '../../lib/config.js';
+import { createSecretBox } from '../../lib/secret-box.js';
+import type { Pool } from '../../lib/db.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Mailer } from '../../lib/mailer.js';
+import { sendWebhook } from '../../lib/webhooks/send.js';
+import {
+  cleanupDeadLetters,
+  publishEvent,
+  redriveDeadLetters,
+  webhookServiceDeps,
+} from '../../lib/webhooks/service.js';
+import { publishOpsEvent } from '../../lib/webhooks/ops-events.js';
+import { renderPagerDuty, renderSlack, type Envelope } from '../../lib/webhooks/formats.js';
+import { signatureHeader } from '../../lib/webhooks/signing.js';
+import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../lib/webhooks/ssrf.js';
+import type { AttemptResult, FifoHead } from '../../workflows/webhooks/definitions.js';
+import { createAttemptRecorder, type AttemptInput, type DeliveryRow } from './records.js';
 
-export { RECORD_PATIENCE_MS, type AttemptInput } from './webhook-records.js';
-import { classify } from '../workflows/webhooks/policy.js';
+export { RECORD_PATIENCE_MS, type AttemptInput } from './records.js';
+import { classify } from '../../workflows/webhooks/policy.js';
 
 export const WebhookErrorType = { DeliveryNotFound: 'DeliveryNotFound' } as const;
 

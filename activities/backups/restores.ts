@@ -12,20 +12,20 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import pg from 'pg';
-import { quoteIdent } from '../lib/db.js';
-import { databaseUrlOn, maintenanceUrl, type Server } from '../lib/backups/databases.js';
-import { markScratch } from '../lib/backups/scratch.js';
-import type { BlobStore } from '../lib/backups/stores.js';
-import { publishOpsEvent } from '../lib/webhooks/ops-events.js';
-import type { WebhookServiceDeps } from '../lib/webhooks/service.js';
+import { quoteIdent } from '../../lib/db.js';
+import { databaseUrlOn, maintenanceUrl, type Server } from '../../lib/backups/databases.js';
+import { markScratch } from '../../lib/backups/scratch.js';
+import type { BlobStore } from '../../lib/backups/stores.js';
+import { publishOpsEvent } from '../../lib/webhooks/ops-events.js';
+import type { WebhookServiceDeps } from '../../lib/webhooks/service.js';
 import type {
   FreshnessResult,
   RestoreResult,
   StoredCopy,
   StoreName,
   VerificationResult,
-} from '../workflows/backups/definitions.js';
-import type { BackupActivityDeps } from './backups.js';
+} from '../../workflows/backups/definitions.js';
+import type { BackupActivityDeps, RestorableBackup } from './deps.js';
 import { createRestoreTargetActivities } from './restore-target.js';
 import {
   BackupErrorType,
@@ -38,16 +38,6 @@ import {
   run,
   verificationTable,
 } from './pg-tools.js';
-
-/** A verified backup that can be restored, with the copies retention has not removed. */
-export interface RestorableBackup {
-  backupId: string;
-  database: string;
-  sha256: string;
-  sizeBytes: number;
-  locations: StoredCopy[];
-  tableCounts: Record<string, number>;
-}
 
 export const createRestoreActivities = (
   deps: BackupActivityDeps & {
