@@ -12,7 +12,7 @@ import {
   retryNowSignal,
   WEBHOOK_FIFO_WORKFLOW,
 } from '../../workflows/webhooks/definitions.js';
-import type { WebhookServiceDeps } from './service.js';
+import type { WebhookServiceDeps } from './deps.js';
 
 /** "Look at your queue": signals an ordered endpoint's sequencer, starting it if it is not running. */
 export async function wakeSequencer(deps: WebhookServiceDeps, endpointId: string): Promise<void> {

@@ -17,7 +17,9 @@ import type { Pool } from '../db.js';
 import { coalescing } from '../coalesce.js';
 import { newId } from '../ids.js';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
+import type { WebhookServiceDeps } from './deps.js';
 import { requeue, wakeSequencer } from './fifo.js';
+export type { WebhookServiceDeps } from './deps.js';
 import { conditionKey, PAGERDUTY_EVENT_TYPES } from './formats.js';
 import { OpsKind, OpsStatus, TenantId, WebhookEndpointId, WebhookEvent, WebhookHost } from '../search-attributes.js';
 import {
@@ -27,27 +29,6 @@ import {
   WEBHOOK_DELIVERY_WORKFLOW,
   type WebhookDeliveryInput,
 } from '../../workflows/webhooks/definitions.js';
-
-export interface WebhookServiceDeps {
-  pool: Pool;
-  client: Client;
-  taskQueue: string;
-  maxPayloadBytes: number;
-  /** Workflow starts one publish (or reconciler round) keeps in flight at once. */
-  startConcurrency: number;
-  /** The workflow type new deliveries run (WEBHOOK_DELIVERY_PATH). */
-  workflowType: typeof WEBHOOK_DELIVERY_WORKFLOW | typeof WEBHOOK_DELIVERY_FAST_WORKFLOW;
-  /**
-   * Ask the server to hand a fast delivery's first workflow task straight back to this process: only where the
-   * client runs on the workers' own NativeConnection (`npm start`, one process), else the SDK refuses.
-   */
-  eagerStart: boolean;
-  /**
-   * Records that these deliveries' workflows exist (the reconciler skips them). Concurrent publishes share one
-   * UPDATE (lib/coalesce.ts): under load one statement marks many deliveries instead of one each.
-   */
-  markStarted: (ids: string[]) => Promise<void>;
-}
 
 /**
  * Whether a client's connection can start workflows eagerly: the SDK marks a NativeConnection (the workers'
