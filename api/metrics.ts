@@ -14,7 +14,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Config } from '../lib/config.js';
 import type { Pool } from '../lib/db.js';
 import type { TaskQueues } from '../lib/task-queues.js';
-import { declareSchedules } from '../worker/schedules.js';
+import { declareSchedules } from '../lib/schedules/declarations.js';
 import { errorResponse } from './errors.js';
 
 export interface Metrics {

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { BACKUP_WORKFLOW, backupWorkflowId } from '../workflows/backups/definitions.js';
 import type { backupDatabase } from '../workflows/backups/workflow.js';
-import { applySchedules, declareSchedules } from '../worker/schedules.js';
+import { declareSchedules } from '../lib/schedules/declarations.js';
+import { applySchedules } from '../worker/schedules.js';
 import { deliveryWorkflowId } from '../workflows/webhooks/definitions.js';
 import {
   createHarness,

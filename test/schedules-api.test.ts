@@ -1,6 +1,7 @@
 /** The schedules API against the real Temporal server: list, pause with a note, unpause, trigger, backfill, 404. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applySchedules, declareSchedules } from '../worker/schedules.js';
+import { declareSchedules } from '../lib/schedules/declarations.js';
+import { applySchedules } from '../worker/schedules.js';
 import {
   createHarness,
   startWorkers,

@@ -1,7 +1,8 @@
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applySchedules, declareSchedules, type ScheduleDeclaration } from '../worker/schedules.js';
+import { declareSchedules, type ScheduleDeclaration } from '../lib/schedules/declarations.js';
+import { applySchedules } from '../worker/schedules.js';
 import { createHarness, type Harness } from './helpers/harness.js';
 import { waitFor } from './helpers/wait.js';
 

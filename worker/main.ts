@@ -15,7 +15,8 @@ import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, connectWorker, temporalSettings } from '../lib/temporal.js';
 import { webhookServiceDeps } from '../lib/webhooks/service.js';
 import { startDeliveryReconciler, startSubscriptionReconciler } from './reconciler.js';
-import { applySchedules, declareSchedules } from './schedules.js';
+import { declareSchedules } from '../lib/schedules/declarations.js';
+import { applySchedules } from './schedules.js';
 import { createWorkers, workflowBundleFor } from './workers.js';
 
 export interface RunningWorkers {

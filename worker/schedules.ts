@@ -1,175 +1,23 @@
 /**
- * Every schedule opsflow runs, declared as data (the crontab, replaced), and the code that applies them
- * at worker start: create what is missing, update what changed, delete opsflow-managed schedules that are
- * no longer declared. Schedules not created by opsflow are never touched. Running it twice, or from two
- * workers at once, leaves exactly one schedule per declaration.
+ * Applies the declared schedules (lib/schedules/declarations.ts) at worker start: create what is missing,
+ * update what changed, delete opsflow-managed schedules that are no longer declared. Schedules not created by
+ * opsflow are never touched. Running it twice, or from two workers at once, leaves exactly one schedule per
+ * declaration.
  */
 import { createHash } from 'node:crypto';
 import {
   ScheduleAlreadyRunning,
   ScheduleNotFoundError,
-  ScheduleOverlapPolicy,
   type Client,
   type ScheduleOptionsStartWorkflowAction,
-  type ScheduleSpec,
 } from '@temporalio/client';
-import type { Duration } from '@temporalio/common';
-import type { Config } from '../lib/config.js';
+import type { ScheduleDeclaration } from '../lib/schedules/declarations.js';
 import type { Logger } from '../lib/logger.js';
-import type { TaskQueues } from '../lib/task-queues.js';
-import {
-  HISTORY_RETENTION_WORKFLOW,
-  SYSTEM_CHECK_WORKFLOW,
-  type HistoryRetentionInput,
-  type SystemCheckInput,
-} from '../workflows/system-check/definitions.js';
-import {
-  BACKUP_WORKFLOW,
-  DEFAULT_MAX_BACKUP_AGE_MS,
-  DEFAULT_SCRATCH_MAX_AGE_MS,
-  SCRATCH_JANITOR_WORKFLOW,
-  FRESHNESS_WORKFLOW,
-  RESTORE_DRILL_WORKFLOW,
-  type BackupInput,
-  type DrillInput,
-  type FreshnessInput,
-  type ScratchJanitorInput,
-} from '../workflows/backups/definitions.js';
-import { SUBSCRIPTION_SWEEP_WORKFLOW, type SweepInput } from '../workflows/subscriptions/definitions.js';
-import {
-  WEBHOOK_DLQ_CLEANUP_WORKFLOW,
-  WEBHOOK_DLQ_REDRIVE_WORKFLOW,
-  type DlqCleanupInput,
-  type DlqRedriveInput,
-} from '../workflows/webhooks/definitions.js';
-
-export interface ScheduleDeclaration {
-  id: string;
-  /** What the schedule replaces / does, in words (shown as the run's summary). */
-  description: string;
-  spec: ScheduleSpec;
-  workflowType: string;
-  args: unknown[];
-  taskQueue: string;
-  overlap: ScheduleOverlapPolicy;
-  /** How far back missed runs are caught up after an outage; older ones are skipped. */
-  catchupWindow: Duration;
-}
 
 /** Memo key marking a schedule as created (and so owned) by opsflow. */
 export const MANAGED_MEMO_KEY = 'opsflowManaged';
 /** Memo key on the action's workflow memo holding the declaration's hash, to detect changes. */
 const HASH_MEMO_KEY = 'opsflowScheduleHash';
-
-export function declareSchedules(config: Config, queues: TaskQueues): ScheduleDeclaration[] {
-  const tz = config.timezone;
-  const systemCheck: SystemCheckInput = {
-    postgres: true,
-    httpUrls: config.systemCheck.urls,
-    timeoutMs: config.systemCheck.timeoutMs,
-  };
-  return [
-    {
-      id: 'opsflow:system-check',
-      description: 'System check every 5 minutes (replaces health-check.sh)',
-      spec: { intervals: [{ every: '5 minutes' }], timezone: tz },
-      workflowType: SYSTEM_CHECK_WORKFLOW,
-      args: [systemCheck],
-      taskQueue: queues.system,
-      overlap: ScheduleOverlapPolicy.SKIP,
-      catchupWindow: '5 minutes',
-    },
-    {
-      id: 'opsflow:webhook-dlq-redrive',
-      description: 'Redrive up to 50 dead-lettered webhooks every 6 hours (replaces reprocess-dlq.ts)',
-      spec: { cronExpressions: ['0 */6 * * *'], timezone: tz },
-      workflowType: WEBHOOK_DLQ_REDRIVE_WORKFLOW,
-      args: [{ limit: 50 } satisfies DlqRedriveInput],
-      taskQueue: queues.webhooks,
-      overlap: ScheduleOverlapPolicy.SKIP,
-      catchupWindow: '1 hour',
-    },
-    {
-      id: 'opsflow:webhook-dlq-cleanup',
-      description: 'Delete dead letters resolved more than 30 days ago, daily (replaces the cleanup SQL)',
-      spec: { cronExpressions: ['30 3 * * *'], timezone: tz },
-      workflowType: WEBHOOK_DLQ_CLEANUP_WORKFLOW,
-      args: [{ olderThanMs: config.webhooks.dlqRetentionMs } satisfies DlqCleanupInput],
-      taskQueue: queues.webhooks,
-      overlap: ScheduleOverlapPolicy.SKIP,
-      catchupWindow: '1 day',
-    },
-    {
-      id: 'opsflow:history-retention',
-      description:
-        'Daily at 04:30: delete finished webhook deliveries, events, system check runs and audit rows past retention',
-      spec: { cronExpressions: ['30 4 * * *'], timezone: tz },
-      workflowType: HISTORY_RETENTION_WORKFLOW,
-      args: [{ ...config.retention } satisfies HistoryRetentionInput],
-      taskQueue: queues.system,
-      overlap: ScheduleOverlapPolicy.SKIP,
-      catchupWindow: '1 day',
-    },
-    {
-      id: 'opsflow:subscription-sweep',
-      description:
-        'Daily subscription sweep at 09:00: reconcile workflows, report expiring (replaces check-subscriptions-cron.ts)',
-      spec: { cronExpressions: ['0 9 * * *'], timezone: tz },
-      workflowType: SUBSCRIPTION_SWEEP_WORKFLOW,
-      args: [{ windowMs: 24 * 3600 * 1000, alertThreshold: 10 } satisfies SweepInput],
-      taskQueue: queues.subscriptions,
-      overlap: ScheduleOverlapPolicy.SKIP,
-      catchupWindow: '6 hours',
-    },
-    // One nightly backup per database (replaces the backup.sh crontab line).
-    ...config.backups.databases.map((db): ScheduleDeclaration => ({
-      id: `opsflow:backup:${db.name}`,
-      description: `Nightly backup of ${db.name}, verified by a real restore (replaces backup.sh)`,
-      spec: { cronExpressions: [config.backups.schedule], timezone: tz },
-      workflowType: BACKUP_WORKFLOW,
-      args: [{ database: db.name } satisfies BackupInput],
-      taskQueue: queues.backups,
-      overlap: ScheduleOverlapPolicy.SKIP,
-      catchupWindow: '6 hours',
-    })),
-    {
-      id: 'opsflow:scratch-janitor',
-      description:
-        'Daily at 05:15: drop scratch databases (verification, drill, restore staging) that killed runs left, older than a day and unused',
-      spec: { cronExpressions: ['15 5 * * *'], timezone: tz },
-      workflowType: SCRATCH_JANITOR_WORKFLOW,
-      args: [{ olderThanMs: DEFAULT_SCRATCH_MAX_AGE_MS } satisfies ScratchJanitorInput],
-      taskQueue: queues.backups,
-      overlap: ScheduleOverlapPolicy.SKIP,
-      catchupWindow: '1 day',
-    },
-    {
-      id: 'opsflow:backup-restore-drill',
-      description:
-        'Monthly restore drill, first Sunday 04:00: newest remote backup restored and compared (replaces the manual restore test)',
-      // Calendar fields are ANDed (unlike cron's day-of-month OR day-of-week): days 1–7 that are a Sunday.
-      spec: {
-        calendars: [{ dayOfMonth: { start: 1, end: 7 }, dayOfWeek: 'SUNDAY', hour: 4, minute: 0 }],
-        timezone: tz,
-      },
-      workflowType: RESTORE_DRILL_WORKFLOW,
-      args: [{ databases: config.backups.databases.map((d) => d.name) } satisfies DrillInput],
-      taskQueue: queues.backups,
-      overlap: ScheduleOverlapPolicy.SKIP,
-      catchupWindow: '1 day',
-    },
-    {
-      id: 'opsflow:backup-freshness',
-      description: 'Hourly: alert when a database has no verified backup in 26 h',
-      spec: { cronExpressions: ['17 * * * *'], timezone: tz },
-      workflowType: FRESHNESS_WORKFLOW,
-      args: [{ maxAgeMs: DEFAULT_MAX_BACKUP_AGE_MS } satisfies FreshnessInput],
-      taskQueue: queues.backups,
-      overlap: ScheduleOverlapPolicy.SKIP,
-      catchupWindow: '1 hour',
-    },
-  ];
-}
 
 export function declarationHash(d: ScheduleDeclaration): string {
   return createHash('sha256').update(JSON.stringify(d)).digest('hex').slice(0, 16);

@@ -12,7 +12,7 @@ import {
   type ScheduleSpec,
 } from '@temporalio/client';
 import { formatDuration } from '../../lib/durations.js';
-import { declareSchedules, type ScheduleDeclaration } from '../../worker/schedules.js';
+import { declareSchedules, type ScheduleDeclaration } from '../../lib/schedules/declarations.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { json } from '../pagination.js';

@@ -7,7 +7,7 @@ import type { ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createSubscriptionActivities } from '../../activities/subscriptions/index.js';
-import { declareSchedules } from '../../worker/schedules.js';
+import { declareSchedules } from '../../lib/schedules/declarations.js';
 import { planPeriod } from '../../workflows/subscriptions/planner.js';
 import {
   subscriptionWorkflowId,
