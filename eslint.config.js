@@ -94,6 +94,25 @@ export default tseslint.config(
     },
   },
   {
+    // The workflows' contracts and the pure planners they share with the API live in lib/ but are bundled into
+    // workflow code: values only from the workflow SDK, each other and lib/durations (types from anywhere).
+    files: ['lib/*/contract.ts', 'lib/subscriptions/planner.ts', 'lib/deploys/plan.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!(@temporalio/workflow|\\./contract\\.js|\\./plan\\.js|\\.\\./durations\\.js)$)',
+              allowTypeImports: true,
+              message: 'Workflow contracts are bundled into workflow code: import only types from here.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['*.js', 'cli/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },

@@ -25,7 +25,7 @@ import { connectClient, temporalSettings } from '../lib/temporal.js';
 import { taskQueues } from '../lib/task-queues.js';
 import { startDevServer } from '../scripts/dev-server.js';
 import { provisionTemporalCli } from '../scripts/provision-temporal.js';
-import { BACKUP_WORKFLOW, backupWorkflowId } from '../workflows/backups/definitions.js';
+import { BACKUP_WORKFLOW, backupWorkflowId } from '../lib/backups/contract.js';
 import type { backupDatabase } from '../workflows/backups/workflow.js';
 import { freePort, root, sampleRss, writeResultsSection } from './common.js';
 

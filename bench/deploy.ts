@@ -19,7 +19,7 @@ import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, temporalSettings } from '../lib/temporal.js';
 import { startDevServer } from '../scripts/dev-server.js';
 import { provisionTemporalCli } from '../scripts/provision-temporal.js';
-import { DEPLOY_WORKFLOW, deployCatalogId, deployWorkflowId } from '../workflows/deploys/definitions.js';
+import { DEPLOY_WORKFLOW, deployCatalogId, deployWorkflowId } from '../lib/deploys/contract.js';
 import type { deployTarget } from '../workflows/deploys/workflow.js';
 import { dropBenchDatabase, freePort, root, writeResultsSection } from './common.js';
 

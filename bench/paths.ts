@@ -41,7 +41,7 @@ import { connectClient, temporalSettings } from '../lib/temporal.js';
 import { TEMPORAL_SERVER_VERSION } from '../scripts/cluster.js';
 import { OpsKind, OpsStatus, WebhookEndpointId, WebhookEvent, WebhookHost } from '../lib/search-attributes.js';
 import { runWorkers, type RunningWorkers } from '../worker/main.js';
-import { deliveryWorkflowId, fifoWorkflowId } from '../workflows/webhooks/definitions.js';
+import { deliveryWorkflowId, fifoWorkflowId } from '../lib/webhooks/contract.js';
 import {
   cpuSeconds,
   dropBenchDatabase,

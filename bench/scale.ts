@@ -30,7 +30,7 @@ import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, temporalSettings } from '../lib/temporal.js';
 import { provisionTemporalCli } from '../scripts/provision-temporal.js';
 import { startDevServer } from '../scripts/dev-server.js';
-import { SUBSCRIPTION_SWEEP_WORKFLOW, SUBSCRIPTION_WORKFLOW } from '../workflows/subscriptions/definitions.js';
+import { SUBSCRIPTION_SWEEP_WORKFLOW, SUBSCRIPTION_WORKFLOW } from '../lib/subscriptions/contract.js';
 import { HISTORY_TABLES, seedHistory, seqScans } from './history-seed.js';
 import { dropBenchDatabase, freePort, root, rssMb, sleep, writeResultsSection } from './common.js';
 

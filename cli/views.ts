@@ -2,7 +2,7 @@
  * The shapes of the API answers the CLI reads whose OpenAPI schema is still open (`any`): deploys, backups,
  * restores, deliveries, schedules. Only the fields the CLI prints; the API sends more.
  */
-import type { HealthSample, TimelineEntry } from '../workflows/deploys/definitions.js';
+import type { HealthSample, TimelineEntry } from '../lib/deploys/contract.js';
 
 export interface DeployView {
   id: string;

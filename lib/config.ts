@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { loadClientConfigProfile, type ClientConfigProfile } from '@temporalio/envconfig';
 import { z } from 'zod';
-import type { RetentionPolicy } from '../workflows/backups/definitions.js';
+import type { RetentionPolicy } from './backups/contract.js';
 import { loadDeployTargets, DeployTargetsError, type DeployTarget } from './deploys/targets.js';
 import { parseDuration } from './durations.js';
 import { parseEncryptionKey } from './secret-box.js';

@@ -14,7 +14,7 @@ import type { Config } from './config.js';
 import type { Pool } from './db.js';
 import type { TaskQueues } from './task-queues.js';
 import { families } from './task-queues.js';
-import { DEFAULT_MAX_BACKUP_AGE_MS } from '../workflows/backups/definitions.js';
+import { DEFAULT_MAX_BACKUP_AGE_MS } from './backups/contract.js';
 import { declareSchedules } from './schedules/declarations.js';
 
 export type Check = { ok: true } | { ok: false; error: string };

@@ -9,11 +9,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { BACKUP_WORKFLOW, backupWorkflowId } from '../workflows/backups/definitions.js';
+import { BACKUP_WORKFLOW, backupWorkflowId } from '../lib/backups/contract.js';
 import type { backupDatabase } from '../workflows/backups/workflow.js';
 import { declareSchedules } from '../lib/schedules/declarations.js';
 import { applySchedules } from '../worker/schedules.js';
-import { deliveryWorkflowId } from '../workflows/webhooks/definitions.js';
+import { deliveryWorkflowId } from '../lib/webhooks/contract.js';
 import {
   createHarness,
   startWorkers,

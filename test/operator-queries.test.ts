@@ -7,9 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { operatorQueries } from '../lib/operator-queries.js';
-import { BACKUP_WORKFLOW, backupWorkflowId } from '../workflows/backups/definitions.js';
+import { BACKUP_WORKFLOW, backupWorkflowId } from '../lib/backups/contract.js';
 import type { backupDatabase } from '../workflows/backups/workflow.js';
-import { deliveryWorkflowId } from '../workflows/webhooks/definitions.js';
+import { deliveryWorkflowId } from '../lib/webhooks/contract.js';
 import {
   createHarness,
   startWorkers,

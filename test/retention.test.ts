@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, migrate } from '../lib/db.js';
-import { HISTORY_RETENTION_WORKFLOW } from '../workflows/system-check/definitions.js';
+import { HISTORY_RETENTION_WORKFLOW } from '../lib/system-check/contract.js';
 import type { historyRetention } from '../workflows/system-check/retention.js';
 import { databaseUrlOf, dropDatabase, queryIn, recreateDatabase } from './helpers/databases.js';
 import { createHarness, startWorkers, type Harness, type TestWorkers } from './helpers/harness.js';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSystemCheckActivities } from '../activities/system-check/index.js';
 import { createPool } from '../lib/db.js';
 import { OpsKind, OpsStatus } from '../lib/search-attributes.js';
-import type { SystemCheckResult } from '../workflows/system-check/definitions.js';
+import type { SystemCheckResult } from '../lib/system-check/contract.js';
 import type { systemCheck } from '../workflows/system-check/workflow.js';
 import {
   createHarness,

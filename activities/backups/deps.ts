@@ -9,7 +9,7 @@ import type { Pool } from '../../lib/db.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Mailer } from '../../lib/mailer.js';
 import type { TaskQueues } from '../../lib/task-queues.js';
-import type { StoredCopy } from '../../workflows/backups/definitions.js';
+import type { StoredCopy } from '../../lib/backups/contract.js';
 
 export interface BackupActivityDeps {
   config: Config;

@@ -17,7 +17,7 @@ import type {
   StoredCopy,
   StoreName,
   VerificationResult,
-} from '../../workflows/backups/definitions.js';
+} from '../../lib/backups/contract.js';
 import { planRetention } from '../../workflows/backups/retention.js';
 import {
   BackupErrorType,

@@ -12,7 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import type { Config } from '../../lib/config.js';
 import { quoteIdent } from '../../lib/db.js';
-import type { VerificationResult } from '../../workflows/backups/definitions.js';
+import type { VerificationResult } from '../../lib/backups/contract.js';
 
 export const BackupErrorType = {
   UnknownDatabase: 'UnknownDatabase',

@@ -24,7 +24,7 @@ import type {
   StoredCopy,
   StoreName,
   VerificationResult,
-} from '../../workflows/backups/definitions.js';
+} from '../../lib/backups/contract.js';
 import type { BackupActivityDeps, RestorableBackup } from './deps.js';
 import { createRestoreTargetActivities } from './restore-target.js';
 import {

@@ -15,14 +15,8 @@ import type { Mailer } from '../../lib/mailer.js';
 import type { TaskQueues } from '../../lib/task-queues.js';
 import { publishDeployOutcome, publishDeployProgress } from '../../lib/deploys/events.js';
 import { webhookServiceDeps } from '../../lib/webhooks/service.js';
-import type {
-  CommandResult,
-  DeployInput,
-  DeployPlan,
-  DeployResult,
-  HealthSample,
-} from '../../workflows/deploys/definitions.js';
-import { bumpVersion, DEPLOY_VERSION, type Bump } from '../../workflows/deploys/plan.js';
+import type { CommandResult, DeployInput, DeployPlan, DeployResult, HealthSample } from '../../lib/deploys/contract.js';
+import { bumpVersion, DEPLOY_VERSION, type Bump } from '../../lib/deploys/plan.js';
 
 interface Deps {
   config: Config;

@@ -23,7 +23,7 @@ import {
   type SweepInput,
   type SweepResult,
   type Urgency,
-} from '../../workflows/subscriptions/definitions.js';
+} from '../../lib/subscriptions/contract.js';
 
 export interface SubscriptionActivityDeps {
   config: Config;

@@ -4,11 +4,7 @@ import type { Pool } from '../../lib/db.js';
 import { pruneHistory, type PruneCounts } from '../../lib/retention.js';
 import { sendWebhook } from '../../lib/webhooks/send.js';
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../lib/webhooks/ssrf.js';
-import type {
-  CheckResult,
-  HistoryRetentionInput,
-  SystemCheckResult,
-} from '../../workflows/system-check/definitions.js';
+import type { CheckResult, HistoryRetentionInput, SystemCheckResult } from '../../lib/system-check/contract.js';
 
 function errorText(err: unknown): string {
   if (err instanceof Error) {

@@ -22,7 +22,7 @@ import { publishOpsEvent } from '../../lib/webhooks/ops-events.js';
 import { renderPagerDuty, renderSlack, type Envelope } from '../../lib/webhooks/formats.js';
 import { signatureHeader } from '../../lib/webhooks/signing.js';
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../lib/webhooks/ssrf.js';
-import type { AttemptResult, FifoHead } from '../../workflows/webhooks/definitions.js';
+import type { AttemptResult, FifoHead } from '../../lib/webhooks/contract.js';
 import { createAttemptRecorder, type AttemptInput, type DeliveryRow } from './records.js';
 
 export { RECORD_PATIENCE_MS, type AttemptInput } from './records.js';

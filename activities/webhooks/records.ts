@@ -10,7 +10,7 @@ import { newId } from '../../lib/ids.js';
 import type { Logger } from '../../lib/logger.js';
 import type { SendResult } from '../../lib/webhooks/send.js';
 import type { EndpointFormat } from '../../lib/webhooks/formats.js';
-import type { AttemptResult, NextStep } from '../../workflows/webhooks/definitions.js';
+import type { AttemptResult, NextStep } from '../../lib/webhooks/contract.js';
 import { nextStep, type Outcome } from '../../workflows/webhooks/policy.js';
 
 /** How long a sent attempt waits for PostgreSQL to take its record (a restart takes seconds). */

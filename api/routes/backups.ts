@@ -13,7 +13,7 @@ import {
   restoreProgressQuery,
   restoreWorkflowId,
   type RestoreInput,
-} from '../../workflows/backups/definitions.js';
+} from '../../lib/backups/contract.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { catalogPage, Cursor, json, Limit, pageResponse } from '../pagination.js';

@@ -13,7 +13,7 @@ import pLimit from 'p-limit';
 import { withTransaction } from '../../lib/db.js';
 import { detailsFromRow, type SubscriptionRow } from '../../lib/subscriptions/rows.js';
 import { startSubscriptionRows } from '../../lib/subscriptions/start.js';
-import type { SubscriptionDetails } from '../../workflows/subscriptions/definitions.js';
+import type { SubscriptionDetails } from '../../lib/subscriptions/contract.js';
 import type { ApiDeps } from '../deps.js';
 import { json } from '../pagination.js';
 import { newRouter } from '../router.js';

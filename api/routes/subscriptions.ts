@@ -26,8 +26,8 @@ import {
   type SubscriptionDetails,
   type SubscriptionStatus,
   type SubscriptionView,
-} from '../../workflows/subscriptions/definitions.js';
-import { planPeriod, subscriptionView } from '../../workflows/subscriptions/planner.js';
+} from '../../lib/subscriptions/contract.js';
+import { planPeriod, subscriptionView } from '../../lib/subscriptions/planner.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../pagination.js';

@@ -11,7 +11,7 @@ import {
   SYSTEM_CHECK_WORKFLOW,
   type SystemCheckInput,
   type SystemCheckResult,
-} from '../../workflows/system-check/definitions.js';
+} from '../../lib/system-check/contract.js';
 import { OpsKind } from '../../lib/search-attributes.js';
 
 const CheckSchema = z.object({

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { DeleteObjectCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Config } from '../config.js';
-import type { StoreName } from '../../workflows/backups/definitions.js';
+import type { StoreName } from './contract.js';
 
 export interface PendingWrite {
   /** Where the bytes go. */

@@ -3,7 +3,7 @@
  * `deploy.<outcome>` when it ends — `failed` published as `deploy.rollback_failed`, which is what that status
  * means (the deploy went bad and the previous version is not back). Idempotent per deploy and step.
  */
-import type { DeployInput, DeployResult } from '../../workflows/deploys/definitions.js';
+import type { DeployInput, DeployResult } from './contract.js';
 import { publishOpsEvent, type OpsEventType } from '../webhooks/ops-events.js';
 import type { WebhookServiceDeps } from '../webhooks/service.js';
 

@@ -11,7 +11,7 @@ import {
   SYSTEM_CHECK_WORKFLOW,
   type HistoryRetentionInput,
   type SystemCheckInput,
-} from '../../workflows/system-check/definitions.js';
+} from '../system-check/contract.js';
 import {
   BACKUP_WORKFLOW,
   DEFAULT_MAX_BACKUP_AGE_MS,
@@ -23,14 +23,14 @@ import {
   type DrillInput,
   type FreshnessInput,
   type ScratchJanitorInput,
-} from '../../workflows/backups/definitions.js';
-import { SUBSCRIPTION_SWEEP_WORKFLOW, type SweepInput } from '../../workflows/subscriptions/definitions.js';
+} from '../backups/contract.js';
+import { SUBSCRIPTION_SWEEP_WORKFLOW, type SweepInput } from '../subscriptions/contract.js';
 import {
   WEBHOOK_DLQ_CLEANUP_WORKFLOW,
   WEBHOOK_DLQ_REDRIVE_WORKFLOW,
   type DlqCleanupInput,
   type DlqRedriveInput,
-} from '../../workflows/webhooks/definitions.js';
+} from '../webhooks/contract.js';
 
 export interface ScheduleDeclaration {
   id: string;

@@ -1,5 +1,5 @@
 /** The subscription emails: text and HTML, worded by urgency, always saying when access ends. */
-import type { SubscriptionDetails, Urgency } from '../../workflows/subscriptions/definitions.js';
+import type { SubscriptionDetails, Urgency } from './contract.js';
 import type { SubscriptionRow } from './rows.js';
 
 const tone: Record<Urgency, { subject: string; lead: string; colour: string }> = {

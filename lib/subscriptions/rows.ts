@@ -1,4 +1,4 @@
-import type { SubscriptionDetails, SubscriptionStatus } from '../../workflows/subscriptions/definitions.js';
+import type { SubscriptionDetails, SubscriptionStatus } from './contract.js';
 
 export interface SubscriptionRow {
   id: string;

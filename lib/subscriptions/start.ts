@@ -17,8 +17,8 @@ import {
   type SubscriptionDetails,
   type SubscriptionInput,
   type SubscriptionStatus,
-} from '../../workflows/subscriptions/definitions.js';
-import { planPeriod } from '../../workflows/subscriptions/planner.js';
+} from './contract.js';
+import { planPeriod } from './planner.js';
 
 export function subscriptionStart(
   id: string,

@@ -4,10 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Pool } from '../db.js';
-import type {
-  WEBHOOK_DELIVERY_FAST_WORKFLOW,
-  WEBHOOK_DELIVERY_WORKFLOW,
-} from '../../workflows/webhooks/definitions.js';
+import type { WEBHOOK_DELIVERY_FAST_WORKFLOW, WEBHOOK_DELIVERY_WORKFLOW } from './contract.js';
 
 export interface WebhookServiceDeps {
   pool: Pool;

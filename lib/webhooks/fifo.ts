@@ -11,7 +11,7 @@ import {
   fifoWorkflowId,
   retryNowSignal,
   WEBHOOK_FIFO_WORKFLOW,
-} from '../../workflows/webhooks/definitions.js';
+} from './contract.js';
 import type { WebhookServiceDeps } from './deps.js';
 
 /** "Look at your queue": signals an ordered endpoint's sequencer, starting it if it is not running. */

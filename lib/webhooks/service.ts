@@ -28,7 +28,7 @@ import {
   WEBHOOK_DELIVERY_FAST_WORKFLOW,
   WEBHOOK_DELIVERY_WORKFLOW,
   type WebhookDeliveryInput,
-} from '../../workflows/webhooks/definitions.js';
+} from './contract.js';
 
 /**
  * Whether a client's connection can start workflows eagerly: the SDK marks a NativeConnection (the workers'

@@ -13,7 +13,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createBackupActivities, scratchName } from '../../activities/backups/index.js';
 import { quoteIdent } from '../../lib/db.js';
-import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult } from '../../workflows/backups/definitions.js';
+import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult } from '../../lib/backups/contract.js';
 
 import { planRetention } from '../../workflows/backups/retention.js';
 import type { backupDatabase } from '../../workflows/backups/workflow.js';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKUP_WORKFLOW, backupWorkflowId, type RestoreResult } from '../../workflows/backups/definitions.js';
+import { BACKUP_WORKFLOW, backupWorkflowId, type RestoreResult } from '../../lib/backups/contract.js';
 import type { backupDatabase } from '../../workflows/backups/workflow.js';
 import {
   createHarness,

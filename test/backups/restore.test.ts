@@ -25,7 +25,7 @@ import {
   type BackupResult,
   type RestoreResult,
   type VerificationResult,
-} from '../../workflows/backups/definitions.js';
+} from '../../lib/backups/contract.js';
 import type { backupDatabase } from '../../workflows/backups/workflow.js';
 import type { scratchJanitor } from '../../workflows/backups/janitor.js';
 import type { backupFreshnessCheck, backupRestoreDrill } from '../../workflows/backups/restore.js';

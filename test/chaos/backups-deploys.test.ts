@@ -11,7 +11,7 @@ import path from 'node:path';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult } from '../../workflows/backups/definitions.js';
+import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult } from '../../lib/backups/contract.js';
 import type { backupDatabase } from '../../workflows/backups/workflow.js';
 import { freePort } from '../global-setup.js';
 import { databaseUrlOf, dropDatabase, queryIn, recreateDatabase } from '../helpers/databases.js';

@@ -10,13 +10,8 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig, ConfigError } from '../../lib/config.js';
 import { envKeyId } from '../../lib/keys/store.js';
-import {
-  approveUpdate,
-  DEPLOY_WORKFLOW,
-  deployWorkflowId,
-  type DeployResult,
-} from '../../workflows/deploys/definitions.js';
-import { bumpVersion, gateStep } from '../../workflows/deploys/plan.js';
+import { approveUpdate, DEPLOY_WORKFLOW, deployWorkflowId, type DeployResult } from '../../lib/deploys/contract.js';
+import { bumpVersion, gateStep } from '../../lib/deploys/plan.js';
 import { freePort } from '../global-setup.js';
 import {
   createHarness,

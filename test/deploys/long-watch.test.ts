@@ -11,8 +11,8 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../lib/config.js';
-import { deployWorkflowId } from '../../workflows/deploys/definitions.js';
-import { keepSample } from '../../workflows/deploys/plan.js';
+import { deployWorkflowId } from '../../lib/deploys/contract.js';
+import { keepSample } from '../../lib/deploys/plan.js';
 import { startDevServer, type DevServer } from '../../scripts/dev-server.js';
 import { freePort } from '../global-setup.js';
 import {

@@ -9,7 +9,7 @@ import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, migrate } from '../../lib/db.js';
 import { startSubscriptionReconciler } from '../../worker/reconciler.js';
-import { subscriptionWorkflowId } from '../../workflows/subscriptions/definitions.js';
+import { subscriptionWorkflowId } from '../../lib/subscriptions/contract.js';
 import { databaseUrlOf, dropDatabase, recreateDatabase } from '../helpers/databases.js';
 import {
   createHarness,

@@ -8,14 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createSubscriptionActivities } from '../../activities/subscriptions/index.js';
 import { declareSchedules } from '../../lib/schedules/declarations.js';
-import { planPeriod } from '../../workflows/subscriptions/planner.js';
+import { planPeriod } from '../../lib/subscriptions/planner.js';
 import {
   subscriptionWorkflowId,
   updateDetailsUpdate,
   viewQuery,
   type SubscriptionDetails,
   type SubscriptionView,
-} from '../../workflows/subscriptions/definitions.js';
+} from '../../lib/subscriptions/contract.js';
 import {
   createHarness,
   startWorkers,

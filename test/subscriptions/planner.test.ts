@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { SubscriptionDetails } from '../../workflows/subscriptions/definitions.js';
+import type { SubscriptionDetails } from '../../lib/subscriptions/contract.js';
 import {
   localTimeToInstant,
   nextAction,
   planPeriod,
   urgencyFor,
   zoneOffsetMs,
-} from '../../workflows/subscriptions/planner.js';
+} from '../../lib/subscriptions/planner.js';
 
 const DAY = 86_400_000;
 const details = (over: Partial<SubscriptionDetails>): SubscriptionDetails => ({

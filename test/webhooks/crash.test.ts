@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliveryWorkflowId } from '../../workflows/webhooks/definitions.js';
+import { deliveryWorkflowId } from '../../lib/webhooks/contract.js';
 import { createHarness, startWorkers, testApp, TEST_API_KEY, type Harness } from '../helpers/harness.js';
 import { startReceiver, type Receiver } from '../helpers/http.js';
 import { harnessEnv, spawnEntry } from '../helpers/processes.js';

@@ -14,7 +14,7 @@ import {
   deliveryWorkflowId,
   WEBHOOK_DLQ_CLEANUP_WORKFLOW,
   WEBHOOK_DLQ_REDRIVE_WORKFLOW,
-} from '../../workflows/webhooks/definitions.js';
+} from '../../lib/webhooks/contract.js';
 import {
   createHarness,
   testApp,

@@ -16,7 +16,7 @@ import {
   deliveryWorkflowId,
   WEBHOOK_DELIVERY_FAST_WORKFLOW,
   WEBHOOK_DELIVERY_WORKFLOW,
-} from '../../workflows/webhooks/definitions.js';
+} from '../../lib/webhooks/contract.js';
 import {
   createHarness,
   startWorkers,

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fifoWorkflowId } from '../../workflows/webhooks/definitions.js';
+import { fifoWorkflowId } from '../../lib/webhooks/contract.js';
 import {
   createHarness,
   startWorkers,

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliveryWorkflowId } from '../../workflows/webhooks/definitions.js';
+import { deliveryWorkflowId } from '../../lib/webhooks/contract.js';
 import {
   createHarness,
   startWorkers,

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSecretBox } from '../../lib/secret-box.js';
-import { deliveryWorkflowId } from '../../workflows/webhooks/definitions.js';
+import { deliveryWorkflowId } from '../../lib/webhooks/contract.js';
 import {
   createHarness,
   startWorkers,

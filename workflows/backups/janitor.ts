@@ -7,7 +7,7 @@ import { proxyActivities, setCurrentDetails, upsertSearchAttributes } from '@tem
 import type { createBackupActivities } from '../../activities/backups/index.js';
 import type { ScratchSweep } from '../../lib/backups/scratch.js';
 import { OpsKind, OpsStatus } from '../../lib/search-attributes.js';
-import { DEFAULT_SCRATCH_MAX_AGE_MS, type ScratchJanitorInput } from './definitions.js';
+import { DEFAULT_SCRATCH_MAX_AGE_MS, type ScratchJanitorInput } from '../../lib/backups/contract.js';
 
 const { sweepScratchDatabases } = proxyActivities<ReturnType<typeof createBackupActivities>>({
   startToCloseTimeout: '10 minutes',

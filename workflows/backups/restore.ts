@@ -25,7 +25,7 @@ import {
   type RestoreInput,
   type RestoreProgress,
   type RestoreResult,
-} from './definitions.js';
+} from '../../lib/backups/contract.js';
 
 type Activities = ReturnType<typeof createBackupActivities>;
 

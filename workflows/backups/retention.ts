@@ -4,7 +4,7 @@
  * never count as kept ones; those older than the newest verified backup are deleted, newer ones are left
  * for investigation. Pure: the workflow records the decision before anything is deleted.
  */
-import type { RetentionPolicy } from './definitions.js';
+import type { RetentionPolicy } from '../../lib/backups/contract.js';
 
 export interface RetentionCandidate {
   id: string;

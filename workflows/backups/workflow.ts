@@ -29,7 +29,7 @@ import {
   type BackupProgress,
   type BackupResult,
   type DumpResult,
-} from './definitions.js';
+} from '../../lib/backups/contract.js';
 
 type Activities = ReturnType<typeof createBackupActivities>;
 

@@ -29,7 +29,7 @@ import {
 import type { createDeployActivities } from '../../activities/deploys/index.js';
 import type { TargetSettings } from '../../lib/deploys/targets.js';
 import { DeployTarget as DeployTargetSA, DeployVersion, OpsKind, OpsStatus } from '../../lib/search-attributes.js';
-import { BACKUP_WORKFLOW, backupWorkflowId } from '../backups/definitions.js';
+import { BACKUP_WORKFLOW, backupWorkflowId } from '../../lib/backups/contract.js';
 import type { backupDatabase } from '../backups/workflow.js';
 import {
   approveUpdate,
@@ -44,8 +44,8 @@ import {
   type DeployResume,
   type DeployStatus,
   type HealthSample,
-} from './definitions.js';
-import { gateStep, keepSample, type GateCounters } from './plan.js';
+} from '../../lib/deploys/contract.js';
+import { gateStep, keepSample, type GateCounters } from '../../lib/deploys/plan.js';
 
 type Activities = ReturnType<typeof createDeployActivities>;
 

@@ -6,7 +6,7 @@
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
 import type { createSubscriptionActivities } from '../../activities/subscriptions/index.js';
 import { OpsKind, OpsStatus } from '../../lib/search-attributes.js';
-import type { SweepInput, SweepResult } from './definitions.js';
+import type { SweepInput, SweepResult } from '../../lib/subscriptions/contract.js';
 
 // Pages of 1,000 rows, each heartbeating: the heartbeat timeout, not a guess at the table's size, says when a
 // sweep is stuck; a retry resumes after the last row id it reported.

@@ -29,8 +29,8 @@ import {
   type SubscriptionInput,
   type SubscriptionState,
   type SubscriptionView,
-} from './definitions.js';
-import { nextAction, subscriptionView } from './planner.js';
+} from '../../lib/subscriptions/contract.js';
+import { nextAction, subscriptionView } from '../../lib/subscriptions/planner.js';
 
 type Activities = ReturnType<typeof createSubscriptionActivities>;
 

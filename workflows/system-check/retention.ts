@@ -6,7 +6,7 @@
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
 import type { createSystemCheckActivities } from '../../activities/system-check/index.js';
 import { OpsKind, OpsStatus } from '../../lib/search-attributes.js';
-import type { HistoryRetentionInput, HistoryRetentionResult } from './definitions.js';
+import type { HistoryRetentionInput, HistoryRetentionResult } from '../../lib/system-check/contract.js';
 
 const { pruneHistory } = proxyActivities<ReturnType<typeof createSystemCheckActivities>>({
   startToCloseTimeout: '2 hours',

@@ -8,7 +8,7 @@
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { createSystemCheckActivities } from '../../activities/system-check/index.js';
 import { OpsKind, OpsStatus } from '../../lib/search-attributes.js';
-import type { SystemCheckInput, SystemCheckResult } from './definitions.js';
+import type { SystemCheckInput, SystemCheckResult } from '../../lib/system-check/contract.js';
 
 type Activities = ReturnType<typeof createSystemCheckActivities>;
 

@@ -37,7 +37,7 @@ import {
   type WebhookDeliveryInput,
   type WebhookDeliveryResult,
   type WebhookFifoInput,
-} from './definitions.js';
+} from '../../lib/webhooks/contract.js';
 
 type Activities = ReturnType<typeof createWebhookActivities>;
 

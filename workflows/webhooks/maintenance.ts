@@ -6,7 +6,7 @@
 import { proxyActivities, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
 import type { createWebhookActivities } from '../../activities/webhooks/index.js';
 import { OpsKind, OpsStatus } from '../../lib/search-attributes.js';
-import type { DlqCleanupInput, DlqRedriveInput } from './definitions.js';
+import type { DlqCleanupInput, DlqRedriveInput } from '../../lib/webhooks/contract.js';
 
 const { redriveDeadLetterBatch, cleanupDeadLetters } = proxyActivities<ReturnType<typeof createWebhookActivities>>({
   startToCloseTimeout: '10 minutes',

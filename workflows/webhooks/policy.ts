@@ -2,7 +2,7 @@
  * Pure decisions of webhook delivery, shared by the workflow and the attempt activity, and unit-tested
  * directly: how an HTTP answer is classified and what happens next.
  */
-import type { NextStep } from './definitions.js';
+import type { NextStep } from '../../lib/webhooks/contract.js';
 
 export type Outcome =
   | { kind: 'success' }

@@ -37,7 +37,7 @@ import {
   type DeliveryLiveState,
   type WebhookDeliveryInput,
   type WebhookDeliveryResult,
-} from './definitions.js';
+} from '../../lib/webhooks/contract.js';
 
 type Activities = ReturnType<typeof createWebhookActivities>;
 

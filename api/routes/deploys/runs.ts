@@ -2,7 +2,7 @@
 import { z } from '@hono/zod-openapi';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Context } from 'hono';
-import { approveUpdate, deployProgressQuery, rejectUpdate } from '../../../workflows/deploys/definitions.js';
+import { approveUpdate, deployProgressQuery, rejectUpdate } from '../../../lib/deploys/contract.js';
 import type { ApiDeps } from '../../deps.js';
 import { actorOf } from '../../auth.js';
 import { ApiError } from '../../errors.js';

@@ -7,7 +7,7 @@ import {
   deployCatalogId,
   deployPlanWorkflowId,
   type DeployResult,
-} from '../../../workflows/deploys/definitions.js';
+} from '../../../lib/deploys/contract.js';
 import type { deployTarget } from '../../../workflows/deploys/workflow.js';
 import type { ApiDeps } from '../../deps.js';
 import { actorOf, asActor } from '../../auth.js';

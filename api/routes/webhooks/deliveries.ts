@@ -4,7 +4,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { actorLabel } from '../../../lib/keys/scopes.js';
 import { page } from '../../../lib/pagination.js';
 import { redriveDelivery, webhookServiceDeps } from '../../../lib/webhooks/service.js';
-import { deliveryWorkflowId, liveStateQuery, type DeliveryLiveState } from '../../../workflows/webhooks/definitions.js';
+import { deliveryWorkflowId, liveStateQuery, type DeliveryLiveState } from '../../../lib/webhooks/contract.js';
 import { actorOf } from '../../auth.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
 import type { ApiDeps } from '../../deps.js';

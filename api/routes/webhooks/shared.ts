@@ -2,7 +2,7 @@
 import { z } from '@hono/zod-openapi';
 import { parseDuration } from '../../../lib/durations.js';
 import { WebhookError } from '../../../lib/webhooks/service.js';
-import { DEFAULT_RETRY_SCHEDULE } from '../../../workflows/webhooks/definitions.js';
+import { DEFAULT_RETRY_SCHEDULE } from '../../../lib/webhooks/contract.js';
 import { ApiError } from '../../errors.js';
 
 export const EventType = z

@@ -1,6 +1,6 @@
 /** The backup family's contract. */
 import { defineQuery } from '@temporalio/workflow';
-import type { Actor } from '../../lib/keys/scopes.js';
+import type { Actor } from '../keys/scopes.js';
 
 export const BACKUP_WORKFLOW = 'backupDatabase';
 

@@ -6,7 +6,7 @@
  * so it runs outside workflow code (the API and the sweep plan a period; the workflow receives the plan as
  * plain JSON). `nextAction` is what the workflow does next, given what was already sent and the time.
  */
-import { formatDuration } from '../../lib/durations.js';
+import { formatDuration } from '../durations.js';
 import type {
   NextAction,
   PeriodPlan,
@@ -15,7 +15,7 @@ import type {
   SubscriptionStatus,
   SubscriptionView,
   Urgency,
-} from './definitions.js';
+} from './contract.js';
 
 const DAY = 24 * 3600 * 1000;
 

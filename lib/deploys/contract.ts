@@ -1,7 +1,7 @@
 /** The deploy family's contract. Pure: workflows import it. */
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { DeployTarget, TargetSettings } from '../../lib/deploys/targets.js';
-import type { Actor } from '../../lib/keys/scopes.js';
+import type { DeployTarget, TargetSettings } from './targets.js';
+import type { Actor } from '../keys/scopes.js';
 import type { Bump, GateCounters } from './plan.js';
 
 export const DEPLOY_WORKFLOW = 'deployTarget';
