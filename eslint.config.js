@@ -12,7 +12,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.js', 'cli/*.mjs'] },
+        projectService: { allowDefaultProject: ['*.js', 'cli/*.mjs', '.dependency-cruiser.cjs'] },
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -113,8 +113,12 @@ export default tseslint.config(
     },
   },
   {
-    files: ['*.js', 'cli/*.mjs'],
+    files: ['*.js', 'cli/*.mjs', '.dependency-cruiser.cjs'],
     ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    files: ['.dependency-cruiser.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable' } },
   },
   {
     files: ['cli/*.mjs'],
