@@ -24,12 +24,12 @@ const error = (description: string) => ({ description, content: { 'application/j
 
 /** The OpenAPI tag of each family, by the first segment of the path. */
 export const TAGS = {
-  webhooks: 'Endpoints, events, deliveries and dead letters (replaces the webhook retry loop and reprocess-dlq.ts)',
-  subscriptions: 'Subscription lifecycles and reminders (replaces check-subscriptions-cron.ts)',
-  backups: 'Backups, restores and drills (replaces backup.sh and restore.sh)',
-  deploys: 'Deploys, approvals and rollbacks (replaces deploy.sh)',
-  schedules: 'The schedules that replace the crontab',
-  system: 'Status and system checks (replaces health-check.sh)',
+  webhooks: 'Endpoints, events, deliveries and dead letters',
+  subscriptions: 'Subscription lifecycles and reminders',
+  backups: 'Backups, restores and drills',
+  deploys: 'Deploys, approvals and rollbacks',
+  schedules: 'The schedules opsflow declares, and their runs',
+  system: 'Status and system checks',
   keys: 'Scoped API keys',
 } as const;
 const tagOf: Record<string, keyof typeof TAGS> = {

@@ -11,11 +11,11 @@
  * webhookDeliveryFast — the same delivery at the least Temporal work (WEBHOOK_DELIVERY_PATH=fast, the default).
  * Its first attempt runs as a local activity inside the first workflow task (eagerly started when the API shares
  * the workers' connection), and the OpsStatus upsert goes with that task's completion: a delivery answered on
- * its first attempt costs 7 history events (started, workflow task ×3, marker, upsert, completed), one workflow
- * task and no activity task, where webhookDelivery costs 12, 2 and 1. Everything after a failed first attempt —
- * durable timers, activities, the same OpsStatus values — is webhookDelivery's. A first attempt that fails as an activity (PostgreSQL away past its patience, worker lost)
- * is made again as a normal activity with the same attempt number, which returns the recorded decision if the
- * local one got as far as recording it.
+ * its first attempt needs no activity task and fewer history events and workflow tasks than webhookDelivery
+ * (`npm run bench:paths` measures both; figures in bench/RESULTS.md). Everything after a failed first attempt —
+ * durable timers, activities, the same OpsStatus values — is webhookDelivery's. A first attempt that fails as an
+ * activity (PostgreSQL away past its patience, worker lost) is made again as a normal activity with the same
+ * attempt number, which returns the recorded decision if the local one got as far as recording it.
  */
 import {
   type ActivityOptions,
