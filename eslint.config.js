@@ -68,7 +68,9 @@ export default tseslint.config(
             {
               group: [
                 '**/activities/**',
-                ...['db', 'mailer', 'temporal', 'config', 'logger', 'api-keys', 'signals'].map((m) => `**/lib/${m}.js`),
+                ...['db', 'mailer', 'temporal', 'config', 'logger', 'keys/bootstrap', 'signals'].map(
+                  (m) => `**/lib/${m}.js`,
+                ),
                 '**/api/**',
                 '**/worker/**',
                 'pg',

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { serve, type ServerType } from '@hono/node-server';
 import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
-import { resolveApiKeys } from '../lib/api-keys.js';
+import { resolveApiKeys } from '../lib/keys/bootstrap.js';
 import { apiExposureProblem, ConfigError, loadConfigOrExit, type Config } from '../lib/config.js';
 import { createPool } from '../lib/db.js';
 import { createLogger, type Logger } from '../lib/logger.js';

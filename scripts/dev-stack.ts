@@ -12,7 +12,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startApi } from '../api/server.js';
-import { resolveApiKeys } from '../lib/api-keys.js';
+import { resolveApiKeys } from '../lib/keys/bootstrap.js';
 import { loadConfigOrExit } from '../lib/config.js';
 import { ensureDatabase } from '../lib/db.js';
 import { createLogger } from '../lib/logger.js';

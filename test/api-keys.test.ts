@@ -2,7 +2,7 @@ import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resolveApiKeys } from '../lib/api-keys.js';
+import { resolveApiKeys } from '../lib/keys/bootstrap.js';
 import { loadConfig } from '../lib/config.js';
 
 describe('API keys', () => {

@@ -1,7 +1,7 @@
 import type { Config } from '../../lib/config.js';
 import { Context } from '@temporalio/activity';
 import type { Pool } from '../../lib/db.js';
-import { pruneHistory, type PruneCounts } from '../../lib/retention.js';
+import { pruneHistory, type PruneCounts } from '../../lib/system-check/retention.js';
 import { sendWebhook } from '../../lib/webhooks/send.js';
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../lib/webhooks/ssrf.js';
 import type { CheckResult, HistoryRetentionInput, SystemCheckResult } from '../../lib/system-check/contract.js';
@@ -96,7 +96,7 @@ export const createSystemCheckActivities = (deps: { pool: Pool; config: Config }
       );
     },
 
-    /** Deletes history past retention in batches, heartbeating the counts so far (lib/retention.ts). */
+    /** Deletes history past retention in batches, heartbeating the counts so far (lib/system-check/retention.ts). */
     async pruneHistory(input: HistoryRetentionInput): Promise<PruneCounts> {
       return pruneHistory(deps.pool, input, {
         batch: input.batch ?? 5000,

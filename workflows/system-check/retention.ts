@@ -1,5 +1,5 @@
 /**
- * historyRetention: the daily prune of finished history (lib/retention.ts) — webhook deliveries, attempts and
+ * historyRetention: the daily prune of finished history (lib/system-check/retention.ts) — webhook deliveries, attempts and
  * events past WEBHOOK_HISTORY_RETENTION, system check runs past SYSTEM_CHECK_RETENTION, subscription audit
  * rows past AUDIT_RETENTION. One heartbeating activity; the counts are its result and its page in the UI.
  */

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Config } from './config.js';
+import type { Config } from '../config.js';
 
 export interface ResolvedKeys {
   keys: string[];

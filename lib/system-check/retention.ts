@@ -11,7 +11,7 @@
  *
  * The metric counters are kept right by their triggers (attempts ever made stay counted: they were made).
  */
-import type { Pool } from './db.js';
+import type { Pool } from '../db.js';
 
 export interface RetentionCutoffs {
   webhookMs: number;
