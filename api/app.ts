@@ -18,7 +18,8 @@ import { mountDocs } from './docs.js';
 import { createMetrics } from './metrics.js';
 import { rateLimit } from './rate-limit.js';
 import { isTemporalUnreachable, temporalBudget } from './temporal-budget.js';
-import { ApiError, errorResponse } from './errors.js';
+import { ApiError, errorResponse, SERVICE_STATUS } from './errors.js';
+import { ServiceError } from '../lib/errors.js';
 import { newRouter } from './router.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { backupRoutes } from './routes/backups.js';
@@ -148,6 +149,7 @@ export function createApp(deps: ApiDeps) {
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return errorResponse(c, err.status, err.code, err.message, err.details);
+    if (err instanceof ServiceError) return errorResponse(c, SERVICE_STATUS[err.code], err.code, err.message);
     // A dependency that did not answer: 503 with Retry-After, the log line naming which.
     const unavailable = (which: string, message: string) => {
       deps.log.warn({ err, requestId: c.get('requestId') }, `${which} did not answer`);

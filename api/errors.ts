@@ -4,6 +4,7 @@
  */
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ServiceErrorKind } from '../lib/errors.js';
 
 export const ERROR_CODES = [
   'bad_request',
@@ -33,6 +34,15 @@ export class ApiError extends Error {
     this.name = 'ApiError';
   }
 }
+
+/** The HTTP status of each kind of refusal a family's service makes (lib/errors.ts). */
+export const SERVICE_STATUS = {
+  not_found: 404,
+  conflict: 409,
+  unprocessable: 422,
+  forbidden: 403,
+  payload_too_large: 413,
+} as const satisfies Record<ServiceErrorKind, ContentfulStatusCode>;
 
 export interface ErrorEnvelope {
   error: { code: ErrorCode; message: string; requestId: string; details?: unknown };

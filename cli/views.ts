@@ -1,6 +1,6 @@
 /**
  * The shapes of the API answers the CLI reads whose OpenAPI schema is still open (`any`): deploys, backups,
- * restores, deliveries, schedules. Only the fields the CLI prints; the API sends more.
+ * restores, deliveries. Only the fields the CLI prints; the API sends more.
  */
 import type { HealthSample, TimelineEntry } from '../lib/deploys/contract.js';
 
@@ -79,15 +79,6 @@ export interface DeliveryView {
   lastStatusCode: number | null;
   lastError: string | null;
   createdAt: string;
-}
-export interface ScheduleView {
-  id: string;
-  spec: string;
-  applied: boolean;
-  paused: boolean;
-  note: string | null;
-  nextRuns: string[];
-  lastRun: { outcome: string; takenAt: string } | null;
 }
 export interface Page<T> {
   items: T[];

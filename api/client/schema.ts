@@ -995,6 +995,31 @@ export interface components {
       /** @description 1 to 1000 subscriptions; each is checked on its own and answered in results[] */
       items: components['schemas']['SubscriptionImportItem'][];
     };
+    Schedule: {
+      id: string;
+      description: string;
+      /** @description The spec in words: "every 5m", "cron 0 9 * * *", … */
+      spec: string;
+      timezone: string;
+      overlap: string;
+      workflowType: string;
+      /** @description Whether a worker has created it on the server yet */
+      applied: boolean;
+      paused: boolean;
+      note: string | null;
+      nextRuns: string[];
+      lastRun: components['schemas']['ScheduleRun'];
+      skippedOverlaps: number;
+    };
+    ScheduleRun: {
+      /** Format: date-time */
+      scheduledAt: string;
+      /** Format: date-time */
+      takenAt: string;
+      workflowId: string;
+      /** @description The run’s workflow status, or why it is not known */
+      outcome: string;
+    } | null;
     StatusReport: {
       /** @description No problems */
       ok: boolean;
@@ -3863,7 +3888,9 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/json': unknown;
+          'application/json': {
+            items: components['schemas']['Schedule'][];
+          };
         };
       };
       /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
@@ -3930,7 +3957,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/json': unknown;
+          'application/json': components['schemas']['Schedule'];
         };
       };
       /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
@@ -4003,7 +4030,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/json': unknown;
+          'application/json': components['schemas']['Schedule'];
         };
       };
       /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
@@ -4076,7 +4103,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/json': unknown;
+          'application/json': components['schemas']['Schedule'];
         };
       };
       /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */

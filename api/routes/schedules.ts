@@ -1,110 +1,44 @@
 /**
  * Schedules API — the crontab, replaced, and operable: list the schedules opsflow declares (with their next
  * runs and the outcome of the last one), pause with a note, unpause, trigger now, backfill a missed window.
- * Only declared (opsflow-managed) ids are accepted: anything else is 404 and never touched.
+ * The schedule service (lib/schedules/service.ts) does the work; only declared ids are accepted.
  */
 import { z } from '@hono/zod-openapi';
-import {
-  ScheduleNotFoundError,
-  ScheduleOverlapPolicy,
-  WorkflowNotFoundError,
-  type ScheduleDescription,
-  type ScheduleSpec,
-} from '@temporalio/client';
-import { formatDuration } from '../../lib/durations.js';
-import { declareSchedules, type ScheduleDeclaration } from '../../lib/schedules/declarations.js';
+import { createScheduleService } from '../../lib/schedules/service.js';
 import type { ApiDeps } from '../deps.js';
-import { ApiError } from '../errors.js';
 import { json } from '../pagination.js';
 import { newRouter } from '../router.js';
 import { route } from '../scoped.js';
 
-const ordinal = ['first', 'second', 'third', 'fourth', 'fifth'];
+const ScheduleRun = z
+  .object({
+    scheduledAt: z.iso.datetime(),
+    takenAt: z.iso.datetime(),
+    workflowId: z.string(),
+    outcome: z.string().openapi({ description: 'The run’s workflow status, or why it is not known' }),
+  })
+  .openapi('ScheduleRun');
 
-/** A schedule spec in words ("every 5m", "cron 0 9 * * *", "04:00 on Sunday, days 1–7 of the month"). */
-export function specInWords(spec: ScheduleSpec): string {
-  const parts: string[] = [];
-  for (const i of spec.intervals ?? []) {
-    const ms = typeof i.every === 'number' ? i.every : undefined;
-    parts.push(`every ${ms === undefined ? String(i.every) : formatDuration(ms)}`);
-  }
-  for (const c of spec.cronExpressions ?? []) parts.push(`cron ${c}`);
-  for (const cal of spec.calendars ?? []) {
-    const two = (v: unknown) => (typeof v === 'number' ? String(v).padStart(2, '0') : '00');
-    const hh = two(cal.hour);
-    const mm = two(cal.minute);
-    const dom = cal.dayOfMonth as { start: number; end?: number } | undefined;
-    const dow = typeof cal.dayOfWeek === 'string' ? cal.dayOfWeek.toLowerCase() : undefined;
-    if (dom && dom.end !== undefined && dow && dom.end - dom.start === 6 && dom.start % 7 === 1) {
-      parts.push(`${hh}:${mm} on the ${ordinal[(dom.start - 1) / 7]} ${dow} of the month`);
-    } else {
-      parts.push(`${hh}:${mm}${dow ? ` on ${dow}` : ''}${dom ? ` on days ${dom.start}–${dom.end ?? dom.start}` : ''}`);
-    }
-  }
-  return parts.join('; ');
-}
+const Schedule = z
+  .object({
+    id: z.string(),
+    description: z.string(),
+    spec: z.string().openapi({ description: 'The spec in words: "every 5m", "cron 0 9 * * *", …' }),
+    timezone: z.string(),
+    overlap: z.string(),
+    workflowType: z.string(),
+    applied: z.boolean().openapi({ description: 'Whether a worker has created it on the server yet' }),
+    paused: z.boolean(),
+    note: z.string().nullable(),
+    nextRuns: z.array(z.iso.datetime()),
+    lastRun: ScheduleRun.nullable(),
+    skippedOverlaps: z.number().int(),
+  })
+  .openapi('Schedule');
 
 export function scheduleRoutes(deps: ApiDeps) {
   const router = newRouter();
-  const declared = () => declareSchedules(deps.config, deps.queues);
-  const declaration = (id: string): ScheduleDeclaration => {
-    const d = declared().find((x) => x.id === id);
-    if (!d) throw new ApiError(404, 'not_found', `schedule ${id} is not an opsflow schedule`);
-    return d;
-  };
-  async function describe(id: string): Promise<ScheduleDescription> {
-    try {
-      return await deps.temporal.schedule.getHandle(id).describe();
-    } catch (err) {
-      if (err instanceof ScheduleNotFoundError) {
-        throw new ApiError(409, 'conflict', `schedule ${id} is declared but not applied yet (start a worker)`);
-      }
-      throw err;
-    }
-  }
-
-  async function view(d: ScheduleDeclaration) {
-    let s: ScheduleDescription | undefined;
-    try {
-      s = await deps.temporal.schedule.getHandle(d.id).describe();
-    } catch (err) {
-      if (!(err instanceof ScheduleNotFoundError)) throw err;
-    }
-    const last = s?.info.recentActions.at(-1);
-    let lastRun: unknown = null;
-    if (last) {
-      const run = last.action.workflow;
-      let outcome = 'unknown';
-      try {
-        outcome = (await deps.temporal.workflow.getHandle(run.workflowId, run.firstExecutionRunId).describe()).status
-          .name;
-      } catch (err) {
-        if (!(err instanceof WorkflowNotFoundError)) throw err;
-        outcome = 'not found (retention passed)';
-      }
-      lastRun = {
-        scheduledAt: last.scheduledAt.toISOString(),
-        takenAt: last.takenAt.toISOString(),
-        workflowId: run.workflowId,
-        outcome,
-      };
-    }
-    return {
-      id: d.id,
-      description: d.description,
-      spec: specInWords(d.spec),
-      timezone: d.spec.timezone ?? 'UTC',
-      overlap: d.overlap,
-      workflowType: d.workflowType,
-      applied: s !== undefined,
-      paused: s?.state.paused ?? false,
-      note: s?.state.note ?? null,
-      nextRuns: (s?.info.nextActionTimes ?? []).slice(0, 3).map((t) => t.toISOString()),
-      lastRun,
-      skippedOverlaps: s?.info.numActionsSkippedOverlap ?? 0,
-    };
-  }
-
+  const schedules = createScheduleService({ config: deps.config, queues: deps.queues, temporal: deps.temporal });
   const Id = z.object({ id: z.string().min(1).max(200) });
 
   router.openapi(
@@ -113,9 +47,9 @@ export function scheduleRoutes(deps: ApiDeps) {
       path: '/schedules',
       operationId: 'listSchedules',
       summary: 'Every schedule opsflow runs: spec in words, time zone, pause state and note, next 3 runs, last run',
-      responses: { 200: { description: 'Schedules', ...json(z.any()) } },
+      responses: { 200: { description: 'Schedules', ...json(z.object({ items: z.array(Schedule) })) } },
     }),
-    async (c) => c.json({ items: await Promise.all(declared().map(view)) }, 200),
+    async (c) => c.json({ items: await schedules.list() }, 200),
   );
 
   router.openapi(
@@ -125,9 +59,9 @@ export function scheduleRoutes(deps: ApiDeps) {
       operationId: 'getSchedule',
       summary: 'One schedule',
       request: { params: Id },
-      responses: { 200: { description: 'The schedule', ...json(z.any()) } },
+      responses: { 200: { description: 'The schedule', ...json(Schedule) } },
     }),
-    async (c) => c.json(await view(declaration(c.req.valid('param').id)), 200),
+    async (c) => c.json(await schedules.get(c.req.valid('param').id), 200),
   );
 
   router.openapi(
@@ -140,14 +74,9 @@ export function scheduleRoutes(deps: ApiDeps) {
         params: Id,
         body: { required: true, ...json(z.object({ note: z.string().trim().min(1).max(500) }).strict()) },
       },
-      responses: { 200: { description: 'Paused', ...json(z.any()) } },
+      responses: { 200: { description: 'Paused', ...json(Schedule) } },
     }),
-    async (c) => {
-      const d = declaration(c.req.valid('param').id);
-      await describe(d.id);
-      await deps.temporal.schedule.getHandle(d.id).pause(c.req.valid('json').note);
-      return c.json(await view(d), 200);
-    },
+    async (c) => c.json(await schedules.pause(c.req.valid('param').id, c.req.valid('json').note), 200),
   );
 
   router.openapi(
@@ -160,14 +89,11 @@ export function scheduleRoutes(deps: ApiDeps) {
         params: Id,
         body: { required: false, ...json(z.object({ note: z.string().trim().max(500).optional() }).strict()) },
       },
-      responses: { 200: { description: 'Running again', ...json(z.any()) } },
+      responses: { 200: { description: 'Running again', ...json(Schedule) } },
     }),
     async (c) => {
-      const d = declaration(c.req.valid('param').id);
-      await describe(d.id);
       const body = (c.req.valid('json') as { note?: string } | undefined) ?? {};
-      await deps.temporal.schedule.getHandle(d.id).unpause(body.note || 'unpaused through the opsflow API');
-      return c.json(await view(d), 200);
+      return c.json(await schedules.unpause(c.req.valid('param').id, body.note), 200);
     },
   );
 
@@ -181,10 +107,9 @@ export function scheduleRoutes(deps: ApiDeps) {
       responses: { 202: { description: 'Triggered', ...json(z.object({ id: z.string() })) } },
     }),
     async (c) => {
-      const d = declaration(c.req.valid('param').id);
-      await describe(d.id);
-      await deps.temporal.schedule.getHandle(d.id).trigger(ScheduleOverlapPolicy.ALLOW_ALL);
-      return c.json({ id: d.id }, 202);
+      const { id } = c.req.valid('param');
+      await schedules.trigger(id);
+      return c.json({ id }, 202);
     },
   );
 
@@ -206,18 +131,10 @@ export function scheduleRoutes(deps: ApiDeps) {
       responses: { 202: { description: 'Backfill requested', ...json(z.object({ id: z.string() })) } },
     }),
     async (c) => {
-      const d = declaration(c.req.valid('param').id);
+      const { id } = c.req.valid('param');
       const body = c.req.valid('json');
-      const start = new Date(body.start);
-      const end = new Date(body.end);
-      if (!(start < end)) throw new ApiError(422, 'unprocessable', 'start must be before end');
-      if (end.getTime() > Date.now()) throw new ApiError(422, 'unprocessable', 'end must not be in the future');
-      if (end.getTime() - start.getTime() > 31 * 24 * 3600 * 1000) {
-        throw new ApiError(422, 'unprocessable', 'backfill at most 31 days at a time');
-      }
-      await describe(d.id);
-      await deps.temporal.schedule.getHandle(d.id).backfill({ start, end, overlap: ScheduleOverlapPolicy.ALLOW_ALL });
-      return c.json({ id: d.id }, 202);
+      await schedules.backfill(id, new Date(body.start), new Date(body.end));
+      return c.json({ id }, 202);
     },
   );
 

@@ -3,9 +3,9 @@ import type { Command } from 'commander';
 import { age, call, CliError, EXIT, usage, table, type Ctx } from '../context.js';
 import { run } from '../run.js';
 import type { components } from '../../api/client/index.js';
-import type { Page, ScheduleView } from '../views.js';
 
 type Report = components['schemas']['StatusReport'];
+type Schedule = components['schemas']['Schedule'];
 
 async function status(ctx: Ctx): Promise<number> {
   const { out } = ctx;
@@ -51,7 +51,7 @@ async function status(ctx: Ctx): Promise<number> {
   return report.ok ? EXIT.ok : EXIT.outcome;
 }
 
-function scheduleRows(ctx: Ctx, items: ScheduleView[]): void {
+function scheduleRows(ctx: Ctx, items: Schedule[]): void {
   table(
     ctx.out,
     ['ID', 'SPEC', 'STATE', 'NEXT RUN', 'LAST RUN'],
@@ -82,7 +82,7 @@ export function adminCommands(program: Command): void {
     .description('The schedules that replace the crontab: list, pause, unpause, trigger')
     .action(
       run(async (ctx) => {
-        const answer = (await call(ctx.url, ctx.api.GET('/v1/schedules'))) as Page<ScheduleView>;
+        const answer = await call(ctx.url, ctx.api.GET('/v1/schedules'));
         ctx.out.emit(answer);
         scheduleRows(ctx, answer.items);
       }),
