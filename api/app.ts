@@ -149,7 +149,8 @@ export function createApp(deps: ApiDeps) {
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return errorResponse(c, err.status, err.code, err.message, err.details);
-    if (err instanceof ServiceError) return errorResponse(c, SERVICE_STATUS[err.code], err.code, err.message);
+    if (err instanceof ServiceError)
+      return errorResponse(c, SERVICE_STATUS[err.code], err.code, err.message, err.details);
     // A dependency that did not answer: 503 with Retry-After, the log line naming which.
     const unavailable = (which: string, message: string) => {
       deps.log.warn({ err, requestId: c.get('requestId') }, `${which} did not answer`);

@@ -6,7 +6,7 @@
  * deadline is short, so a start fails in about a second and the error handler answers 503 `unavailable`.
  * `POST /v1/events` gets the shortest: the event and its deliveries are committed before any start, and a start
  * that fails is the reconciler's (202 either way). Calls that wait on purpose (a dry run's result, a system
- * check, an update) set a longer deadline of their own around the wait (`waitLonger`).
+ * check, an update) set a longer deadline of their own around the wait (lib/temporal-deadline.ts).
  */
 import type { ConnectionLike as Connection } from '@temporalio/client';
 import type { MiddlewareHandler } from 'hono';
@@ -26,19 +26,6 @@ export function temporalBudget(connection: Connection, probe: TemporalProbe | un
     const ms = down ? (events ? DOWN_EVENTS_MS : DOWN_MS) : BACKSTOP_MS;
     await connection.withDeadline(Date.now() + ms, () => next());
   };
-}
-
-/**
- * Runs `fn` (a call that waits on purpose) with a deadline of its own instead of the request's backstop —
- * unless Temporal is down, when the request's short deadline stays.
- */
-export function waitLonger<T>(
-  deps: { temporal: { connection: Connection }; probe?: TemporalProbe },
-  ms: number,
-  fn: () => Promise<T>,
-): Promise<T> {
-  if (deps.probe && !deps.probe.reachable) return fn();
-  return deps.temporal.connection.withDeadline(Date.now() + ms, fn);
 }
 
 /** The error, or one of its causes, is a gRPC deadline or unavailability: Temporal did not answer. */

@@ -4,7 +4,7 @@
  * and --timeout detach: the run goes on in Temporal, and the message says how to follow it again.
  */
 import { CliError, EXIT, age, bytes, call, type Ctx } from './context.js';
-import type { BackupView, DeployView, RestoreView } from './views.js';
+import type { BackupView, RestoreView } from './views.js';
 
 export interface FollowOptions {
   /** Give up following after this long (exit 4); undefined: follow until the end. */
@@ -95,7 +95,7 @@ export function followDeploy(ctx: Ctx, id: string, opts: FollowOptions): Promise
     ctx,
     id,
     opts,
-    async () => (await call(ctx.url, ctx.api.GET('/v1/deploys/{id}', { params: { path: { id } } }))) as DeployView,
+    async () => await call(ctx.url, ctx.api.GET('/v1/deploys/{id}', { params: { path: { id } } })),
     (row) => {
       const finishedAt = row.finishedAt;
       const finished = finishedAt !== null;

@@ -15,6 +15,8 @@ export class ServiceError extends Error {
   constructor(
     readonly code: ServiceErrorKind,
     message: string,
+    /** What a client may act on (the envelope's `details`): the running deploy's id, the field at fault. */
+    readonly details?: unknown,
   ) {
     super(message);
     this.name = new.target.name;

@@ -3,6 +3,8 @@
  * own timestamp (created_at, started_at, expires_at); the cursor is opaque to clients (base64url JSON of
  * the last row's key).
  */
+import type { Pool } from './db.js';
+
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;
 
@@ -43,4 +45,26 @@ export function page<T extends { id: string }>(rows: T[], limit: number, sortAt:
   const last = items[items.length - 1];
   const nextCursor = rows.length > limit && last ? encodeCursor({ at: sortAt(last).toISOString(), id: last.id }) : null;
   return { items, nextCursor };
+}
+
+/**
+ * One page of a catalog table (backups, restores, deploys), newest first by `started_at` then `id`, with
+ * optional equality filters (an undefined value means no filter). Column names come from code, never input.
+ */
+export async function catalogPage<Row extends { started_at: Date; id: string }>(
+  pool: Pool,
+  table: string,
+  filters: Record<string, string | undefined>,
+  query: { after?: CursorKey; limit: number },
+): Promise<{ items: Row[]; nextCursor: string | null }> {
+  const key = query.after;
+  const columns = Object.keys(filters);
+  const where = columns.map((col, i) => `($${i + 1}::text IS NULL OR ${col} = $${i + 1})`);
+  const n = columns.length;
+  const { rows } = await pool.query<Row>(
+    `SELECT * FROM ${table} WHERE ${[...where, `($${n + 1}::timestamptz IS NULL OR (started_at, id) < ($${n + 1}, $${n + 2}))`].join(' AND ')}
+     ORDER BY started_at DESC, id DESC LIMIT $${n + 3}`,
+    [...columns.map((c) => filters[c] ?? null), key?.at ?? null, key?.id ?? null, query.limit + 1],
+  );
+  return page(rows, query.limit, (r) => r.started_at);
 }

@@ -8,7 +8,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../../lib/config.js';
 import type { Pool } from '../../lib/db.js';
-import { versionShipped } from '../../lib/deploys/history.js';
+import { lastOutcome, recordDeployRow, versionBefore, versionShipped } from '../../lib/deploys/rows.js';
 import { targetSettings, targetsDigest, type DeployTarget } from '../../lib/deploys/targets.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Mailer } from '../../lib/mailer.js';
@@ -124,12 +124,7 @@ export const createDeployActivities = (deps: Deps) => {
 
   /** The version running now: the last deploy's outcome, else the target's currentVersion command. */
   async function currentVersion(t: DeployTarget): Promise<string | null> {
-    const { rows } = await deps.pool.query<{ status: string; version: string; previous_version: string | null }>(
-      `SELECT status, version, previous_version FROM opsflow.deploys
-       WHERE target = $1 AND status IN ('succeeded', 'rolled_back') ORDER BY started_at DESC LIMIT 1`,
-      [t.name],
-    );
-    const last = rows[0];
+    const last = await lastOutcome(deps.pool, t.name);
     if (last) return last.status === 'succeeded' ? last.version : last.previous_version;
     if (!t.commands.currentVersion) return null;
     const out = await shell(t.commands.currentVersion, { cwd: t.cwd, env: commandEnv(t, {}), timeoutMs: 60_000 });
@@ -162,12 +157,7 @@ export const createDeployActivities = (deps: Deps) => {
         }
       } else if (input.kind === 'rollback') {
         // Back to what ran before the current version.
-        const { rows } = await deps.pool.query<{ previous_version: string | null }>(
-          `SELECT previous_version FROM opsflow.deploys WHERE target = $1 AND status = 'succeeded' AND version = $2
-           ORDER BY started_at DESC LIMIT 1`,
-          [t.name, previous],
-        );
-        const back = rows[0]?.previous_version;
+        const back = await versionBefore(deps.pool, t.name, previous);
         if (!back)
           throw planError(`no version to roll ${t.name} back to from ${previous ?? 'nothing'}; give toVersion`);
         version = back;
@@ -289,45 +279,13 @@ export const createDeployActivities = (deps: Deps) => {
       target: { name: string; environment: string };
       startedAt: string;
     }): Promise<void> {
-      const r = input.result;
       const info = Context.current().info;
-      const finished = !['planning', 'awaiting_approval', 'running'].includes(r.status);
-      await deps.pool.query(
-        `INSERT INTO opsflow.deploys (id, workflow_id, run_id, target, environment, kind, status, version, previous_version,
-           requested_by, reason, decision, backup_id, started_at, finished_at, timeline, samples, commands, detection_ms, recovery_ms,
-           requested_by_key, samples_omitted)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, CASE WHEN $15 THEN now() END, $16, $17, $18, $19, $20,
-           $21, $22)
-         ON CONFLICT (id) DO UPDATE SET status = $7, version = $8, previous_version = $9, reason = $11, decision = $12,
-           backup_id = $13, finished_at = CASE WHEN $15 THEN now() END, timeline = $16, samples = $17, commands = $18,
-           detection_ms = $19, recovery_ms = $20, samples_omitted = $22,
-           -- a deploy that continued as new: its live run is this one
-           run_id = CASE WHEN $3 = '' THEN opsflow.deploys.run_id ELSE $3 END`,
-        [
-          r.id,
-          info.workflowExecution?.workflowId ?? '',
-          info.workflowExecution?.runId ?? '',
-          input.target.name,
-          input.target.environment,
-          input.input.kind,
-          r.status,
-          r.plan?.version ?? input.input.version ?? null,
-          r.plan?.previousVersion ?? null,
-          input.input.requester?.keyName ?? input.input.requestedBy ?? null,
-          r.reason ?? null,
-          r.decision ? JSON.stringify(r.decision) : null,
-          r.backupId ?? null,
-          input.startedAt,
-          finished,
-          JSON.stringify(r.timeline),
-          JSON.stringify(r.samples),
-          JSON.stringify({ deploy: r.deploy, rollback: r.rollback }),
-          r.detectionMs ?? null,
-          r.recoveryMs ?? null,
-          input.input.requester?.keyId ?? null,
-          r.samplesOmitted ?? 0,
-        ],
-      );
+      await recordDeployRow(deps.pool, {
+        ...input,
+        workflowId: info.workflowExecution?.workflowId ?? '',
+        runId: info.workflowExecution?.runId ?? '',
+      });
+      const r = input.result;
       // The deploy's first steps are news too: a Slack channel hears of it when it starts or waits for a yes.
       await publishDeployProgress(events, r, input.input, input.target);
     },

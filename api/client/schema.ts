@@ -995,6 +995,160 @@ export interface components {
       /** @description 1 to 1000 subscriptions; each is checked on its own and answered in results[] */
       items: components['schemas']['SubscriptionImportItem'][];
     };
+    DeployTarget: {
+      name: string;
+      /** @enum {string} */
+      environment: 'staging' | 'production';
+      requiresApproval: boolean;
+      allowSelfApproval: boolean;
+      hasRollbackCommand: boolean;
+      timeoutSec: number;
+      health: components['schemas']['DeployHealthCheck'];
+      watchWindowSec: number;
+      approvalTimeoutSec: number;
+      backupDatabase: string | null;
+    };
+    DeployHealthCheck: {
+      url: string;
+      intervalSec: number;
+      timeoutSec: number;
+      initialDelaySec: number;
+      successThreshold: number;
+      failureThreshold: number;
+      expectStatus: number;
+      expectVersion?: string;
+      requestTimeoutSec: number;
+    };
+    DeployDryRun: {
+      /** @enum {boolean} */
+      dryRun: true;
+      plan: components['schemas']['DeployPlan'];
+    };
+    DeployPlan: {
+      target: string;
+      /** @enum {string} */
+      environment: 'staging' | 'production';
+      /** @enum {string} */
+      kind: 'deploy' | 'rollback';
+      previousVersion: string | null;
+      version: string;
+      /** @enum {string} */
+      command: 'deploy' | 'rollback';
+      requiresApproval: boolean;
+      backupDatabase: string | null;
+      steps: string[];
+      settings?: {
+        name: string;
+        /** @enum {string} */
+        environment: 'staging' | 'production';
+        requiresApproval: boolean;
+        allowSelfApproval: boolean;
+        hasRollbackCommand: boolean;
+        timeoutSec: number;
+        health: components['schemas']['DeployHealthCheck'];
+        watchWindowSec: number;
+        approvalTimeoutSec: number;
+        backupDatabase?: string;
+      };
+      targetsDigest?: string;
+    };
+    Deploy: {
+      id: string;
+      target: string;
+      environment: string;
+      /** @enum {string} */
+      kind: 'deploy' | 'rollback';
+      /** @enum {string} */
+      status:
+        | 'planning'
+        | 'awaiting_approval'
+        | 'running'
+        | 'succeeded'
+        | 'rolled_back'
+        | 'failed'
+        | 'aborted'
+        | 'canceled'
+        | 'rejected';
+      version: string | null;
+      previousVersion: string | null;
+      requestedBy: {
+        keyId: string | null;
+        keyName: string;
+      } | null;
+      reason: string | null;
+      decision: components['schemas']['DeployDecision'];
+      backupId: string | null;
+      /** Format: date-time */
+      startedAt: string;
+      /** Format: date-time */
+      finishedAt: string | null;
+      timeline: components['schemas']['DeployTimelineEntry'][];
+      samples: components['schemas']['HealthSample'][];
+      samplesOmitted: number;
+      commands: {
+        deploy?: components['schemas']['CommandResult'];
+        rollback?: components['schemas']['CommandResult'];
+      };
+      detectionMs: number | null;
+      recoveryMs: number | null;
+    };
+    DeployDecision: {
+      /** @description The deciding key’s name */
+      by: string;
+      byKeyId?: string;
+      at: string;
+      comment?: string;
+      reason?: string;
+      approved: boolean;
+    } | null;
+    DeployTimelineEntry: {
+      step: string;
+      at: string;
+      detail?: string;
+    };
+    HealthSample: {
+      /** @enum {string} */
+      phase: 'gate' | 'watch' | 'rollback-gate';
+      at: string;
+      ok: boolean;
+      status: number | null;
+      latencyMs: number;
+      versionSeen: string | null;
+      error?: string;
+    };
+    CommandResult: {
+      exitCode: number | null;
+      signal: string | null;
+      durationMs: number;
+      /** @description The last 4 KB of stdout and stderr, interleaved */
+      outputTail: string;
+    };
+    DeployDetail: components['schemas']['Deploy'] & {
+      live: components['schemas']['DeployProgress'];
+    };
+    /** @description The live step and samples while the workflow runs */
+    DeployProgress: {
+      step: string;
+      /** @enum {string} */
+      status:
+        | 'planning'
+        | 'awaiting_approval'
+        | 'running'
+        | 'succeeded'
+        | 'rolled_back'
+        | 'failed'
+        | 'aborted'
+        | 'canceled'
+        | 'rejected';
+      plan?: components['schemas']['DeployPlan'];
+      samples: components['schemas']['HealthSample'][];
+      samplesOmitted?: number;
+      timeline: components['schemas']['DeployTimelineEntry'][];
+    } | null;
+    DeployDecided: {
+      id: string;
+      decision: components['schemas']['DeployDecision'];
+    };
     Schedule: {
       id: string;
       description: string;
@@ -3294,7 +3448,9 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/json': unknown;
+          'application/json': {
+            items: components['schemas']['DeployTarget'][];
+          };
         };
       };
       /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
@@ -3374,7 +3530,7 @@ export interface operations {
         };
         content: {
           'application/json': {
-            items: unknown[];
+            items: components['schemas']['Deploy'][];
             nextCursor: string | null;
           };
         };
@@ -3454,7 +3610,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/json': unknown;
+          'application/json': components['schemas']['DeployDryRun'];
         };
       };
       /** @description Started */
@@ -3608,7 +3764,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/json': unknown;
+          'application/json': components['schemas']['DeployDetail'];
         };
       };
       /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
@@ -3681,7 +3837,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/json': unknown;
+          'application/json': components['schemas']['DeployDecided'];
         };
       };
       /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
@@ -3754,7 +3910,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/json': unknown;
+          'application/json': components['schemas']['DeployDecided'];
         };
       };
       /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */

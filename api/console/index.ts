@@ -17,7 +17,6 @@ import { csrfMatches, SESSION_COOKIE, type Session, type SessionStore } from '..
 import {
   backupHistory,
   deliveryTotals,
-  deployTimeline,
   endpointHealth,
   openDeadLetters,
   subscriptionsOverview,
@@ -26,6 +25,7 @@ import {
 } from '../../lib/console/data.js';
 import type { StatusReport } from '../../lib/status.js';
 import type { ApiDeps } from '../deps.js';
+import { deployTimeline } from '../../lib/deploys/rows.js';
 import { crossOrigin } from '../auth.js';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { AppEnv } from '../router.js';

@@ -4,7 +4,8 @@
  */
 import { html } from 'hono/html';
 import type { StatusReport } from '../../lib/status.js';
-import type { BackupRun, DeployRow, RestoreRow } from '../../lib/console/data.js';
+import type { BackupRun, RestoreRow } from '../../lib/console/data.js';
+import type { DeployTimelineRow } from '../../lib/deploys/rows.js';
 import {
   action,
   badge,
@@ -115,7 +116,7 @@ const deployTone = (status: string): Tone =>
         ? 'bad'
         : 'idle';
 
-export function deploysPage(ctx: PageContext, d: { recent: DeployRow[]; pending: DeployRow[] }): Html {
+export function deploysPage(ctx: PageContext, d: { recent: DeployTimelineRow[]; pending: DeployTimelineRow[] }): Html {
   const targets = [...new Set(d.recent.map((r) => r.target))].sort();
   return html`<h2>Waiting for approval (${d.pending.length})</h2>
     ${table(

@@ -16,7 +16,8 @@ import {
 } from '../../lib/backups/contract.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
-import { catalogPage, Cursor, json, Limit, pageResponse } from '../pagination.js';
+import { catalogPage } from '../../lib/pagination.js';
+import { Cursor, cursorKey, json, Limit, pageResponse } from '../pagination.js';
 import { newRouter } from '../router.js';
 import { actorOf, asActor } from '../auth.js';
 import { route } from '../scoped.js';
@@ -170,7 +171,7 @@ export function backupRoutes(deps: ApiDeps) {
         deps.pool,
         'opsflow.backups',
         { database: q.database, status: q.status },
-        q,
+        { after: cursorKey(q.cursor), limit: q.limit },
       );
       return c.json({ items: items.map(rowJson), nextCursor }, 200);
     },
@@ -312,7 +313,7 @@ export function backupRoutes(deps: ApiDeps) {
         deps.pool,
         'opsflow.restores',
         { kind: q.kind, database: q.database },
-        q,
+        { after: cursorKey(q.cursor), limit: q.limit },
       );
       return c.json({ items: items.map(restoreJson), nextCursor }, 200);
     },

@@ -6,7 +6,7 @@ import { actorOf } from '../auth.js';
 import { newRouter } from '../router.js';
 import { route } from '../scoped.js';
 import { ApiError } from '../errors.js';
-import { waitLonger } from '../temporal-budget.js';
+import { waitLonger } from '../../lib/temporal-deadline.js';
 import {
   SYSTEM_CHECK_WORKFLOW,
   type SystemCheckInput,

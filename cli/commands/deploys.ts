@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { call, usage, table, type Ctx } from '../context.js';
 import { followAny, followDeploy } from '../follow.js';
 import { followOptions, run, withFollow, type FollowFlags } from '../run.js';
-import type { DeployPlanView, DeployTargetView, DeployView, Page } from '../views.js';
 
 async function started(ctx: Ctx, id: string, what: string, flags: FollowFlags): Promise<number> {
   ctx.out.emit({ event: 'started', id });
@@ -54,8 +53,7 @@ Examples:
             dryRun: o.dryRun === true,
             skipBackup: o.skipBackup === true,
           };
-          const answer = (await call(ctx.url, ctx.api.POST('/v1/deploys', { body }))) as
-            { id: string } | { plan: DeployPlanView };
+          const answer = await call(ctx.url, ctx.api.POST('/v1/deploys', { body }));
           if ('plan' in answer) {
             const plan = answer.plan;
             ctx.out.emit(answer);
@@ -141,7 +139,7 @@ Examples:
     .action(
       run(async (ctx, o: { target?: string; status?: string; limit: string; targets?: boolean }) => {
         if (o.targets) {
-          const answer = (await call(ctx.url, ctx.api.GET('/v1/deploy-targets'))) as Page<DeployTargetView>;
+          const answer = await call(ctx.url, ctx.api.GET('/v1/deploy-targets'));
           ctx.out.emit(answer);
           table(
             ctx.out,
@@ -157,7 +155,7 @@ Examples:
           return;
         }
         const query = { target: o.target, status: o.status as never, limit: limitOf(o.limit) };
-        const answer = (await call(ctx.url, ctx.api.GET('/v1/deploys', { params: { query } }))) as Page<DeployView>;
+        const answer = await call(ctx.url, ctx.api.GET('/v1/deploys', { params: { query } }));
         ctx.out.emit(answer);
         table(
           ctx.out,

@@ -290,34 +290,3 @@ export async function backupHistory(pool: Pool, databases: string[]) {
   for (const r of runs.rows) byDatabase.get(r.database)?.push(r);
   return { byDatabase, restores: restores.rows };
 }
-
-export interface DeployRow {
-  id: string;
-  workflow_id: string;
-  run_id: string;
-  target: string;
-  environment: string;
-  kind: string;
-  status: string;
-  version: string | null;
-  previous_version: string | null;
-  requested_by: string | null;
-  reason: string | null;
-  decision: { approved: boolean; by: string; at: string; comment?: string; reason?: string } | null;
-  started_at: Date;
-  finished_at: Date | null;
-  samples: { phase: string; at: string; ok: boolean; status: number | null; latencyMs: number }[];
-}
-
-/** The newest deploys (across targets) and every one waiting for approval. */
-export async function deployTimeline(pool: Pool, limit = 60) {
-  const cols = `id, workflow_id, run_id, target, environment, kind, status, version, previous_version, requested_by,
-                reason, decision, started_at, finished_at, samples`;
-  const [recent, pending] = await Promise.all([
-    pool.query<DeployRow>(`SELECT ${cols} FROM opsflow.deploys ORDER BY started_at DESC, id DESC LIMIT $1`, [limit]),
-    pool.query<DeployRow>(
-      `SELECT ${cols} FROM opsflow.deploys WHERE status = 'awaiting_approval' ORDER BY started_at, id`,
-    ),
-  ]);
-  return { recent: recent.rows, pending: pending.rows };
-}

@@ -148,6 +148,9 @@ export interface DeployProgress {
   timeline: TimelineEntry[];
 }
 
+/** The deploy workflow's signature (workflows/deploys/workflow.ts implements it): for typed starts and handles. */
+export type DeployWorkflow = (input: DeployInput & { backupTaskQueue?: string }) => Promise<DeployResult>;
+
 export const deployProgressQuery = defineQuery<DeployProgress>('progress');
 export const approveUpdate = defineUpdate<Decision, [{ by: string; byKeyId?: string; comment?: string }]>('approve');
 export const rejectUpdate = defineUpdate<Decision, [{ by: string; byKeyId?: string; reason: string }]>('reject');

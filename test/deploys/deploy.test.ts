@@ -7,10 +7,17 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, inject, it } from 'vitest';
 import { loadConfig, ConfigError } from '../../lib/config.js';
 import { envKeyId } from '../../lib/keys/store.js';
-import { approveUpdate, DEPLOY_WORKFLOW, deployWorkflowId, type DeployResult } from '../../lib/deploys/contract.js';
+import {
+  approveUpdate,
+  DEPLOY_WORKFLOW,
+  deployWorkflowId,
+  type DeployResult,
+  type DeployWorkflow,
+} from '../../lib/deploys/contract.js';
+import type { deployTarget } from '../../workflows/deploys/workflow.js';
 import { bumpVersion, gateStep } from '../../lib/deploys/plan.js';
 import { freePort } from '../global-setup.js';
 import {
@@ -31,6 +38,10 @@ import { waitFor } from '../helpers/wait.js';
 const ownDb = () => new URL(inject('databaseUrl')).pathname.slice(1);
 
 describe('deploy rules (pure)', () => {
+  it('the workflow has the signature its contract declares (typed starts go through the contract)', () => {
+    expectTypeOf<typeof deployTarget>().toEqualTypeOf<DeployWorkflow>();
+  });
+
   it.each([
     ['1.4.2', 'patch', '1.4.3'],
     ['1.4.2', 'minor', '1.5.0'],

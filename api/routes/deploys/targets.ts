@@ -1,26 +1,16 @@
 /** Deploy targets, starting a deploy (or its dry run), and the fast manual rollback. */
 import { z } from '@hono/zod-openapi';
-import { WorkflowFailedError } from '@temporalio/client';
-import { versionShipped } from '../../../lib/deploys/history.js';
-import {
-  DEPLOY_WORKFLOW,
-  deployCatalogId,
-  deployPlanWorkflowId,
-  type DeployResult,
-} from '../../../lib/deploys/contract.js';
-import type { deployTarget } from '../../../workflows/deploys/workflow.js';
-import type { ApiDeps } from '../../deps.js';
+import type { DeployService } from '../../../lib/deploys/service.js';
 import { actorOf, asActor } from '../../auth.js';
-import { ApiError } from '../../errors.js';
 import { json } from '../../pagination.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
-import { waitLonger } from '../../temporal-budget.js';
-import { targetJson, Version, type DeployService } from './shared.js';
+import { DeployPlan, DeployTarget } from './schemas.js';
 
-export function deployTargetRoutes(deps: ApiDeps, service: DeployService) {
+const Started = z.object({ id: z.string() });
+
+export function deployTargetRoutes(deploys: DeployService) {
   const router = newRouter();
-  const { targets, targetOr404, inputFor, start } = service;
 
   router.openapi(
     route('read', {
@@ -28,9 +18,9 @@ export function deployTargetRoutes(deps: ApiDeps, service: DeployService) {
       path: '/deploy-targets',
       operationId: 'listDeployTargets',
       summary: 'Declared deploy targets (commands are not shown)',
-      responses: { 200: { description: 'Targets', ...json(z.any()) } },
+      responses: { 200: { description: 'Targets', ...json(z.object({ items: z.array(DeployTarget) })) } },
     }),
-    (c) => c.json({ items: [...targets.values()].map(targetJson) }, 200),
+    (c) => c.json({ items: deploys.targets() }, 200),
   );
 
   router.openapi(
@@ -56,46 +46,16 @@ export function deployTargetRoutes(deps: ApiDeps, service: DeployService) {
         },
       },
       responses: {
-        200: { description: 'The plan (dry run)', ...json(z.any()) },
-        202: { description: 'Started', ...json(z.object({ id: z.string() })) },
+        200: {
+          description: 'The plan (dry run)',
+          ...json(z.object({ dryRun: z.literal(true), plan: DeployPlan }).openapi('DeployDryRun')),
+        },
+        202: { description: 'Started', ...json(Started) },
       },
     }),
     async (c) => {
-      const body = c.req.valid('json');
-      const target = targetOr404(body.target);
-      if (body.version !== undefined && !Version.safeParse(body.version).success) {
-        throw new ApiError(422, 'unprocessable', 'invalid version: 1–128 of A-Z a-z 0-9 . _ + - (it reaches a shell)');
-      }
-      if ((body.version === undefined) === (body.bump === undefined)) {
-        throw new ApiError(422, 'unprocessable', 'give exactly one of version and bump');
-      }
-      const now = new Date();
-      const input = inputFor(target, {
-        id: deployCatalogId(target.name, now),
-        kind: 'deploy',
-        version: body.version,
-        bump: body.bump,
-        skipBackup: body.skipBackup,
-        requester: asActor(actorOf(c)),
-      });
-      if (body.dryRun) {
-        try {
-          const handle = await deps.temporal.workflow.start<typeof deployTarget>(DEPLOY_WORKFLOW, {
-            taskQueue: deps.queues.deploys,
-            workflowId: deployPlanWorkflowId(target.name, now),
-            args: [{ ...input, dryRun: true }],
-            staticSummary: `dry run: deploy ${target.name}`,
-          });
-          const result: DeployResult = await waitLonger(deps, 60_000, () => handle.result());
-          if (!result.plan) throw new ApiError(422, 'unprocessable', result.reason ?? 'no plan');
-          return c.json({ dryRun: true, plan: result.plan }, 200);
-        } catch (err) {
-          if (err instanceof WorkflowFailedError)
-            throw new ApiError(422, 'unprocessable', err.cause?.message ?? err.message);
-          throw err;
-        }
-      }
-      return c.json({ id: await start(target, input) }, 202);
+      const answer = await deploys.deploy(c.req.valid('json'), asActor(actorOf(c)));
+      return 'plan' in answer ? c.json(answer, 200) : c.json(answer, 202);
     },
   );
 
@@ -115,36 +75,10 @@ export function deployTargetRoutes(deps: ApiDeps, service: DeployService) {
           ),
         },
       },
-      responses: { 202: { description: 'Started', ...json(z.object({ id: z.string() })) } },
+      responses: { 202: { description: 'Started', ...json(Started) } },
     }),
     async (c) => {
-      const target = targetOr404(c.req.valid('param').name);
-      const body = c.req.valid('json');
-      if (body.toVersion !== undefined && !Version.safeParse(body.toVersion).success) {
-        throw new ApiError(
-          422,
-          'unprocessable',
-          'invalid toVersion: 1–128 of A-Z a-z 0-9 . _ + - (it reaches a shell)',
-        );
-      }
-      if (body.toVersion !== undefined && !(await versionShipped(deps.pool, target.name, body.toVersion))) {
-        throw new ApiError(
-          422,
-          'unprocessable',
-          `${body.toVersion} never succeeded on ${target.name}: a rollback only returns to a version that shipped; deploy it instead (with its approval and backup)`,
-          [{ path: 'toVersion', message: 'not a version that once succeeded on this target' }],
-        );
-      }
-      const id = await start(
-        target,
-        inputFor(target, {
-          id: deployCatalogId(target.name, new Date()),
-          kind: 'rollback',
-          version: body.toVersion,
-          reason: body.reason,
-          requester: asActor(actorOf(c)),
-        }),
-      );
+      const id = await deploys.rollback(c.req.valid('param').name, c.req.valid('json'), asActor(actorOf(c)));
       return c.json({ id }, 202);
     },
   );
