@@ -22,7 +22,7 @@ import { ApiError, errorResponse, SERVICE_STATUS } from './errors.js';
 import { ServiceError } from '../lib/errors.js';
 import { newRouter } from './router.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
-import { backupRoutes } from './routes/backups.js';
+import { backupRoutes } from './routes/backups/index.js';
 import { deployRoutes } from './routes/deploys/index.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { statusRoutes } from './routes/status.js';

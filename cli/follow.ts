@@ -4,7 +4,6 @@
  * and --timeout detach: the run goes on in Temporal, and the message says how to follow it again.
  */
 import { CliError, EXIT, age, bytes, call, type Ctx } from './context.js';
-import type { BackupView, RestoreView } from './views.js';
 
 export interface FollowOptions {
   /** Give up following after this long (exit 4); undefined: follow until the end. */
@@ -167,7 +166,7 @@ export function followBackup(ctx: Ctx, id: string, opts: FollowOptions): Promise
     ctx,
     id,
     opts,
-    async () => (await call(ctx.url, ctx.api.GET('/v1/backups/{id}', { params: { path: { id } } }))) as BackupView,
+    async () => await call(ctx.url, ctx.api.GET('/v1/backups/{id}', { params: { path: { id } } })),
     (row) => {
       const p = row.progress;
       if (p) {
@@ -211,7 +210,7 @@ export function followBackup(ctx: Ctx, id: string, opts: FollowOptions): Promise
       }
       const timing = ['dump', 'verify']
         .filter((s) => steps[s]?.ms !== undefined)
-        .map((s) => `${s} ${age(steps[s]!.ms! / 1000)}`)
+        .map((s) => `${s} ${age(steps[s]!.ms / 1000)}`)
         .join(', ');
       if (row.status === 'verified') {
         out.line(
@@ -233,7 +232,7 @@ export function followRestore(ctx: Ctx, id: string, opts: FollowOptions): Promis
     ctx,
     id,
     opts,
-    async () => (await call(ctx.url, ctx.api.GET('/v1/restores/{id}', { params: { path: { id } } }))) as RestoreView,
+    async () => await call(ctx.url, ctx.api.GET('/v1/restores/{id}', { params: { path: { id } } })),
     (row) => {
       const p = row.progress;
       if (p && p.step !== step) {

@@ -995,6 +995,117 @@ export interface components {
       /** @description 1 to 1000 subscriptions; each is checked on its own and answered in results[] */
       items: components['schemas']['SubscriptionImportItem'][];
     };
+    Backup: {
+      id: string;
+      database: string;
+      /** @enum {string} */
+      status: 'running' | 'verified' | 'failed';
+      reason: string | null;
+      /** Format: date-time */
+      startedAt: string;
+      /** Format: date-time */
+      finishedAt: string | null;
+      steps: {
+        [key: string]: {
+          startedAt: string;
+          ms: number;
+        };
+      };
+      sizeBytes: number | null;
+      sha256: string | null;
+      locations: components['schemas']['StoredCopy'][];
+      verification: components['schemas']['Verification'];
+      deletedFrom: ('local' | 's3')[];
+    };
+    StoredCopy: {
+      /** @enum {string} */
+      store: 'local' | 's3';
+      key: string;
+    };
+    Verification: {
+      ok: boolean;
+      reason?: string;
+      tables: {
+        table: string;
+        expected: number;
+        restored: number | null;
+      }[];
+    } | null;
+    BackupDetail: {
+      id: string;
+      database?: string;
+      /** @enum {string} */
+      status: 'running' | 'verified' | 'failed';
+      reason?: string | null;
+      /** Format: date-time */
+      startedAt?: string;
+      /** Format: date-time */
+      finishedAt?: string | null;
+      steps?: {
+        [key: string]: {
+          startedAt: string;
+          ms: number;
+        };
+      };
+      sizeBytes?: number | null;
+      sha256?: string | null;
+      locations?: components['schemas']['StoredCopy'][];
+      verification?: components['schemas']['Verification'];
+      deletedFrom?: ('local' | 's3')[];
+      progress: components['schemas']['LiveProgress'];
+    };
+    /** @description The running step and its last heartbeat; null once the run ended */
+    LiveProgress: {
+      step: string;
+      /** @description Bytes dumped or fetched so far */
+      bytes?: number;
+      /** @description The store whose copy was just verified */
+      verified?: string;
+      server?: string;
+    } | null;
+    Restore: {
+      id: string;
+      /** @enum {string} */
+      kind: 'restore' | 'drill';
+      backupId: string | null;
+      database: string;
+      targetDatabase: string;
+      /** @enum {string} */
+      status: 'running' | 'restored' | 'failed';
+      reason: string | null;
+      /** Format: date-time */
+      startedAt: string;
+      /** Format: date-time */
+      finishedAt: string | null;
+      source: components['schemas']['StoredCopy'] & (Record<string, never> | null);
+      verification: components['schemas']['Verification'];
+      requestedBy: {
+        keyId: string | null;
+        keyName: string;
+      } | null;
+    };
+    RestoreDetail: {
+      id: string;
+      /** @enum {string} */
+      kind?: 'restore' | 'drill';
+      backupId?: string | null;
+      database?: string;
+      targetDatabase?: string;
+      /** @enum {string} */
+      status: 'running' | 'restored' | 'failed';
+      reason?: string | null;
+      /** Format: date-time */
+      startedAt?: string;
+      /** Format: date-time */
+      finishedAt?: string | null;
+      source?: components['schemas']['StoredCopy'] & (Record<string, never> | null);
+      verification?: components['schemas']['Verification'];
+      requestedBy?: {
+        keyId: string | null;
+        keyName: string;
+      } | null;
+      progress: components['schemas']['LiveProgress'];
+    };
     DeployTarget: {
       name: string;
       /** @enum {string} */
@@ -3022,7 +3133,7 @@ export interface operations {
         };
         content: {
           'application/json': {
-            items: unknown[];
+            items: components['schemas']['Backup'][];
             nextCursor: string | null;
           };
         };
@@ -3164,7 +3275,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/json': unknown;
+          'application/json': components['schemas']['BackupDetail'];
         };
       };
       /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
@@ -3314,7 +3425,7 @@ export interface operations {
         };
         content: {
           'application/json': {
-            items: unknown[];
+            items: components['schemas']['Restore'][];
             nextCursor: string | null;
           };
         };
@@ -3383,7 +3494,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/json': unknown;
+          'application/json': components['schemas']['RestoreDetail'];
         };
       };
       /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */

@@ -15,7 +15,6 @@ import { html } from 'hono/html';
 import type { KeyStore, Principal } from '../../lib/keys/store.js';
 import { csrfMatches, SESSION_COOKIE, type Session, type SessionStore } from '../../lib/console/sessions.js';
 import {
-  backupHistory,
   deliveryTotals,
   endpointHealth,
   openDeadLetters,
@@ -25,6 +24,7 @@ import {
 } from '../../lib/console/data.js';
 import type { StatusReport } from '../../lib/status.js';
 import type { ApiDeps } from '../deps.js';
+import { backupHistory } from '../../lib/backups/rows.js';
 import { deployTimeline } from '../../lib/deploys/rows.js';
 import { crossOrigin } from '../auth.js';
 import { ApiError, type ErrorCode } from '../errors.js';

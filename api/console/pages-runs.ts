@@ -4,7 +4,7 @@
  */
 import { html } from 'hono/html';
 import type { StatusReport } from '../../lib/status.js';
-import type { BackupRun, RestoreRow } from '../../lib/console/data.js';
+import type { BackupRun, RestoreSummary } from '../../lib/backups/rows.js';
 import type { DeployTimelineRow } from '../../lib/deploys/rows.js';
 import {
   action,
@@ -27,7 +27,7 @@ export function backupsPage(
   d: {
     freshness: StatusReport['backups'];
     byDatabase: Map<string, BackupRun[]>;
-    restores: RestoreRow[];
+    restores: RestoreSummary[];
   },
 ): Html {
   const sections = d.freshness.map((f) => {

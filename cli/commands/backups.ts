@@ -5,7 +5,9 @@ import { age, bytes, call, usage, table } from '../context.js';
 import { followBackup, followRestore } from '../follow.js';
 import { followOptions, run, withFollow, type FollowFlags } from '../run.js';
 import { limitOf } from './deploys.js';
-import type { BackupView, Page } from '../views.js';
+import type { components } from '../../api/client/index.js';
+
+type Backup = components['schemas']['Backup'];
 
 /** The database name typed back, from --confirm or (on a terminal) a prompt; anything else changes nothing. */
 async function confirmation(database: string, given: string | undefined): Promise<string> {
@@ -23,7 +25,7 @@ async function confirmation(database: string, given: string | undefined): Promis
   }
 }
 
-function stepTime(b: BackupView, step: string): string | null {
+function stepTime(b: Backup, step: string): string | null {
   const ms = b.steps?.[step]?.ms;
   return ms === undefined ? null : age(ms / 1000);
 }
@@ -58,7 +60,7 @@ export function backupCommands(program: Command): void {
     .action(
       run(async (ctx, o: { database?: string; status?: string; limit: string }) => {
         const query = { database: o.database, status: o.status as never, limit: limitOf(o.limit) };
-        const answer = (await call(ctx.url, ctx.api.GET('/v1/backups', { params: { query } }))) as Page<BackupView>;
+        const answer = await call(ctx.url, ctx.api.GET('/v1/backups', { params: { query } }));
         ctx.out.emit(answer);
         table(
           ctx.out,

@@ -1,0 +1,69 @@
+/** The backup family's answers, as the OpenAPI document and the typed client declare them. */
+import { z } from '@hono/zod-openapi';
+
+const StoredCopy = z.object({ store: z.enum(['local', 's3']), key: z.string() }).openapi('StoredCopy');
+
+const Verification = z
+  .object({
+    ok: z.boolean(),
+    reason: z.string().optional(),
+    tables: z.array(z.object({ table: z.string(), expected: z.number(), restored: z.number().nullable() })),
+  })
+  .openapi('Verification');
+
+const LiveProgress = z
+  .object({
+    step: z.string(),
+    bytes: z.number().optional().openapi({ description: 'Bytes dumped or fetched so far' }),
+    verified: z.string().optional().openapi({ description: 'The store whose copy was just verified' }),
+    server: z.string().optional(),
+  })
+  .nullable()
+  .openapi('LiveProgress', { description: 'The running step and its last heartbeat; null once the run ended' });
+
+const requestedBy = z.object({ keyId: z.string().nullable(), keyName: z.string() }).nullable();
+
+export const Backup = z
+  .object({
+    id: z.string(),
+    database: z.string(),
+    status: z.enum(['running', 'verified', 'failed']),
+    reason: z.string().nullable(),
+    startedAt: z.iso.datetime(),
+    finishedAt: z.iso.datetime().nullable(),
+    steps: z.record(z.string(), z.object({ startedAt: z.string(), ms: z.number() })),
+    sizeBytes: z.number().nullable(),
+    sha256: z.string().nullable(),
+    locations: z.array(StoredCopy),
+    verification: Verification.nullable(),
+    deletedFrom: z.array(z.enum(['local', 's3'])),
+  })
+  .openapi('Backup');
+
+/** Until its first step records it, a run is known only by its id, its status and its live step. */
+export const BackupDetail = Backup.partial()
+  .required({ id: true, status: true })
+  .extend({ progress: LiveProgress })
+  .openapi('BackupDetail');
+
+export const Restore = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['restore', 'drill']),
+    backupId: z.string().nullable(),
+    database: z.string(),
+    targetDatabase: z.string(),
+    status: z.enum(['running', 'restored', 'failed']),
+    reason: z.string().nullable(),
+    startedAt: z.iso.datetime(),
+    finishedAt: z.iso.datetime().nullable(),
+    source: StoredCopy.nullable(),
+    verification: Verification.nullable(),
+    requestedBy,
+  })
+  .openapi('Restore');
+
+export const RestoreDetail = Restore.partial()
+  .required({ id: true, status: true })
+  .extend({ progress: LiveProgress })
+  .openapi('RestoreDetail');
