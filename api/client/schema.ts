@@ -958,6 +958,76 @@ export interface components {
        */
       retrySchedule?: string[];
     };
+    Delivery: {
+      id: string;
+      eventId: string;
+      endpointId: string;
+      eventType: string;
+      tenantId: string | null;
+      /** @enum {string} */
+      status: 'pending' | 'retrying' | 'delivered' | 'dead_lettered' | 'discarded';
+      lastStatusCode: number | null;
+      lastError: string | null;
+      /** Format: date-time */
+      nextAttemptAt: string | null;
+      /** Format: date-time */
+      deliveredAt: string | null;
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      updatedAt: string;
+      /** @description Attempts so far */
+      attempts: number;
+    };
+    DeliveryDetail: {
+      id: string;
+      eventId: string;
+      endpointId: string;
+      eventType: string;
+      tenantId: string | null;
+      /** @enum {string} */
+      status: 'pending' | 'retrying' | 'delivered' | 'dead_lettered' | 'discarded';
+      lastStatusCode: number | null;
+      lastError: string | null;
+      /** Format: date-time */
+      nextAttemptAt: string | null;
+      /** Format: date-time */
+      deliveredAt: string | null;
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      updatedAt: string;
+      attempts: components['schemas']['DeliveryAttempt'][];
+      live: components['schemas']['DeliveryLiveState'];
+    };
+    DeliveryAttempt: {
+      attemptNo: number;
+      /** Format: date-time */
+      at: string;
+      statusCode: number | null;
+      latencyMs: number;
+      error: string | null;
+      responseBody: string | null;
+      outcome: string;
+    };
+    /** @description The delivery workflow’s state while it runs */
+    DeliveryLiveState: {
+      /** @enum {string} */
+      phase: 'waiting' | 'attempting' | 'done';
+      attempts: number;
+      nextAttemptAt?: string;
+      lastStatusCode?: number;
+      lastError?: string;
+    } | null;
+    DeadLetter: {
+      id: string;
+      deliveryId: string;
+      endpointId: string;
+      eventType: string;
+      reason: string;
+      /** Format: date-time */
+      createdAt: string;
+    };
     Subscription: {
       subscriptionId: string;
       /** @enum {string} */
@@ -2260,7 +2330,7 @@ export interface operations {
         };
         content: {
           'application/json': {
-            items: unknown[];
+            items: components['schemas']['Delivery'][];
             nextCursor: string | null;
           };
         };
@@ -2329,7 +2399,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/json': unknown;
+          'application/json': components['schemas']['DeliveryDetail'];
         };
       };
       /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
@@ -2472,7 +2542,7 @@ export interface operations {
         };
         content: {
           'application/json': {
-            items: unknown[];
+            items: components['schemas']['DeadLetter'][];
             nextCursor: string | null;
           };
         };

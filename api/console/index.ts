@@ -17,13 +17,13 @@ import { csrfMatches, SESSION_COOKIE, type Session, type SessionStore } from '..
 import {
   deliveryTotals,
   endpointHealth,
-  openDeadLetters,
   subscriptionsOverview,
   webhookSeries,
   type Range,
 } from '../../lib/console/data.js';
 import type { StatusReport } from '../../lib/status.js';
 import type { ApiDeps } from '../deps.js';
+import { openDeadLetters } from '../../lib/webhooks/deliveries.js';
 import { backupHistory } from '../../lib/backups/rows.js';
 import { deployTimeline } from '../../lib/deploys/rows.js';
 import { crossOrigin } from '../auth.js';

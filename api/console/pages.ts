@@ -4,13 +4,8 @@
  */
 import { html } from 'hono/html';
 import type { StatusReport } from '../../lib/status.js';
-import type {
-  EndpointHealth,
-  HourSeries,
-  Range,
-  openDeadLetters,
-  subscriptionsOverview,
-} from '../../lib/console/data.js';
+import type { EndpointHealth, HourSeries, Range, subscriptionsOverview } from '../../lib/console/data.js';
+import type { DeadLetterRow } from '../../lib/webhooks/deliveries.js';
 import {
   action,
   ago,
@@ -139,7 +134,7 @@ export function webhooksPage(
     series: HourSeries;
     totals: Record<string, number>;
     endpoints: EndpointHealth[];
-    deadLetters: Awaited<ReturnType<typeof openDeadLetters>>;
+    deadLetters: { items: DeadLetterRow[]; total: number };
   },
 ): Html {
   const outcomes = Object.keys(d.series.attempts).sort();

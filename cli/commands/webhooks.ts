@@ -4,7 +4,6 @@ import type { Command } from 'commander';
 import { call, usage, table } from '../context.js';
 import { run } from '../run.js';
 import { limitOf } from './deploys.js';
-import type { DeliveryView, Page } from '../views.js';
 
 function since(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
@@ -62,10 +61,7 @@ export function webhookCommands(program: Command): void {
           since: since(o.since),
           limit: limitOf(o.limit),
         };
-        const answer = (await call(
-          ctx.url,
-          ctx.api.GET('/v1/deliveries', { params: { query } }),
-        )) as Page<DeliveryView>;
+        const answer = await call(ctx.url, ctx.api.GET('/v1/deliveries', { params: { query } }));
         ctx.out.emit(answer);
         table(
           ctx.out,

@@ -168,26 +168,6 @@ export async function endpointHealth(pool: Pool, limit = 200): Promise<EndpointH
   }));
 }
 
-/** Open dead letters, newest first (the index of the open ones), and how many are open. */
-export async function openDeadLetters(pool: Pool, limit = 50) {
-  const [list, count] = await Promise.all([
-    pool.query<{
-      id: string;
-      delivery_id: string;
-      endpoint_id: string;
-      event_type: string;
-      reason: string;
-      created_at: Date;
-    }>(
-      `SELECT id, delivery_id, endpoint_id, event_type, reason, created_at FROM opsflow.dead_letters
-       WHERE resolved_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $1`,
-      [limit],
-    ),
-    pool.query<{ n: string }>('SELECT count(*) AS n FROM opsflow.dead_letters WHERE resolved_at IS NULL'),
-  ]);
-  return { items: list.rows, total: Number(count.rows[0]!.n) };
-}
-
 /** Deliveries by their status now (the metric counters' triggers keep these). */
 export async function deliveryTotals(pool: Pool): Promise<Record<string, number>> {
   const { rows } = await pool.query<{ label: string; n: string }>(

@@ -1,14 +1,14 @@
 /** Dead letters: the open ones, redrive a batch, discard one. */
 import { z } from '@hono/zod-openapi';
 import { actorLabel } from '../../../lib/keys/scopes.js';
-import { page } from '../../../lib/pagination.js';
+import { deadLetterPage } from '../../../lib/webhooks/deliveries.js';
 import { discardDeadLetter, redriveDeadLetters, webhookServiceDeps } from '../../../lib/webhooks/service.js';
 import { actorOf } from '../../auth.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
 import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
-import { DateParam, IdParam, serviceError } from './shared.js';
+import { DateParam, DeadLetter, IdParam, serviceError } from './shared.js';
 
 export function deadLetterRoutes(deps: ApiDeps) {
   const router = newRouter();
@@ -30,41 +30,16 @@ export function deadLetterRoutes(deps: ApiDeps) {
           limit: Limit,
         }),
       },
-      responses: pageResponse(z.any(), 'A page of dead letters'),
+      responses: pageResponse(DeadLetter, 'A page of dead letters'),
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const key = cursorKey(q.cursor);
-      const { rows } = await pool.query<{
-        id: string;
-        delivery_id: string;
-        endpoint_id: string;
-        event_type: string;
-        reason: string;
-        created_at: Date;
-      }>(
-        `SELECT id, delivery_id, endpoint_id, event_type, reason, created_at FROM opsflow.dead_letters
-         WHERE resolved_at IS NULL AND ($1::text IS NULL OR endpoint_id = $1)
-           AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3)
-           AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
-         ORDER BY created_at DESC, id DESC LIMIT $6`,
-        [q.endpointId ?? null, q.since ?? null, q.until ?? null, key?.at ?? null, key?.id ?? null, q.limit + 1],
+      const page = await deadLetterPage(
+        pool,
+        { endpointId: q.endpointId, since: q.since, until: q.until },
+        { after: cursorKey(q.cursor), limit: q.limit },
       );
-      const { items, nextCursor } = page(rows, q.limit, (r) => r.created_at);
-      return c.json(
-        {
-          items: items.map((r) => ({
-            id: r.id,
-            deliveryId: r.delivery_id,
-            endpointId: r.endpoint_id,
-            eventType: r.event_type,
-            reason: r.reason,
-            createdAt: r.created_at.toISOString(),
-          })),
-          nextCursor,
-        },
-        200,
-      );
+      return c.json(page, 200);
     },
   );
 

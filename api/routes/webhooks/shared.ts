@@ -37,3 +37,65 @@ export function serviceError(err: unknown): never {
   }
   throw err;
 }
+
+export const DeliveryStatus = z.enum(['pending', 'retrying', 'delivered', 'dead_lettered', 'discarded']);
+
+const deliveryFields = {
+  id: z.string(),
+  eventId: z.string(),
+  endpointId: z.string(),
+  eventType: z.string(),
+  tenantId: z.string().nullable(),
+  status: DeliveryStatus,
+  lastStatusCode: z.number().int().nullable(),
+  lastError: z.string().nullable(),
+  nextAttemptAt: z.iso.datetime().nullable(),
+  deliveredAt: z.iso.datetime().nullable(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+};
+
+export const Delivery = z
+  .object({ ...deliveryFields, attempts: z.number().int().openapi({ description: 'Attempts so far' }) })
+  .openapi('Delivery');
+
+const Attempt = z
+  .object({
+    attemptNo: z.number().int(),
+    at: z.iso.datetime(),
+    statusCode: z.number().int().nullable(),
+    latencyMs: z.number(),
+    error: z.string().nullable(),
+    responseBody: z.string().nullable(),
+    outcome: z.string(),
+  })
+  .openapi('DeliveryAttempt');
+
+const DeliveryLiveState = z
+  .object({
+    phase: z.enum(['waiting', 'attempting', 'done']),
+    attempts: z.number().int(),
+    nextAttemptAt: z.string().optional(),
+    lastStatusCode: z.number().int().optional(),
+    lastError: z.string().optional(),
+  })
+  .openapi('DeliveryLiveState');
+
+export const DeliveryDetail = z
+  .object({
+    ...deliveryFields,
+    attempts: z.array(Attempt),
+    live: DeliveryLiveState.nullable().openapi({ description: 'The delivery workflow’s state while it runs' }),
+  })
+  .openapi('DeliveryDetail');
+
+export const DeadLetter = z
+  .object({
+    id: z.string(),
+    deliveryId: z.string(),
+    endpointId: z.string(),
+    eventType: z.string(),
+    reason: z.string(),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi('DeadLetter');
