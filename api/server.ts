@@ -15,6 +15,9 @@ import { connectClient, temporalSettings } from '../lib/temporal.js';
 import { startTemporalProbe } from '../lib/temporal-probe.js';
 import { createApp } from './app.js';
 
+/** How long an API request waits for a PostgreSQL connection before it answers 503. */
+export const API_DB_CONNECT_TIMEOUT_MS = 3000;
+
 export interface RunningApi {
   url: string;
   close(): Promise<void>;
@@ -40,7 +43,9 @@ export async function startApi(opts: {
     if (err instanceof SecretBoxError) throw new ConfigError([err.message]);
     throw err;
   }
-  const pool = createPool(config.databaseUrl, config.databasePoolMax);
+  // A request waits at most this long for a PostgreSQL connection, then answers 503 with Retry-After: the compose
+  // drill that stops PostgreSQL saw a connection opened as the server went down hang for the pool's default 10 s.
+  const pool = createPool(config.databaseUrl, config.databasePoolMax, API_DB_CONNECT_TIMEOUT_MS);
   const temporal = opts.workerConnection
     ? new Client({ connection: opts.workerConnection, namespace: config.temporal.namespace })
     : await connectClient(temporalSettings(config, opts.temporalAddress));

@@ -11,8 +11,13 @@ import type { Logger } from './logger.js';
 
 export type Pool = pg.Pool;
 
-export function createPool(databaseUrl: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 10_000 });
+/**
+ * `connectTimeoutMs` bounds how long a query waits for a connection (a free pooled one, or a new one to a server
+ * that may be going away). The API passes a short one so that a request answers 503 quickly while PostgreSQL is
+ * unreachable; the workers keep the default.
+ */
+export function createPool(databaseUrl: string, max = 10, connectTimeoutMs = 10_000): pg.Pool {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: connectTimeoutMs });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => undefined);
   // A checked-out client between two queries (inside a transaction, say) that loses its connection emits 'error'
