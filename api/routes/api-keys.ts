@@ -4,7 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { expandScopes, PRESETS, SCOPES } from '../../lib/keys/scopes.js';
-import { KeyError, type KeyStore } from '../../lib/keys/store.js';
+import type { KeyStore } from '../../lib/keys/store.js';
 import type { ApiDeps } from '../deps.js';
 import { actorOf } from '../auth.js';
 import { ApiError } from '../errors.js';
@@ -29,13 +29,6 @@ const ApiKey = z
   .openapi('ApiKey');
 
 const IdParam = z.object({ id: z.string().min(1).max(100) });
-
-function keyError(err: unknown): never {
-  if (err instanceof KeyError) {
-    throw new ApiError(err.code === 'not_found' ? 404 : err.code === 'forbidden' ? 403 : 409, err.code, err.message);
-  }
-  throw err;
-}
 
 export function apiKeyRoutes(_deps: ApiDeps, store: KeyStore) {
   const router = newRouter();
@@ -73,9 +66,12 @@ export function apiKeyRoutes(_deps: ApiDeps, store: KeyStore) {
         ]);
       }
       const { scopes } = expandScopes(body.scopes);
-      const { record, key } = await store
-        .create({ name: body.name, scopes, expiresAt: body.expiresAt, by: actorOf(c) })
-        .catch(keyError);
+      const { record, key } = await store.create({
+        name: body.name,
+        scopes,
+        expiresAt: body.expiresAt,
+        by: actorOf(c),
+      });
       return c.json({ ...record, key }, 201);
     },
   );
@@ -131,7 +127,7 @@ export function apiKeyRoutes(_deps: ApiDeps, store: KeyStore) {
       request: { params: IdParam },
       responses: { 200: { description: 'The revoked key', ...json(ApiKey) } },
     }),
-    async (c) => c.json(await store.revoke(c.req.valid('param').id, actorOf(c)).catch(keyError), 200),
+    async (c) => c.json(await store.revoke(c.req.valid('param').id, actorOf(c)), 200),
   );
 
   return router;

@@ -12,6 +12,7 @@ import type { Pool } from '../db.js';
 import { newId } from '../ids.js';
 import { page, type CursorKey } from '../pagination.js';
 import { actorLabel, PRESETS, type Actor, type Scope } from './scopes.js';
+import { ServiceError } from '../errors.js';
 
 export interface Principal extends Actor {
   scopes: ReadonlySet<Scope>;
@@ -62,12 +63,10 @@ export const digest = (key: string) => createHash('sha256').update(key).digest()
 /** A short, stable, non-secret id for a bootstrap key: a digest prefix (what the logs have always shown). */
 export const envKeyId = (key: string) => `env_${digest(key).toString('hex').slice(0, 12)}`;
 
-export class KeyError extends Error {
-  constructor(
-    readonly code: 'not_found' | 'conflict' | 'forbidden',
-    message: string,
-  ) {
-    super(message);
+/** A refusal of the key store; the API renders it as its error envelope (lib/errors.ts). */
+export class KeyError extends ServiceError {
+  constructor(code: 'not_found' | 'conflict' | 'forbidden', message: string) {
+    super(code, message);
   }
 }
 

@@ -15,6 +15,7 @@ import type { SearchAttributePair } from '@temporalio/common';
 import type { Config } from '../config.js';
 import type { Pool } from '../db.js';
 import { coalescing } from '../coalesce.js';
+import { ServiceError } from '../errors.js';
 import { newId } from '../ids.js';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
 import type { WebhookServiceDeps } from './deps.js';
@@ -65,13 +66,10 @@ export function webhookServiceDeps(
   };
 }
 
-export class WebhookError extends Error {
-  constructor(
-    readonly code: 'not_found' | 'conflict' | 'payload_too_large',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'WebhookError';
+/** A refusal of the webhook service; the API renders it as its error envelope (lib/errors.ts). */
+export class WebhookError extends ServiceError {
+  constructor(code: 'not_found' | 'conflict' | 'payload_too_large', message: string) {
+    super(code, message);
   }
 }
 

@@ -8,7 +8,7 @@ import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.j
 import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
-import { DateParam, DeadLetter, IdParam, serviceError } from './shared.js';
+import { DateParam, DeadLetter, IdParam } from './shared.js';
 
 export function deadLetterRoutes(deps: ApiDeps) {
   const router = newRouter();
@@ -93,7 +93,7 @@ export function deadLetterRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      await discardDeadLetter(pool, id, actorLabel(actorOf(c))).catch(serviceError);
+      await discardDeadLetter(pool, id, actorLabel(actorOf(c)));
       return c.json({ id, status: 'discarded' as const }, 200);
     },
   );

@@ -8,7 +8,7 @@ import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.j
 import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
-import { DateParam, Delivery, DeliveryDetail, DeliveryStatus, EventType, IdParam, serviceError } from './shared.js';
+import { DateParam, Delivery, DeliveryDetail, DeliveryStatus, EventType, IdParam } from './shared.js';
 
 export function deliveryRoutes(deps: ApiDeps) {
   const router = newRouter();
@@ -53,7 +53,7 @@ export function deliveryRoutes(deps: ApiDeps) {
       request: { params: IdParam },
       responses: { 200: { description: 'The delivery', ...json(DeliveryDetail) } },
     }),
-    async (c) => c.json(await deliveryDetail(deps, c.req.valid('param').id).catch(serviceError), 200),
+    async (c) => c.json(await deliveryDetail(deps, c.req.valid('param').id), 200),
   );
 
   router.openapi(
@@ -69,7 +69,7 @@ export function deliveryRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      await redriveDelivery(service, id, actorLabel(actorOf(c))).catch(serviceError);
+      await redriveDelivery(service, id, actorLabel(actorOf(c)));
       return c.json({ id, status: 'redriven' as const }, 202);
     },
   );

@@ -5,7 +5,7 @@ import { json } from '../../pagination.js';
 import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
-import { EventType, RetrySchedule, serviceError } from './shared.js';
+import { EventType, RetrySchedule } from './shared.js';
 
 const EventCreate = z
   .object({
@@ -55,7 +55,7 @@ export function eventRoutes(deps: ApiDeps) {
         service,
         { ...body, retryScheduleMs: retrySchedule },
         { answerWithinMs: EVENT_START_WAIT_MS, log: deps.log },
-      ).catch(serviceError);
+      );
       if (result.startFailed) {
         // Accepted all the same: the rows are committed and the workers' reconciler starts what is missing.
         deps.log.warn(

@@ -1,9 +1,7 @@
-/** What the webhook resources share: path and query schemas, and the service's errors as API errors. */
+/** What the webhook resources share: path, query and answer schemas. */
 import { z } from '@hono/zod-openapi';
 import { parseDuration } from '../../../lib/durations.js';
-import { WebhookError } from '../../../lib/webhooks/service.js';
 import { DEFAULT_RETRY_SCHEDULE } from '../../../lib/webhooks/contract.js';
-import { ApiError } from '../../errors.js';
 
 export const EventType = z
   .string()
@@ -28,15 +26,6 @@ export const RetrySchedule = z
 
 export const IdParam = z.object({ id: z.string().min(1).max(100) });
 export const DateParam = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
-
-export function serviceError(err: unknown): never {
-  if (err instanceof WebhookError) {
-    if (err.code === 'not_found') throw new ApiError(404, 'not_found', err.message);
-    if (err.code === 'conflict') throw new ApiError(409, 'conflict', err.message);
-    throw new ApiError(413, 'payload_too_large', err.message);
-  }
-  throw err;
-}
 
 export const DeliveryStatus = z.enum(['pending', 'retrying', 'delivered', 'dead_lettered', 'discarded']);
 
