@@ -26,8 +26,9 @@ import { backupRoutes } from './routes/backups/index.js';
 import { deployRoutes } from './routes/deploys/index.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { statusRoutes } from './routes/status.js';
-import { subscriptionRoutes } from './routes/subscriptions.js';
-import { subscriptionBatchRoutes } from './routes/subscriptions-batch.js';
+import { createSubscriptionService } from '../lib/subscriptions/service.js';
+import { subscriptionRoutes } from './routes/subscriptions/index.js';
+import { subscriptionBatchRoutes } from './routes/subscriptions/batch.js';
 import { systemCheckRoutes } from './routes/system-check.js';
 import { webhookRoutes } from './routes/webhooks/index.js';
 
@@ -138,8 +139,10 @@ export function createApp(deps: ApiDeps) {
   app.route('/v1', apiKeyRoutes(deps, keyStore));
   app.route('/v1', systemCheckRoutes(deps));
   app.route('/v1', webhookRoutes({ ...deps, secrets }));
-  app.route('/v1', subscriptionRoutes(deps));
-  app.route('/v1', subscriptionBatchRoutes(deps));
+  // One service for both: its import starts share one limiter.
+  const subscriptions = createSubscriptionService(deps);
+  app.route('/v1', subscriptionRoutes(subscriptions, deps.config.timezone));
+  app.route('/v1', subscriptionBatchRoutes(subscriptions, deps.config.timezone));
   app.route('/v1', backupRoutes(deps));
   app.route('/v1', deployRoutes(deps));
   app.route('/v1', scheduleRoutes(deps));

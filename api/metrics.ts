@@ -15,6 +15,7 @@ import type { Config } from '../lib/config.js';
 import type { Pool } from '../lib/db.js';
 import type { TaskQueues } from '../lib/task-queues.js';
 import { declareSchedules } from '../lib/schedules/declarations.js';
+import { countByStatus, countExpiringWithin } from '../lib/subscriptions/rows.js';
 import { errorResponse } from './errors.js';
 
 export interface Metrics {
@@ -136,19 +137,10 @@ export function createMetrics(deps: { config: Config; pool: Pool; temporal: Clie
     'disabled_at IS NOT NULL',
   );
   gauge('opsflow_subscriptions', 'Subscriptions by status', ['status'], async (g) => {
-    for (const s of ['active', 'grace', 'expired', 'canceled']) g.set({ status: s }, 0);
-    for (const r of await q<{ status: string; n: string }>(
-      pool,
-      'SELECT status, count(*) AS n FROM opsflow.subscriptions GROUP BY status',
-    )) {
-      g.set({ status: r.status }, Number(r.n));
-    }
+    for (const [status, n] of Object.entries(await countByStatus(pool))) g.set({ status }, n);
   });
-  countGauge(
-    'opsflow_subscriptions_expiring_24h',
-    'Active subscriptions expiring within 24 hours',
-    'opsflow.subscriptions',
-    `status = 'active' AND expires_at > now() AND expires_at <= now() + interval '24 hours'`,
+  gauge('opsflow_subscriptions_expiring_24h', 'Active subscriptions expiring within 24 hours', [], async (g) =>
+    g.set(await countExpiringWithin(pool, 24 * 3600_000)),
   );
   const databases = deps.config.backups.databases.map((d) => d.name);
   const lastVerified = scrape.once(() =>

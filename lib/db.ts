@@ -10,6 +10,8 @@ import pg from 'pg';
 import type { Logger } from './logger.js';
 
 export type Pool = pg.Pool;
+/** A pool or one transaction's client: what a statement runs on. */
+export type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 /**
  * `connectTimeoutMs` bounds how long a query waits for a connection (a free pooled one, or a new one to a server

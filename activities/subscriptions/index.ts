@@ -10,7 +10,16 @@ import { withTransaction, type Pool } from '../../lib/db.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Mailer } from '../../lib/mailer.js';
 import { reminderEmail, statusEmail, sweepReportEmail } from '../../lib/subscriptions/emails.js';
-import { detailsFromRow, type SubscriptionRow } from '../../lib/subscriptions/rows.js';
+import {
+  audit,
+  claimNotification,
+  detailsFromRow,
+  expiringSubscriptionRows,
+  liveSubscriptionRows,
+  recordNotificationMessage,
+  sentReminders,
+  setSubscriptionStatus,
+} from '../../lib/subscriptions/rows.js';
 import { subscriptionStart } from '../../lib/subscriptions/start.js';
 import { publishOpsEvent } from '../../lib/webhooks/ops-events.js';
 import { publishEvent, webhookServiceDeps } from '../../lib/webhooks/service.js';
@@ -70,25 +79,14 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
     message: Parameters<Mailer['send']>[0],
   ): Promise<boolean> {
     return withTransaction(deps.pool, async (client) => {
-      const inserted = await client.query(
-        `INSERT INTO opsflow.subscription_notifications (subscription_id, expires_at, milestone, urgency)
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
-        [id, expiresAt, milestone, urgency],
-      );
-      if (inserted.rowCount === 0) return false; // sent before (a retry, a crash after the commit)
+      const notification = { id, expiresAt, milestone, urgency };
+      if (!(await claimNotification(client, notification))) return false; // sent before (a retry, a crash after the commit)
       // The Message-ID is derived from the unique key, so even the one window left (sent, then the commit
       // lost) produces a duplicate the receiving mail system can recognise.
       const key = `${id}.${Date.parse(expiresAt)}.${milestone}`;
       const sent = await deps.mailer.send({ ...message, messageId: `<${key}@opsflow>` });
-      await client.query(
-        `UPDATE opsflow.subscription_notifications SET message_id = $4
-         WHERE subscription_id = $1 AND expires_at = $2 AND milestone = $3`,
-        [id, expiresAt, milestone, sent.messageId],
-      );
-      await client.query(
-        `INSERT INTO opsflow.subscription_audit (subscription_id, action, details) VALUES ($1, 'notified', $2)`,
-        [id, JSON.stringify({ milestone, urgency, expiresAt, to: message.to })],
-      );
+      await recordNotificationMessage(client, notification, sent.messageId);
+      await audit(client, id, 'notified', { milestone, urgency, expiresAt, to: message.to });
       return true;
     });
   }
@@ -121,16 +119,8 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
       // Row and audit together, once: a retry (the email below failed, SMTP was down) finds the status already
       // set and writes no second audit row.
       await withTransaction(deps.pool, async (client) => {
-        const changed = await client.query(
-          `UPDATE opsflow.subscriptions SET status = $2, cancel_reason = COALESCE($3, cancel_reason), updated_at = now()
-           WHERE id = $1 AND status IS DISTINCT FROM $2`,
-          [id, status, input.reason ?? null],
-        );
-        if (changed.rowCount === 0) return;
-        await client.query(
-          `INSERT INTO opsflow.subscription_audit (subscription_id, action, details) VALUES ($1, $2, $3)`,
-          [id, status, JSON.stringify({ expiresAt: d.expiresAt, reason: input.reason })],
-        );
+        if (!(await setSubscriptionStatus(client, id, status, input.reason))) return;
+        await audit(client, id, status, { expiresAt: d.expiresAt, reason: input.reason });
       });
       await publishEvent(events, {
         type: `subscription.${status}`,
@@ -168,25 +158,12 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
       let checked = resumed.checked ?? 0;
       let afterId = resumed.afterId ?? '';
       for (;;) {
-        const { rows } = await deps.pool.query<SubscriptionRow>(
-          `SELECT * FROM opsflow.subscriptions WHERE status IN ('active', 'grace') AND id > $1 ORDER BY id LIMIT $2`,
-          [afterId, SWEEP_PAGE],
-        );
+        const rows = await liveSubscriptionRows(deps.pool, afterId, SWEEP_PAGE);
         if (rows.length === 0) break;
         for (const row of rows) {
           if (running.has(subscriptionWorkflowId(row.id))) continue;
           // What this period already sent stays sent: the new run plans only what is left.
-          const sent = await deps.pool.query<{ milestone: string; urgency: Urgency; sent_at: Date }>(
-            `SELECT milestone, urgency, sent_at FROM opsflow.subscription_notifications
-             WHERE subscription_id = $1 AND expires_at = $2`,
-            [row.id, row.expires_at],
-          );
-          const reminders: SentReminder[] = sent.rows.map((n) => ({
-            milestone: n.milestone,
-            urgency: n.urgency,
-            sentAt: n.sent_at.toISOString(),
-            outcome: 'sent',
-          }));
+          const reminders = await sentReminders(deps.pool, row.id, row.expires_at);
           if (await startSubscriptionWorkflow(deps, row.id, detailsFromRow(row), row.status, reminders)) {
             restarted.push(row.id);
           }
@@ -195,11 +172,7 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
         afterId = rows.at(-1)!.id;
         ctx.heartbeat({ afterId, checked, restarted, listed: running.size });
       }
-      const { rows: expiring } = await deps.pool.query<SubscriptionRow>(
-        `SELECT * FROM opsflow.subscriptions WHERE status = 'active' AND expires_at > now()
-           AND expires_at <= now() + ($1::bigint * interval '1 millisecond') ORDER BY expires_at, id`,
-        [windowMs],
-      );
+      const expiring = await expiringSubscriptionRows(deps.pool, windowMs);
       const alert = expiring.length > threshold;
       // One report per sweep run (a retried sweep publishes it once).
       await publishOpsEvent(
@@ -224,9 +197,7 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
         deps.log.warn({ expiring: expiring.length }, 'subscription sweep: OPS_EMAIL is unset, report not emailed');
       }
       const result: SweepResult = { checked, restarted, expiringSoon: expiring.length, alert };
-      await deps.pool.query(`INSERT INTO opsflow.subscription_audit (action, details) VALUES ('sweep', $1)`, [
-        JSON.stringify(result),
-      ]);
+      await audit(deps.pool, null, 'sweep', result);
       return result;
     },
   };

@@ -1032,14 +1032,73 @@ export interface components {
       subscriptionId: string;
       /** @enum {string} */
       status: 'active' | 'grace' | 'expired' | 'canceled';
-      details?: unknown;
+      details: components['schemas']['SubscriptionDetails'];
       reminders: {
         milestone: string;
-        urgency: string;
+        /** @enum {string} */
+        urgency: 'medium' | 'high' | 'critical';
         sentAt: string;
-        outcome: string;
+        /** @enum {string} */
+        outcome: 'sent' | 'skipped';
       }[];
-      nextAction?: unknown;
+      nextAction: components['schemas']['SubscriptionNextAction'];
+    };
+    SubscriptionDetails: {
+      tenantId: string;
+      email: string;
+      name: string | null;
+      plan: string | null;
+      /** @description ISO 8601 */
+      expiresAt: string;
+      timezone: string;
+      reminderOffsetsMs: number[];
+      /** @description Local HH:MM reminders are moved to; null: the exact offset */
+      sendAt: string | null;
+      graceDays: number;
+    };
+    SubscriptionNextAction:
+      | {
+          /** @enum {string} */
+          kind: 'reminder';
+          milestone: string;
+          /** @enum {string} */
+          urgency: 'medium' | 'high' | 'critical';
+          at: string;
+          description?: string;
+        }
+      | {
+          /** @enum {string} */
+          kind: 'grace';
+          at: string;
+          description?: string;
+        }
+      | {
+          /** @enum {string} */
+          kind: 'expire';
+          at: string;
+          description?: string;
+        }
+      | {
+          /** @enum {string} */
+          kind: 'none';
+          description?: string;
+        };
+    SubscriptionListItem: {
+      id: string;
+      /** @enum {string} */
+      status: 'active' | 'grace' | 'expired' | 'canceled';
+      tenantId: string;
+      email: string;
+      name: string | null;
+      plan: string | null;
+      /** @description ISO 8601 */
+      expiresAt: string;
+      timezone: string;
+      reminderOffsetsMs: number[];
+      /** @description Local HH:MM reminders are moved to; null: the exact offset */
+      sendAt: string | null;
+      graceDays: number;
+      updatedAt: string;
     };
     SubscriptionBatchResult: {
       created: number;
@@ -3061,7 +3120,7 @@ export interface operations {
         };
         content: {
           'application/json': {
-            items: unknown[];
+            items: components['schemas']['SubscriptionListItem'][];
             nextCursor: string | null;
           };
         };

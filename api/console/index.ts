@@ -14,18 +14,13 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import type { KeyStore, Principal } from '../../lib/keys/store.js';
 import { csrfMatches, SESSION_COOKIE, type Session, type SessionStore } from '../../lib/console/sessions.js';
-import {
-  deliveryTotals,
-  endpointHealth,
-  subscriptionsOverview,
-  webhookSeries,
-  type Range,
-} from '../../lib/console/data.js';
+import { deliveryTotals, endpointHealth, webhookSeries, type Range } from '../../lib/console/data.js';
 import type { StatusReport } from '../../lib/status.js';
 import type { ApiDeps } from '../deps.js';
 import { openDeadLetters } from '../../lib/webhooks/deliveries.js';
 import { backupHistory } from '../../lib/backups/rows.js';
 import { deployTimeline } from '../../lib/deploys/rows.js';
+import { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
 import { crossOrigin } from '../auth.js';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { AppEnv } from '../router.js';

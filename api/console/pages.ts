@@ -4,7 +4,8 @@
  */
 import { html } from 'hono/html';
 import type { StatusReport } from '../../lib/status.js';
-import type { EndpointHealth, HourSeries, Range, subscriptionsOverview } from '../../lib/console/data.js';
+import type { EndpointHealth, HourSeries, Range } from '../../lib/console/data.js';
+import type { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
 import type { DeadLetterRow } from '../../lib/webhooks/deliveries.js';
 import {
   action,

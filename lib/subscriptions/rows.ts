@@ -1,4 +1,11 @@
-import type { SubscriptionDetails, SubscriptionStatus } from './contract.js';
+/**
+ * Every statement on the subscription family's tables (opsflow.subscriptions, subscription_notifications,
+ * subscription_audit): the API's service, the batch import, the activities, the console and the metrics read and
+ * write them here, so each table has one reader and one writer module.
+ */
+import type { Pool, Queryable } from '../db.js';
+import type { CursorKey } from '../pagination.js';
+import type { SentReminder, SubscriptionDetails, SubscriptionStatus, Urgency } from './contract.js';
 
 export interface SubscriptionRow {
   id: string;
@@ -30,5 +37,297 @@ export function detailsFromRow(r: SubscriptionRow): SubscriptionDetails {
     reminderOffsetsMs: r.reminder_offsets_ms.map(Number),
     sendAt: r.send_at,
     graceDays: r.grace_days,
+  };
+}
+
+/** The row's columns from a subscription's details, as jsonb_to_recordset reads them. */
+const columns = (id: string, d: SubscriptionDetails) => ({
+  id,
+  tenant_id: d.tenantId,
+  email: d.email,
+  name: d.name,
+  plan: d.plan,
+  expires_at: d.expiresAt,
+  timezone: d.timezone,
+  reminder_offsets_ms: d.reminderOffsetsMs,
+  send_at: d.sendAt,
+  grace_days: d.graceDays,
+});
+
+const RECORDSET = `jsonb_to_recordset($1::jsonb) AS x(id text, tenant_id text, email text, name text, plan text,
+  expires_at timestamptz, timezone text, reminder_offsets_ms bigint[], send_at text, grace_days double precision)`;
+
+export type AuditAction = 'created' | 'updated' | 'imported' | 'renewed' | 'notified' | SubscriptionStatus;
+
+export async function audit(db: Queryable, id: string | null, action: AuditAction | 'sweep', details: unknown) {
+  await db.query(`INSERT INTO opsflow.subscription_audit (subscription_id, action, details) VALUES ($1, $2, $3)`, [
+    id,
+    action,
+    JSON.stringify(details),
+  ]);
+}
+
+export async function subscriptionRow(db: Queryable, id: string): Promise<SubscriptionRow | undefined> {
+  const { rows } = await db.query<SubscriptionRow>('SELECT * FROM opsflow.subscriptions WHERE id = $1', [id]);
+  return rows[0];
+}
+
+/** Rows by id, locked for the rest of the caller's transaction. */
+export async function lockSubscriptionRows(db: Queryable, ids: string[]): Promise<Map<string, SubscriptionRow>> {
+  const { rows } = await db.query<SubscriptionRow>(
+    'SELECT * FROM opsflow.subscriptions WHERE id = ANY ($1) FOR UPDATE',
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+/** A PUT's row: created, or replaced with these details and status. */
+export async function upsertSubscriptionRow(
+  db: Queryable,
+  id: string,
+  details: SubscriptionDetails,
+  status: SubscriptionStatus,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO opsflow.subscriptions (id, tenant_id, email, name, plan, expires_at, timezone, reminder_offsets_ms, send_at, grace_days, status)
+     SELECT id, tenant_id, email, name, plan, expires_at, timezone, reminder_offsets_ms, send_at, grace_days, $2
+     FROM ${RECORDSET}
+     ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, email = EXCLUDED.email, name = EXCLUDED.name,
+       plan = EXCLUDED.plan, expires_at = EXCLUDED.expires_at, timezone = EXCLUDED.timezone,
+       reminder_offsets_ms = EXCLUDED.reminder_offsets_ms, send_at = EXCLUDED.send_at,
+       grace_days = EXCLUDED.grace_days, status = EXCLUDED.status, updated_at = now()`,
+    [JSON.stringify([columns(id, details)]), status],
+  );
+}
+
+/** An import's new rows (active), one statement; ids that exist are left alone and not returned. */
+export async function insertSubscriptionRows(
+  db: Queryable,
+  items: Array<{ id: string; details: SubscriptionDetails }>,
+): Promise<SubscriptionRow[]> {
+  const { rows } = await db.query<SubscriptionRow>(
+    `INSERT INTO opsflow.subscriptions
+       (id, tenant_id, email, name, plan, expires_at, timezone, reminder_offsets_ms, send_at, grace_days, status)
+     SELECT id, tenant_id, email, name, plan, expires_at, timezone, reminder_offsets_ms, send_at, grace_days, 'active'
+     FROM ${RECORDSET}
+     ON CONFLICT (id) DO NOTHING
+     RETURNING *`,
+    [JSON.stringify(items.map((i) => columns(i.id, i.details)))],
+  );
+  return rows;
+}
+
+/** The audit rows of an import, one statement. */
+export async function auditImported(db: Queryable, items: Array<{ id: string; details: SubscriptionDetails }>) {
+  await db.query(
+    `INSERT INTO opsflow.subscription_audit (subscription_id, action, details)
+     SELECT id, 'imported', details FROM jsonb_to_recordset($1::jsonb) AS x(id text, details jsonb)`,
+    [JSON.stringify(items)],
+  );
+}
+
+export async function recordRenewal(db: Queryable, id: string, expiresAt: string): Promise<void> {
+  await db.query(
+    `UPDATE opsflow.subscriptions SET expires_at = $2, status = 'active', updated_at = now() WHERE id = $1`,
+    [id, expiresAt],
+  );
+}
+
+/** The workflow's status on the row; false when the row had it already (a retried transition). */
+export async function setSubscriptionStatus(
+  db: Queryable,
+  id: string,
+  status: SubscriptionStatus,
+  reason: string | undefined,
+): Promise<boolean> {
+  const changed = await db.query(
+    `UPDATE opsflow.subscriptions SET status = $2, cancel_reason = COALESCE($3, cancel_reason), updated_at = now()
+     WHERE id = $1 AND status IS DISTINCT FROM $2`,
+    [id, status, reason ?? null],
+  );
+  return (changed.rowCount ?? 0) > 0;
+}
+
+export async function markSubscriptionsStarted(db: Queryable, ids: string[]): Promise<void> {
+  await db.query(
+    'UPDATE opsflow.subscriptions SET workflow_started_at = now() WHERE id = ANY ($1) AND workflow_started_at IS NULL',
+    [ids],
+  );
+}
+
+/** Rows committed at least `olderThanMs` ago whose workflow start was never recorded, oldest first. */
+export async function unstartedSubscriptionRows(
+  db: Queryable,
+  olderThanMs: number,
+  limit: number,
+): Promise<SubscriptionRow[]> {
+  const { rows } = await db.query<SubscriptionRow>(
+    `SELECT * FROM opsflow.subscriptions
+     WHERE workflow_started_at IS NULL AND created_at <= now() - ($1::bigint * interval '1 millisecond')
+     ORDER BY created_at LIMIT $2`,
+    [olderThanMs, limit],
+  );
+  return rows;
+}
+
+/** Active and grace rows in id order after `afterId` (the sweep's pages). */
+export async function liveSubscriptionRows(db: Queryable, afterId: string, limit: number) {
+  const { rows } = await db.query<SubscriptionRow>(
+    `SELECT * FROM opsflow.subscriptions WHERE status IN ('active', 'grace') AND id > $1 ORDER BY id LIMIT $2`,
+    [afterId, limit],
+  );
+  return rows;
+}
+
+/** Active subscriptions expiring within `windowMs`, soonest first. */
+export async function expiringSubscriptionRows(db: Queryable, windowMs: number): Promise<SubscriptionRow[]> {
+  const { rows } = await db.query<SubscriptionRow>(
+    `SELECT * FROM opsflow.subscriptions WHERE status = 'active' AND expires_at > now()
+       AND expires_at <= now() + ($1::bigint * interval '1 millisecond') ORDER BY expires_at, id`,
+    [windowMs],
+  );
+  return rows;
+}
+
+export interface SubscriptionFilter {
+  status?: SubscriptionStatus;
+  tenantId?: string;
+  /** Active-or-not, expiring after now and within this many milliseconds. */
+  expiringWithinMs?: number;
+}
+
+/** One page of the list, soonest expiry first: the keyset is (expires_at, id). Takes `limit + 1` rows. */
+export async function subscriptionRowsPage(
+  db: Queryable,
+  filter: SubscriptionFilter,
+  after: CursorKey | undefined,
+  limit: number,
+): Promise<SubscriptionRow[]> {
+  const { rows } = await db.query<SubscriptionRow>(
+    `SELECT * FROM opsflow.subscriptions
+     WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR tenant_id = $2)
+       AND ($3::bigint IS NULL OR (expires_at > now() AND expires_at <= now() + ($3::bigint * interval '1 millisecond')))
+       AND ($4::timestamptz IS NULL OR (expires_at, id) > ($4, $5))
+     ORDER BY expires_at, id LIMIT $6`,
+    [
+      filter.status ?? null,
+      filter.tenantId ?? null,
+      filter.expiringWithinMs ?? null,
+      after?.at ?? null,
+      after?.id ?? null,
+      limit + 1,
+    ],
+  );
+  return rows;
+}
+
+/** Claims a reminder of one period (false: it was claimed before — a retry, a crash after the commit). */
+export async function claimNotification(
+  db: Queryable,
+  n: { id: string; expiresAt: string; milestone: string; urgency: string },
+): Promise<boolean> {
+  const inserted = await db.query(
+    `INSERT INTO opsflow.subscription_notifications (subscription_id, expires_at, milestone, urgency)
+     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+    [n.id, n.expiresAt, n.milestone, n.urgency],
+  );
+  return (inserted.rowCount ?? 0) > 0;
+}
+
+export async function recordNotificationMessage(
+  db: Queryable,
+  n: { id: string; expiresAt: string; milestone: string },
+  messageId: string,
+): Promise<void> {
+  await db.query(
+    `UPDATE opsflow.subscription_notifications SET message_id = $4
+     WHERE subscription_id = $1 AND expires_at = $2 AND milestone = $3`,
+    [n.id, n.expiresAt, n.milestone, messageId],
+  );
+}
+
+/** What one period of a subscription has already sent. */
+export async function sentReminders(db: Queryable, id: string, expiresAt: Date): Promise<SentReminder[]> {
+  const { rows } = await db.query<{ milestone: string; urgency: Urgency; sent_at: Date }>(
+    `SELECT milestone, urgency, sent_at FROM opsflow.subscription_notifications
+     WHERE subscription_id = $1 AND expires_at = $2`,
+    [id, expiresAt],
+  );
+  return rows.map((n) => ({
+    milestone: n.milestone,
+    urgency: n.urgency,
+    sentAt: n.sent_at.toISOString(),
+    outcome: 'sent',
+  }));
+}
+
+/** Subscriptions per status (every status present, zero when none). */
+export async function countByStatus(pool: Pool): Promise<Record<SubscriptionStatus, number>> {
+  const counts: Record<SubscriptionStatus, number> = { active: 0, grace: 0, expired: 0, canceled: 0 };
+  const { rows } = await pool.query<{ status: SubscriptionStatus; n: string }>(
+    'SELECT status, count(*) AS n FROM opsflow.subscriptions GROUP BY status',
+  );
+  for (const r of rows) counts[r.status] = Number(r.n);
+  return counts;
+}
+
+export async function countExpiringWithin(pool: Pool, windowMs: number): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM opsflow.subscriptions WHERE status = 'active' AND expires_at > now()
+       AND expires_at <= now() + ($1::bigint * interval '1 millisecond')`,
+    [windowMs],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+export interface SubscriptionItem {
+  id: string;
+  tenant_id: string;
+  email: string;
+  name: string | null;
+  plan: string | null;
+  status: string;
+  expires_at: Date;
+}
+
+/** The console's page: expiring in the next 7 days by urgency, reminders sent today (in `timezone`), expiries. */
+export async function subscriptionsOverview(pool: Pool, timezone: string) {
+  const [urgency, expiring, reminders, remindersList, expired] = await Promise.all([
+    pool.query<{ urgency: string; n: string }>(
+      `SELECT CASE WHEN expires_at < now() + interval '1 day' THEN 'within 1 day'
+                   WHEN expires_at < now() + interval '3 days' THEN 'within 3 days'
+                   ELSE 'within 7 days' END AS urgency, count(*) AS n
+       FROM opsflow.subscriptions
+       WHERE status = 'active' AND expires_at >= now() AND expires_at < now() + interval '7 days' GROUP BY 1`,
+    ),
+    pool.query<SubscriptionItem>(
+      `SELECT id, tenant_id, email, name, plan, status, expires_at FROM opsflow.subscriptions
+       WHERE status = 'active' AND expires_at >= now() AND expires_at < now() + interval '7 days'
+       ORDER BY expires_at, id LIMIT 100`,
+    ),
+    pool.query<{ milestone: string; n: string }>(
+      `SELECT milestone, count(*) AS n FROM opsflow.subscription_notifications
+       WHERE sent_at >= (date_trunc('day', now() AT TIME ZONE $1) AT TIME ZONE $1) GROUP BY 1 ORDER BY 1`,
+      [timezone],
+    ),
+    pool.query<{ subscription_id: string; milestone: string; urgency: string; sent_at: Date }>(
+      `SELECT subscription_id, milestone, urgency, sent_at FROM opsflow.subscription_notifications
+       WHERE sent_at >= (date_trunc('day', now() AT TIME ZONE $1) AT TIME ZONE $1)
+       ORDER BY sent_at DESC LIMIT 50`,
+      [timezone],
+    ),
+    pool.query<SubscriptionItem>(
+      `SELECT id, tenant_id, email, name, plan, status, expires_at FROM opsflow.subscriptions
+       WHERE status IN ('grace', 'expired') ORDER BY expires_at DESC, id LIMIT 30`,
+    ),
+  ]);
+  const byUrgency: Record<string, number> = { 'within 1 day': 0, 'within 3 days': 0, 'within 7 days': 0 };
+  for (const r of urgency.rows) byUrgency[r.urgency] = Number(r.n);
+  return {
+    byUrgency,
+    expiring: expiring.rows,
+    remindersToday: Object.fromEntries(reminders.rows.map((r) => [r.milestone, Number(r.n)])),
+    remindersList: remindersList.rows,
+    recentExpiries: expired.rows,
   };
 }

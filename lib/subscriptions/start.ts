@@ -8,7 +8,7 @@ import {
 import type { Pool } from '../db.js';
 import type { LimitFunction } from 'p-limit';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
-import { detailsFromRow, type SubscriptionRow } from './rows.js';
+import { detailsFromRow, markSubscriptionsStarted, unstartedSubscriptionRows, type SubscriptionRow } from './rows.js';
 import { OpsKind, OpsStatus, SubscriptionExpiresAt, TenantId } from '../search-attributes.js';
 import {
   SUBSCRIPTION_WORKFLOW,
@@ -81,23 +81,10 @@ export function startSubscriptionRows(deps: SubscriptionStarterDeps, rows: Subsc
   });
 }
 
-export async function markSubscriptionsStarted(pool: Pool, ids: string[]): Promise<void> {
-  await pool.query(
-    'UPDATE opsflow.subscriptions SET workflow_started_at = now() WHERE id = ANY ($1) AND workflow_started_at IS NULL',
-    [ids],
-  );
-}
-
 /** The reconciler's round: rows committed at least `olderThanMs` ago whose workflow start was never recorded. */
 export async function startUnstartedSubscriptions(
   deps: SubscriptionStarterDeps,
   opts: { olderThanMs: number; limit: number },
 ): Promise<StartOutcome> {
-  const { rows } = await deps.pool.query<SubscriptionRow>(
-    `SELECT * FROM opsflow.subscriptions
-     WHERE workflow_started_at IS NULL AND created_at <= now() - ($1::bigint * interval '1 millisecond')
-     ORDER BY created_at LIMIT $2`,
-    [opts.olderThanMs, opts.limit],
-  );
-  return startSubscriptionRows(deps, rows);
+  return startSubscriptionRows(deps, await unstartedSubscriptionRows(deps.pool, opts.olderThanMs, opts.limit));
 }
