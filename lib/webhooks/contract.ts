@@ -14,6 +14,7 @@ export const deliveryWorkflowId = (deliveryId: string) => `webhook:${deliveryId}
  * workflow per endpoint (`webhook-fifo:<endpointId>`) that runs each delivery as its child.
  */
 export const ENDPOINT_ORDERINGS = ['none', 'fifo'] as const;
+export type EndpointOrdering = (typeof ENDPOINT_ORDERINGS)[number];
 export const WEBHOOK_FIFO_WORKFLOW = 'webhookFifo';
 export const fifoWorkflowId = (endpointId: string) => `webhook-fifo:${endpointId}`;
 /** "There is something new in the queue": the sequencer looks again. Its content is in PostgreSQL. */

@@ -68,8 +68,12 @@ export function webhookServiceDeps(
 
 /** A refusal of the webhook service; the API renders it as its error envelope (lib/errors.ts). */
 export class WebhookError extends ServiceError {
-  constructor(code: 'not_found' | 'conflict' | 'payload_too_large', message: string) {
-    super(code, message);
+  constructor(
+    code: 'not_found' | 'conflict' | 'payload_too_large' | 'unprocessable',
+    message: string,
+    details?: unknown,
+  ) {
+    super(code, message, details);
   }
 }
 

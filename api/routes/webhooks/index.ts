@@ -5,11 +5,21 @@ import { newRouter } from '../../router.js';
 import { deadLetterRoutes } from './dead-letters.js';
 import { deliveryRoutes } from './deliveries.js';
 import { endpointRoutes } from './endpoints.js';
+import { createEndpointService } from '../../../lib/webhooks/endpoints.js';
+import { webhookServiceDeps } from '../../../lib/webhooks/service.js';
 import { eventRoutes } from './events.js';
 
 export function webhookRoutes(deps: ApiDeps & { secrets: SecretBox }) {
   return newRouter()
-    .route('/', endpointRoutes(deps))
+    .route(
+      '/',
+      endpointRoutes(
+        createEndpointService({
+          ...deps,
+          events: webhookServiceDeps(deps.config, deps.pool, deps.temporal, deps.queues),
+        }),
+      ),
+    )
     .route('/', eventRoutes(deps))
     .route('/', deliveryRoutes(deps))
     .route('/', deadLetterRoutes(deps));

@@ -1,0 +1,270 @@
+/**
+ * Webhook endpoints: their rows (opsflow.webhook_endpoints as the API shows them) and what the API does to them —
+ * create (the secret shown once), list, read, change, delete, rotate the secret. Signing secrets and routing keys
+ * are stored encrypted (the SecretBox). Refusals are WebhookErrors.
+ */
+import type { Config } from '../config.js';
+import type { Pool } from '../db.js';
+import { formatDuration, parseDuration } from '../durations.js';
+import { newId } from '../ids.js';
+import type { Logger } from '../logger.js';
+import { page, type CursorKey } from '../pagination.js';
+import type { SecretBox } from '../secret-box.js';
+import { DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT_MS, type EndpointOrdering } from './contract.js';
+import { PAGERDUTY_EVENT_TYPES, type EndpointFormat } from './formats.js';
+import { publishEvent, WebhookError, type WebhookServiceDeps } from './service.js';
+import { generateSecret } from './signing.js';
+import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from './ssrf.js';
+
+interface EndpointRow {
+  id: string;
+  url: string;
+  description: string | null;
+  event_types: string[] | null;
+  retry_schedule_ms: number[];
+  timeout_ms: number;
+  enabled: boolean;
+  disabled_reason: string | null;
+  tenant_id: string | null;
+  format: EndpointFormat;
+  ordering: EndpointOrdering;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const ENDPOINT_COLUMNS =
+  'id, url, description, event_types, retry_schedule_ms, timeout_ms, enabled, disabled_reason, tenant_id, format, ordering, created_at, updated_at';
+
+/** An endpoint as the API answers it (never its secret or routing key). */
+export interface EndpointView {
+  id: string;
+  url: string;
+  description: string | null;
+  eventTypes: string[] | null;
+  /** Durations before each retry, as written (`5s`, `1h`). */
+  retrySchedule: string[];
+  timeoutMs: number;
+  enabled: boolean;
+  disabledReason: string | null;
+  tenantId: string | null;
+  format: EndpointFormat;
+  ordering: EndpointOrdering;
+  createdAt: string;
+  updatedAt: string;
+}
+
+function endpointView(r: EndpointRow): EndpointView {
+  return {
+    id: r.id,
+    url: r.url,
+    description: r.description,
+    eventTypes: r.event_types,
+    retrySchedule: r.retry_schedule_ms.map(formatDuration),
+    timeoutMs: r.timeout_ms,
+    enabled: r.enabled,
+    disabledReason: r.disabled_reason,
+    tenantId: r.tenant_id,
+    format: r.format,
+    ordering: r.ordering,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+  };
+}
+
+export interface NewEndpoint {
+  url: string;
+  description?: string;
+  eventTypes?: string[];
+  /** A caller-chosen secret (`whsec_…`); one is generated when absent. */
+  secret?: string;
+  retryScheduleMs?: number[];
+  timeoutMs?: number;
+  tenantId?: string;
+  format?: EndpointFormat;
+  routingKey?: string;
+  ordering?: EndpointOrdering;
+}
+
+/** A change: an absent field stays; `null` clears description and eventTypes. */
+export interface EndpointChange {
+  url?: string;
+  description?: string | null;
+  eventTypes?: string[] | null;
+  retryScheduleMs?: number[];
+  timeoutMs?: number;
+  enabled?: boolean;
+  routingKey?: string;
+}
+
+export interface EndpointServiceDeps {
+  config: Config;
+  pool: Pool;
+  secrets: SecretBox;
+  log: Logger;
+  /** Publishes `endpoint.enabled` when an operator re-enables one. */
+  events: WebhookServiceDeps;
+}
+
+const notFound = (id: string) => new WebhookError('not_found', `endpoint ${id} not found`);
+
+export function createEndpointService(deps: EndpointServiceDeps) {
+  const { pool, secrets } = deps;
+  const transport = transportPolicy(deps.config.webhooks);
+
+  /** The SSRF guard's answer for a URL, as a refusal naming the field. */
+  async function checkUrl(url: string) {
+    try {
+      await resolveWebhookTarget(url, transport);
+    } catch (err) {
+      if (err instanceof UrlRefusedError) {
+        throw new WebhookError('unprocessable', `URL refused: ${err.message}`, [{ path: 'url', message: err.message }]);
+      }
+      throw err;
+    }
+  }
+
+  async function row(id: string): Promise<EndpointRow> {
+    const { rows } = await pool.query<EndpointRow>(
+      `SELECT ${ENDPOINT_COLUMNS} FROM opsflow.webhook_endpoints WHERE id = $1 AND deleted_at IS NULL`,
+      [id],
+    );
+    if (!rows[0]) throw notFound(id);
+    return rows[0];
+  }
+
+  return {
+    async create(input: NewEndpoint): Promise<EndpointView & { secret: string }> {
+      if (
+        input.format === 'pagerduty' &&
+        input.eventTypes &&
+        !input.eventTypes.some((t) => PAGERDUTY_EVENT_TYPES.includes(t))
+      ) {
+        throw new WebhookError(
+          'unprocessable',
+          `a PagerDuty endpoint receives only events that trigger or resolve a condition (${PAGERDUTY_EVENT_TYPES.join(', ')}); none of eventTypes is one`,
+          [{ path: 'eventTypes', message: 'no event type PagerDuty would receive' }],
+        );
+      }
+      await checkUrl(input.url);
+      const secret = input.secret ?? generateSecret();
+      const { rows } = await pool.query<EndpointRow>(
+        `INSERT INTO opsflow.webhook_endpoints (id, url, description, event_types, secret, retry_schedule_ms, timeout_ms, tenant_id,
+           format, routing_key, ordering)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${ENDPOINT_COLUMNS}`,
+        [
+          newId('ep'),
+          input.url,
+          input.description ?? null,
+          input.eventTypes ?? null,
+          secrets.encrypt(secret),
+          input.retryScheduleMs ?? DEFAULT_RETRY_SCHEDULE.map((s) => parseDuration(s)!),
+          input.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+          input.tenantId ?? null,
+          input.format ?? 'standard',
+          input.routingKey ? secrets.encrypt(input.routingKey) : null,
+          input.ordering ?? 'none',
+        ],
+      );
+      return { ...endpointView(rows[0]!), secret };
+    },
+
+    /** Newest first; optionally one tenant's. */
+    async list(filter: { tenantId?: string }, query: { after?: CursorKey; limit: number }) {
+      const key = query.after;
+      const { rows } = await pool.query<EndpointRow>(
+        `SELECT ${ENDPOINT_COLUMNS} FROM opsflow.webhook_endpoints
+         WHERE deleted_at IS NULL AND ($4::text IS NULL OR tenant_id = $4)
+           AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2))
+         ORDER BY created_at DESC, id DESC LIMIT $3`,
+        [key?.at ?? null, key?.id ?? null, query.limit + 1, filter.tenantId ?? null],
+      );
+      const { items, nextCursor } = page(rows, query.limit, (r) => r.created_at);
+      return { items: items.map(endpointView), nextCursor };
+    },
+
+    async get(id: string): Promise<EndpointView> {
+      return endpointView(await row(id));
+    },
+
+    /**
+     * Applies a change; `enabled: true` re-enables a disabled endpoint and publishes `endpoint.enabled` (which
+     * clears the condition, e.g. resolves a PagerDuty incident). `by` names the actor in that event.
+     */
+    async update(id: string, change: EndpointChange, by: string): Promise<EndpointView> {
+      const before = await row(id);
+      if (change.routingKey !== undefined && before.format !== 'pagerduty') {
+        throw new WebhookError(
+          'unprocessable',
+          `endpoint ${id} is a ${before.format} endpoint: only pagerduty ones have a routing key`,
+          [{ path: 'routingKey', message: 'only for format pagerduty' }],
+        );
+      }
+      if (change.url !== undefined) await checkUrl(change.url);
+      const { rows } = await pool.query<EndpointRow>(
+        `UPDATE opsflow.webhook_endpoints SET
+           url = COALESCE($2, url),
+           description = CASE WHEN $3 THEN $4 ELSE description END,
+           event_types = CASE WHEN $5 THEN $6::text[] ELSE event_types END,
+           retry_schedule_ms = COALESCE($7, retry_schedule_ms),
+           timeout_ms = COALESCE($8, timeout_ms),
+           enabled = COALESCE($9, enabled),
+           disabled_reason = CASE WHEN $9 IS NULL THEN disabled_reason WHEN $9 THEN NULL ELSE 'disabled by an operator' END,
+           disabled_at = CASE WHEN $9 IS NULL THEN disabled_at WHEN $9 THEN NULL ELSE now() END,
+           failing_since = CASE WHEN $9 THEN NULL ELSE failing_since END,
+           routing_key = COALESCE($10, routing_key),
+           updated_at = now()
+         WHERE id = $1 AND deleted_at IS NULL RETURNING ${ENDPOINT_COLUMNS}`,
+        [
+          id,
+          change.url ?? null,
+          change.description !== undefined,
+          change.description ?? null,
+          change.eventTypes !== undefined,
+          change.eventTypes ?? null,
+          change.retryScheduleMs ?? null,
+          change.timeoutMs ?? null,
+          change.enabled ?? null,
+          change.routingKey ? secrets.encrypt(change.routingKey) : null,
+        ],
+      );
+      const after = rows[0];
+      if (!after) throw notFound(id);
+      if (!before.enabled && after.enabled) {
+        // The endpoint is usable already, so a failed publish is logged, not an error: the reconciler starts any
+        // delivery it stored.
+        await publishEvent(deps.events, {
+          type: 'endpoint.enabled',
+          payload: { endpointId: id, host: new URL(after.url).host, by },
+          idempotencyKey: `endpoint.enabled:${id}:${after.updated_at.toISOString()}`,
+          ...(after.tenant_id ? { tenantId: after.tenant_id } : {}),
+        }).catch((err: unknown) => deps.log.warn({ err, endpointId: id }, 'endpoint.enabled not published'));
+      }
+      return endpointView(after);
+    },
+
+    /** Soft delete: the endpoint stops receiving; its delivery history is kept. */
+    async remove(id: string): Promise<void> {
+      const { rowCount } = await pool.query(
+        `UPDATE opsflow.webhook_endpoints SET deleted_at = now(), enabled = false, updated_at = now()
+         WHERE id = $1 AND deleted_at IS NULL`,
+        [id],
+      );
+      if (!rowCount) throw notFound(id);
+    },
+
+    /** A new secret; the old one keeps signing alongside for 24 h. */
+    async rotateSecret(id: string): Promise<{ id: string; secret: string; previousSecretExpiresAt: string }> {
+      const secret = generateSecret();
+      const { rows } = await pool.query<{ previous_secret_expires_at: Date }>(
+        `UPDATE opsflow.webhook_endpoints SET previous_secret = secret, previous_secret_expires_at = now() + interval '24 hours',
+           secret = $2, updated_at = now()
+         WHERE id = $1 AND deleted_at IS NULL RETURNING previous_secret_expires_at`,
+        [id, secrets.encrypt(secret)],
+      );
+      if (!rows[0]) throw notFound(id);
+      return { id, secret, previousSecretExpiresAt: rows[0].previous_secret_expires_at.toISOString() };
+    },
+  };
+}
+
+export type EndpointService = ReturnType<typeof createEndpointService>;
