@@ -6,75 +6,15 @@
  * the README and `.env.example` are checked against it.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import path from 'node:path';
 import { loadClientConfigProfile, type ClientConfigProfile } from '@temporalio/envconfig';
 import { z } from 'zod';
-import type { RetentionPolicy } from './backups/contract.js';
 import { loadDeployTargets, DeployTargetsError, type DeployTarget } from './deploys/targets.js';
-import { parseDuration } from './durations.js';
+import { backupDatabases, backupsConfig, backupVariables, type BackupsConfig } from './config/backups.js';
+import { bool, csv, duration, httpUrl, port, postgresUrl, timezone } from './config/parse.js';
+import { webhooksConfig, webhookVariables, type WebhooksConfig } from './config/webhooks.js';
 import { parseEncryptionKey } from './secret-box.js';
 import { families, type Family } from './task-queues.js';
-
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
-const csv = z.string().transform((s) =>
-  s
-    .split(',')
-    .map((x) => x.trim())
-    .filter((x) => x.length > 0),
-);
-
-const port = z.coerce.number().int().min(1).max(65535);
-
-const duration = z.string().transform((v, ctx) => {
-  const parsed = parseDuration(v);
-  if (parsed === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 30s, 15m, 6h or 5d' });
-    return z.NEVER;
-  }
-  return parsed;
-});
-
-/** "10.0.0.0/8, 127.0.0.1/32, fd00::/8" → validated CIDR strings. */
-const cidrs = csv.pipe(
-  z.array(
-    z.string().refine(
-      (c) => {
-        const [addr, bits, extra] = c.split('/');
-        if (!addr || bits === undefined || extra !== undefined || !/^\d{1,3}$/.test(bits)) return false;
-        const family = isIP(addr);
-        return family !== 0 && Number(bits) <= (family === 4 ? 32 : 128);
-      },
-      { message: 'each entry must be a CIDR such as 10.0.0.0/8 or fd00::/8' },
-    ),
-  ),
-);
-
-const timezone = z.string().refine(
-  (tz) => {
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone: tz });
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'must be an IANA time zone such as UTC or Europe/Berlin' },
-);
-
-const postgresUrl = z
-  .string()
-  .url({ message: 'must be a URL such as postgres://user@host:5432/db' })
-  .refine((u) => /^postgres(ql)?:$/.test(new URL(u).protocol), { message: 'must start with postgres://' })
-  .refine((u) => new URL(u).pathname.length > 1, { message: 'must name a database' });
-
-const httpUrl = z
-  .string()
-  .url()
-  .refine((u) => /^https?:$/.test(new URL(u).protocol), { message: 'must be an http(s) URL' });
 
 export const envSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -140,22 +80,6 @@ export const envSchema = z.object({
   MAIL_FROM: z.string().min(3).default('opsflow <opsflow@localhost>'),
   OPS_EMAIL: z.string().email().optional(),
 
-  WEBHOOK_ALLOWED_CIDRS: cidrs.default([]),
-  WEBHOOK_HTTPS_ONLY: bool.default(false),
-  WEBHOOK_ALLOWED_PORTS: csv
-    .pipe(
-      z.array(
-        z
-          .string()
-          .regex(/^\d{1,5}$/, { message: 'each entry must be a port number such as 443' })
-          .transform(Number)
-          .refine((n) => n >= 1 && n <= 65535, { message: 'each port must be between 1 and 65535' }),
-      ),
-    )
-    .default([]),
-  WEBHOOK_DISABLE_AFTER: duration.default(5 * 24 * 3600 * 1000),
-  WEBHOOK_DELIVERY_PATH: z.enum(['fast', 'classic']).default('fast'),
-  WEBHOOK_RECONCILE_INTERVAL: duration.default(30_000),
   SUBSCRIPTION_RECONCILE_INTERVAL: duration.default(30_000),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce
     .number()
@@ -167,36 +91,8 @@ export const envSchema = z.object({
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).max(1000).default(40),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(100),
   WORKFLOW_START_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
-  WEBHOOK_MAX_PAYLOAD_BYTES: z.coerce
-    .number()
-    .int()
-    .min(1024)
-    .default(256 * 1024),
-  WEBHOOK_DLQ_RETENTION: duration.default(30 * 24 * 3600 * 1000),
-  WEBHOOK_DLQ_GROWING_THRESHOLD: z.coerce.number().int().min(1).max(1_000_000).default(10),
-  WEBHOOK_HISTORY_RETENTION: duration.default(30 * 24 * 3600 * 1000),
   SYSTEM_CHECK_RETENTION: duration.default(30 * 24 * 3600 * 1000),
   AUDIT_RETENTION: duration.default(365 * 24 * 3600 * 1000),
-
-  BACKUP_DATABASE_URLS: csv.pipe(z.array(postgresUrl)).optional(),
-  BACKUP_DIR: z.string().min(1).optional(),
-  BACKUP_SCHEDULE: z.string().min(9).default('0 2 * * *'),
-  BACKUP_LOCAL_KEEP_DAILY: z.coerce.number().int().min(0).default(7),
-  BACKUP_LOCAL_KEEP_WEEKLY: z.coerce.number().int().min(0).default(0),
-  BACKUP_LOCAL_KEEP_MONTHLY: z.coerce.number().int().min(0).default(0),
-  BACKUP_S3_KEEP_DAILY: z.coerce.number().int().min(0).default(30),
-  BACKUP_S3_KEEP_WEEKLY: z.coerce.number().int().min(0).default(13),
-  BACKUP_S3_KEEP_MONTHLY: z.coerce.number().int().min(0).default(0),
-  VERIFY_DATABASE_URL: postgresUrl.optional(),
-  PG_BIN_DIR: z.string().min(1).optional(),
-  S3_BUCKET: z.string().min(3).max(63).optional(),
-  S3_PREFIX: z.string().default('opsflow/'),
-  S3_ENDPOINT: httpUrl.optional(),
-  S3_REGION: z.string().min(1).default('us-east-1'),
-  S3_FORCE_PATH_STYLE: bool.optional(),
-  /** Read by opsflow only to support *_FILE; unset, the AWS SDK's own chain applies (env, profile, role). */
-  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
-  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
 
   OPSFLOW_ENCRYPTION_KEY: z.string().min(1).optional(),
   /** Comma-separated keys that still decrypt (during a rotation). */
@@ -206,6 +102,8 @@ export const envSchema = z.object({
 
   HEALTH_CHECK_URLS: csv.pipe(z.array(httpUrl)).default([]),
   HEALTH_CHECK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
+  ...webhookVariables,
+  ...backupVariables,
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -283,51 +181,10 @@ export interface Config {
   };
   mail: { smtpUrl: string | undefined; from: string; opsEmail: string | undefined };
   systemCheck: { urls: string[]; timeoutMs: number };
-  backups: {
-    /** Databases to back up, by name (the URL's database); default: opsflow's own. */
-    databases: { name: string; url: string }[];
-    dir: string;
-    schedule: string;
-    /** Server where scratch databases for verification are created (its maintenance database). */
-    verifyUrl: string;
-    pgBinDir: string | undefined;
-    retention: { local: RetentionPolicy; s3: RetentionPolicy };
-    s3:
-      | {
-          bucket: string;
-          prefix: string;
-          endpoint: string | undefined;
-          region: string;
-          forcePathStyle: boolean;
-          /** Unset: the AWS SDK's default chain. */
-          credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
-        }
-      | undefined;
-  };
+  backups: BackupsConfig;
   /** Keys for secrets stored encrypted (webhook signing secrets); `current` unset: the processes refuse to start. */
   encryption: { current: Buffer | undefined; previous: Buffer[] };
-  webhooks: {
-    /** Private/loopback ranges deliveries may reach anyway (everything else private is refused). */
-    allowedCidrs: string[];
-    /** Refuse `http:` URLs (at create, update and send time). */
-    httpsOnly: boolean;
-    /** The only ports deliveries may connect to; empty: any. */
-    allowedPorts: number[];
-    /** An endpoint failing continuously this long is disabled. */
-    disableAfterMs: number;
-    /**
-     * Which workflow new deliveries run: `fast` (webhookDeliveryFast: the first attempt as a local activity,
-     * eagerly started where the API shares the workers' connection) or `classic` (webhookDelivery).
-     */
-    deliveryPath: 'fast' | 'classic';
-    maxPayloadBytes: number;
-    /** Resolved dead letters older than this are deleted by the daily cleanup. */
-    dlqRetentionMs: number;
-    /** `dlq.growing` is published when this many more dead letters are open than at the previous redrive run. */
-    dlqGrowingThreshold: number;
-    /** How often workers start deliveries whose workflow start failed (and how old such a row must be). */
-    reconcileIntervalMs: number;
-  };
+  webhooks: WebhooksConfig;
   /** Deploy targets from DEPLOY_TARGETS_FILE (none when the default file does not exist). */
   deploys: { targets: DeployTarget[] };
   /** How long finished history is kept (the daily historyRetention run deletes what is older). */
@@ -402,12 +259,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } catch (err) {
     problems.push(`Temporal config (TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE): ${(err as Error).message}`);
   }
-  const backupUrls =
-    e.BACKUP_DATABASE_URLS && e.BACKUP_DATABASE_URLS.length > 0 ? e.BACKUP_DATABASE_URLS : [e.DATABASE_URL];
-  const databases = backupUrls.map((url) => ({ name: decodeURIComponent(new URL(url).pathname.slice(1)), url }));
-  if (new Set(databases.map((d) => d.name)).size !== databases.length) {
-    problems.push('BACKUP_DATABASE_URLS: two URLs name the same database');
-  }
+  const databases = backupDatabases(e, problems);
   let deployTargets: DeployTarget[] = [];
   try {
     deployTargets = loadDeployTargets(
@@ -420,8 +272,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(err.message);
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  const maintenance = new URL(e.VERIFY_DATABASE_URL ?? databases[0]!.url);
-  maintenance.pathname = '/postgres';
 
   return {
     logLevel: e.LOG_LEVEL,
@@ -464,46 +314,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM, opsEmail: e.OPS_EMAIL },
     systemCheck: { urls: e.HEALTH_CHECK_URLS, timeoutMs: e.HEALTH_CHECK_TIMEOUT_MS },
-    backups: {
-      databases,
-      dir: e.BACKUP_DIR ?? `${e.OPSFLOW_DATA_DIR}/backups`,
-      schedule: e.BACKUP_SCHEDULE,
-      verifyUrl: maintenance.toString(),
-      pgBinDir: e.PG_BIN_DIR,
-      retention: {
-        local: {
-          daily: e.BACKUP_LOCAL_KEEP_DAILY,
-          weekly: e.BACKUP_LOCAL_KEEP_WEEKLY,
-          monthly: e.BACKUP_LOCAL_KEEP_MONTHLY,
-        },
-        s3: { daily: e.BACKUP_S3_KEEP_DAILY, weekly: e.BACKUP_S3_KEEP_WEEKLY, monthly: e.BACKUP_S3_KEEP_MONTHLY },
-      },
-      s3: e.S3_BUCKET
-        ? {
-            bucket: e.S3_BUCKET,
-            prefix: e.S3_PREFIX,
-            endpoint: e.S3_ENDPOINT,
-            region: e.S3_REGION,
-            forcePathStyle: e.S3_FORCE_PATH_STYLE ?? e.S3_ENDPOINT !== undefined,
-            credentials:
-              e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
-                ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY }
-                : undefined,
-          }
-        : undefined,
-    },
+    backups: backupsConfig(e, databases),
     encryption: { current, previous: previous.filter((k): k is Buffer => k !== undefined) },
-    webhooks: {
-      allowedCidrs: e.WEBHOOK_ALLOWED_CIDRS,
-      httpsOnly: e.WEBHOOK_HTTPS_ONLY,
-      allowedPorts: e.WEBHOOK_ALLOWED_PORTS,
-      disableAfterMs: e.WEBHOOK_DISABLE_AFTER,
-      deliveryPath: e.WEBHOOK_DELIVERY_PATH,
-      maxPayloadBytes: e.WEBHOOK_MAX_PAYLOAD_BYTES,
-      dlqRetentionMs: e.WEBHOOK_DLQ_RETENTION,
-      dlqGrowingThreshold: e.WEBHOOK_DLQ_GROWING_THRESHOLD,
-      reconcileIntervalMs: e.WEBHOOK_RECONCILE_INTERVAL,
-    },
+    webhooks: webhooksConfig(e),
     deploys: { targets: deployTargets },
     retention: {
       webhookMs: e.WEBHOOK_HISTORY_RETENTION,

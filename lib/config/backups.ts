@@ -1,0 +1,93 @@
+/** The backup family's variables (BACKUP_*, S3_*, the verify server, pg tools) and its part of the Config. */
+import { z } from 'zod';
+import type { RetentionPolicy } from '../backups/contract.js';
+import { bool, csv, httpUrl, postgresUrl } from './parse.js';
+
+export const backupVariables = {
+  BACKUP_DATABASE_URLS: csv.pipe(z.array(postgresUrl)).optional(),
+  BACKUP_DIR: z.string().min(1).optional(),
+  BACKUP_SCHEDULE: z.string().min(9).default('0 2 * * *'),
+  BACKUP_LOCAL_KEEP_DAILY: z.coerce.number().int().min(0).default(7),
+  BACKUP_LOCAL_KEEP_WEEKLY: z.coerce.number().int().min(0).default(0),
+  BACKUP_LOCAL_KEEP_MONTHLY: z.coerce.number().int().min(0).default(0),
+  BACKUP_S3_KEEP_DAILY: z.coerce.number().int().min(0).default(30),
+  BACKUP_S3_KEEP_WEEKLY: z.coerce.number().int().min(0).default(13),
+  BACKUP_S3_KEEP_MONTHLY: z.coerce.number().int().min(0).default(0),
+  VERIFY_DATABASE_URL: postgresUrl.optional(),
+  PG_BIN_DIR: z.string().min(1).optional(),
+  S3_BUCKET: z.string().min(3).max(63).optional(),
+  S3_PREFIX: z.string().default('opsflow/'),
+  S3_ENDPOINT: httpUrl.optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_FORCE_PATH_STYLE: bool.optional(),
+  /** Read by opsflow only to support *_FILE; unset, the AWS SDK's own chain applies (env, profile, role). */
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+};
+
+export interface BackupsConfig {
+  /** Databases to back up, by name (the URL's database); default: opsflow's own. */
+  databases: { name: string; url: string }[];
+  dir: string;
+  schedule: string;
+  /** Server where scratch databases for verification are created (its maintenance database). */
+  verifyUrl: string;
+  pgBinDir: string | undefined;
+  retention: { local: RetentionPolicy; s3: RetentionPolicy };
+  s3:
+    | {
+        bucket: string;
+        prefix: string;
+        endpoint: string | undefined;
+        region: string;
+        forcePathStyle: boolean;
+        /** Unset: the AWS SDK's default chain. */
+        credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+      }
+    | undefined;
+}
+
+type BackupEnv = z.infer<z.ZodObject<typeof backupVariables>> & { DATABASE_URL: string; OPSFLOW_DATA_DIR: string };
+
+/** The databases to back up: BACKUP_DATABASE_URLS, else opsflow's own; a problem when two name the same. */
+export function backupDatabases(e: BackupEnv, problems: string[]): BackupsConfig['databases'] {
+  const urls = e.BACKUP_DATABASE_URLS && e.BACKUP_DATABASE_URLS.length > 0 ? e.BACKUP_DATABASE_URLS : [e.DATABASE_URL];
+  const databases = urls.map((url) => ({ name: decodeURIComponent(new URL(url).pathname.slice(1)), url }));
+  if (new Set(databases.map((d) => d.name)).size !== databases.length) {
+    problems.push('BACKUP_DATABASE_URLS: two URLs name the same database');
+  }
+  return databases;
+}
+
+export function backupsConfig(e: BackupEnv, databases: BackupsConfig['databases']): BackupsConfig {
+  const maintenance = new URL(e.VERIFY_DATABASE_URL ?? databases[0]!.url);
+  maintenance.pathname = '/postgres';
+  return {
+    databases,
+    dir: e.BACKUP_DIR ?? `${e.OPSFLOW_DATA_DIR}/backups`,
+    schedule: e.BACKUP_SCHEDULE,
+    verifyUrl: maintenance.toString(),
+    pgBinDir: e.PG_BIN_DIR,
+    retention: {
+      local: {
+        daily: e.BACKUP_LOCAL_KEEP_DAILY,
+        weekly: e.BACKUP_LOCAL_KEEP_WEEKLY,
+        monthly: e.BACKUP_LOCAL_KEEP_MONTHLY,
+      },
+      s3: { daily: e.BACKUP_S3_KEEP_DAILY, weekly: e.BACKUP_S3_KEEP_WEEKLY, monthly: e.BACKUP_S3_KEEP_MONTHLY },
+    },
+    s3: e.S3_BUCKET
+      ? {
+          bucket: e.S3_BUCKET,
+          prefix: e.S3_PREFIX,
+          endpoint: e.S3_ENDPOINT,
+          region: e.S3_REGION,
+          forcePathStyle: e.S3_FORCE_PATH_STYLE ?? e.S3_ENDPOINT !== undefined,
+          credentials:
+            e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
+              ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY }
+              : undefined,
+        }
+      : undefined,
+  };
+}
