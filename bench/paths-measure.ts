@@ -1,9 +1,11 @@
 /**
  * bench:paths' measurement: rows run in interleaved rounds (each round starting one row later), with time, CPU,
- * server RPCs and sampled history costs per workflow; and the RPC breakdown printed under its table.
+ * server RPCs and sampled history costs per workflow; the RPC breakdown printed under its table; the report.
  */
+import os from 'node:os';
 import type { WorkflowHandle } from '@temporalio/client';
 import { historyCost } from '../lib/history-cost.js';
+import { TEMPORAL_SERVER_VERSION } from '../scripts/cluster.js';
 
 export interface Row {
   name: string;
@@ -151,6 +153,62 @@ export function rpcBreakdown(rows: Row[]): string[] {
   return [
     'Server RPCs per workflow by operation (frontend, history and matching together), fast delivery / floorSearchable + eager:',
     ops.map((o) => `${o.op} ${o.fast.toFixed(2)} / ${o.floor.toFixed(2)}`).join('; ') + '.',
+    '',
+  ];
+}
+
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+
+export interface PathsRun {
+  temporal: 'dev' | 'cluster' | 'compose';
+  n: number;
+  rounds: number;
+  inflight: number;
+  rows: Row[];
+  /** Result polls made before the delivery's workflow existed, by path. */
+  earlyPolls: Map<string, number>;
+  /** The fast path below capacity: accepted → received latencies (sorted), and how many never arrived. */
+  low: { rate: number; seconds: number; latencies: number[]; lost: number };
+  backlog: { events: number; publishSeconds: number; drainSeconds: number; rssBefore: number; peakRss: number };
+}
+
+/** bench:paths' section of RESULTS.md, its heading first. */
+export function pathsReport(r: PathsRun): string[] {
+  const floor = r.rows.find((row) => row.name === 'floorLocalActivity + eager');
+  const ratio = (v: number, f: number | undefined) => (f ? `${(v / f).toFixed(2)}×` : '—');
+  return [
+    r.temporal === 'compose'
+      ? '## Delivery cost on the compose stack (`BENCH_TEMPORAL=compose npm run bench:paths`)'
+      : r.temporal === 'cluster'
+        ? '## Delivery cost on Temporal-on-PostgreSQL (`BENCH_TEMPORAL=cluster npm run bench:paths`)'
+        : '## Delivery cost against the floor (`npm run bench:paths`)',
+    '',
+    `Run ${new Date().toISOString()} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version},`,
+    r.temporal === 'compose'
+      ? `the compose stack's Temporal server ${TEMPORAL_SERVER_VERSION} in its container on the stack's PostgreSQL container (both in the CPU columns; opsflow's own rows on this host's PostgreSQL), reached through the published 127.0.0.1:7233;`
+      : r.temporal === 'cluster'
+        ? `Temporal server ${TEMPORAL_SERVER_VERSION} on the same PostgreSQL (its persistence CPU is in the PostgreSQL column);`
+        : 'Temporal dev server (SQLite, in memory);',
+    `${r.n} workflows per row in ${r.rounds} interleaved rounds (each round starts one row later), ${r.inflight} in flight, each awaited to its close; worker, API and load in one process.`,
+    'Events, tasks: means over 20 sampled histories. CPU-ms: per workflow, during the row. Ratios: to "floorLocalActivity + eager".',
+    '',
+    '| path | workflows/s | rounds | ratio | events | WFT | activity tasks | server RPCs | CPU-ms Temporal | CPU-ms worker+API | CPU-ms PostgreSQL |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...r.rows.map(
+      (row) =>
+        `| ${row.name} | ${row.perSecond.toFixed(1)} | ${row.roundRange ? `${row.roundRange[0].toFixed(1)}–${row.roundRange[1].toFixed(1)}` : '—'} | ${ratio(row.perSecond, floor?.perSecond)} | ${row.events.toFixed(1)} | ${row.workflowTasks.toFixed(1)} | ${row.activityTasks.toFixed(1)} | ${row.rpcs ? totalRpcs(row).toFixed(1) : '—'} | ${row.cpuMs.temporal.toFixed(1)} (${ratio(row.cpuMs.temporal, floor?.cpuMs.temporal)}) | ${row.cpuMs.process.toFixed(1)} | ${row.cpuMs.postgres.toFixed(1)} |`,
+    ),
+    '',
+    ...rpcBreakdown(r.rows),
+    ...(r.earlyPolls.size > 0
+      ? [
+          `Result polls made before the API had started the workflow (answered 202 within 0.8 s while the start went on; the load's, not the delivery's): ${[...r.earlyPolls].map(([p, n]) => `${p} ${(n / r.n).toFixed(2)}`).join(', ')} per delivery.`,
+          '',
+        ]
+      : []),
+    `Fast path at ${r.low.rate}/s for ${r.low.seconds} s (accepted → received): p50 ${pct(r.low.latencies, 50).toFixed(0)} ms, p99 ${pct(r.low.latencies, 99).toFixed(0)} ms, lost ${r.low.lost}.`,
+    `Backlog: ${r.backlog.events} events accepted with no worker running (${r.backlog.publishSeconds.toFixed(1)} s, 50 publishers), then one worker started: drained in ${r.backlog.drainSeconds.toFixed(1)} s (${(r.backlog.events / r.backlog.drainSeconds).toFixed(1)}/s); this process's RSS ${r.backlog.rssBefore.toFixed(0)} MB before, ${r.backlog.peakRss.toFixed(0)} MB at its peak.`,
     '',
   ];
 }

@@ -25,7 +25,7 @@
  * BENCH_TEMPORAL=cluster runs it against the production topology's Temporal server on PostgreSQL.
  */
 import { randomBytes } from 'node:crypto';
-import { Agent, createServer, request as httpRequest } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,10 +35,9 @@ import { startApi, type RunningApi } from '../api/server.js';
 import { loadConfig, type Config } from '../lib/config.js';
 import { createPool, ensureDatabase, migrate } from '../lib/db.js';
 import { historyCost } from '../lib/history-cost.js';
-import { interleavedMeasurer, rpcBreakdown, totalRpcs, type Row, type Spec } from './paths-measure.js';
+import { interleavedMeasurer, pathsReport, type Row, type Spec } from './paths-measure.js';
 import { createLogger } from '../lib/logger.js';
 import { connectClient, temporalSettings } from '../lib/temporal.js';
-import { TEMPORAL_SERVER_VERSION } from '../scripts/cluster.js';
 import { OpsKind, OpsStatus, WebhookEndpointId, WebhookEvent, WebhookHost } from '../lib/search-attributes.js';
 import { runWorkers, type RunningWorkers } from '../worker/main.js';
 import { deliveryWorkflowId, fifoWorkflowId } from '../lib/webhooks/contract.js';
@@ -46,6 +45,7 @@ import {
   cpuSeconds,
   dropBenchDatabase,
   freePort,
+  jsonPoster,
   postgresCpuSeconds,
   root,
   rssMb,
@@ -69,9 +69,6 @@ const FLOOR_QUEUE = 'bench-floor';
 const LOW_RATE = 20;
 const LOW_SECONDS = 15;
 const SAMPLE = 20;
-
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 async function main() {
   const dbName = `opsflow_bench_paths_${process.pid}`;
@@ -128,38 +125,7 @@ async function main() {
       ...(on ? { workerConnection: on.connection } : {}),
     });
   }
-  // The load's own HTTP client: node:http on kept-alive sockets, the cheapest in Node (fetch costs this process
-  // about twice the CPU per request), since the floor's load is a bare client call.
-  const agent = new Agent({ keepAlive: true, maxSockets: INFLIGHT + 50 });
-  const call = (base: string, p: string, body: unknown) =>
-    new Promise<{ eventId: string; deliveries: { id: string }[] }>((resolve, reject) => {
-      const payload = JSON.stringify(body);
-      const req = httpRequest(
-        `${base}${p}`,
-        {
-          method: 'POST',
-          agent,
-          headers: {
-            authorization: `Bearer ${API_KEY}`,
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(payload),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            const status = res.statusCode ?? 0;
-            if (status < 200 || status >= 300) reject(new Error(`${p}: HTTP ${status} ${text}`));
-            else resolve(JSON.parse(text) as { eventId: string; deliveries: { id: string }[] });
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
+  const call = jsonPoster(API_KEY, INFLIGHT + 50);
   const eventType = `bench.paths.${randomBytes(3).toString('hex')}`;
   const setupApi = await api('fast', workers);
   await call(setupApi.url, '/v1/endpoints', { url: receiverUrl, eventTypes: [eventType], retrySchedule: ['0s', '1s'] });
@@ -388,42 +354,16 @@ async function main() {
   const drainSeconds = (performance.now() - d0) / 1000;
   const peakRss = rss.stop();
 
-  const floor = rows.find((r) => r.name === 'floorLocalActivity + eager');
-  const ratio = (v: number, f: number | undefined) => (f ? `${(v / f).toFixed(2)}×` : '—');
-  const lines = [
-    ON_COMPOSE
-      ? '## Delivery cost on the compose stack (`BENCH_TEMPORAL=compose npm run bench:paths`)'
-      : ON_CLUSTER
-        ? '## Delivery cost on Temporal-on-PostgreSQL (`BENCH_TEMPORAL=cluster npm run bench:paths`)'
-        : '## Delivery cost against the floor (`npm run bench:paths`)',
-    '',
-    `Run ${new Date().toISOString()} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version},`,
-    ON_COMPOSE
-      ? `the compose stack's Temporal server ${TEMPORAL_SERVER_VERSION} in its container on the stack's PostgreSQL container (both in the CPU columns; opsflow's own rows on this host's PostgreSQL), reached through the published 127.0.0.1:7233;`
-      : ON_CLUSTER
-        ? `Temporal server ${TEMPORAL_SERVER_VERSION} on the same PostgreSQL (its persistence CPU is in the PostgreSQL column);`
-        : 'Temporal dev server (SQLite, in memory);',
-    `${N} workflows per row in ${ROUNDS} interleaved rounds (each round starts one row later), ${INFLIGHT} in flight, each awaited to its close; worker, API and load in one process.`,
-    'Events, tasks: means over 20 sampled histories. CPU-ms: per workflow, during the row. Ratios: to "floorLocalActivity + eager".',
-    '',
-    '| path | workflows/s | rounds | ratio | events | WFT | activity tasks | server RPCs | CPU-ms Temporal | CPU-ms worker+API | CPU-ms PostgreSQL |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...rows.map(
-      (r) =>
-        `| ${r.name} | ${r.perSecond.toFixed(1)} | ${r.roundRange ? `${r.roundRange[0].toFixed(1)}–${r.roundRange[1].toFixed(1)}` : '—'} | ${ratio(r.perSecond, floor?.perSecond)} | ${r.events.toFixed(1)} | ${r.workflowTasks.toFixed(1)} | ${r.activityTasks.toFixed(1)} | ${r.rpcs ? totalRpcs(r).toFixed(1) : '—'} | ${r.cpuMs.temporal.toFixed(1)} (${ratio(r.cpuMs.temporal, floor?.cpuMs.temporal)}) | ${r.cpuMs.process.toFixed(1)} | ${r.cpuMs.postgres.toFixed(1)} |`,
-    ),
-    '',
-    ...rpcBreakdown(rows),
-    ...(earlyPolls.size > 0
-      ? [
-          `Result polls made before the API had started the workflow (answered 202 within 0.8 s while the start went on; the load's, not the delivery's): ${[...earlyPolls].map(([p, n]) => `${p} ${(n / N).toFixed(2)}`).join(', ')} per delivery.`,
-          '',
-        ]
-      : []),
-    `Fast path at ${LOW_RATE}/s for ${LOW_SECONDS} s (accepted → received): p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms, lost ${lowLost}.`,
-    `Backlog: ${BACKLOG} events accepted with no worker running (${publishSeconds.toFixed(1)} s, 50 publishers), then one worker started: drained in ${drainSeconds.toFixed(1)} s (${(BACKLOG / drainSeconds).toFixed(1)}/s); this process's RSS ${rssBefore.toFixed(0)} MB before, ${peakRss.toFixed(0)} MB at its peak.`,
-    '',
-  ];
+  const lines = pathsReport({
+    temporal: ON_COMPOSE ? 'compose' : ON_CLUSTER ? 'cluster' : 'dev',
+    n: N,
+    rounds: ROUNDS,
+    inflight: INFLIGHT,
+    rows,
+    earlyPolls,
+    low: { rate: LOW_RATE, seconds: LOW_SECONDS, latencies, lost: lowLost },
+    backlog: { events: BACKLOG, publishSeconds, drainSeconds, rssBefore, peakRss },
+  });
   process.stdout.write(`\n${lines.join('\n')}\n`);
   await writeResultsSection(lines[0]!.replace(/ \(`.*$/, ''), lines);
 
