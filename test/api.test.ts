@@ -4,11 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envKeyId } from '../lib/keys/store.js';
 import { createPool, isPostgresUnavailable } from '../lib/db.js';
 import { createHarness, testApp, TEST_API_KEY, type Harness } from './helpers/harness.js';
+import { bearer } from './helpers/api.js';
 
 describe('API skeleton', () => {
   let h: Harness;
   let app: ReturnType<typeof testApp>;
-  const auth = { authorization: `Bearer ${TEST_API_KEY}` };
+  const auth = bearer();
 
   beforeAll(async () => {
     h = await createHarness({ API_BODY_LIMIT_BYTES: '2048' });

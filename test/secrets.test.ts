@@ -10,7 +10,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, SECRET_VARIABLES } from '../lib/config.js';
 import { createSecretBox, encryptStoredSecrets, parseEncryptionKey, SecretBoxError } from '../lib/secret-box.js';
-import { createHarness, testApp, TEST_API_KEY, TEST_ENCRYPTION_KEY, type Harness } from './helpers/harness.js';
+import { createHarness, testApp, TEST_ENCRYPTION_KEY, type Harness } from './helpers/harness.js';
+import { authHeaders } from './helpers/api.js';
 
 const key = () => randomBytes(32);
 
@@ -131,7 +132,7 @@ describe('webhook secrets at rest', () => {
     );
     await h.close();
   });
-  const auth = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
+  const auth = authHeaders();
 
   it('an endpoint made or rotated through the API stores its secret encrypted', async () => {
     const app = testApp(h);

@@ -5,38 +5,21 @@
  * event is delivered exactly once. Real dev server (SQLite file, so it restarts with its state), real
  * PostgreSQL (a state database of this file's own), real HTTP receiver.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '../api/server.js';
-import { createPool, migrate } from '../lib/db.js';
 import { startStrandedDeliveries, webhookServiceDeps } from '../lib/webhooks/service.js';
-import { startDevServer, type DevServer } from '../scripts/dev-server.js';
-import { freePort } from './global-setup.js';
-import { databaseUrlOf, dropDatabase, recreateDatabase } from './helpers/databases.js';
-import { createHarness, startWorkers, TEST_API_KEY, type Harness, type TestWorkers } from './helpers/harness.js';
+import { startWorkers, TEST_API_KEY, type Harness, type TestWorkers } from './helpers/harness.js';
 import { respond, startReceiver, type Receiver } from './helpers/http.js';
 import { waitFor } from './helpers/wait.js';
-
-const stateDb = `opsflow_outage_${process.pid}`;
+import { startOwnTemporalStack, type OwnTemporalStack } from './helpers/own-temporal.js';
 
 describe('Temporal outage', () => {
-  let dir: string;
-  let port: number;
-  let server: DevServer | undefined;
+  let stack: OwnTemporalStack;
   let h: Harness;
   let workers: TestWorkers | undefined;
   let api: RunningApi;
   let receiver: Receiver;
 
-  const devServer = () =>
-    startDevServer({
-      bin: inject('temporalCliPath'),
-      port,
-      namespace: 'default',
-      dbFile: path.join(dir, 'temporal.db'),
-    });
   async function call(method: string, p: string, body?: unknown) {
     const started = performance.now();
     const res = await fetch(`${api.url}${p}`, {
@@ -49,19 +32,8 @@ describe('Temporal outage', () => {
   }
 
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-outage-'));
-    port = await freePort();
-    server = await devServer();
-    await recreateDatabase(stateDb);
-    const pool = createPool(databaseUrlOf(stateDb), 2);
-    await migrate(pool);
-    await pool.end();
-    h = await createHarness({
-      DATABASE_URL: databaseUrlOf(stateDb),
-      TEMPORAL_ADDRESS: server.address,
-      WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
-      PORT: String(await freePort()),
-    });
+    stack = await startOwnTemporalStack('outage');
+    h = stack.h;
     workers = await startWorkers(h, ['webhooks']);
     api = await startApi({ config: h.config, log: h.log, apiKeys: [TEST_API_KEY] });
     receiver = await startReceiver(respond(200));
@@ -70,11 +42,8 @@ describe('Temporal outage', () => {
   afterAll(async () => {
     await api?.close();
     await workers?.stop();
-    await h?.close();
-    await server?.stop();
+    await stack?.close();
     await receiver?.close();
-    await dropDatabase(stateDb);
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('answers within 2 s while Temporal is down (events 202 within 1 s), and loses nothing', async () => {
@@ -90,9 +59,7 @@ describe('Temporal outage', () => {
     // The server dies; the workers lose it too.
     await workers!.stop();
     workers = undefined;
-    server!.process.kill('SIGKILL');
-    await server!.stop();
-    server = undefined;
+    await stack.kill();
     // The API's probe notices within a second (0.5 s interval, 0.4 s deadline).
     await new Promise((r) => setTimeout(r, 1500));
 
@@ -124,7 +91,7 @@ describe('Temporal outage', () => {
     console.log(`slowest answers during the outage (ms): ${JSON.stringify(Object.fromEntries(slowest))}`);
 
     // Back on its saved state: starts go through again, and the reconciler starts the stranded deliveries.
-    server = await devServer();
+    await stack.restart();
     workers = await startWorkers(h, ['webhooks']);
     await waitFor(
       () => call('GET', '/ready').then((r) => r.status),

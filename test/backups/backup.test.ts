@@ -21,11 +21,11 @@ import {
   createHarness,
   startWorkers,
   testApp,
-  TEST_API_KEY,
   type Harness,
   workerDeps,
   type TestWorkers,
 } from '../helpers/harness.js';
+import { bearer } from '../helpers/api.js';
 import { databaseUrlOf, dropDatabase, queryIn, recreateDatabase, withAdmin } from '../helpers/databases.js';
 import { saveHistory } from '../helpers/histories.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
@@ -429,7 +429,7 @@ describe('backup workflow', () => {
 
   it('through the API: 202 with the id, live progress, then the catalog row; unknown database is 422', async () => {
     const app = testApp(h);
-    const auth = { authorization: `Bearer ${TEST_API_KEY}` };
+    const auth = bearer();
     const bad = await app.request('/v1/backups', {
       method: 'POST',
       headers: { ...auth, 'content-type': 'application/json' },

@@ -33,11 +33,11 @@ import {
   createHarness,
   startWorkers,
   testApp,
-  TEST_API_KEY,
   type Harness,
   workerDeps,
   type TestWorkers,
 } from '../helpers/harness.js';
+import { authHeaders } from '../helpers/api.js';
 import { saveHistory } from '../helpers/histories.js';
 import { harnessEnv, spawnEntry } from '../helpers/processes.js';
 import { startS3, type S3Server } from '../helpers/s3.js';
@@ -86,7 +86,7 @@ describe('restore, drill and freshness', () => {
   let smtp: SmtpCapture;
   const source = `opsflow_rs_src_${process.pid}`;
   const target = `opsflow_rs_tgt_${process.pid}`;
-  const auth = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
+  const auth = authHeaders();
   let backup: BackupResult;
 
   beforeAll(async () => {

@@ -5,25 +5,19 @@
  * at the receiver by webhook-id: every accepted (202) event delivered, none twice.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '../../api/server.js';
-import { createPool, migrate } from '../../lib/db.js';
 import { webhookServiceDeps } from '../../lib/webhooks/service.js';
-import { startDevServer, type DevServer } from '../../scripts/dev-server.js';
 import { startDeliveryReconciler } from '../../worker/reconciler.js';
-import { freePort } from '../global-setup.js';
-import { databaseUrlOf, dropDatabase, recreateDatabase } from '../helpers/databases.js';
-import { createHarness, startWorkers, TEST_API_KEY, type Harness, type TestWorkers } from '../helpers/harness.js';
+import { startWorkers, TEST_API_KEY, type Harness, type TestWorkers } from '../helpers/harness.js';
 import { respond, startReceiver, type Receiver } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
+import { startOwnTemporalStack, type OwnTemporalStack } from '../helpers/own-temporal.js';
 import { countDeliveries, report, sleep, startLoad } from './figures.js';
 
 const run = promisify(execFile);
-const stateDb = `opsflow_chaos_wh_${process.pid}`;
 
 /** Stops the machine's PostgreSQL cluster for `downMs`, then starts it and waits until it answers. */
 async function bouncePostgres(downMs: number): Promise<number> {
@@ -56,37 +50,16 @@ async function bouncePostgres(downMs: number): Promise<number> {
 }
 
 describe('chaos: webhook load through faults', () => {
-  let dir: string;
-  let port: number;
-  let server: DevServer | undefined;
+  let stack: OwnTemporalStack;
   let h: Harness;
   let workers: TestWorkers;
   let reconciler: { stop(): Promise<void> };
   let api: RunningApi;
   let receiver: Receiver;
 
-  const devServer = () =>
-    startDevServer({
-      bin: inject('temporalCliPath'),
-      port,
-      namespace: 'default',
-      dbFile: path.join(dir, 'temporal.db'),
-    });
-
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-chaos-'));
-    port = await freePort();
-    server = await devServer();
-    await recreateDatabase(stateDb);
-    const pool = createPool(databaseUrlOf(stateDb), 2);
-    await migrate(pool);
-    await pool.end();
-    h = await createHarness({
-      DATABASE_URL: databaseUrlOf(stateDb),
-      TEMPORAL_ADDRESS: server.address,
-      WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
-      PORT: String(await freePort()),
-    });
+    stack = await startOwnTemporalStack('chaos_wh');
+    h = stack.h;
     workers = await startWorkers(h, ['webhooks']);
     reconciler = startDeliveryReconciler(webhookServiceDeps(h.config, h.pool, h.client, h.queues), h.log, {
       intervalMs: 2000,
@@ -100,11 +73,8 @@ describe('chaos: webhook load through faults', () => {
     await api?.close();
     await reconciler?.stop();
     await workers?.stop();
-    await h?.close();
-    await server?.stop();
+    await stack?.close();
     await receiver?.close();
-    await dropDatabase(stateDb);
-    await rm(dir, { recursive: true, force: true });
   });
 
   async function endpointFor(type: string): Promise<void> {
@@ -141,10 +111,9 @@ describe('chaos: webhook load through faults', () => {
     const load = startLoad(api.url, TEST_API_KEY, type, 20);
     await sleep(3000);
     const killedAt = performance.now();
-    server!.process.kill('SIGKILL');
-    await server!.stop();
+    await stack.kill();
     await sleep(4000);
-    server = await devServer();
+    await stack.restart();
     const downMs = performance.now() - killedAt;
     await sleep(5000);
     const answers = await load.stop();

@@ -28,6 +28,7 @@ import {
   type Harness,
   type TestWorkers,
 } from '../helpers/harness.js';
+import { authHeaders } from '../helpers/api.js';
 import { saveHistory } from '../helpers/histories.js';
 import { serviceTarget, stopServices } from '../helpers/deploy-service.js';
 import { harnessEnv, spawnEntry } from '../helpers/processes.js';
@@ -117,7 +118,7 @@ describe('deploy workflow against a real service', () => {
   let smtp: SmtpCapture;
   let dir: string;
   const ports: Record<string, number> = {};
-  const auth = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
+  const auth = authHeaders();
 
   const target = (name: string, extra: Record<string, unknown> = {}) => serviceTarget(dir, name, ports[name]!, extra);
 

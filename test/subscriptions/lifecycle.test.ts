@@ -16,14 +16,8 @@ import {
   type SubscriptionDetails,
   type SubscriptionView,
 } from '../../lib/subscriptions/contract.js';
-import {
-  createHarness,
-  startWorkers,
-  testApp,
-  TEST_API_KEY,
-  type Harness,
-  type TestWorkers,
-} from '../helpers/harness.js';
+import { createHarness, startWorkers, testApp, type Harness, type TestWorkers } from '../helpers/harness.js';
+import { apiCaller } from '../helpers/api.js';
 import { saveHistory } from '../helpers/histories.js';
 import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -33,21 +27,10 @@ describe('subscription lifecycle', () => {
   let workers: TestWorkers;
   let smtp: SmtpCapture;
   let app: ReturnType<typeof testApp>;
-  const auth = { authorization: `Bearer ${TEST_API_KEY}` };
 
-  async function call<T = SubscriptionView & { error?: { code: string } }>(
-    method: string,
-    path: string,
-    body?: unknown,
-  ) {
-    const res = await app.request(
-      path,
-      body === undefined
-        ? { method, headers: auth }
-        : { method, headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) },
-    );
-    return { status: res.status, body: (await res.json()) as T };
-  }
+  const api = apiCaller(() => app);
+  const call = <T = SubscriptionView & { error?: { code: string } }>(method: string, path: string, body?: unknown) =>
+    api<T>(method, path, body);
   const newId = () => `sub-${randomBytes(4).toString('hex')}`;
   const mailTo = (email: string) => smtp.messages.filter((m) => m.to && JSON.stringify(m.to).includes(email));
   const inSeconds = (s: number) => new Date(Date.now() + s * 1000).toISOString();

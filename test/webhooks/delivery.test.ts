@@ -15,14 +15,8 @@ import {
   WEBHOOK_DLQ_CLEANUP_WORKFLOW,
   WEBHOOK_DLQ_REDRIVE_WORKFLOW,
 } from '../../lib/webhooks/contract.js';
-import {
-  createHarness,
-  testApp,
-  startWorkers,
-  TEST_API_KEY,
-  type Harness,
-  type TestWorkers,
-} from '../helpers/harness.js';
+import { createHarness, testApp, startWorkers, type Harness, type TestWorkers } from '../helpers/harness.js';
+import { apiCaller, authHeaders } from '../helpers/api.js';
 import { saveHistory } from '../helpers/histories.js';
 import { respond, startReceiver, type Handler, type Receiver } from '../helpers/http.js';
 import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.js';
@@ -45,16 +39,9 @@ describe('webhook delivery', () => {
   let smtp: SmtpCapture;
   let app: ReturnType<typeof testApp>;
   const receivers: Receiver[] = [];
-  const auth = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
+  const auth = authHeaders();
 
-  async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown) {
-    const res = await app.request(path, {
-      method,
-      headers: auth,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json().catch(() => null)) as T };
-  }
+  const api = apiCaller(() => app);
 
   async function receiver(handler: Handler): Promise<Receiver> {
     const r = await startReceiver(handler);

@@ -17,18 +17,12 @@ import {
   WEBHOOK_DELIVERY_FAST_WORKFLOW,
   WEBHOOK_DELIVERY_WORKFLOW,
 } from '../../lib/webhooks/contract.js';
-import {
-  createHarness,
-  startWorkers,
-  testApp,
-  TEST_API_KEY,
-  type Harness,
-  type TestWorkers,
-} from '../helpers/harness.js';
+import { createHarness, startWorkers, testApp, type Harness, type TestWorkers } from '../helpers/harness.js';
+import { authHeaders } from '../helpers/api.js';
 import { saveHistory } from '../helpers/histories.js';
 import { respond, startReceiver, type Receiver } from '../helpers/http.js';
 
-const auth = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
+const auth = authHeaders();
 
 describe('webhook delivery fast path', () => {
   let h: Harness;

@@ -7,19 +7,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fifoWorkflowId } from '../../lib/webhooks/contract.js';
-import {
-  createHarness,
-  startWorkers,
-  testApp,
-  TEST_API_KEY,
-  type Harness,
-  type TestWorkers,
-} from '../helpers/harness.js';
+import { createHarness, startWorkers, testApp, type Harness, type TestWorkers } from '../helpers/harness.js';
+import { apiCaller } from '../helpers/api.js';
 import { saveHistory } from '../helpers/histories.js';
 import { startReceiver, type Receiver } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
-
-const auth = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
 
 describe('ordered (fifo) endpoints', () => {
   let h: Harness;
@@ -27,14 +19,7 @@ describe('ordered (fifo) endpoints', () => {
   const receivers: Receiver[] = [];
   let app: ReturnType<typeof testApp>;
 
-  async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown) {
-    const res = await app.request(path, {
-      method,
-      headers: auth,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: (await res.json().catch(() => null)) as T };
-  }
+  const api = apiCaller(() => app);
 
   /**
    * A receiver that takes 80 ms per request and notes, per request, the event's `n` and how many requests were in

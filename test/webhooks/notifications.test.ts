@@ -17,14 +17,8 @@ import { deliveryWorkflowId } from '../../lib/webhooks/contract.js';
 import { freePort } from '../global-setup.js';
 import { databaseUrlOf, dropDatabase, queryIn, recreateDatabase } from '../helpers/databases.js';
 import { serviceTarget, stopServices } from '../helpers/deploy-service.js';
-import {
-  createHarness,
-  startWorkers,
-  testApp,
-  TEST_API_KEY,
-  type Harness,
-  type TestWorkers,
-} from '../helpers/harness.js';
+import { createHarness, startWorkers, testApp, type Harness, type TestWorkers } from '../helpers/harness.js';
+import { apiCaller } from '../helpers/api.js';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { pagerDutyProblems, slackProblems } from './peers.js';
@@ -56,16 +50,8 @@ describe('ops notifications to Slack and PagerDuty', () => {
   let pdCalls = 0;
   const endpointIds: string[] = [];
   const db = `opsflow_notify_${process.pid}`;
-  const auth = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
 
-  async function api<T = Record<string, unknown>>(method: string, p: string, body?: unknown) {
-    const res = await testApp(h).request(p, {
-      method,
-      headers: auth,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json().catch(() => null)) as T };
-  }
+  const api = apiCaller(() => testApp(h));
   const parsed = <T>(r: ReceivedRequest) => JSON.parse(r.body) as T;
   const pdEvents = () => pd.requests.map((r) => parsed<PdEvent>(r));
   const slackMessages = () => slack.requests.map((r) => parsed<SlackMessage>(r));

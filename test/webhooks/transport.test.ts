@@ -7,14 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSecretBox } from '../../lib/secret-box.js';
 import { deliveryWorkflowId } from '../../lib/webhooks/contract.js';
-import {
-  createHarness,
-  startWorkers,
-  testApp,
-  TEST_API_KEY,
-  type Harness,
-  type TestWorkers,
-} from '../helpers/harness.js';
+import { createHarness, startWorkers, testApp, type Harness, type TestWorkers } from '../helpers/harness.js';
+import { apiCaller } from '../helpers/api.js';
 import { respond, startReceiver, type Receiver } from '../helpers/http.js';
 
 describe('webhook transport policy', () => {
@@ -22,16 +16,8 @@ describe('webhook transport policy', () => {
   let workers: TestWorkers;
   let app: ReturnType<typeof testApp>;
   let receiver: Receiver;
-  const auth = { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' };
 
-  async function api<T = Record<string, unknown>>(method: string, path: string, body?: unknown) {
-    const res = await app.request(path, {
-      method,
-      headers: auth,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json().catch(() => null)) as T };
-  }
+  const api = apiCaller(() => app);
   type Failure = { error: { code: string; message: string; details?: { path: string; message: string }[] } };
 
   beforeAll(async () => {
