@@ -21,15 +21,15 @@ import { isTemporalUnreachable, temporalBudget } from './temporal-budget.js';
 import { ApiError, errorResponse, SERVICE_STATUS } from './errors.js';
 import { ServiceError } from '../lib/errors.js';
 import { newRouter } from './router.js';
-import { apiKeyRoutes } from './routes/api-keys.js';
+import { apiKeyRoutes } from './routes/keys/index.js';
 import { backupRoutes } from './routes/backups/index.js';
 import { deployRoutes } from './routes/deploys/index.js';
-import { scheduleRoutes } from './routes/schedules.js';
-import { statusRoutes } from './routes/status.js';
+import { scheduleRoutes } from './routes/schedules/index.js';
+import { statusRoutes } from './routes/status/index.js';
 import { createSubscriptionService } from '../lib/subscriptions/service.js';
 import { subscriptionRoutes } from './routes/subscriptions/index.js';
 import { subscriptionBatchRoutes } from './routes/subscriptions/batch.js';
-import { systemCheckRoutes } from './routes/system-check.js';
+import { systemCheckRoutes } from './routes/status/system-check.js';
 import { webhookRoutes } from './routes/webhooks/index.js';
 
 async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -1,10 +1,10 @@
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { declareSchedules, type ScheduleDeclaration } from '../lib/schedules/declarations.js';
-import { applySchedules } from '../worker/schedules.js';
-import { createHarness, type Harness } from './helpers/harness.js';
-import { waitFor } from './helpers/wait.js';
+import { declareSchedules, type ScheduleDeclaration } from '../../lib/schedules/declarations.js';
+import { applySchedules } from '../../worker/schedules.js';
+import { createHarness, type Harness } from '../helpers/harness.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('schedules as code', () => {
   let h: Harness;

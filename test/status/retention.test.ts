@@ -4,11 +4,11 @@
  * A PostgreSQL state database of this file's own, so other files' rows are never candidates.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, migrate } from '../lib/db.js';
-import { HISTORY_RETENTION_WORKFLOW } from '../lib/system-check/contract.js';
-import type { historyRetention } from '../workflows/system-check/retention.js';
-import { databaseUrlOf, dropDatabase, queryIn, recreateDatabase } from './helpers/databases.js';
-import { createHarness, startWorkers, type Harness, type TestWorkers } from './helpers/harness.js';
+import { createPool, migrate } from '../../lib/db.js';
+import { HISTORY_RETENTION_WORKFLOW } from '../../lib/system-check/contract.js';
+import type { historyRetention } from '../../workflows/system-check/retention.js';
+import { databaseUrlOf, dropDatabase, queryIn, recreateDatabase } from '../helpers/databases.js';
+import { createHarness, startWorkers, type Harness, type TestWorkers } from '../helpers/harness.js';
 
 const stateDb = `opsflow_retention_${process.pid}`;
 const DAY = 24 * 3600 * 1000;

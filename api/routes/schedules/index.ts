@@ -4,11 +4,11 @@
  * The schedule service (lib/schedules/service.ts) does the work; only declared ids are accepted.
  */
 import { z } from '@hono/zod-openapi';
-import { createScheduleService } from '../../lib/schedules/service.js';
-import type { ApiDeps } from '../deps.js';
-import { json } from '../pagination.js';
-import { newRouter } from '../router.js';
-import { route } from '../scoped.js';
+import { createScheduleService } from '../../../lib/schedules/service.js';
+import type { ApiDeps } from '../../deps.js';
+import { json } from '../../pagination.js';
+import { newRouter } from '../../router.js';
+import { route } from '../../scoped.js';
 
 const ScheduleRun = z
   .object({

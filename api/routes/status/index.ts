@@ -3,11 +3,11 @@
  * Always 200 when the API answers: `ok` and `problems` carry the verdict, so a monitor reads one document.
  */
 import { z } from '@hono/zod-openapi';
-import { collectStatus } from '../../lib/status.js';
-import type { ApiDeps } from '../deps.js';
-import { json } from '../pagination.js';
-import { newRouter } from '../router.js';
-import { route } from '../scoped.js';
+import { collectStatus } from '../../../lib/status.js';
+import type { ApiDeps } from '../../deps.js';
+import { json } from '../../pagination.js';
+import { newRouter } from '../../router.js';
+import { route } from '../../scoped.js';
 
 const Check = z.union([z.object({ ok: z.literal(true) }), z.object({ ok: z.literal(false), error: z.string() })]);
 

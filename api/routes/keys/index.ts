@@ -3,14 +3,14 @@
  * may do any of it, and it cannot hand out scopes it does not hold itself.
  */
 import { z } from '@hono/zod-openapi';
-import { expandScopes, PRESETS, SCOPES } from '../../lib/keys/scopes.js';
-import type { KeyStore } from '../../lib/keys/store.js';
-import type { ApiDeps } from '../deps.js';
-import { actorOf } from '../auth.js';
-import { ApiError } from '../errors.js';
-import { cursorKey, Cursor, json, Limit } from '../pagination.js';
-import { newRouter } from '../router.js';
-import { route } from '../scoped.js';
+import { expandScopes, PRESETS, SCOPES } from '../../../lib/keys/scopes.js';
+import type { KeyStore } from '../../../lib/keys/store.js';
+import type { ApiDeps } from '../../deps.js';
+import { actorOf } from '../../auth.js';
+import { ApiError } from '../../errors.js';
+import { cursorKey, Cursor, json, Limit } from '../../pagination.js';
+import { newRouter } from '../../router.js';
+import { route } from '../../scoped.js';
 
 const ScopeName = z.enum([...SCOPES, ...(Object.keys(PRESETS) as (keyof typeof PRESETS)[])]);
 

@@ -5,10 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from './global-setup.js';
-import { createHarness, testApp, TEST_API_KEY, type Harness } from './helpers/harness.js';
-import { spawnApi, spawnEntry, type Child } from './helpers/processes.js';
-import { waitFor } from './helpers/wait.js';
+import { freePort } from '../global-setup.js';
+import { createHarness, testApp, TEST_API_KEY, type Harness } from '../helpers/harness.js';
+import { spawnApi, spawnEntry, type Child } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface MadeKey {
   id: string;

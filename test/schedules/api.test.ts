@@ -1,7 +1,7 @@
 /** The schedules API against the real Temporal server: list, pause with a note, unpause, trigger, backfill, 404. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { declareSchedules } from '../lib/schedules/declarations.js';
-import { applySchedules } from '../worker/schedules.js';
+import { declareSchedules } from '../../lib/schedules/declarations.js';
+import { applySchedules } from '../../worker/schedules.js';
 import {
   createHarness,
   startWorkers,
@@ -9,8 +9,8 @@ import {
   TEST_API_KEY,
   type Harness,
   type TestWorkers,
-} from './helpers/harness.js';
-import { waitFor } from './helpers/wait.js';
+} from '../helpers/harness.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('schedules API', () => {
   let h: Harness;

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSystemCheckActivities } from '../activities/system-check/index.js';
-import { createPool } from '../lib/db.js';
-import { OpsKind, OpsStatus } from '../lib/search-attributes.js';
-import type { SystemCheckResult } from '../lib/system-check/contract.js';
-import type { systemCheck } from '../workflows/system-check/workflow.js';
+import { createSystemCheckActivities } from '../../activities/system-check/index.js';
+import { createPool } from '../../lib/db.js';
+import { OpsKind, OpsStatus } from '../../lib/search-attributes.js';
+import type { SystemCheckResult } from '../../lib/system-check/contract.js';
+import type { systemCheck } from '../../workflows/system-check/workflow.js';
 import {
   createHarness,
   testApp,
@@ -11,9 +11,9 @@ import {
   TEST_API_KEY,
   type Harness,
   type TestWorkers,
-} from './helpers/harness.js';
-import { saveHistory } from './helpers/histories.js';
-import { respond, startReceiver, type Receiver } from './helpers/http.js';
+} from '../helpers/harness.js';
+import { saveHistory } from '../helpers/histories.js';
+import { respond, startReceiver, type Receiver } from '../helpers/http.js';
 
 describe('systemCheck on a real Temporal server', () => {
   let h: Harness;

@@ -2,8 +2,8 @@ import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resolveApiKeys } from '../lib/keys/bootstrap.js';
-import { loadConfig } from '../lib/config.js';
+import { resolveApiKeys } from '../../lib/keys/bootstrap.js';
+import { loadConfig } from '../../lib/config.js';
 
 describe('API keys', () => {
   it('uses OPSFLOW_API_KEYS when set', async () => {

@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
-import type { ApiDeps } from '../deps.js';
-import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../lib/webhooks/ssrf.js';
-import { actorOf } from '../auth.js';
-import { newRouter } from '../router.js';
-import { route } from '../scoped.js';
-import { ApiError } from '../errors.js';
-import { waitLonger } from '../../lib/temporal-deadline.js';
+import type { ApiDeps } from '../../deps.js';
+import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../../lib/webhooks/ssrf.js';
+import { actorOf } from '../../auth.js';
+import { newRouter } from '../../router.js';
+import { route } from '../../scoped.js';
+import { ApiError } from '../../errors.js';
+import { waitLonger } from '../../../lib/temporal-deadline.js';
 import {
   SYSTEM_CHECK_WORKFLOW,
   type SystemCheckInput,
   type SystemCheckResult,
-} from '../../lib/system-check/contract.js';
-import { OpsKind } from '../../lib/search-attributes.js';
+} from '../../../lib/system-check/contract.js';
+import { OpsKind } from '../../../lib/search-attributes.js';
 
 const CheckSchema = z.object({
   name: z.string(),
