@@ -16,6 +16,9 @@ import type { TaskQueues } from './task-queues.js';
 import { families } from './task-queues.js';
 import { DEFAULT_MAX_BACKUP_AGE_MS } from './backups/contract.js';
 import { declareSchedules } from './schedules/declarations.js';
+import { backupStanding } from './backups/rows.js';
+import { unfinishedDeploys } from './deploys/rows.js';
+import { webhookTrouble } from './webhooks/endpoints.js';
 
 export type Check = { ok: true } | { ok: false; error: string };
 
@@ -74,197 +77,190 @@ const hostOf = (url: string) => {
   }
 };
 
-export async function collectStatus(deps: StatusDeps, opts: { timeoutMs?: number; now?: Date } = {}) {
-  const ms = opts.timeoutMs ?? 3000;
-  const now = opts.now ?? new Date();
-  const problems: string[] = [];
-  const notices: string[] = [];
-  const sql = <R extends object>(text: string, values: unknown[] = []) =>
-    bounded(
-      deps.pool.query<R & Record<string, unknown>>(text, values).then((r) => r.rows as R[]),
-      ms,
-      'PostgreSQL',
+/** What every part of the report shares: the bound on each call, and the lists it adds to. */
+interface Reading {
+  deps: StatusDeps;
+  ms: number;
+  now: Date;
+  problems: string[];
+  notices: string[];
+}
+
+/** A Temporal call with a gRPC deadline too, so the SDK stops retrying it when the bound passes. */
+const temporalCall = <T>(r: Reading, fn: () => Promise<T>, bound = r.ms) =>
+  bounded(r.deps.temporal.connection.withDeadline(Date.now() + bound, fn), bound, 'Temporal');
+
+const postgresCall = <T>(r: Reading, p: Promise<T>) => bounded(p, r.ms, 'PostgreSQL');
+
+/** Pollers on each family's workflow task queue: a family with none has no worker. */
+async function readWorkers(r: Reading): Promise<StatusReport['workers']> {
+  const workers: StatusReport['workers'] = {};
+  const { deps } = r;
+  await Promise.all(
+    families.map(async (family) => {
+      try {
+        const answer = await temporalCall(r, () =>
+          deps.temporal.connection.workflowService.describeTaskQueue({
+            namespace: deps.config.temporal.namespace,
+            taskQueue: { name: deps.queues[family] },
+            taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+          }),
+        );
+        workers[family] = answer.pollers?.length ?? 0;
+        if (workers[family] === 0) r.problems.push(`no ${family} worker is polling ${deps.queues[family]}`);
+      } catch (err) {
+        workers[family] = null;
+        r.problems.push(`${family} workers unknown: ${message(err)}`);
+      }
+    }),
+  );
+  return workers;
+}
+
+/** Each declared schedule: applied or not, paused (a notice, with its note) or not. */
+async function readSchedules(r: Reading): Promise<StatusReport['schedules']> {
+  try {
+    const schedules = await Promise.all(
+      declareSchedules(r.deps.config, r.deps.queues).map(async (d) => {
+        try {
+          // A schedule's description comes from its scheduler workflow, busy for a few seconds after a worker
+          // (re)applies the declarations: a longer bound than the rest.
+          const bound = Math.max(r.ms, 10_000);
+          const s = await temporalCall(r, () => r.deps.temporal.schedule.getHandle(d.id).describe(), bound);
+          return { id: d.id, paused: s.state.paused, note: s.state.note || null, applied: true };
+        } catch (err) {
+          if ((err as Error).name === 'ScheduleNotFoundError') {
+            return { id: d.id, paused: false, note: null, applied: false };
+          }
+          throw err;
+        }
+      }),
     );
+    for (const s of schedules) {
+      if (!s.applied) r.problems.push(`schedule ${s.id} is not applied (no worker has started since it was declared)`);
+      else if (s.paused) r.notices.push(`schedule ${s.id} is paused${s.note ? `: ${s.note}` : ''}`);
+    }
+    return schedules;
+  } catch (err) {
+    r.problems.push(`schedules unknown: ${message(err)}`);
+    return null;
+  }
+}
 
-  /** A Temporal call with a gRPC deadline too, so the SDK stops retrying it when the bound passes. */
-  const temporalCall = <T>(fn: () => Promise<T>, bound = ms) =>
-    bounded(deps.temporal.connection.withDeadline(Date.now() + bound, fn), bound, 'Temporal');
+/** Each database's newest verified backup: none, or older than the freshness bound, is a problem. */
+async function readBackups(r: Reading): Promise<StatusReport['backups']> {
+  const maxAgeSeconds = DEFAULT_MAX_BACKUP_AGE_MS / 1000;
+  try {
+    const databases = r.deps.config.backups.databases.map((d) => d.name);
+    const rows = await postgresCall(r, backupStanding(r.deps.pool, databases));
+    return rows.map((row) => {
+      const ageSeconds = row.verified_at
+        ? Math.max(0, Math.round((r.now.getTime() - row.verified_at.getTime()) / 1000))
+        : null;
+      const stale = ageSeconds === null || ageSeconds > maxAgeSeconds;
+      if (ageSeconds === null) r.problems.push(`${row.name} has no verified backup`);
+      else if (stale) r.problems.push(`${row.name}'s newest verified backup is ${Math.round(ageSeconds / 3600)} h old`);
+      return {
+        database: row.name,
+        lastVerifiedAt: row.verified_at?.toISOString() ?? null,
+        ageSeconds,
+        maxAgeSeconds,
+        stale,
+        lastBackup: row.last_id
+          ? { id: row.last_id, status: row.last_status!, startedAt: row.last_started_at!.toISOString() }
+          : null,
+      };
+    });
+  } catch (err) {
+    r.problems.push(`backups unknown: ${message(err)}`);
+    return [];
+  }
+}
 
+/** Open dead letters and failing or disabled endpoints: each a problem. */
+async function readWebhooks(r: Reading): Promise<StatusReport['webhooks']> {
+  try {
+    const trouble = await postgresCall(r, webhookTrouble(r.deps.pool));
+    const webhooks = {
+      deadLetters: trouble.openDeadLetters,
+      failingEndpoints: trouble.endpoints
+        .filter((e) => !e.disabled_at && e.failing_since)
+        .map((e) => ({ id: e.id, host: hostOf(e.url), failingSince: e.failing_since!.toISOString() })),
+      disabledEndpoints: trouble.endpoints
+        .filter((e) => e.disabled_at)
+        .map((e) => ({
+          id: e.id,
+          host: hostOf(e.url),
+          disabledAt: e.disabled_at!.toISOString(),
+          reason: e.disabled_reason,
+        })),
+    };
+    if (webhooks.deadLetters > 0) r.problems.push(`${webhooks.deadLetters} dead letter(s) waiting for redrive`);
+    for (const e of webhooks.failingEndpoints) {
+      r.problems.push(`endpoint ${e.id} (${e.host}) failing since ${e.failingSince}`);
+    }
+    for (const e of webhooks.disabledEndpoints) {
+      r.problems.push(`endpoint ${e.id} (${e.host}) disabled${e.reason ? `: ${e.reason}` : ''}`);
+    }
+    return webhooks;
+  } catch (err) {
+    r.problems.push(`webhooks unknown: ${message(err)}`);
+    return null;
+  }
+}
+
+/** Deploys running or waiting for a decision: notices. */
+async function readDeploys(r: Reading): Promise<StatusReport['deploys']> {
+  try {
+    const rows = await postgresCall(r, unfinishedDeploys(r.deps.pool));
+    const deploys = rows.map((d) => ({
+      id: d.id,
+      target: d.target,
+      status: d.status,
+      version: d.version,
+      startedAt: d.started_at.toISOString(),
+    }));
+    for (const d of deploys) {
+      r.notices.push(
+        d.status === 'awaiting_approval'
+          ? `deploy ${d.id} (${d.version ?? '?'}) is waiting for approval`
+          : `deploy ${d.id} (${d.version ?? '?'}) is ${d.status}`,
+      );
+    }
+    return deploys;
+  } catch (err) {
+    r.problems.push(`deploys unknown: ${message(err)}`);
+    return null;
+  }
+}
+
+export async function collectStatus(deps: StatusDeps, opts: { timeoutMs?: number; now?: Date } = {}) {
+  const r: Reading = { deps, ms: opts.timeoutMs ?? 3000, now: opts.now ?? new Date(), problems: [], notices: [] };
   const [postgres, temporalInfo] = await Promise.allSettled([
-    sql('SELECT 1'),
-    temporalCall(() => deps.temporal.connection.workflowService.getSystemInfo({})),
+    postgresCall(r, deps.pool.query('SELECT 1')),
+    temporalCall(r, () => deps.temporal.connection.workflowService.getSystemInfo({})),
   ]);
   const checks: StatusReport['checks'] = {
     postgres: postgres.status === 'fulfilled' ? { ok: true } : { ok: false, error: message(postgres.reason) },
     temporal: temporalInfo.status === 'fulfilled' ? { ok: true } : { ok: false, error: message(temporalInfo.reason) },
   };
-  if (!checks.postgres.ok) problems.push(`PostgreSQL unreachable: ${checks.postgres.error}`);
-  if (!checks.temporal.ok) problems.push(`Temporal unreachable: ${checks.temporal.error}`);
+  if (!checks.postgres.ok) r.problems.push(`PostgreSQL unreachable: ${checks.postgres.error}`);
+  if (!checks.temporal.ok) r.problems.push(`Temporal unreachable: ${checks.temporal.error}`);
 
-  // ---- Temporal: workers and schedules ----
-  const workers: StatusReport['workers'] = {};
-  let schedules: StatusReport['schedules'] = null;
-  if (checks.temporal.ok) {
-    const namespace = deps.config.temporal.namespace;
-    await Promise.all(
-      families.map(async (family) => {
-        try {
-          const r = await temporalCall(() =>
-            deps.temporal.connection.workflowService.describeTaskQueue({
-              namespace,
-              taskQueue: { name: deps.queues[family] },
-              taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-            }),
-          );
-          workers[family] = r.pollers?.length ?? 0;
-          if (workers[family] === 0) problems.push(`no ${family} worker is polling ${deps.queues[family]}`);
-        } catch (err) {
-          workers[family] = null;
-          problems.push(`${family} workers unknown: ${message(err)}`);
-        }
-      }),
-    );
-    try {
-      schedules = await Promise.all(
-        declareSchedules(deps.config, deps.queues).map(async (d) => {
-          try {
-            // A schedule's description comes from its scheduler workflow, busy for a few seconds after a worker
-            // (re)applies the declarations: a longer bound than the rest.
-            const s = await temporalCall(() => deps.temporal.schedule.getHandle(d.id).describe(), Math.max(ms, 10_000));
-            return { id: d.id, paused: s.state.paused, note: s.state.note || null, applied: true };
-          } catch (err) {
-            if ((err as Error).name === 'ScheduleNotFoundError') {
-              return { id: d.id, paused: false, note: null, applied: false };
-            }
-            throw err;
-          }
-        }),
-      );
-      for (const s of schedules) {
-        if (!s.applied) problems.push(`schedule ${s.id} is not applied (no worker has started since it was declared)`);
-        else if (s.paused) notices.push(`schedule ${s.id} is paused${s.note ? `: ${s.note}` : ''}`);
-      }
-    } catch (err) {
-      problems.push(`schedules unknown: ${message(err)}`);
-    }
-  } else {
-    for (const f of families) workers[f] = null;
-  }
-
-  // ---- PostgreSQL: backups, webhooks, deploys ----
-  const maxAgeSeconds = DEFAULT_MAX_BACKUP_AGE_MS / 1000;
-  let backups: StatusReport['backups'] = [];
-  let webhooks: StatusReport['webhooks'] = null;
-  let deploys: StatusReport['deploys'] = null;
-  if (checks.postgres.ok) {
-    const databases = deps.config.backups.databases.map((d) => d.name);
-    try {
-      const rows = await sql<{
-        name: string;
-        verified_at: Date | null;
-        last_id: string | null;
-        last_status: string | null;
-        last_started_at: Date | null;
-      }>(
-        // Two index lookups per database, however many backups the catalogue holds.
-        `SELECT d.name, v.finished_at AS verified_at, l.id AS last_id, l.status AS last_status,
-                l.started_at AS last_started_at
-         FROM unnest($1::text[]) AS d (name)
-         LEFT JOIN LATERAL (SELECT finished_at FROM opsflow.backups
-                            WHERE database = d.name AND status = 'verified' ORDER BY started_at DESC LIMIT 1) v ON true
-         LEFT JOIN LATERAL (SELECT id, status, started_at FROM opsflow.backups
-                            WHERE database = d.name ORDER BY started_at DESC LIMIT 1) l ON true`,
-        [databases],
-      );
-      backups = rows.map((r) => {
-        const ageSeconds = r.verified_at
-          ? Math.max(0, Math.round((now.getTime() - r.verified_at.getTime()) / 1000))
-          : null;
-        const stale = ageSeconds === null || ageSeconds > maxAgeSeconds;
-        if (ageSeconds === null) problems.push(`${r.name} has no verified backup`);
-        else if (stale) problems.push(`${r.name}'s newest verified backup is ${Math.round(ageSeconds / 3600)} h old`);
-        return {
-          database: r.name,
-          lastVerifiedAt: r.verified_at?.toISOString() ?? null,
-          ageSeconds,
-          maxAgeSeconds,
-          stale,
-          lastBackup: r.last_id
-            ? { id: r.last_id, status: r.last_status!, startedAt: r.last_started_at!.toISOString() }
-            : null,
-        };
-      });
-    } catch (err) {
-      problems.push(`backups unknown: ${message(err)}`);
-    }
-    try {
-      const [dlq] = await sql<{ n: string }>(
-        'SELECT count(*) AS n FROM opsflow.dead_letters WHERE resolved_at IS NULL',
-      );
-      const endpoints = await sql<{
-        id: string;
-        url: string;
-        failing_since: Date | null;
-        disabled_at: Date | null;
-        disabled_reason: string | null;
-      }>(
-        `SELECT id, url, failing_since, disabled_at, disabled_reason FROM opsflow.webhook_endpoints
-         WHERE deleted_at IS NULL AND (failing_since IS NOT NULL OR disabled_at IS NOT NULL)
-         ORDER BY coalesce(disabled_at, failing_since) LIMIT 100`,
-      );
-      webhooks = {
-        deadLetters: Number(dlq?.n ?? 0),
-        failingEndpoints: endpoints
-          .filter((e) => !e.disabled_at && e.failing_since)
-          .map((e) => ({ id: e.id, host: hostOf(e.url), failingSince: e.failing_since!.toISOString() })),
-        disabledEndpoints: endpoints
-          .filter((e) => e.disabled_at)
-          .map((e) => ({
-            id: e.id,
-            host: hostOf(e.url),
-            disabledAt: e.disabled_at!.toISOString(),
-            reason: e.disabled_reason,
-          })),
-      };
-      if (webhooks.deadLetters > 0) problems.push(`${webhooks.deadLetters} dead letter(s) waiting for redrive`);
-      for (const e of webhooks.failingEndpoints) {
-        problems.push(`endpoint ${e.id} (${e.host}) failing since ${e.failingSince}`);
-      }
-      for (const e of webhooks.disabledEndpoints) {
-        problems.push(`endpoint ${e.id} (${e.host}) disabled${e.reason ? `: ${e.reason}` : ''}`);
-      }
-    } catch (err) {
-      problems.push(`webhooks unknown: ${message(err)}`);
-    }
-    try {
-      const rows = await sql<{ id: string; target: string; status: string; version: string | null; started_at: Date }>(
-        `SELECT id, target, status, version, started_at FROM opsflow.deploys
-         WHERE finished_at IS NULL ORDER BY started_at LIMIT 100`,
-      );
-      deploys = rows.map((r) => ({
-        id: r.id,
-        target: r.target,
-        status: r.status,
-        version: r.version,
-        startedAt: r.started_at.toISOString(),
-      }));
-      for (const d of deploys) {
-        notices.push(
-          d.status === 'awaiting_approval'
-            ? `deploy ${d.id} (${d.version ?? '?'}) is waiting for approval`
-            : `deploy ${d.id} (${d.version ?? '?'}) is ${d.status}`,
-        );
-      }
-    } catch (err) {
-      problems.push(`deploys unknown: ${message(err)}`);
-    }
-  }
+  // Temporal's parts, then PostgreSQL's, each in the order the report lists its problems.
+  const workers = checks.temporal.ok
+    ? await readWorkers(r)
+    : Object.fromEntries(families.map((f) => [f, null] as [string, null]));
+  const schedules = checks.temporal.ok ? await readSchedules(r) : null;
+  const backups = checks.postgres.ok ? await readBackups(r) : [];
+  const webhooks = checks.postgres.ok ? await readWebhooks(r) : null;
+  const deploys = checks.postgres.ok ? await readDeploys(r) : null;
 
   const report: StatusReport = {
-    ok: problems.length === 0,
-    checkedAt: now.toISOString(),
-    problems,
-    notices,
+    ok: r.problems.length === 0,
+    checkedAt: r.now.toISOString(),
+    problems: r.problems,
+    notices: r.notices,
     checks,
     workers,
     backups,

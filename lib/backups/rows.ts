@@ -159,3 +159,24 @@ export async function backupHistory(pool: Pool, databases: string[]) {
   for (const r of runs.rows) byDatabase.get(r.database)?.push(r);
   return { byDatabase, restores: restores.rows };
 }
+
+/** Per database: its newest verified backup's time and its newest backup of any status (two index lookups each). */
+export async function backupStanding(pool: Pool, databases: string[]) {
+  const { rows } = await pool.query<{
+    name: string;
+    verified_at: Date | null;
+    last_id: string | null;
+    last_status: string | null;
+    last_started_at: Date | null;
+  }>(
+    `SELECT d.name, v.finished_at AS verified_at, l.id AS last_id, l.status AS last_status,
+            l.started_at AS last_started_at
+     FROM unnest($1::text[]) AS d (name)
+     LEFT JOIN LATERAL (SELECT finished_at FROM opsflow.backups
+                        WHERE database = d.name AND status = 'verified' ORDER BY started_at DESC LIMIT 1) v ON true
+     LEFT JOIN LATERAL (SELECT id, status, started_at FROM opsflow.backups
+                        WHERE database = d.name ORDER BY started_at DESC LIMIT 1) l ON true`,
+    [databases],
+  );
+  return rows;
+}

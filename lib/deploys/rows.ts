@@ -244,3 +244,13 @@ export async function deployTimeline(
   ]);
   return { recent: recent.rows, pending: pending.rows };
 }
+
+/** Deploys not finished (running or waiting for a decision), oldest first. */
+export async function unfinishedDeploys(pool: Pool, limit = 100) {
+  const { rows } = await pool.query<Pick<DeployRow, 'id' | 'target' | 'status' | 'version' | 'started_at'>>(
+    `SELECT id, target, status, version, started_at FROM opsflow.deploys
+     WHERE finished_at IS NULL ORDER BY started_at LIMIT $1`,
+    [limit],
+  );
+  return rows;
+}

@@ -268,3 +268,23 @@ export function createEndpointService(deps: EndpointServiceDeps) {
 }
 
 export type EndpointService = ReturnType<typeof createEndpointService>;
+
+/** Open dead letters, and the endpoints failing or disabled now (the oldest trouble first). */
+export async function webhookTrouble(pool: Pool, limit = 100) {
+  const [dlq, endpoints] = await Promise.all([
+    pool.query<{ n: string }>('SELECT count(*) AS n FROM opsflow.dead_letters WHERE resolved_at IS NULL'),
+    pool.query<{
+      id: string;
+      url: string;
+      failing_since: Date | null;
+      disabled_at: Date | null;
+      disabled_reason: string | null;
+    }>(
+      `SELECT id, url, failing_since, disabled_at, disabled_reason FROM opsflow.webhook_endpoints
+       WHERE deleted_at IS NULL AND (failing_since IS NOT NULL OR disabled_at IS NOT NULL)
+       ORDER BY coalesce(disabled_at, failing_since) LIMIT $1`,
+      [limit],
+    ),
+  ]);
+  return { openDeadLetters: Number(dlq.rows[0]?.n ?? 0), endpoints: endpoints.rows };
+}

@@ -5,66 +5,24 @@
  * or the scheduled redrive starts what is missing, and workflow ids make a second start a no-op.
  */
 import {
-  InternalConnectionLikeSymbol,
   WorkflowExecutionAlreadyStartedError,
   WorkflowIdConflictPolicy,
   WorkflowIdReusePolicy,
-  type Client,
 } from '@temporalio/client';
 import type { SearchAttributePair } from '@temporalio/common';
-import type { Config } from '../config.js';
+
 import type { Pool } from '../db.js';
-import { coalescing } from '../coalesce.js';
+
 import { ServiceError } from '../errors.js';
 import { newId } from '../ids.js';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
 import type { WebhookServiceDeps } from './deps.js';
 import { requeue, wakeSequencer } from './fifo.js';
 export type { WebhookServiceDeps } from './deps.js';
+export { canStartEagerly, webhookServiceDeps } from './deps.js';
 import { conditionKey, PAGERDUTY_EVENT_TYPES } from './formats.js';
 import { OpsKind, OpsStatus, TenantId, WebhookEndpointId, WebhookEvent, WebhookHost } from '../search-attributes.js';
-import {
-  deliveryWorkflowId,
-  retryNowSignal,
-  WEBHOOK_DELIVERY_FAST_WORKFLOW,
-  WEBHOOK_DELIVERY_WORKFLOW,
-  type WebhookDeliveryInput,
-} from './contract.js';
-
-/**
- * Whether a client's connection can start workflows eagerly: the SDK marks a NativeConnection (the workers'
- * connection, which a Client can also run on) this way, and refuses `requestEagerStart` on any other.
- */
-export function canStartEagerly(client: Client | undefined): boolean {
-  // Undefined where an app is built only to describe itself (the OpenAPI document).
-  const connection = client?.connection as
-    { [InternalConnectionLikeSymbol]?: { supportsEagerStart?: boolean } } | undefined;
-  return connection?.[InternalConnectionLikeSymbol]?.supportsEagerStart === true;
-}
-
-/** The service's dependencies from what every process has: config, pool, Temporal client, queues. */
-export function webhookServiceDeps(
-  config: Config,
-  pool: Pool,
-  client: Client,
-  queues: { webhooks: string },
-): WebhookServiceDeps {
-  return {
-    pool,
-    client,
-    taskQueue: queues.webhooks,
-    maxPayloadBytes: config.webhooks.maxPayloadBytes,
-    startConcurrency: config.startConcurrency,
-    workflowType: config.webhooks.deliveryPath === 'fast' ? WEBHOOK_DELIVERY_FAST_WORKFLOW : WEBHOOK_DELIVERY_WORKFLOW,
-    eagerStart: config.webhooks.deliveryPath === 'fast' && canStartEagerly(client),
-    markStarted: coalescing(async (ids: string[]) => {
-      await pool.query(
-        'UPDATE opsflow.webhook_deliveries SET workflow_started_at = now() WHERE id = ANY ($1) AND workflow_started_at IS NULL',
-        [ids],
-      );
-    }),
-  };
-}
+import { deliveryWorkflowId, retryNowSignal, type WebhookDeliveryInput } from './contract.js';
 
 /** A refusal of the webhook service; the API renders it as its error envelope (lib/errors.ts). */
 export class WebhookError extends ServiceError {
