@@ -21,7 +21,7 @@ import {
   setSubscriptionStatus,
 } from '../../lib/subscriptions/rows.js';
 import { subscriptionStart } from '../../lib/subscriptions/start.js';
-import { publishOpsEvent } from '../../lib/webhooks/ops-events.js';
+import { internalKey, publishOpsEvent } from '../../lib/webhooks/ops-events.js';
 import { publishEvent, webhookServiceDeps } from '../../lib/webhooks/service.js';
 import {
   SUBSCRIPTION_WORKFLOW,
@@ -126,7 +126,7 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
         type: `subscription.${status}`,
         payload: { subscriptionId: id, tenantId: d.tenantId, status, expiresAt: d.expiresAt, reason: input.reason },
         tenantId: d.tenantId,
-        idempotencyKey: `subscription.${status}:${id}:${d.expiresAt}`,
+        idempotencyKey: internalKey(`subscription.${status}:${id}:${d.expiresAt}`),
       });
       if (status === 'grace' || status === 'expired') {
         await notifyOnce(id, d.expiresAt, status, 'critical', statusEmail({ ...d, status }));

@@ -18,7 +18,7 @@ import {
   redriveDeadLetters,
   webhookServiceDeps,
 } from '../../lib/webhooks/service.js';
-import { publishOpsEvent } from '../../lib/webhooks/ops-events.js';
+import { internalKey, publishOpsEvent } from '../../lib/webhooks/ops-events.js';
 import { renderPagerDuty, renderSlack, type Envelope } from '../../lib/webhooks/formats.js';
 import { signatureHeader } from '../../lib/webhooks/signing.js';
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../lib/webhooks/ssrf.js';
@@ -171,7 +171,7 @@ export const createWebhookActivities = (deps: {
       await publishEvent(service, {
         type: 'endpoint.disabled',
         payload: { endpointId: input.endpointId, host, reason: input.reason, disabledAt },
-        idempotencyKey: `endpoint.disabled:${input.endpointId}:${disabledAt}`,
+        idempotencyKey: internalKey(`endpoint.disabled:${input.endpointId}:${disabledAt}`),
         ...(ep.tenant_id ? { tenantId: ep.tenant_id } : {}),
       });
       const to = deps.config.mail.opsEmail;

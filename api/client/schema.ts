@@ -151,7 +151,9 @@ export interface paths {
     put?: never;
     /**
      * Publish an event: one delivery per enabled endpoint subscribed to its type
-     * @description Requires the scope `events:publish`.
+     * @description opsflow's own event namespaces are reserved (403): opsflow.*, backup.*, restore.*, deploy.*, endpoint.*, dlq.*, subscription.*, subscriptions.*; so are idempotency keys starting with opsflow:.
+     *
+     *     Requires the scope `events:publish`.
      */
     post: operations['publishEvent'];
     delete?: never;

@@ -12,6 +12,7 @@ import { page, type CursorKey } from '../pagination.js';
 import type { SecretBox } from '../secret-box.js';
 import { DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT_MS, type EndpointOrdering } from './contract.js';
 import { PAGERDUTY_EVENT_TYPES, type EndpointFormat } from './formats.js';
+import { internalKey } from './ops-events.js';
 import { publishEvent, WebhookError, type WebhookServiceDeps } from './service.js';
 import { generateSecret } from './signing.js';
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from './ssrf.js';
@@ -235,7 +236,7 @@ export function createEndpointService(deps: EndpointServiceDeps) {
         await publishEvent(deps.events, {
           type: 'endpoint.enabled',
           payload: { endpointId: id, host: new URL(after.url).host, by },
-          idempotencyKey: `endpoint.enabled:${id}:${after.updated_at.toISOString()}`,
+          idempotencyKey: internalKey(`endpoint.enabled:${id}:${after.updated_at.toISOString()}`),
           ...(after.tenant_id ? { tenantId: after.tenant_id } : {}),
         }).catch((err: unknown) => deps.log.warn({ err, endpointId: id }, 'endpoint.enabled not published'));
       }

@@ -27,7 +27,7 @@ import { deliveryWorkflowId, retryNowSignal, type WebhookDeliveryInput } from '.
 /** A refusal of the webhook service; the API renders it as its error envelope (lib/errors.ts). */
 export class WebhookError extends ServiceError {
   constructor(
-    code: 'not_found' | 'conflict' | 'payload_too_large' | 'unprocessable',
+    code: 'not_found' | 'conflict' | 'payload_too_large' | 'unprocessable' | 'forbidden',
     message: string,
     details?: unknown,
   ) {

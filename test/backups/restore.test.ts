@@ -37,6 +37,7 @@ import {
   workerDeps,
   type TestWorkers,
 } from '../helpers/harness.js';
+import { internalKey } from '../../lib/webhooks/ops-events.js';
 import { authHeaders } from '../helpers/api.js';
 import { saveHistory } from '../helpers/histories.js';
 import { harnessEnv, spawnEntry } from '../helpers/processes.js';
@@ -263,7 +264,7 @@ describe('restore, drill and freshness', () => {
     // Each result is an ops event for Slack / PagerDuty endpoints (README "Notifications").
     const events = await h.pool.query<{ type: string; body: string }>(
       'SELECT type, body FROM opsflow.webhook_events WHERE idempotency_key = ANY ($1) ORDER BY type',
-      [results.map((r) => `restore:${r.id}:${r.status}`)],
+      [results.map((r) => internalKey(`restore:${r.id}:${r.status}`))],
     );
     expect(events.rows.map((e) => e.type)).toEqual(['restore.failed', 'restore.succeeded']);
     expect(JSON.parse(events.rows[0]!.body)).toMatchObject({
@@ -383,7 +384,7 @@ describe('restore, drill and freshness', () => {
     // And one backup.stale event (PagerDuty: a trigger of backup:<database>, resolved by the next verified one).
     const events = await h.pool.query<{ body: string }>(
       `SELECT body FROM opsflow.webhook_events WHERE type = 'backup.stale' AND idempotency_key LIKE $1`,
-      [`backup.stale:${source}:%`],
+      [internalKey(`backup.stale:${source}:%`)],
     );
     expect(events.rows.map((e) => (JSON.parse(e.body) as { data: unknown }).data)).toEqual([
       {

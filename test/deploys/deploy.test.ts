@@ -28,6 +28,7 @@ import {
   type Harness,
   type TestWorkers,
 } from '../helpers/harness.js';
+import { internalKey } from '../../lib/webhooks/ops-events.js';
 import { authHeaders } from '../helpers/api.js';
 import { saveHistory } from '../helpers/histories.js';
 import { serviceTarget, stopServices } from '../helpers/deploy-service.js';
@@ -252,7 +253,7 @@ describe('deploy workflow against a real service', () => {
     });
     const events = await h.pool.query<{ type: string }>(
       `SELECT type FROM opsflow.webhook_events WHERE idempotency_key = $1`,
-      [`deploy:${id}:succeeded`],
+      [internalKey(`deploy:${id}:succeeded`)],
     );
     expect(events.rows).toEqual([{ type: 'deploy.succeeded' }]);
     await waitFor(
@@ -416,7 +417,7 @@ describe('deploy workflow against a real service', () => {
     expect(await serving('prod')).toBeNull();
     const asked = await h.pool.query<{ type: string }>(
       'SELECT type FROM opsflow.webhook_events WHERE idempotency_key = $1',
-      [`deploy:${id}:approval_requested`],
+      [internalKey(`deploy:${id}:approval_requested`)],
     );
     expect(asked.rows).toEqual([{ type: 'deploy.approval_requested' }]);
     const alice = await makeKey('alice', ['approver']);

@@ -16,6 +16,7 @@ import {
   WEBHOOK_DLQ_REDRIVE_WORKFLOW,
 } from '../../lib/webhooks/contract.js';
 import { createHarness, testApp, startWorkers, type Harness, type TestWorkers } from '../helpers/harness.js';
+import { internalKey } from '../../lib/webhooks/ops-events.js';
 import { apiCaller, authHeaders } from '../helpers/api.js';
 import { saveHistory } from '../helpers/histories.js';
 import { respond, startReceiver, type Handler, type Receiver } from '../helpers/http.js';
@@ -490,7 +491,7 @@ describe('webhook delivery', () => {
       const desc = await h.client.workflow.getHandle(workflowId).describe();
       const { rows } = await h.pool.query<{ type: string; body: string }>(
         'SELECT type, body FROM opsflow.webhook_events WHERE idempotency_key = ANY ($1)',
-        [[`dlq.growing:${desc.runId}`, `dlq.cleared:${desc.runId}`]],
+        [[internalKey(`dlq.growing:${desc.runId}`), internalKey(`dlq.cleared:${desc.runId}`)]],
       );
       return rows.map((r) => ({ type: r.type, data: (JSON.parse(r.body) as { data: Record<string, unknown> }).data }));
     };

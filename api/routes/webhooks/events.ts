@@ -1,5 +1,6 @@
 /** Publishing an event: one delivery per enabled endpoint subscribed to its type. */
 import { z } from '@hono/zod-openapi';
+import { checkCallerEvent } from '../../../lib/webhooks/ops-events.js';
 import { publishEvent, webhookServiceDeps } from '../../../lib/webhooks/service.js';
 import { json } from '../../pagination.js';
 import type { ApiDeps } from '../../deps.js';
@@ -34,6 +35,8 @@ export function eventRoutes(deps: ApiDeps) {
       path: '/events',
       operationId: 'publishEvent',
       summary: 'Publish an event: one delivery per enabled endpoint subscribed to its type',
+      description:
+        "opsflow's own event namespaces are reserved (403): opsflow.*, backup.*, restore.*, deploy.*, endpoint.*, dlq.*, subscription.*, subscriptions.*; so are idempotency keys starting with opsflow:.",
       request: { body: { required: true, ...json(EventCreate) } },
       responses: {
         202: {
@@ -49,6 +52,7 @@ export function eventRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { retrySchedule, ...body } = c.req.valid('json');
+      checkCallerEvent(body);
       // Never longer than a second for the starts: the rows are committed, so the event is accepted whatever
       // Temporal does next (a server that dies mid-request made this wait for the 10 s backstop).
       const result = await publishEvent(
