@@ -5,21 +5,17 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOpsflowClient, type OpsflowClient, type OpsflowError } from '../api/client/index.js';
+import type { OpsflowClient, OpsflowError } from '../api/client/index.js';
+import { typedClient } from './helpers/api.js';
 import { clientSchemaFile, clientSchemaSource } from '../scripts/generate-client.js';
-import { createHarness, testApp, TEST_API_KEY, type Harness } from './helpers/harness.js';
+import { createHarness, testApp, type Harness } from './helpers/harness.js';
 
 describe('typed client', () => {
   let h: Harness;
   let opsflow: OpsflowClient;
   beforeAll(async () => {
     h = await createHarness();
-    const app = testApp(h);
-    opsflow = createOpsflowClient({
-      baseUrl: 'http://opsflow.test',
-      apiKey: TEST_API_KEY,
-      fetch: (r) => app.request(r),
-    });
+    opsflow = typedClient(testApp(h));
   });
   afterAll(async () => {
     await h.close();
