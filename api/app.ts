@@ -11,7 +11,7 @@ import { isPostgresUnavailable } from '../lib/db.js';
 import { createKeyStore } from '../lib/keys/store.js';
 import { createSecretBox } from '../lib/secret-box.js';
 import type { ApiDeps } from './deps.js';
-import { apiKeyAuth } from './auth.js';
+import { apiKeyAuth, bearerToken } from './auth.js';
 import { mountConsole } from './console/index.js';
 import { createSessionStore } from '../lib/console/sessions.js';
 import { mountDocs } from './docs.js';
@@ -63,6 +63,9 @@ export function createApp(deps: ApiDeps) {
         imgSrc: ["'self'", 'data:'],
         connectSrc: ["'self'"],
         frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        objectSrc: ["'none'"],
       },
     }),
   );
@@ -120,10 +123,13 @@ export function createApp(deps: ApiDeps) {
         1500,
       ),
     ]);
-    const checks = {
-      postgres: postgres.status === 'fulfilled' ? 'ok' : String((postgres.reason as Error).message),
-      temporal: temporal.status === 'fulfilled' ? 'ok' : String((temporal.reason as Error).message),
-    };
+    // Which dependency is down, for anyone (a load balancer); why, only for a caller with a valid key: the error
+    // text names hosts, ports and users.
+    const token = bearerToken(c);
+    const authenticated = token ? await keyStore.authenticate(token).catch(() => undefined) : undefined;
+    const state = (r: PromiseSettledResult<unknown>) =>
+      r.status === 'fulfilled' ? 'ok' : authenticated ? String((r.reason as Error).message) : 'unavailable';
+    const checks = { postgres: state(postgres), temporal: state(temporal) };
     const failed = Object.entries(checks).filter(([, v]) => v !== 'ok');
     if (failed.length === 0) return c.json({ status: 'ready', checks });
     return errorResponse(c, 503, 'unavailable', `Not ready: ${failed.map(([k]) => k).join(', ')}`, checks);

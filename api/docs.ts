@@ -38,7 +38,7 @@ const page = `<!doctype html>
 // Separate file, so a strict Content-Security-Policy (script-src 'self') allows it.
 const init = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#ui', deepLinking: true,
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: 'StandaloneLayout',
-  validatorUrl: null, persistAuthorization: true });
+  validatorUrl: null });
 `;
 
 export function mountDocs(app: OpenAPIHono<AppEnv>, version: string): void {

@@ -205,7 +205,14 @@ export async function resolveWebhookTarget(raw: string, policy: TransportPolicy 
   if (addresses.length === 0) throw new UrlRefusedError(`${host} does not resolve`);
   for (const a of addresses) {
     const verdict = checkAddress(a.address, policy.allowed);
-    if (!verdict.ok) throw new UrlRefusedError(`${host}: ${verdict.reason}`);
+    if (!verdict.ok) {
+      // A name's answer is not echoed: the refusal would otherwise tell a caller what internal names resolve to.
+      throw new UrlRefusedError(
+        isIP(host)
+          ? `${host}: ${verdict.reason}`
+          : `${host} resolves to a private, loopback or reserved address (outside WEBHOOK_ALLOWED_CIDRS)`,
+      );
+    }
   }
   const first = addresses[0]!;
   return { url, address: first.address, family: first.family === 6 ? 6 : 4 };
