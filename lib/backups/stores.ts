@@ -5,7 +5,7 @@
  * upload completes).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -51,13 +51,21 @@ export function localStore(dir: string): BlobStore {
       const partial = `${final}.partial-${process.pid}-${Date.now()}`;
       const out = new PassThrough();
       const done = (async () => {
-        await mkdir(path.dirname(final), { recursive: true });
+        // Dumps hold the whole database: readable by opsflow's user only, in directories only it can list (a
+        // directory made by an earlier version with the default mode is tightened too; one opsflow does not own,
+        // a mount point, is left as its owner set it — the file itself is still 0600).
+        await mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
+        for (const d of new Set([dir, path.dirname(final)])) {
+          await chmod(d, 0o700).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'EPERM') throw err;
+          });
+        }
         // A retried attempt (its worker killed mid-write) leaves the previous attempt's temporary file behind.
         const stale = `${path.basename(final)}.partial-`;
         for (const f of await readdir(path.dirname(final))) {
           if (f.startsWith(stale)) await rm(path.join(path.dirname(final), f), { force: true });
         }
-        await pipeline(out, createWriteStream(partial, { flags: 'wx' }));
+        await pipeline(out, createWriteStream(partial, { flags: 'wx', mode: 0o600 }));
       })();
       done.catch(() => undefined);
       return {
