@@ -245,9 +245,12 @@ export const createDeployActivities = (deps: Deps) => {
         versionSeen: null,
       };
       try {
+        // A redirect is the answer, not a hop: a health URL that redirects elsewhere fails the sample (the gate
+        // must not vouch for whatever host the redirect names).
         const res = await fetch(url, {
           signal: AbortSignal.timeout(timeoutMs),
           headers: { accept: 'application/json' },
+          redirect: 'manual',
         });
         const text = (await res.text()).slice(0, 65_536);
         sample.status = res.status;
