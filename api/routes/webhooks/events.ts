@@ -8,10 +8,30 @@ import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
 import { EventType, RetrySchedule } from './shared.js';
 
+/** How deep a payload may nest (objects and arrays): far beyond any real event, far below a stack overflow. */
+export const MAX_PAYLOAD_DEPTH = 64;
+
+/** The nesting depth of a parsed JSON value, without recursion (a hostile payload can nest 500k levels). */
+export function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > MAX_PAYLOAD_DEPTH) return deepest;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
 const EventCreate = z
   .object({
     type: EventType,
-    payload: z.unknown().refine((v) => v !== undefined, 'required'),
+    payload: z
+      .unknown()
+      .refine((v) => v !== undefined, 'required')
+      .refine((v) => nestingDepth(v) <= MAX_PAYLOAD_DEPTH, `nested deeper than ${MAX_PAYLOAD_DEPTH} levels`),
     idempotencyKey: z.string().min(1).max(255).optional(),
     tenantId: z.string().min(1).max(255).optional(),
     retrySchedule: RetrySchedule.optional().openapi({
