@@ -18,7 +18,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { bearerToken } from './auth.js';
 import { errorResponse } from './errors.js';
 
-function clientAddress(c: Context): string {
+export function clientAddress(c: Context): string {
   try {
     return getConnInfo(c).remote.address ?? 'unknown';
   } catch {

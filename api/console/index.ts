@@ -22,6 +22,7 @@ import { backupHistory } from '../../lib/backups/rows.js';
 import { deployTimeline } from '../../lib/deploys/rows.js';
 import { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
 import { crossOrigin } from '../auth.js';
+import { clientAddress } from '../rate-limit.js';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { AppEnv } from '../router.js';
 import { layout, type Html, type PageContext } from './html.js';
@@ -49,6 +50,9 @@ export interface ConsoleDeps extends ApiDeps {
   /** The whole app, so pages can show the API's own answers (`/v1/status`, `/v1/schedules`). */
   app: Hono<AppEnv>;
 }
+
+/** Failed console logins one client address may make per minute before it is refused (429). */
+export const LOGIN_FAILURES_PER_MINUTE = 10;
 
 /** Where to go after login: a console path, never another site. */
 const safeNext = (next: string | undefined) =>
@@ -81,7 +85,20 @@ export function mountConsole(deps: ConsoleDeps): void {
     return c.body(new Uint8Array(asset.body));
   });
 
-  const loginPage = (c: Context, status: 200 | 401 | 403, error?: string) =>
+  /**
+   * Failed logins per client address in the last minute: each is logged (never the key), and an address with
+   * LOGIN_FAILURES_PER_MINUTE of them is refused (429) until the oldest falls out of the minute — guessing keys
+   * through the form costs what it costs through the API, and the operator sees it.
+   */
+  const failures = new Map<string, number[]>();
+  const recentFailures = (address: string) => {
+    const since = Date.now() - 60_000;
+    const kept = (failures.get(address) ?? []).filter((t) => t > since);
+    if (kept.length === 0) failures.delete(address);
+    else failures.set(address, kept);
+    return kept;
+  };
+  const loginPage = (c: Context, status: 200 | 401 | 403 | 429, error?: string) =>
     c.html(
       layout(
         undefined,
@@ -107,10 +124,26 @@ export function mountConsole(deps: ConsoleDeps): void {
   app.post('/console/login', async (c) => {
     // A login form posted from another site (login CSRF) is refused when the browser names its origin.
     if (crossOrigin(c)) return loginPage(c, 403, 'Cross-origin login refused.');
+    const address = clientAddress(c);
+    const recent = recentFailures(address);
+    if (recent.length >= LOGIN_FAILURES_PER_MINUTE) {
+      const retryAfter = Math.max(1, Math.ceil((recent[0]! + 60_000 - Date.now()) / 1000));
+      c.header('Retry-After', String(retryAfter));
+      deps.log.warn({ address, requestId: c.get('requestId') }, 'console login refused: too many failed logins');
+      return loginPage(c, 429, `Too many failed logins from this address; try again in ${retryAfter} s.`);
+    }
     const form = await c.req.parseBody();
     const key = typeof form.key === 'string' ? form.key.trim() : '';
     const principal = key ? await keyStore.authenticate(key) : undefined;
-    if (!principal) return loginPage(c, 401, 'That key is unknown, revoked or expired.');
+    if (!principal) {
+      failures.set(address, [...recent, Date.now()]);
+      // Never the key: the address, and how many failures it has made this minute.
+      deps.log.warn(
+        { address, failures: recent.length + 1, requestId: c.get('requestId') },
+        'console login failed: unknown, revoked or expired key',
+      );
+      return loginPage(c, 401, 'That key is unknown, revoked or expired.');
+    }
     const { token } = await sessions.create(principal.keyId);
     setCookie(c, SESSION_COOKIE, token, {
       httpOnly: true,
