@@ -11,6 +11,17 @@ import type { Actor, Scope } from '../lib/keys/scopes.js';
 import { ApiError, errorResponse } from './errors.js';
 
 /** The token of an `Authorization: Bearer <token>` header, if there is one. */
+/** Whether the browser reached the API over https (directly, or through a proxy that says so). */
+export const secureRequest = (c: Context) =>
+  new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+
+/**
+ * The session cookie's name: over https `__Host-opsflow_session`, which browsers accept only with Secure,
+ * Path=/ and no Domain — so no sibling subdomain can plant or shadow it; over plain http (a laptop) without the
+ * prefix, which browsers would refuse there.
+ */
+export const sessionCookieName = (c: Context) => (secureRequest(c) ? `__Host-${SESSION_COOKIE}` : SESSION_COOKIE);
+
 export function bearerToken(c: Context): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
   return match?.[1];
@@ -19,7 +30,7 @@ export function bearerToken(c: Context): string | undefined {
 export function apiKeyAuth(store: KeyStore, sessions?: SessionStore): MiddlewareHandler {
   return async (c, next) => {
     const token = bearerToken(c);
-    const cookie = sessions && !token ? getCookie(c, SESSION_COOKIE) : undefined;
+    const cookie = sessions && !token ? getCookie(c, sessionCookieName(c)) : undefined;
     if (cookie && sessions) {
       const principal = await sessionPrincipal(c, store, sessions, cookie);
       if (principal instanceof Response) return principal;

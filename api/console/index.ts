@@ -13,7 +13,7 @@ import type { Context, Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import type { KeyStore, Principal } from '../../lib/keys/store.js';
-import { csrfMatches, SESSION_COOKIE, type Session, type SessionStore } from '../../lib/console/sessions.js';
+import { csrfMatches, type Session, type SessionStore } from '../../lib/console/sessions.js';
 import { deliveryTotals, endpointHealth, webhookSeries, type Range } from '../../lib/console/data.js';
 import type { StatusReport } from '../../lib/status.js';
 import type { ApiDeps } from '../deps.js';
@@ -21,7 +21,7 @@ import { openDeadLetters } from '../../lib/webhooks/deliveries.js';
 import { backupHistory } from '../../lib/backups/rows.js';
 import { deployTimeline } from '../../lib/deploys/rows.js';
 import { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
-import { crossOrigin } from '../auth.js';
+import { crossOrigin, secureRequest, sessionCookieName } from '../auth.js';
 import { clientAddress } from '../rate-limit.js';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { AppEnv } from '../router.js';
@@ -63,8 +63,7 @@ export function mountConsole(deps: ConsoleDeps): void {
   const temporalUi = config.temporal.uiUrl
     ? { url: config.temporal.uiUrl, namespace: config.temporal.namespace }
     : undefined;
-  const secure = (c: Context) =>
-    new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+  const secure = secureRequest;
 
   // Pages say Referrer-Policy same-origin (the API's no-referrer would make the browser send `Origin: null`
   // with their forms and fetches), so the origin checks see where a write came from.
@@ -145,7 +144,7 @@ export function mountConsole(deps: ConsoleDeps): void {
       return loginPage(c, 401, 'That key is unknown, revoked or expired.');
     }
     const { token } = await sessions.create(principal.keyId);
-    setCookie(c, SESSION_COOKIE, token, {
+    setCookie(c, sessionCookieName(c), token, {
       httpOnly: true,
       sameSite: 'Strict',
       secure: secure(c),
@@ -157,21 +156,21 @@ export function mountConsole(deps: ConsoleDeps): void {
   });
 
   app.post('/console/logout', async (c) => {
-    const token = getCookie(c, SESSION_COOKIE);
+    const token = getCookie(c, sessionCookieName(c));
     const session = token ? await sessions.find(token) : undefined;
     const form = await c.req.parseBody();
     if (session && !csrfMatches(session, typeof form._csrf === 'string' ? form._csrf : undefined)) {
       throw new ApiError(403, 'forbidden', 'Missing or wrong CSRF token');
     }
     if (token) await sessions.destroy(token);
-    deleteCookie(c, SESSION_COOKIE, { path: '/', secure: secure(c) });
+    deleteCookie(c, sessionCookieName(c), { path: '/', secure: secure(c) });
     return c.redirect('/console/login', 303);
   });
 
   // Every page: a live session whose key still holds, else the login page.
   const pages = app.basePath('/console') as unknown as Hono<ConsoleEnv>;
   const guard = async (c: Context<ConsoleEnv>, next: () => Promise<void>) => {
-    const token = getCookie(c, SESSION_COOKIE);
+    const token = getCookie(c, sessionCookieName(c));
     const session = token ? await sessions.find(token) : undefined;
     const principal: Principal | undefined = session ? await keyStore.principalById(session.keyId) : undefined;
     if (!token || !session || !principal) {
