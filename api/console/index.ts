@@ -63,7 +63,6 @@ export function mountConsole(deps: ConsoleDeps): void {
   const temporalUi = config.temporal.uiUrl
     ? { url: config.temporal.uiUrl, namespace: config.temporal.namespace }
     : undefined;
-  const secure = secureRequest;
 
   // Pages say Referrer-Policy same-origin (the API's no-referrer would make the browser send `Origin: null`
   // with their forms and fetches), so the origin checks see where a write came from.
@@ -136,6 +135,8 @@ export function mountConsole(deps: ConsoleDeps): void {
     const principal = key ? await keyStore.authenticate(key) : undefined;
     if (!principal) {
       failures.set(address, [...recent, Date.now()]);
+      // Addresses that failed once and never came back would stay forever: past 10,000, forget the stale ones.
+      if (failures.size > 10_000) for (const a of [...failures.keys()]) recentFailures(a);
       // Never the key: the address, and how many failures it has made this minute.
       deps.log.warn(
         { address, failures: recent.length + 1, requestId: c.get('requestId') },
@@ -147,7 +148,7 @@ export function mountConsole(deps: ConsoleDeps): void {
     setCookie(c, sessionCookieName(c), token, {
       httpOnly: true,
       sameSite: 'Strict',
-      secure: secure(c),
+      secure: secureRequest(c),
       path: '/',
       maxAge: Math.floor(sessions.ttlMs / 1000),
     });
@@ -163,7 +164,7 @@ export function mountConsole(deps: ConsoleDeps): void {
       throw new ApiError(403, 'forbidden', 'Missing or wrong CSRF token');
     }
     if (token) await sessions.destroy(token);
-    deleteCookie(c, sessionCookieName(c), { path: '/', secure: secure(c) });
+    deleteCookie(c, sessionCookieName(c), { path: '/', secure: secureRequest(c) });
     return c.redirect('/console/login', 303);
   });
 
