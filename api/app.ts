@@ -13,10 +13,11 @@ import { createSecretBox } from '../lib/secret-box.js';
 import type { ApiDeps } from './deps.js';
 import { apiKeyAuth, bearerToken } from './auth.js';
 import { mountConsole } from './console/index.js';
-import { createSessionStore } from '../lib/console/sessions.js';
+import { createSessionStore, SESSION_COOKIE } from '../lib/console/sessions.js';
+import { getCookie } from 'hono/cookie';
 import { mountDocs } from './docs.js';
 import { createMetrics } from './metrics.js';
-import { rateLimit } from './rate-limit.js';
+import { parseCidrs, rateLimit } from './rate-limit.js';
 import { isTemporalUnreachable, temporalBudget } from './temporal-budget.js';
 import { ApiError, errorResponse, SERVICE_STATUS } from './errors.js';
 import { ServiceError } from '../lib/errors.js';
@@ -107,8 +108,30 @@ export function createApp(deps: ApiDeps) {
 
   const metrics = createMetrics(deps);
   app.use('*', metrics.http);
-  // Before everything that costs a query, and before the key is checked: 401s, /ready and /metrics count.
-  app.use('*', rateLimit(deps.config.rateLimitPerMinute));
+  const sessions = createSessionStore({ pool: deps.pool, ttlMs: deps.config.consoleSessionTtlMs });
+  // Before every route, and before the key is checked: 401s, /ready and /metrics count.
+  app.use(
+    '*',
+    rateLimit({
+      perMinute: deps.config.rateLimitPerMinute,
+      trustedProxies: parseCidrs(deps.config.trustedProxies),
+      credential: (c) => {
+        const token = bearerToken(c);
+        if (token) return `key:${token}`;
+        const session = getCookie(c, `__Host-${SESSION_COOKIE}`) ?? getCookie(c, SESSION_COOKIE);
+        return session ? `session:${session}` : undefined;
+      },
+      isValid: async (credential) => {
+        const [kind, value] = [
+          credential.slice(0, credential.indexOf(':')),
+          credential.slice(credential.indexOf(':') + 1),
+        ];
+        if (kind === 'key') return (await keyStore.authenticate(value)) !== undefined;
+        const session = await sessions.find(value);
+        return session !== undefined && (await keyStore.principalById(session.keyId)) !== undefined;
+      },
+    }),
+  );
   app.get('/metrics', metrics.handler);
 
   app.get('/health', (c) => c.json({ status: 'ok' }));
@@ -137,7 +160,6 @@ export function createApp(deps: ApiDeps) {
 
   mountDocs(app, '0.1.0');
 
-  const sessions = createSessionStore({ pool: deps.pool, ttlMs: deps.config.consoleSessionTtlMs });
   mountConsole({ ...deps, keyStore, sessions, app });
 
   app.use('/v1/*', apiKeyAuth(keyStore, sessions));

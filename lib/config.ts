@@ -11,7 +11,7 @@ import { loadClientConfigProfile, type ClientConfigProfile } from '@temporalio/e
 import { z } from 'zod';
 import { loadDeployTargets, DeployTargetsError, type DeployTarget } from './deploys/targets.js';
 import { backupDatabases, backupsConfig, backupVariables, type BackupsConfig } from './config/backups.js';
-import { bool, csv, duration, httpUrl, port, postgresUrl, timezone } from './config/parse.js';
+import { bool, cidrs, csv, duration, httpUrl, port, postgresUrl, timezone } from './config/parse.js';
 import { webhooksConfig, webhookVariables, type WebhooksConfig } from './config/webhooks.js';
 import { parseEncryptionKey } from './secret-box.js';
 import { families, type Family } from './task-queues.js';
@@ -39,6 +39,8 @@ export const envSchema = z.object({
     .optional(),
   API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(600),
   API_CORS_ORIGINS: csv.pipe(z.array(httpUrl)).default([]),
+  TRUSTED_PROXIES: cidrs.default([]),
+  SCHEDULE_BACKFILL_MAX_RUNS: z.coerce.number().int().min(1).max(10_000).default(100),
   CONSOLE_SESSION_TTL: duration.default(12 * 3600 * 1000),
   API_BODY_LIMIT_BYTES: z.coerce
     .number()
@@ -141,6 +143,10 @@ export interface Config {
   workerFamilies: Family[];
   bodyLimitBytes: number;
   rateLimitPerMinute: number;
+  /** Proxies (CIDRs) whose X-Forwarded-For names the client, for rate limits and login throttling. */
+  trustedProxies: string[];
+  /** The most runs one schedule backfill may start (counted from the schedule's spec first). */
+  backfillMaxRuns: number;
   /** Bearer token for GET /metrics (open when unset). */
   metricsToken: string | undefined;
   /** Where the worker serves the Temporal SDK's Prometheus metrics (off when unset). */
@@ -286,6 +292,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.OPSFLOW_WORKER_FAMILIES && e.OPSFLOW_WORKER_FAMILIES.length > 0 ? e.OPSFLOW_WORKER_FAMILIES : [...families],
     bodyLimitBytes: e.API_BODY_LIMIT_BYTES,
     rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,
+    backfillMaxRuns: e.SCHEDULE_BACKFILL_MAX_RUNS,
+    trustedProxies: e.TRUSTED_PROXIES,
     metricsToken: e.METRICS_TOKEN,
     workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
     corsOrigins: e.API_CORS_ORIGINS,

@@ -161,12 +161,17 @@ describe('API hardening: rate limit before authentication, security headers, COR
     const refused = await metrics.request('/metrics');
     expect(refused.status).toBe(429);
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
-    // An address that spent its budget on refused requests is refused before any key it sends is looked up.
+    // An address that spent its budget on refused requests: a key it sends is looked up first — an invented one
+    // is refused, a valid one goes on, on its own budget (a stranger at that address cannot spend it).
     const keyed = limited();
     for (let i = 0; i < 3; i++) expect((await keyed.request('/v1/deploy-targets')).status).toBe(401);
     expect(
-      (await keyed.request('/v1/deploy-targets', { headers: { authorization: `Bearer ${TEST_API_KEY}` } })).status,
+      (await keyed.request('/v1/deploy-targets', { headers: { authorization: 'Bearer invented-key-0123456789' } }))
+        .status,
     ).toBe(429);
+    expect(
+      (await keyed.request('/v1/deploy-targets', { headers: { authorization: `Bearer ${TEST_API_KEY}` } })).status,
+    ).toBe(200);
   });
 
   it('sets security headers; CORS is off by default and answers only configured origins', async () => {

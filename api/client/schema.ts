@@ -35,8 +35,10 @@ export interface paths {
     put?: never;
     post?: never;
     /**
-     * Revoke a key: every API process refuses it within 5 seconds
-     * @description Requires the scope `keys:admin`.
+     * Revoke a key and every key it minted: every API process refuses them within 5 seconds
+     * @description Only a key holding every scope of the key it revokes may revoke it.
+     *
+     *     Requires the scope `keys:admin`.
      */
     delete: operations['revokeApiKey'];
     options?: never;
@@ -747,7 +749,9 @@ export interface paths {
     put?: never;
     /**
      * Run the schedule for the times it would have run in [start, end) — e.g. after an outage
-     * @description Requires the scope `schedules:write`.
+     * @description The times are counted from the schedule's spec before anything starts: a window holding more than SCHEDULE_BACKFILL_MAX_RUNS (default 100) runs is refused whole (422). The runs go one after another, never two at once (overlap BUFFER_ALL).
+     *
+     *     Requires the scope `schedules:write`.
      */
     post: operations['backfillSchedule'];
     delete?: never;
@@ -826,6 +830,8 @@ export interface components {
       prefix: string;
       createdAt: string;
       createdBy: string;
+      /** @description The id of the key that made it */
+      createdByKey: string | null;
       expiresAt: string | null;
       revokedAt: string | null;
       revokedBy: string | null;
@@ -1611,7 +1617,10 @@ export interface operations {
             | 'approver'
             | 'admin'
           )[];
-          /** Format: date-time */
+          /**
+           * Format: date-time
+           * @description At most the maker's own expiry; unset: the maker's expiry, if it has one
+           */
           expiresAt?: string;
         };
       };
@@ -1686,13 +1695,15 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The revoked key */
+      /** @description The revoked key, and the keys revoked with it (what it minted, and what those minted) */
       200: {
         headers: {
           [name: string]: unknown;
         };
         content: {
-          'application/json': components['schemas']['ApiKey'];
+          'application/json': components['schemas']['ApiKey'] & {
+            alsoRevoked: components['schemas']['ApiKey'][];
+          };
         };
       };
       /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
@@ -4648,6 +4659,8 @@ export interface operations {
         content: {
           'application/json': {
             id: string;
+            /** @description Runs it starts */
+            runs: number;
           };
         };
       };

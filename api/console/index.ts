@@ -22,7 +22,7 @@ import { backupHistory } from '../../lib/backups/rows.js';
 import { deployTimeline } from '../../lib/deploys/rows.js';
 import { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
 import { crossOrigin, secureRequest, sessionCookieName } from '../auth.js';
-import { clientAddress } from '../rate-limit.js';
+import { addressBucket, clientAddress, parseCidrs } from '../rate-limit.js';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { AppEnv } from '../router.js';
 import { layout, type Html, type PageContext } from './html.js';
@@ -60,6 +60,7 @@ const safeNext = (next: string | undefined) =>
 
 export function mountConsole(deps: ConsoleDeps): void {
   const { app, sessions, keyStore, pool, config } = deps;
+  const trustedProxies = parseCidrs(config.trustedProxies);
   const temporalUi = config.temporal.uiUrl
     ? { url: config.temporal.uiUrl, namespace: config.temporal.namespace }
     : undefined;
@@ -122,7 +123,7 @@ export function mountConsole(deps: ConsoleDeps): void {
   app.post('/console/login', async (c) => {
     // A login form posted from another site (login CSRF) is refused when the browser names its origin.
     if (crossOrigin(c)) return loginPage(c, 403, 'Cross-origin login refused.');
-    const address = clientAddress(c);
+    const address = addressBucket(clientAddress(c, trustedProxies));
     const recent = recentFailures(address);
     if (recent.length >= LOGIN_FAILURES_PER_MINUTE) {
       const retryAfter = Math.max(1, Math.ceil((recent[0]! + 60_000 - Date.now()) / 1000));

@@ -159,8 +159,8 @@ export function adminCommands(program: Command): void {
       ctx.out.emit(answer);
       table(
         ctx.out,
-        ['ID', 'NAME', 'PREFIX', 'SCOPES', 'EXPIRES', 'REVOKED'],
-        answer.items.map((k) => [k.id, k.name, k.prefix, k.scopes.join(','), k.expiresAt, k.revokedAt]),
+        ['ID', 'NAME', 'PREFIX', 'SCOPES', 'MADE BY', 'EXPIRES', 'REVOKED'],
+        answer.items.map((k) => [k.id, k.name, k.prefix, k.scopes.join(','), k.createdByKey, k.expiresAt, k.revokedAt]),
       );
     }),
   );
@@ -172,6 +172,7 @@ export function adminCommands(program: Command): void {
         const k = await call(ctx.url, ctx.api.DELETE('/v1/api-keys/{id}', { params: { path: { id } } }));
         ctx.out.emit(k);
         ctx.out.line(`revoked ${id} (${k.name}); refused everywhere within 5 s`);
+        for (const m of k.alsoRevoked) ctx.out.line(`  also revoked ${m.id} (${m.name}), minted under it`);
       }),
     );
 }

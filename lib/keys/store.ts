@@ -27,6 +27,8 @@ export interface ApiKeyRecord {
   prefix: string;
   createdAt: string;
   createdBy: string;
+  /** The id of the key that made it (null for keys made before makers were recorded). */
+  createdByKey: string | null;
   expiresAt: string | null;
   revokedAt: string | null;
   revokedBy: string | null;
@@ -39,12 +41,13 @@ interface KeyRow {
   prefix: string;
   created_at: Date;
   created_by: string;
+  created_by_key: string | null;
   expires_at: Date | null;
   revoked_at: Date | null;
   revoked_by: string | null;
 }
 
-const COLUMNS = 'id, name, scopes, prefix, created_at, created_by, expires_at, revoked_at, revoked_by';
+const COLUMNS = 'id, name, scopes, prefix, created_at, created_by, created_by_key, expires_at, revoked_at, revoked_by';
 
 const recordJson = (r: KeyRow): ApiKeyRecord => ({
   id: r.id,
@@ -53,6 +56,7 @@ const recordJson = (r: KeyRow): ApiKeyRecord => ({
   prefix: r.prefix,
   createdAt: r.created_at.toISOString(),
   createdBy: r.created_by,
+  createdByKey: r.created_by_key,
   expiresAt: r.expires_at?.toISOString() ?? null,
   revokedAt: r.revoked_at?.toISOString() ?? null,
   revokedBy: r.revoked_by,
@@ -65,8 +69,8 @@ export const envKeyId = (key: string) => `env_${digest(key).toString('hex').slic
 
 /** A refusal of the key store; the API renders it as its error envelope (lib/errors.ts). */
 export class KeyError extends ServiceError {
-  constructor(code: 'not_found' | 'conflict' | 'forbidden', message: string) {
-    super(code, message);
+  constructor(code: 'not_found' | 'conflict' | 'forbidden' | 'unprocessable', message: string, details?: unknown) {
+    super(code, message, details);
   }
 }
 
@@ -149,7 +153,11 @@ export function createKeyStore(opts: { pool: Pool; envKeys: string[]; cacheMs?: 
       return found;
     },
 
-    /** Makes a key. The key is in the answer and nowhere else: only its digest is stored. */
+    /**
+     * Makes a key. The key is in the answer and nowhere else: only its digest is stored. A key never holds more
+     * than its maker: no scope the maker lacks, and no life past the maker's own expiry (a maker that expires
+     * gives its expiry to a key asked for without one). Its maker is recorded, so revoking the maker revokes it.
+     */
     async create(input: {
       name: string;
       scopes: Scope[];
@@ -160,10 +168,18 @@ export function createKeyStore(opts: { pool: Pool; envKeys: string[]; cacheMs?: 
       if (beyond.length > 0) {
         throw new KeyError('forbidden', `a key cannot grant scopes it does not hold: ${beyond.join(', ')}`);
       }
+      const makerExpiry = input.by.expiresAt;
+      if (makerExpiry && input.expiresAt && input.expiresAt > makerExpiry) {
+        throw new KeyError(
+          'unprocessable',
+          `a key cannot outlive the key that makes it: expiresAt must be at most ${makerExpiry.toISOString()}`,
+          [{ path: 'expiresAt', message: `after the maker's expiry ${makerExpiry.toISOString()}` }],
+        );
+      }
       const key = `opsk_${randomBytes(32).toString('base64url')}`;
       const { rows } = await pool.query<KeyRow>(
-        `INSERT INTO opsflow.api_keys (id, name, scopes, hash, prefix, created_by, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${COLUMNS}`,
+        `INSERT INTO opsflow.api_keys (id, name, scopes, hash, prefix, created_by, created_by_key, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
         [
           newId('key'),
           input.name,
@@ -171,7 +187,8 @@ export function createKeyStore(opts: { pool: Pool; envKeys: string[]; cacheMs?: 
           digest(key),
           key.slice(0, 12),
           actorLabel(input.by),
-          input.expiresAt ?? null,
+          input.by.keyId,
+          input.expiresAt ?? makerExpiry ?? null,
         ],
       );
       return { record: recordJson(rows[0]!), key };
@@ -192,19 +209,45 @@ export function createKeyStore(opts: { pool: Pool; envKeys: string[]; cacheMs?: 
       return { bootstrap, items: items.map(recordJson), nextCursor };
     },
 
-    /** Revokes a key; every API process refuses it within `cacheMs`. Revoking twice is a conflict. */
-    async revoke(id: string, by: Actor): Promise<ApiKeyRecord> {
+    /**
+     * Revokes a key and every key it minted, and theirs, in one statement; every API process refuses them within
+     * `cacheMs`. A key revokes only keys whose scopes it holds all of. Revoking twice is a conflict.
+     */
+    async revoke(id: string, by: Principal): Promise<ApiKeyRecord & { alsoRevoked: ApiKeyRecord[] }> {
       if (env.some((k) => k.principal.keyId === id)) {
         throw new KeyError('conflict', `${id} is a bootstrap key: remove it from OPSFLOW_API_KEYS instead`);
       }
+      const target = await get(id); // 404 when there is no such key
+      const beyond = target.scopes.filter((s) => !by.scopes.has(s));
+      if (beyond.length > 0) {
+        throw new KeyError('forbidden', `a key cannot revoke a key with scopes it does not hold: ${beyond.join(', ')}`);
+      }
+      if (target.revokedAt) throw new KeyError('conflict', `API key ${id} was revoked at ${target.revokedAt}`);
       const { rows } = await pool.query<KeyRow>(
-        `UPDATE opsflow.api_keys SET revoked_at = now(), revoked_by = $2
-         WHERE id = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`,
+        `WITH RECURSIVE minted(id) AS (
+           SELECT id FROM opsflow.api_keys WHERE id = $1
+           UNION
+           SELECT k.id FROM opsflow.api_keys k JOIN minted m ON k.created_by_key = m.id
+         )
+         UPDATE opsflow.api_keys k SET revoked_at = now(), revoked_by = $2
+         FROM minted WHERE k.id = minted.id AND k.revoked_at IS NULL
+         RETURNING ${COLUMNS.split(', ')
+           .map((c) => `k.${c}`)
+           .join(', ')}`,
         [id, actorLabel(by)],
       );
-      if (rows[0]) return recordJson(rows[0]);
-      const existing = await get(id); // 404 when there is no such key
-      throw new KeyError('conflict', `API key ${id} was revoked at ${existing.revokedAt}`);
+      const self = rows.find((r) => r.id === id);
+      if (!self) throw new KeyError('conflict', `API key ${id} was revoked just now by another request`);
+      // This process stops at once (the others within `cacheMs`).
+      const revoked = new Set(rows.map((r) => r.id));
+      for (const [k, v] of cache) if (v.principal && revoked.has(v.principal.keyId)) cache.delete(k);
+      return {
+        ...recordJson(self),
+        alsoRevoked: rows
+          .filter((r) => r.id !== id)
+          .sort((a, b) => a.created_at.getTime() - b.created_at.getTime())
+          .map(recordJson),
+      };
     },
   };
 }

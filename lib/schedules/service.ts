@@ -11,9 +11,12 @@ import {
   type ScheduleDescription,
   type ScheduleSpec,
 } from '@temporalio/client';
+import { msNumberToTs, tsToMs } from '@temporalio/common/lib/time.js';
 import type { Config } from '../config.js';
 import { formatDuration } from '../durations.js';
 import { ServiceError } from '../errors.js';
+import { actorLabel, type Actor } from '../keys/scopes.js';
+import type { Logger } from '../logger.js';
 import type { TaskQueues } from '../task-queues.js';
 import { declareSchedules, type ScheduleDeclaration } from './declarations.js';
 
@@ -23,6 +26,7 @@ export interface ScheduleServiceDeps {
   config: Config;
   queues: TaskQueues;
   temporal: Client;
+  logger?: Logger;
 }
 
 /** The last run a schedule started, and how it went (a workflow status, or why it is unknown). */
@@ -100,6 +104,30 @@ export function createScheduleService(deps: ScheduleServiceDeps) {
     return { d, handle };
   }
 
+  /**
+   * How many times the schedule's spec matches in [start, end), as the server computes them — counted page by
+   * page (the server answers at most 1,000 times a call) until the window ends or the count passes `limit`.
+   */
+  async function matchingTimes(scheduleId: string, start: Date, end: Date, limit: number) {
+    let runs = 0;
+    let from = start.getTime();
+    for (;;) {
+      const { startTime } = await deps.temporal.workflowService.listScheduleMatchingTimes({
+        namespace: deps.temporal.options.namespace,
+        scheduleId,
+        startTime: msNumberToTs(from),
+        // The server's end is inclusive; backfill's window is [start, end).
+        endTime: msNumberToTs(end.getTime() - 1),
+      });
+      const times = startTime ?? [];
+      runs += times.length;
+      const last = times.at(-1);
+      if (times.length < 1000 || !last) return { runs, exact: true };
+      if (runs > limit) return { runs, exact: false };
+      from = tsToMs(last) + 1;
+    }
+  }
+
   async function lastRun(s: ScheduleDescription | undefined): Promise<ScheduleRun | null> {
     const last = s?.info.recentActions.at(-1);
     if (!last) return null;
@@ -161,16 +189,32 @@ export function createScheduleService(deps: ScheduleServiceDeps) {
       const { handle } = await applied(id);
       await handle.trigger(ScheduleOverlapPolicy.ALLOW_ALL);
     },
-    /** Runs it for the times it would have run in [start, end): after an outage. */
-    async backfill(id: string, start: Date, end: Date): Promise<void> {
+    /**
+     * Runs it for the times it would have run in [start, end): after an outage. The times are counted from the
+     * schedule's spec on the server before anything starts, and a window of more than `backfillMaxRuns` is
+     * refused whole; the runs go one after another, never two at once (BUFFER_ALL: BUFFER_ONE would drop every run past the second).
+     */
+    async backfill(id: string, start: Date, end: Date, by: Actor): Promise<{ runs: number }> {
       declaration(id);
       if (!(start < end)) throw new ScheduleError('unprocessable', 'start must be before end');
       if (end.getTime() > Date.now()) throw new ScheduleError('unprocessable', 'end must not be in the future');
       if (end.getTime() - start.getTime() > BACKFILL_MAX_DAYS * 24 * 3600 * 1000) {
         throw new ScheduleError('unprocessable', `backfill at most ${BACKFILL_MAX_DAYS} days at a time`);
       }
-      const { handle } = await applied(id);
-      await handle.backfill({ start, end, overlap: ScheduleOverlapPolicy.ALLOW_ALL });
+      const { d, handle } = await applied(id);
+      const max = deps.config.backfillMaxRuns;
+      const { runs, exact } = await matchingTimes(d.id, start, end, max);
+      if (runs > max) {
+        throw new ScheduleError(
+          'unprocessable',
+          `the window holds ${exact ? '' : 'at least '}${runs} runs of ${d.id}; one backfill starts at most ${max} (SCHEDULE_BACKFILL_MAX_RUNS): narrow the window`,
+          { runs, exact, maxRuns: max },
+        );
+      }
+      if (runs === 0) return { runs };
+      await handle.backfill({ start, end, overlap: ScheduleOverlapPolicy.BUFFER_ALL });
+      deps.logger?.info({ schedule: d.id, start, end, runs, by: actorLabel(by) }, 'schedule backfill requested');
+      return { runs };
     },
   };
 }

@@ -19,7 +19,8 @@ describe('schedules API', () => {
   const id = encodeURIComponent('opsflow:system-check');
 
   beforeAll(async () => {
-    h = await createHarness();
+    // A low cap, so the window just over it is a few minutes long.
+    h = await createHarness({ SCHEDULE_BACKFILL_MAX_RUNS: '3' });
     await applySchedules(h.client, declareSchedules(h.config, h.queues));
     workers = await startWorkers(h, ['system']);
   });
@@ -97,19 +98,57 @@ describe('schedules API', () => {
     expect(one.lastRun?.outcome).toBe('COMPLETED');
   });
 
-  it('backfills a past window; refuses a reversed or future window and unknown ids', async () => {
+  it('backfills a past window one run at a time, counting its runs first; refuses a window over the cap, a reversed or future window and unknown ids', async () => {
     // A window a day back, before this test server existed: none of its times has run. (A window the schedule
     // already ran through would backfill runs whose workflow ids exist, which Temporal does not start again.)
-    const end = new Date(Date.now() - 24 * 3600_000);
+    const fiveMinutes = 5 * 60_000;
+    const end = new Date(Math.floor((Date.now() - 24 * 3600_000) / fiveMinutes) * fiveMinutes + 1000);
     const start = new Date(end.getTime() - 11 * 60_000);
-    const before = (await h.client.schedule.getHandle('opsflow:system-check').describe()).info.numActionsTaken;
+    // The system check runs every 5 minutes on the clock: 14:55:01 back 11 minutes holds 14:45 and 14:50 and 14:55.
+    const due = [0, 1, 2, 3].map((k) => end.getTime() - 1000 - k * fiveMinutes).filter((t) => t >= start.getTime());
+    const handle = h.client.schedule.getHandle('opsflow:system-check');
+    const before = (await handle.describe()).info.numActionsTaken;
+
+    // Four runs is one over the cap of 3: refused whole, with the count, and nothing starts.
+    const wide = { start: new Date(end.getTime() - 16 * 60_000 - 1000).toISOString(), end: end.toISOString() };
+    const refused = await api(`/v1/schedules/${id}/backfill`, wide);
+    expect(refused.status).toBe(422);
+    const envelope = (await refused.json()) as { error: { message: string; details: unknown } };
+    expect(envelope.error.message).toContain('SCHEDULE_BACKFILL_MAX_RUNS');
+    expect(envelope.error.details).toEqual({ runs: 4, exact: true, maxRuns: 3 });
+    // A month of a 5-minute schedule (8,640 runs) likewise: counted until past the cap (the server answers
+    // 1,000 times a call), and said so.
+    const month = { start: new Date(end.getTime() - 30 * 24 * 3600_000).toISOString(), end: end.toISOString() };
+    const monthly = (await (await api(`/v1/schedules/${id}/backfill`, month)).json()) as {
+      error: { message: string; details: unknown };
+    };
+    expect(monthly.error.details).toEqual({ runs: 1000, exact: false, maxRuns: 3 });
+    expect(monthly.error.message).toContain('at least 1000 runs');
+    // Under a cap of 2,000, a week (2,016 runs) is counted exactly across three pages, and still refused.
+    const week = { start: new Date(end.getTime() - 7 * 24 * 3600_000).toISOString(), end: end.toISOString() };
+    const wider = testApp(h, { config: { ...h.config, backfillMaxRuns: 2000 } });
+    const weekly = await wider.request(`/v1/schedules/${id}/backfill`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(week),
+    });
+    expect(weekly.status).toBe(422);
+    expect(((await weekly.json()) as { error: { details: unknown } }).error.details).toEqual({
+      runs: 2016,
+      exact: true,
+      maxRuns: 2000,
+    });
     const res = await api(`/v1/schedules/${id}/backfill`, { start: start.toISOString(), end: end.toISOString() });
     expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ id: 'opsflow:system-check', runs: due.length });
     await waitFor(
-      async () => (await h.client.schedule.getHandle('opsflow:system-check').describe()).info.numActionsTaken,
-      (n) => n >= before + 2,
+      async () => (await handle.describe()).info.numActionsTaken,
+      (n) => n >= before + due.length,
       20_000,
     );
+    // Nothing else started: the refused windows added no run.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await handle.describe()).info.numActionsTaken).toBe(before + due.length);
     expect(
       (await api(`/v1/schedules/${id}/backfill`, { start: end.toISOString(), end: start.toISOString() })).status,
     ).toBe(422);

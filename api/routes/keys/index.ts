@@ -22,6 +22,7 @@ const ApiKey = z
     prefix: z.string().openapi({ description: 'The first characters of the key, to recognise it' }),
     createdAt: z.string(),
     createdBy: z.string(),
+    createdByKey: z.string().nullable().openapi({ description: 'The id of the key that made it' }),
     expiresAt: z.string().nullable(),
     revokedAt: z.string().nullable(),
     revokedBy: z.string().nullable(),
@@ -49,6 +50,7 @@ export function apiKeyRoutes(_deps: ApiDeps, store: KeyStore) {
                 scopes: z.array(ScopeName).min(1).max(50),
                 expiresAt: z.iso
                   .datetime({ offset: true })
+                  .openapi({ description: "At most the maker's own expiry; unset: the maker's expiry, if it has one" })
                   .transform((s) => new Date(s))
                   .optional(),
               })
@@ -123,9 +125,15 @@ export function apiKeyRoutes(_deps: ApiDeps, store: KeyStore) {
       method: 'delete',
       path: '/api-keys/{id}',
       operationId: 'revokeApiKey',
-      summary: 'Revoke a key: every API process refuses it within 5 seconds',
+      summary: 'Revoke a key and every key it minted: every API process refuses them within 5 seconds',
+      description: 'Only a key holding every scope of the key it revokes may revoke it.',
       request: { params: IdParam },
-      responses: { 200: { description: 'The revoked key', ...json(ApiKey) } },
+      responses: {
+        200: {
+          description: 'The revoked key, and the keys revoked with it (what it minted, and what those minted)',
+          ...json(ApiKey.extend({ alsoRevoked: z.array(ApiKey) })),
+        },
+      },
     }),
     async (c) => c.json(await store.revoke(c.req.valid('param').id, actorOf(c)), 200),
   );

@@ -5,6 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { createScheduleService } from '../../../lib/schedules/service.js';
+import { actorOf } from '../../auth.js';
 import type { ApiDeps } from '../../deps.js';
 import { json } from '../../pagination.js';
 import { newRouter } from '../../router.js';
@@ -38,7 +39,12 @@ const Schedule = z
 
 export function scheduleRoutes(deps: ApiDeps) {
   const router = newRouter();
-  const schedules = createScheduleService({ config: deps.config, queues: deps.queues, temporal: deps.temporal });
+  const schedules = createScheduleService({
+    config: deps.config,
+    queues: deps.queues,
+    temporal: deps.temporal,
+    logger: deps.log,
+  });
   const Id = z.object({ id: z.string().min(1).max(200) });
 
   router.openapi(
@@ -119,6 +125,8 @@ export function scheduleRoutes(deps: ApiDeps) {
       path: '/schedules/{id}/backfill',
       operationId: 'backfillSchedule',
       summary: 'Run the schedule for the times it would have run in [start, end) — e.g. after an outage',
+      description:
+        "The times are counted from the schedule's spec before anything starts: a window holding more than SCHEDULE_BACKFILL_MAX_RUNS (default 100) runs is refused whole (422). The runs go one after another, never two at once (overlap BUFFER_ALL).",
       request: {
         params: Id,
         body: {
@@ -128,13 +136,18 @@ export function scheduleRoutes(deps: ApiDeps) {
           ),
         },
       },
-      responses: { 202: { description: 'Backfill requested', ...json(z.object({ id: z.string() })) } },
+      responses: {
+        202: {
+          description: 'Backfill requested',
+          ...json(z.object({ id: z.string(), runs: z.number().int().openapi({ description: 'Runs it starts' }) })),
+        },
+      },
     }),
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
-      await schedules.backfill(id, new Date(body.start), new Date(body.end));
-      return c.json({ id }, 202);
+      const { runs } = await schedules.backfill(id, new Date(body.start), new Date(body.end), actorOf(c));
+      return c.json({ id, runs }, 202);
     },
   );
 
