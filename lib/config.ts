@@ -266,6 +266,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`Temporal config (TEMPORAL_CONFIG_FILE / TEMPORAL_PROFILE): ${(err as Error).message}`);
   }
   const databases = backupDatabases(e, problems);
+  const backups = backupsConfig(e, databases, problems);
   let deployTargets: DeployTarget[] = [];
   try {
     deployTargets = loadDeployTargets(
@@ -322,7 +323,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM, opsEmail: e.OPS_EMAIL },
     systemCheck: { urls: e.HEALTH_CHECK_URLS, timeoutMs: e.HEALTH_CHECK_TIMEOUT_MS },
-    backups: backupsConfig(e, databases),
+    backups,
     encryption: { current, previous: previous.filter((k): k is Buffer => k !== undefined) },
     webhooks: webhooksConfig(e),
     deploys: { targets: deployTargets },

@@ -32,7 +32,7 @@ const BIN = path.resolve('cli/bin.mjs');
 const tag = `${process.pid}`;
 const stateDb = `opsflow_cli_state_${tag}`;
 const sourceDb = `opsflow_cli_src_${tag}`;
-const restoredDb = `opsflow_cli_restored_${tag}`;
+const restoredDb = `${sourceDb}_restore_1`;
 
 interface Ran {
   code: number | null;

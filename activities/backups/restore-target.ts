@@ -1,15 +1,9 @@
 /**
- * The restore's target: checked before anything is written (never opsflow's own database; a non-empty one only
- * with overwrite), and again at the promotion, which puts the verified staging copy in its place.
+ * The restore's target: checked before anything is written (on the source's allow-list, never opsflow's,
+ * Temporal's or the server's own database; a non-empty one only with overwrite), and again at the promotion, which puts the verified staging copy in its place.
  */
 import pg from 'pg';
-import {
-  DATABASE_NAME,
-  isOpsflowDatabase,
-  maintenanceUrl,
-  targetState,
-  type TargetState,
-} from '../../lib/backups/databases.js';
+import { maintenanceUrl, restoreTargetRefusal, targetState, type TargetState } from '../../lib/backups/databases.js';
 import { unmarkScratch } from '../../lib/backups/scratch.js';
 import type { Config } from '../../lib/config.js';
 import { quoteIdent } from '../../lib/db.js';
@@ -17,16 +11,13 @@ import { BackupErrorType, fail } from './pg-tools.js';
 
 export const createRestoreTargetActivities = (deps: { config: Config }) => ({
   /**
-   * Checks a restore target before anything is written: never opsflow's own database; a non-empty one
-   * only with `overwrite`.
+   * Checks a restore target before anything is written: allowed for the source (restoreTargetRefusal); a
+   * non-empty one only with `overwrite`.
    */
   async checkRestoreTarget(input: { database: string; target: string; overwrite: boolean }): Promise<TargetState> {
     const server = { database: input.database };
-    if (!DATABASE_NAME.test(input.target))
-      throw fail(BackupErrorType.BadTarget, `invalid database name ${input.target}`);
-    if (await isOpsflowDatabase(deps.config, server, input.target)) {
-      throw fail(BackupErrorType.BadTarget, `${input.target} holds opsflow's own state; restore it elsewhere`);
-    }
+    const refusal = await restoreTargetRefusal(deps.config, input.database, input.target);
+    if (refusal) throw fail(BackupErrorType.BadTarget, refusal);
     const state = await targetState(deps.config, server, input.target);
     if (state === 'non-empty' && !input.overwrite) {
       throw fail(
@@ -62,8 +53,10 @@ export const createRestoreTargetActivities = (deps: { config: Config }) => ({
         throw fail(BackupErrorType.RestoreFailed, `restored database ${input.from} disappeared before promotion`);
       }
       // The target was checked before the restore began, minutes ago: check again right before it is replaced.
-      if (await isOpsflowDatabase(deps.config, server, input.to)) {
-        throw fail(BackupErrorType.BadTarget, `${input.to} holds opsflow's own state; nothing was replaced`);
+      const refusal = await restoreTargetRefusal(deps.config, input.database, input.to);
+      if (refusal) {
+        await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(input.from)} WITH (FORCE)`);
+        throw fail(BackupErrorType.BadTarget, `${refusal}; nothing was replaced`);
       }
       if (input.overwrite === false && (await targetState(deps.config, server, input.to)) === 'non-empty') {
         await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(input.from)} WITH (FORCE)`);

@@ -89,7 +89,7 @@ export function backupCommands(program: Command): void {
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  opsflow restore backup:app:2026-11-28T02-00-00-000Z app_restored\n  opsflow restore backup:app:… app --overwrite --confirm app',
+      '\nExamples:\n  opsflow restore backup:app:2026-11-28T02-00-00-000Z app_restore_1\n  opsflow restore backup:app:… app --overwrite --confirm app',
     )
     .action(
       run(

@@ -59,6 +59,55 @@ async function addressesOf(u: URL): Promise<string[]> {
   }
 }
 
+/**
+ * Databases no restore ever writes to, whatever RESTORE_TARGETS says: the server's own (`postgres`, the
+ * templates) and Temporal's persistence (the names compose and `npm run cluster` give them). opsflow's own
+ * database is refused too, by its URL (isOpsflowDatabase).
+ */
+export const NEVER_RESTORED: readonly string[] = [
+  'postgres',
+  'template0',
+  'template1',
+  'temporal',
+  'temporal_visibility',
+];
+
+/** What a restore of `source` may target: its RESTORE_TARGETS entry, else the source itself and `<source>_restore_*`. */
+export const restoreTargetPatterns = (config: Config, source: string): string[] =>
+  config.backups.restoreTargets[source] ?? [source, `${source}_restore_*`];
+
+/** A RESTORE_TARGETS pattern (a database name, `*` standing for any run of name characters) as a RegExp. */
+export const targetPattern = (pattern: string) =>
+  new RegExp(
+    `^${pattern
+      .split('*')
+      .map((part) => part.replace(/[^A-Za-z0-9_]/g, ''))
+      .join('[A-Za-z0-9_]*')}$`,
+  );
+
+/**
+ * Why `target` may not receive a restore of `source`, or undefined when it may: a bad name, a database no restore
+ * ever writes to, opsflow's own, or a name outside the source's allow-list.
+ */
+export async function restoreTargetRefusal(
+  config: Config,
+  source: string,
+  target: string,
+): Promise<string | undefined> {
+  if (!DATABASE_NAME.test(target)) return `invalid database name ${target}`;
+  if (NEVER_RESTORED.includes(target)) {
+    return `${target} is never a restore target (the server's own and Temporal's databases are refused, whatever RESTORE_TARGETS says)`;
+  }
+  if (await isOpsflowDatabase(config, { database: source }, target)) {
+    return `${target} holds opsflow's own state; restore it elsewhere`;
+  }
+  const patterns = restoreTargetPatterns(config, source);
+  if (!patterns.some((p) => targetPattern(p).test(target))) {
+    return `${target} is not a restore target of ${source}: RESTORE_TARGETS allows ${patterns.join(', ')}`;
+  }
+  return undefined;
+}
+
 export type TargetState = 'missing' | 'empty' | 'non-empty';
 
 /** Whether `name` exists on `server` and holds any table, view, sequence or function of its own. */

@@ -1,7 +1,8 @@
 /**
  * Backups and restores as the API drives them: start a backup now (one per database at a time), read the
  * catalogues with a running run's live step, and start a restore of a verified backup after the checks a
- * person would make (the target repeated, not opsflow's own database, not a non-empty one unless asked).
+ * person would make (the target repeated and on the source's allow-list, never opsflow's, Temporal's or the server's
+ * own database, not a non-empty one unless asked).
  * Refusals are BackupErrors.
  */
 import {
@@ -28,7 +29,7 @@ import {
   restoreWorkflowId,
   type RestoreInput,
 } from './contract.js';
-import { isOpsflowDatabase, targetState } from './databases.js';
+import { restoreTargetRefusal, targetState } from './databases.js';
 import {
   backupPage,
   backupRow,
@@ -159,8 +160,9 @@ export function createBackupService(deps: BackupServiceDeps) {
         );
       }
       const server = { database: backup.database };
-      if (await isOpsflowDatabase(deps.config, server, req.targetDatabase)) {
-        throw new BackupError('unprocessable', `${req.targetDatabase} holds opsflow's own state; restore it elsewhere`);
+      const refusal = await restoreTargetRefusal(deps.config, backup.database, req.targetDatabase);
+      if (refusal) {
+        throw new BackupError('unprocessable', refusal, [{ path: 'targetDatabase', message: refusal }]);
       }
       if (!req.overwrite && (await targetState(deps.config, server, req.targetDatabase)) === 'non-empty') {
         throw new BackupError(

@@ -15,6 +15,8 @@ export const backupVariables = {
   BACKUP_S3_KEEP_MONTHLY: z.coerce.number().int().min(0).default(0),
   VERIFY_DATABASE_URL: postgresUrl.optional(),
   PG_BIN_DIR: z.string().min(1).optional(),
+  /** `orders=orders,orders_restore_*;billing=billing_copy`: where each source database's backups may be restored. */
+  RESTORE_TARGETS: z.string().optional(),
   S3_BUCKET: z.string().min(3).max(63).optional(),
   S3_PREFIX: z.string().default('opsflow/'),
   S3_ENDPOINT: httpUrl.optional(),
@@ -33,6 +35,8 @@ export interface BackupsConfig {
   /** Server where scratch databases for verification are created (its maintenance database). */
   verifyUrl: string;
   pgBinDir: string | undefined;
+  /** RESTORE_TARGETS: per source database, the target name patterns allowed (absent: the default rule). */
+  restoreTargets: Record<string, string[]>;
   retention: { local: RetentionPolicy; s3: RetentionPolicy };
   s3:
     | {
@@ -59,7 +63,41 @@ export function backupDatabases(e: BackupEnv, problems: string[]): BackupsConfig
   return databases;
 }
 
-export function backupsConfig(e: BackupEnv, databases: BackupsConfig['databases']): BackupsConfig {
+/** A target pattern: a database name in which `*` stands for any run of name characters. */
+const TARGET_PATTERN = /^[A-Za-z_*][A-Za-z0-9_*]{0,62}$/;
+
+/** RESTORE_TARGETS → { source: patterns }; a problem for an unknown source, a bad pattern or a bad entry. */
+function restoreTargets(
+  value: string | undefined,
+  databases: BackupsConfig['databases'],
+  problems: string[],
+): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const entry of (value ?? '')
+    .split(';')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const [source, list, extra] = entry.split('=').map((s) => s.trim());
+    const patterns = (list ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    if (!source || extra !== undefined || patterns.length === 0) {
+      problems.push(`RESTORE_TARGETS: "${entry}" is not source=pattern,pattern (e.g. orders=orders,orders_restore_*)`);
+    } else if (!databases.some((d) => d.name === source)) {
+      problems.push(`RESTORE_TARGETS: ${source} is not a database in BACKUP_DATABASE_URLS`);
+    } else if (patterns.some((p) => !TARGET_PATTERN.test(p))) {
+      problems.push(
+        `RESTORE_TARGETS: ${source}: each target is a database name, * matching any run of name characters`,
+      );
+    } else {
+      out[source] = patterns;
+    }
+  }
+  return out;
+}
+
+export function backupsConfig(e: BackupEnv, databases: BackupsConfig['databases'], problems: string[]): BackupsConfig {
   const maintenance = new URL(e.VERIFY_DATABASE_URL ?? databases[0]!.url);
   maintenance.pathname = '/postgres';
   return {
@@ -68,6 +106,7 @@ export function backupsConfig(e: BackupEnv, databases: BackupsConfig['databases'
     schedule: e.BACKUP_SCHEDULE,
     verifyUrl: maintenance.toString(),
     pgBinDir: e.PG_BIN_DIR,
+    restoreTargets: restoreTargets(e.RESTORE_TARGETS, databases, problems),
     retention: {
       local: {
         daily: e.BACKUP_LOCAL_KEEP_DAILY,

@@ -36,7 +36,7 @@ describe('backup integrity at the tool boundary', () => {
   const log = () => readFile(path.join(bin, 'calls.log'), 'utf8').catch(() => '');
   const source = `opsflow_int_src_${process.pid}`;
   const evil = `opsflow_int_evil_${process.pid}`;
-  const target = `opsflow_int_tgt_${process.pid}`;
+  const target = `${source}_restore_1`;
 
   beforeAll(async () => {
     await recreateDatabase(source);

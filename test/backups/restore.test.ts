@@ -86,7 +86,7 @@ describe('restore, drill and freshness', () => {
   let s3: S3Server;
   let smtp: SmtpCapture;
   const source = `opsflow_rs_src_${process.pid}`;
-  const target = `opsflow_rs_tgt_${process.pid}`;
+  const target = `${source}_restore_1`;
   const auth = authHeaders();
   let backup: BackupResult;
 
@@ -133,7 +133,7 @@ describe('restore, drill and freshness', () => {
       body: JSON.stringify(body),
     });
 
-  it('refuses a restore without the right confirmation, into a non-empty database, or into opsflow itself', async () => {
+  it('refuses a restore without the right confirmation, into a non-empty database, into opsflow, Temporal or the server itself, or off the allow-list', async () => {
     const missing = await restore(backup.id, { targetDatabase: target });
     expect(missing.status).toBe(400);
     const wrong = await restore(backup.id, { targetDatabase: target, confirm: `${target}x` });
@@ -145,6 +145,18 @@ describe('restore, drill and freshness', () => {
     expect(unknown.status).toBe(404);
     const own = new URL(h.config.databaseUrl).pathname.slice(1);
     expect((await restore(backup.id, { targetDatabase: own, confirm: own })).status).toBe(422);
+    // The server's own and Temporal's databases, even confirmed and with overwrite; a name off the source's
+    // allow-list (by default the source itself and <source>_restore_*).
+    for (const name of ['postgres', 'template1', 'temporal', 'temporal_visibility']) {
+      const res = await restore(backup.id, { targetDatabase: name, confirm: name, overwrite: true });
+      expect(res.status, name).toBe(422);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toContain('never a restore target');
+    }
+    const offList = await restore(backup.id, { targetDatabase: 'billing', confirm: 'billing', overwrite: true });
+    expect(offList.status).toBe(422);
+    expect(((await offList.json()) as { error: { message: string } }).error.message).toBe(
+      `billing is not a restore target of ${source}: RESTORE_TARGETS allows ${source}, ${source}_restore_*`,
+    );
     // The source itself is non-empty: refused without overwrite.
     const busy = await restore(backup.id, { targetDatabase: source, confirm: source });
     expect(busy.status).toBe(409);

@@ -175,12 +175,20 @@ describe('the compose stack, through its published ports', () => {
     const refused = await api<{ error: { code: string } }>(
       'POST',
       `/v1/backups/${encodeURIComponent(backupId)}/restore`,
-      { targetDatabase: 'shop_restored', confirm: 'shop_restoredx' },
+      { targetDatabase: 'shop_restore_smoke', confirm: 'shop_restore_smokex' },
     );
     expect(refused.status).toBe(422);
+    // Temporal's own database is never a restore target, confirmed and with overwrite or not.
+    const temporalDb = await api<{ error: { message: string } }>(
+      'POST',
+      `/v1/backups/${encodeURIComponent(backupId)}/restore`,
+      { targetDatabase: 'temporal', confirm: 'temporal', overwrite: true },
+    );
+    expect(temporalDb.status).toBe(422);
+    expect(temporalDb.body.error.message).toContain('never a restore target');
     const restore = await api<{ id: string }>('POST', `/v1/backups/${encodeURIComponent(backupId)}/restore`, {
-      targetDatabase: 'shop_restored',
-      confirm: 'shop_restored',
+      targetDatabase: 'shop_restore_smoke',
+      confirm: 'shop_restore_smoke',
     });
     expect(restore.status, JSON.stringify(restore.body)).toBe(202);
     const restored = await waitFor(
@@ -191,8 +199,8 @@ describe('the compose stack, through its published ports', () => {
     );
     expect(restored.body.status, JSON.stringify(restored.body)).toBe('restored');
     const counts = (db: string) => appSql('SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM customers)', db);
-    expect(await counts('shop_restored')).toEqual(await counts('shop'));
-    expect(await counts('shop_restored')).toEqual([['1234', '56']]);
+    expect(await counts('shop_restore_smoke')).toEqual(await counts('shop'));
+    expect(await counts('shop_restore_smoke')).toEqual([['1234', '56']]);
   });
 
   it('deploys to a target container: ships, rolls back a bad version, and production waits for a second key', async () => {
