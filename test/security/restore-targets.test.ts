@@ -64,7 +64,9 @@ describe('security: restore targets', () => {
   });
 
   it("the worker's own check refuses too: a restore workflow started around the API fails before writing", async () => {
-    const { checkRestoreTarget } = createRestoreTargetActivities({ config: config() });
+    const activities = createRestoreTargetActivities({ config: config() });
+    const checkRestoreTarget = (input: { database: string; target: string; overwrite: boolean }) =>
+      activities.checkRestoreTarget(input);
     await expect(checkRestoreTarget({ database: 'orders', target: 'temporal', overwrite: true })).rejects.toThrow(
       /never a restore target/,
     );
