@@ -11,6 +11,7 @@ import { isPostgresUnavailable } from '../lib/db.js';
 import { createKeyStore } from '../lib/keys/store.js';
 import { createSecretBox } from '../lib/secret-box.js';
 import type { ApiDeps } from './deps.js';
+import { auditTrail } from './audit.js';
 import { apiKeyAuth, bearerToken } from './auth.js';
 import { mountConsole } from './console/index.js';
 import { createSessionStore, SESSION_COOKIE } from '../lib/console/sessions.js';
@@ -23,6 +24,7 @@ import { ApiError, errorResponse, SERVICE_STATUS } from './errors.js';
 import { ServiceError } from '../lib/errors.js';
 import { newRouter } from './router.js';
 import { apiKeyRoutes } from './routes/keys/index.js';
+import { auditRoutes } from './routes/audit/index.js';
 import { backupRoutes } from './routes/backups/index.js';
 import { deployRoutes } from './routes/deploys/index.js';
 import { scheduleRoutes } from './routes/schedules/index.js';
@@ -163,6 +165,7 @@ export function createApp(deps: ApiDeps) {
   mountConsole({ ...deps, keyStore, sessions, app });
 
   app.use('/v1/*', apiKeyAuth(keyStore, sessions));
+  app.use('/v1/*', auditTrail({ pool: deps.pool, log: deps.log, trustedProxies: deps.config.trustedProxies }));
   app.use('/v1/*', temporalBudget(deps.temporal.connection, deps.probe));
   app.route('/v1', apiKeyRoutes(deps, keyStore));
   app.route('/v1', systemCheckRoutes(deps));
@@ -175,6 +178,7 @@ export function createApp(deps: ApiDeps) {
   app.route('/v1', deployRoutes(deps));
   app.route('/v1', scheduleRoutes(deps));
   app.route('/v1', statusRoutes(deps));
+  app.route('/v1', auditRoutes(deps));
 
   app.notFound((c) => errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`));
 

@@ -113,6 +113,9 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler<AppEnv> {
     });
   };
 
+  // A lookup that fails (PostgreSQL down) counts as not valid: the address pays, as for any unproven caller.
+  const isValid = (credential: string, c: Context<AppEnv>) => opts.isValid(credential, c).catch(() => false);
+
   return async (c, next) => {
     const credential = opts.credential(c);
     const byAddress = refill(`addr:${addressBucket(clientAddress(c, trustedProxies))}`);
@@ -120,7 +123,7 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler<AppEnv> {
     if (credential) {
       // The address's budget is spent (by anonymous calls or refused keys): only a credential that is valid
       // goes on, on its own budget.
-      if (byAddress.tokens < 1 && !(await opts.isValid(credential, c))) return refuse(c, byAddress);
+      if (byAddress.tokens < 1 && !(await isValid(credential, c))) return refuse(c, byAddress);
       bucket = refill(`cred:${createHash('sha256').update(credential).digest('hex').slice(0, 32)}`);
     }
     if (bucket.tokens < 1) return refuse(c, bucket);
@@ -131,7 +134,7 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler<AppEnv> {
     // A credential no route accepted — refused (401), or sent where nothing checks it (/ready, /health) and not
     // valid — was a stranger's call after all: the address pays for it too.
     if (credential && !c.get('principal')) {
-      const valid = c.res.status !== 401 && (await opts.isValid(credential, c));
+      const valid = c.res.status !== 401 && (await isValid(credential, c));
       if (!valid) byAddress.tokens = Math.max(0, byAddress.tokens - 1);
     }
   };

@@ -3,7 +3,13 @@ import type { Principal } from '../lib/keys/store.js';
 import { errorResponse, validationMessage, zodDetails } from './errors.js';
 
 export type AppEnv = {
-  Variables: { requestId: string; keyId: string | undefined; principal: Principal | undefined };
+  Variables: {
+    requestId: string;
+    keyId: string | undefined;
+    principal: Principal | undefined;
+    /** The operation a request reached (its operationId) and what it acts on, for the audit log. */
+    audit: { action: string; resource: string | null } | undefined;
+  };
 };
 
 export function newRouter() {

@@ -6,6 +6,7 @@
  */
 import { createRoute, z, type RouteConfig } from '@hono/zod-openapi';
 import type { Scope } from '../lib/keys/scopes.js';
+import { auditAs } from './audit.js';
 import { requireScope } from './auth.js';
 import { ERROR_CODES } from './errors.js';
 
@@ -31,6 +32,7 @@ export const TAGS = {
   schedules: 'The schedules opsflow declares, and their runs',
   system: 'Status and system checks',
   keys: 'Scoped API keys',
+  audit: 'The audit log: who did what',
 } as const;
 const tagOf: Record<string, keyof typeof TAGS> = {
   endpoints: 'webhooks',
@@ -46,6 +48,7 @@ const tagOf: Record<string, keyof typeof TAGS> = {
   'system-check': 'system',
   status: 'system',
   'api-keys': 'keys',
+  audit: 'audit',
 };
 
 export function route<const R extends Omit<RouteConfig, 'security' | 'middleware' | 'tags'> & { operationId: string }>(
@@ -60,7 +63,7 @@ export function route<const R extends Omit<RouteConfig, 'security' | 'middleware
     tags: [tag],
     description: `${config.description ? `${config.description}\n\n` : ''}Requires the scope \`${scope}\`.`,
     security: [{ bearerAuth: [scope] }],
-    middleware: requireScope(scope),
+    middleware: [auditAs(config.operationId, config.path), requireScope(scope)],
     responses: {
       ...config.responses,
       400: error('The request is malformed or fails validation (`malformed_json`, `validation_failed`)'),

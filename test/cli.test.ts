@@ -284,6 +284,27 @@ describe('opsflow CLI against the real stack', () => {
     expect(deploy.stdout).toMatch(/✔ deploy of prod 2\.0\.0 succeeded/);
   });
 
+  it('audit: who did what, filtered; bad filters are usage errors or the API refusal', async () => {
+    const made = await cli(['keys', 'create', 'cli-audited', '-s', 'read', '--json']);
+    expect(made.code).toBe(0);
+    const id = (JSON.parse(made.stdout) as { id: string }).id;
+    const listed = await cli(['audit', '--action', 'createApiKey', '--resource', `api-keys/${id}`]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toMatch(
+      new RegExp(`env-1 \\(env_\\w+\\)\\s+createApiKey\\s+api-keys/${id}\\s+succeeded 201\\s+api`),
+    );
+    const json = await cli(['audit', '--resource', 'api-keys/*', '--limit', '1', '--json']);
+    const page = JSON.parse(json.stdout) as { items: { action: string }[]; nextCursor: string | null };
+    expect(page.items).toHaveLength(1);
+    const badTime = await cli(['audit', '--since', 'soon']);
+    expect(badTime.code).toBe(2);
+    expect(badTime.stderr).toMatch(/--since is not a time/);
+    expect((await cli(['audit', '--limit', '0'])).code).toBe(2);
+    const badOutcome = await cli(['audit', '--outcome', 'maybe']);
+    expect(badOutcome.code).toBe(3);
+    expect(badOutcome.stderr).toMatch(/HTTP 400 validation_failed/);
+  });
+
   it('--timeout and Ctrl-C detach (exit 4, 130) and `watch` follows the same run to its end', async () => {
     const started = await cli(['deploy', 'web', '-v', '1.2.0', '--timeout', '1s']);
     expect(started.code).toBe(4);

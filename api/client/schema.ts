@@ -780,6 +780,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/audit': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The audit log: who did what, newest first
+     * @description Requires the scope `audit:read`.
+     */
+    get: operations['listAudit'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -825,6 +845,7 @@ export interface components {
         | 'deploys:run'
         | 'deploys:approve'
         | 'keys:admin'
+        | 'audit:read'
       )[];
       /** @description The first characters of the key, to recognise it */
       prefix: string;
@@ -1501,6 +1522,33 @@ export interface components {
           }[]
         | null;
     };
+    AuditRecord: {
+      id: string;
+      at: string;
+      /** @description The key that acted (null: a console login that matched no key) */
+      actor: {
+        keyId: string;
+        keyName: string;
+        tenantId: string | null;
+      } | null;
+      /** @description The operation (its operationId), or consoleLogin / consoleLogout */
+      action: string;
+      /** @description What it acted on: endpoints/ep_…, deploys/… */
+      resource: string | null;
+      /** @enum {string} */
+      outcome: 'succeeded' | 'refused' | 'denied' | 'failed';
+      /** @description The HTTP status the request was answered with */
+      status: number;
+      /** @enum {string} */
+      via: 'api' | 'console';
+      /** @description Finds the request in the logs (X-Request-Id) */
+      requestId: string;
+      address: string | null;
+      /** @description The error code of a refusal, or the id a request made beside its resource */
+      detail: {
+        [key: string]: string;
+      } | null;
+    };
   };
   responses: never;
   parameters: never;
@@ -1611,6 +1659,7 @@ export interface operations {
             | 'deploys:run'
             | 'deploys:approve'
             | 'keys:admin'
+            | 'audit:read'
             | 'publisher'
             | 'operator'
             | 'deployer'
@@ -4748,6 +4797,86 @@ export interface operations {
         };
       };
       /** @description The API key lacks the scope read (`forbidden`) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited (`rate_limited`); Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error (`internal`); the request id finds it in the logs */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listAudit: {
+    parameters: {
+      query?: {
+        /** @description A key id */
+        actor?: string;
+        /** @description An operationId, e.g. createEndpoint */
+        action?: string;
+        /** @description A resource (endpoints/ep_…), or a prefix of one ending in * (endpoints/*) */
+        resource?: string;
+        outcome?: 'succeeded' | 'refused' | 'denied' | 'failed';
+        since?: string;
+        until?: string;
+        cursor?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of audit records */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['AuditRecord'][];
+            nextCursor: string | null;
+          };
+        };
+      };
+      /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description No API key, or an invalid, revoked or expired one (`unauthorized`) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The API key lacks the scope audit:read (`forbidden`) */
       403: {
         headers: {
           [name: string]: unknown;

@@ -22,6 +22,7 @@ export const PAGES = [
   { path: '/console/backups', name: 'Backups' },
   { path: '/console/deploys', name: 'Deploys' },
   { path: '/console/schedules', name: 'Schedules' },
+  { path: '/console/audit', name: 'Audit' },
 ] as const;
 
 export function layout(ctx: PageContext | undefined, current: string, title: string, body: Html): Html {

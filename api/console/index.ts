@@ -23,6 +23,8 @@ import { deployTimeline } from '../../lib/deploys/rows.js';
 import { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
 import { crossOrigin, secureRequest, sessionCookieName } from '../auth.js';
 import { addressBucket, clientAddress, parseCidrs } from '../rate-limit.js';
+import { recordAudit, type AuditRecord } from '../../lib/audit/log.js';
+import { AUDIT_FILTERS, auditPage, type AuditFilterValues } from './pages-audit.js';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { AppEnv } from '../router.js';
 import { layout, type Html, type PageContext } from './html.js';
@@ -61,6 +63,21 @@ const safeNext = (next: string | undefined) =>
 export function mountConsole(deps: ConsoleDeps): void {
   const { app, sessions, keyStore, pool, config } = deps;
   const trustedProxies = parseCidrs(config.trustedProxies);
+  /** A login or logout in the audit log (the console's writes go through the API and are recorded there). */
+  const audit = async (c: Context<AppEnv>, actor: Principal | null, action: string, status: number) => {
+    const entry = {
+      actor: actor && { keyId: actor.keyId, keyName: actor.keyName },
+      action,
+      resource: null,
+      status,
+      via: 'console' as const,
+      requestId: c.get('requestId'),
+      address: clientAddress(c, trustedProxies),
+    };
+    await recordAudit(pool, entry).catch((err: unknown) =>
+      deps.log.error({ err, audit: entry }, 'audit row not written'),
+    );
+  };
   const temporalUi = config.temporal.uiUrl
     ? { url: config.temporal.uiUrl, namespace: config.temporal.namespace }
     : undefined;
@@ -143,6 +160,7 @@ export function mountConsole(deps: ConsoleDeps): void {
         { address, failures: recent.length + 1, requestId: c.get('requestId') },
         'console login failed: unknown, revoked or expired key',
       );
+      await audit(c, null, 'consoleLogin', 401);
       return loginPage(c, 401, 'That key is unknown, revoked or expired.');
     }
     const { token } = await sessions.create(principal.keyId);
@@ -154,6 +172,7 @@ export function mountConsole(deps: ConsoleDeps): void {
       maxAge: Math.floor(sessions.ttlMs / 1000),
     });
     deps.log.info({ keyId: principal.keyId }, 'console login');
+    await audit(c, principal, 'consoleLogin', 303);
     return c.redirect(safeNext(typeof form.next === 'string' ? form.next : undefined), 303);
   });
 
@@ -165,6 +184,8 @@ export function mountConsole(deps: ConsoleDeps): void {
       throw new ApiError(403, 'forbidden', 'Missing or wrong CSRF token');
     }
     if (token) await sessions.destroy(token);
+    const principal = session ? await keyStore.principalById(session.keyId) : undefined;
+    if (principal) await audit(c, principal, 'consoleLogout', 303);
     deleteCookie(c, sessionCookieName(c), { path: '/', secure: secureRequest(c) });
     return c.redirect('/console/login', 303);
   });
@@ -245,6 +266,26 @@ export function mountConsole(deps: ConsoleDeps): void {
   });
 
   page('/deploys', 'Deploys', async (c) => deploysPage(c.get('page'), await deployTimeline(pool)));
+
+  page('/audit', 'Audit', async (c) => {
+    const filters: AuditFilterValues = {};
+    for (const f of AUDIT_FILTERS) {
+      const v = c.req.query(f)?.trim();
+      if (v) filters[f] = v;
+    }
+    if (!c.get('page').principal.scopes.has('audit:read')) return auditPage(filters, { lacking: 'audit:read' });
+    const q = new URLSearchParams(filters);
+    const cursor = c.req.query('cursor');
+    if (cursor) q.set('cursor', cursor);
+    q.set('limit', '100');
+    try {
+      return auditPage(filters, await api<{ items: AuditRecord[]; nextCursor: string | null }>(c, `/v1/audit?${q}`));
+    } catch (err) {
+      // A filter the API refuses (an unknown outcome, a bad cursor): said on the page, with the form to fix it.
+      if (err instanceof ApiError && err.status === 400) return auditPage(filters, { problem: err.message });
+      throw err;
+    }
+  });
 
   page('/schedules', 'Schedules', async (c) =>
     schedulesPage(c.get('page'), (await api<{ items: ScheduleView[] }>(c, '/v1/schedules')).items),

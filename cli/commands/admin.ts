@@ -130,6 +130,57 @@ export function adminCommands(program: Command): void {
       }),
     );
 
+  program
+    .command('audit')
+    .description('Who did what through the API and the console, newest first (needs audit:read)')
+    .option('--actor <keyId>', 'only this key')
+    .option('--action <operation>', 'only this operation, e.g. createEndpoint, revokeApiKey, consoleLogin')
+    .option('--resource <resource>', 'only this resource (endpoints/ep_…), or a prefix ending in * (endpoints/*)')
+    .option('--outcome <outcome>', 'succeeded, refused, denied or failed')
+    .option('--since <time>', 'an ISO time: from then on')
+    .option('--until <time>', 'an ISO time: before then')
+    .option('--limit <n>', 'rows (1-200)', '50')
+    .option('--cursor <cursor>', 'the next page, as the previous one printed it')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  opsflow audit --resource "endpoints/*" --since 2026-12-01T00:00:00Z\n  opsflow audit --actor key_… --outcome denied --json',
+    )
+    .action(
+      run(async (ctx, o: Record<string, string | undefined>) => {
+        for (const t of ['since', 'until'] as const) {
+          if (o[t] !== undefined && Number.isNaN(Date.parse(o[t]))) throw usage(`--${t} is not a time: ${o[t]}`);
+        }
+        const limit = Number(o.limit);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw usage(`--limit must be 1-200: ${o.limit}`);
+        const query = {
+          actor: o.actor,
+          action: o.action,
+          resource: o.resource,
+          outcome: o.outcome as 'succeeded' | undefined,
+          since: o.since && new Date(o.since).toISOString(),
+          until: o.until && new Date(o.until).toISOString(),
+          cursor: o.cursor,
+          limit,
+        };
+        const answer = await call(ctx.url, ctx.api.GET('/v1/audit', { params: { query } }));
+        ctx.out.emit(answer);
+        table(
+          ctx.out,
+          ['AT', 'WHO', 'ACTION', 'RESOURCE', 'OUTCOME', 'VIA', 'REQUEST'],
+          answer.items.map((r) => [
+            r.at,
+            r.actor ? `${r.actor.keyName} (${r.actor.keyId})` : null,
+            r.action,
+            r.resource,
+            `${r.outcome} ${r.status}${r.detail?.error ? ` ${r.detail.error}` : ''}`,
+            r.via,
+            r.requestId,
+          ]),
+        );
+        if (answer.nextCursor) ctx.out.line(ctx.out.c.dim(`more: --cursor ${answer.nextCursor}`));
+      }),
+    );
+
   const keys = program.command('keys').description('Scoped API keys (needs keys:admin)');
   keys
     .command('create')

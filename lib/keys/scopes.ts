@@ -15,6 +15,7 @@ export const SCOPES = [
   'deploys:run',
   'deploys:approve',
   'keys:admin',
+  'audit:read',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 
@@ -30,6 +31,7 @@ export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   'deploys:run': 'start deploys, dry runs and rollbacks to a version that once succeeded; cancel deploys',
   'deploys:approve': 'approve or reject deploys waiting for approval',
   'keys:admin': 'create, list and revoke API keys (never with more scopes than its own)',
+  'audit:read': 'read the audit log: who did what through the API and the console (GET /v1/audit)',
 };
 
 export const PRESETS = {

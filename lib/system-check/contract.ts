@@ -47,4 +47,6 @@ export interface HistoryRetentionResult {
   auditRows: number;
   /** Absent from runs before the console's aggregates existed. */
   attemptHours?: number;
+  /** Absent from runs before the audit log existed. */
+  auditLog?: number;
 }

@@ -7,7 +7,7 @@
  *   and never one with an open dead letter;
  * - then events older than the cutoff that no delivery refers to any more (their idempotency keys with them);
  * - the console's hourly attempt aggregates older than the webhook cutoff;
- * - system check runs and subscription audit rows older than their cutoffs.
+ * - system check runs, subscription audit rows and audit log rows older than their cutoffs.
  *
  * The metric counters are kept right by their triggers (attempts ever made stay counted: they were made).
  */
@@ -24,6 +24,8 @@ export interface PruneCounts {
   events: number;
   systemCheckRuns: number;
   auditRows: number;
+  /** Audit log rows (who did what through the API and console), on the same cutoff as subscription audit rows. */
+  auditLog: number;
   /** Hourly attempt aggregates (the console's plots) older than the webhook cutoff. */
   attemptHours: number;
 }
@@ -68,6 +70,12 @@ const STATEMENTS: { key: keyof PruneCounts; cutoff: keyof RetentionCutoffs; sql:
     sql: `DELETE FROM opsflow.subscription_audit WHERE id IN (
             SELECT id FROM opsflow.subscription_audit WHERE at < ${older('$1')} LIMIT $2)`,
   },
+  {
+    key: 'auditLog',
+    cutoff: 'auditMs',
+    sql: `DELETE FROM opsflow.audit_log WHERE id IN (
+            SELECT id FROM opsflow.audit_log WHERE at < ${older('$1')} LIMIT $2)`,
+  },
 ];
 
 /** Deletes everything past its cutoff, `batch` rows per statement; `onBatch` after each (a heartbeat). */
@@ -76,7 +84,14 @@ export async function pruneHistory(
   cutoffs: RetentionCutoffs,
   opts: { batch: number; onBatch?: (counts: PruneCounts) => void },
 ): Promise<PruneCounts> {
-  const counts: PruneCounts = { deliveries: 0, events: 0, systemCheckRuns: 0, auditRows: 0, attemptHours: 0 };
+  const counts: PruneCounts = {
+    deliveries: 0,
+    events: 0,
+    systemCheckRuns: 0,
+    auditRows: 0,
+    auditLog: 0,
+    attemptHours: 0,
+  };
   for (const s of STATEMENTS) {
     for (;;) {
       const { rowCount } = await pool.query(s.sql, [cutoffs[s.cutoff], opts.batch]);

@@ -51,7 +51,12 @@ describe('history retention', () => {
        INSERT INTO opsflow.system_check_runs (workflow_id, status, checks, started_at) VALUES ('sc_new', 'ok', '[]', now());
        INSERT INTO opsflow.subscription_audit (subscription_id, action, at)
          SELECT NULL, 'sweep', now() - interval '400 days' FROM generate_series(1, 3);
-       INSERT INTO opsflow.subscription_audit (subscription_id, action, at) VALUES (NULL, 'sweep', now() - interval '100 days');`,
+       INSERT INTO opsflow.subscription_audit (subscription_id, action, at) VALUES (NULL, 'sweep', now() - interval '100 days');
+       INSERT INTO opsflow.audit_log (id, at, action, outcome, status, via, request_id)
+         SELECT 'aud_old_' || g, now() - interval '400 days', 'createEndpoint', 'succeeded', 201, 'api', 'r' || g
+         FROM generate_series(1, 3) g;
+       INSERT INTO opsflow.audit_log (id, at, action, outcome, status, via, request_id)
+         VALUES ('aud_new', now() - interval '100 days', 'createEndpoint', 'succeeded', 201, 'api', 'r');`,
     );
   });
 
@@ -67,7 +72,14 @@ describe('history retention', () => {
       workflowId: `history-retention-test-${Date.now()}`,
       args: [{ webhookMs: 30 * DAY, systemCheckMs: 30 * DAY, auditMs: 365 * DAY, batch: 2 }],
     });
-    expect(result).toEqual({ deliveries: 2, events: 2, systemCheckRuns: 3, auditRows: 3, attemptHours: 2 });
+    expect(result).toEqual({
+      deliveries: 2,
+      events: 2,
+      systemCheckRuns: 3,
+      auditRows: 3,
+      auditLog: 3,
+      attemptHours: 2,
+    });
 
     const ids = async (sql: string) => (await queryIn<{ id: string }>(stateDb, sql)).map((r) => r.id).sort();
     expect(await ids('SELECT id FROM opsflow.webhook_deliveries')).toEqual(['d_new', 'd_old_dead', 'd_old_pending']);
@@ -79,6 +91,7 @@ describe('history retention', () => {
     expect(await ids('SELECT id FROM opsflow.dead_letters')).toEqual(['dl_open']);
     expect(await ids('SELECT workflow_id AS id FROM opsflow.system_check_runs')).toEqual(['sc_new']);
     expect(await queryIn(stateDb, 'SELECT count(*)::int AS n FROM opsflow.subscription_audit')).toEqual([{ n: 1 }]);
+    expect(await ids('SELECT id FROM opsflow.audit_log')).toEqual(['aud_new']);
     // The metric counters followed the deletes (their triggers).
     const counted = await queryIn<{ label: string; n: number }>(
       stateDb,
@@ -97,6 +110,13 @@ describe('history retention', () => {
       workflowId: `history-retention-test-again-${Date.now()}`,
       args: [{ webhookMs: 30 * DAY, systemCheckMs: 30 * DAY, auditMs: 365 * DAY }],
     });
-    expect(again).toEqual({ deliveries: 0, events: 0, systemCheckRuns: 0, auditRows: 0, attemptHours: 0 });
+    expect(again).toEqual({
+      deliveries: 0,
+      events: 0,
+      systemCheckRuns: 0,
+      auditRows: 0,
+      auditLog: 0,
+      attemptHours: 0,
+    });
   });
 });
