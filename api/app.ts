@@ -110,7 +110,11 @@ export function createApp(deps: ApiDeps) {
 
   const metrics = createMetrics(deps);
   app.use('*', metrics.http);
-  const sessions = createSessionStore({ pool: deps.pool, ttlMs: deps.config.consoleSessionTtlMs });
+  const sessions = createSessionStore({
+    pool: deps.pool,
+    ttlMs: deps.config.consoleSessionTtlMs,
+    idleMs: deps.config.consoleIdleTimeoutMs,
+  });
   // Before every route, and before the key is checked: 401s, /ready and /metrics count.
   app.use(
     '*',

@@ -71,7 +71,7 @@ export function auditTrail(deps: { pool: Pool; log: Logger; trustedProxies: stri
     const answer = await fromAnswer(c);
     const collection = !audit.resource?.includes('/');
     const entry: AuditEntry = {
-      actor: { keyId: principal.keyId, keyName: principal.keyName },
+      actor: { keyId: principal.keyId, keyName: principal.keyName, tenantId: principal.tenantId },
       action: audit.action,
       resource: collection && answer.id && c.res.status < 300 ? `${audit.resource}/${answer.id}` : audit.resource,
       status: c.res.status,

@@ -89,15 +89,44 @@ async function sessionPrincipal(c: Context, store: KeyStore, sessions: SessionSt
   return principal;
 }
 
-export function requireScope(scope: Scope): MiddlewareHandler {
+/**
+ * The route's scope, and — for a tenant key — that the route is one of the families a tenant reaches (webhooks and
+ * subscriptions); backups, deploys, schedules, status, keys and the audit log are the operator's.
+ */
+export function requireScope(scope: Scope, tenantRoute = false): MiddlewareHandler {
   return async (c, next) => {
     const principal = c.get('principal') as Principal | undefined;
     if (!principal?.scopes.has(scope)) {
       return errorResponse(c, 403, 'forbidden', `This API key lacks the scope ${scope}`, { requiredScope: scope });
     }
+    if (principal.tenantId && !tenantRoute) {
+      return errorResponse(
+        c,
+        403,
+        'forbidden',
+        `This API key is tenant ${principal.tenantId}'s: it reaches only its tenant's webhooks and subscriptions`,
+      );
+    }
     await next();
   };
 }
+
+/**
+ * The tenant a request acts for: a tenant key's own (naming another is 403), or for a global key the tenant it
+ * names, if any. Routes of tenant families call it; their services then see only that tenant's rows.
+ */
+export function tenantScope(c: Context, named?: string | null): string | undefined {
+  const own = (c.get('principal') as Principal | undefined)?.tenantId;
+  if (!own) return named ?? undefined;
+  if (named != null && named !== own) {
+    throw new ApiError(403, 'forbidden', `This API key is tenant ${own}'s: it cannot act for tenant ${named}`);
+  }
+  return own;
+}
+
+/** A tenant key's tenant (its reads and writes are limited to it); undefined for a global key. */
+export const keyTenant = (c: Context): string | undefined =>
+  (c.get('principal') as Principal | undefined)?.tenantId ?? undefined;
 
 /** The key that is acting, as records name it. Routes behind `apiKeyAuth` always have one. */
 export function actorOf(c: Context): Principal {

@@ -51,6 +51,9 @@ const tagOf: Record<string, keyof typeof TAGS> = {
   audit: 'audit',
 };
 
+/** The families a tenant key reaches (its tenant's part of them); every other route refuses it (403). */
+export const TENANT_FAMILIES: ReadonlySet<keyof typeof TAGS> = new Set(['webhooks', 'subscriptions']);
+
 export function route<const R extends Omit<RouteConfig, 'security' | 'middleware' | 'tags'> & { operationId: string }>(
   scope: Scope,
   config: R,
@@ -63,7 +66,7 @@ export function route<const R extends Omit<RouteConfig, 'security' | 'middleware
     tags: [tag],
     description: `${config.description ? `${config.description}\n\n` : ''}Requires the scope \`${scope}\`.`,
     security: [{ bearerAuth: [scope] }],
-    middleware: [auditAs(config.operationId, config.path), requireScope(scope)],
+    middleware: [auditAs(config.operationId, config.path), requireScope(scope, TENANT_FAMILIES.has(tag))],
     responses: {
       ...config.responses,
       400: error('The request is malformed or fails validation (`malformed_json`, `validation_failed`)'),

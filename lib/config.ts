@@ -42,6 +42,7 @@ export const envSchema = z.object({
   TRUSTED_PROXIES: cidrs.default([]),
   SCHEDULE_BACKFILL_MAX_RUNS: z.coerce.number().int().min(1).max(10_000).default(100),
   CONSOLE_SESSION_TTL: duration.default(12 * 3600 * 1000),
+  CONSOLE_IDLE_TIMEOUT: duration.default(30 * 60 * 1000),
   API_BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()
@@ -155,6 +156,8 @@ export interface Config {
   corsOrigins: string[];
   /** How long a console login lasts (CONSOLE_SESSION_TTL). */
   consoleSessionTtlMs: number;
+  /** A console session unused this long ends (CONSOLE_IDLE_TIMEOUT). */
+  consoleIdleTimeoutMs: number;
   databaseUrl: string;
   databasePoolMax: number;
   /**
@@ -299,6 +302,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
     corsOrigins: e.API_CORS_ORIGINS,
     consoleSessionTtlMs: e.CONSOLE_SESSION_TTL,
+    consoleIdleTimeoutMs: e.CONSOLE_IDLE_TIMEOUT,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
     startConcurrency: e.WORKFLOW_START_CONCURRENCY,

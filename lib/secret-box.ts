@@ -90,29 +90,64 @@ export async function ensureEncryptionKeyFile(dataDir: string): Promise<string> 
 }
 
 /**
- * Rewrites every webhook secret that is plaintext (rows from before encryption) or encrypted under a
- * previous key, under the current key. Idempotent; row by row, each in its own statement.
+ * Every column opsflow stores encrypted, by table and key column: what a key rotation rewrites. A new encrypted
+ * column joins this list (test/security/encryption-rotation.test.ts fails on an encrypted value outside it).
+ * `plaintextBefore` names the columns that held plaintext in rows written before encryption existed.
+ */
+export const ENCRYPTED_COLUMNS: readonly {
+  table: string;
+  key: string;
+  columns: readonly string[];
+  plaintextBefore: readonly string[];
+}[] = [
+  {
+    table: 'opsflow.webhook_endpoints',
+    key: 'id',
+    columns: ['secret', 'previous_secret', 'routing_key'],
+    plaintextBefore: ['secret', 'previous_secret'],
+  },
+];
+
+/**
+ * Rewrites every value of ENCRYPTED_COLUMNS that is plaintext (webhook secrets from before encryption) or
+ * encrypted under a previous key, under the current key. Idempotent; row by row, each in its own statement that
+ * changes the row only if it still holds what was read. A value no key opens is left as it is (and counted): the
+ * attempts that need it fail saying so.
  */
 export async function encryptStoredSecrets(pool: Pool, box: SecretBox, log?: Logger): Promise<number> {
-  const { rows } = await pool.query<{ id: string; secret: string; previous_secret: string | null }>(
-    'SELECT id, secret, previous_secret FROM opsflow.webhook_endpoints',
-  );
-  const plain = (v: string) => (v.startsWith(`${PREFIX}.`) ? box.decrypt(v) : v);
   let rewritten = 0;
-  for (const r of rows) {
-    const stale = (v: string | null) => v !== null && !box.isCurrent(v);
-    if (!stale(r.secret) && !stale(r.previous_secret)) continue;
-    await pool.query(
-      'UPDATE opsflow.webhook_endpoints SET secret = $2, previous_secret = $3 WHERE id = $1 AND secret = $4',
-      [
-        r.id,
-        box.encrypt(plain(r.secret)),
-        r.previous_secret === null ? null : box.encrypt(plain(r.previous_secret)),
-        r.secret,
-      ],
+  let unreadable = 0;
+  for (const { table, key, columns, plaintextBefore } of ENCRYPTED_COLUMNS) {
+    const { rows } = await pool.query<Record<string, string | null>>(
+      `SELECT ${key}, ${columns.join(', ')} FROM ${table} WHERE ${columns.map((c) => `${c} IS NOT NULL`).join(' OR ')}`,
     );
-    rewritten += 1;
+    for (const r of rows) {
+      const values = columns.map((c) => r[c] ?? null);
+      if (values.every((v) => v === null || box.isCurrent(v))) continue;
+      let next: (string | null)[];
+      try {
+        next = values.map((v, i) =>
+          v === null || box.isCurrent(v)
+            ? v
+            : box.encrypt(v.startsWith(`${PREFIX}.`) || !plaintextBefore.includes(columns[i]!) ? box.decrypt(v) : v),
+        );
+      } catch (err) {
+        if (!(err instanceof SecretBoxError)) throw err;
+        unreadable += 1;
+        continue;
+      }
+      const sets = columns.map((c, i) => `${c} = $${i + 2}`).join(', ');
+      const same = columns.map((c, i) => `${c} IS NOT DISTINCT FROM $${i + 2 + columns.length}`).join(' AND ');
+      await pool.query(`UPDATE ${table} SET ${sets} WHERE ${key} = $1 AND ${same}`, [r[key], ...next, ...values]);
+      rewritten += 1;
+    }
   }
-  if (rewritten > 0) log?.info({ rewritten }, 'webhook secrets encrypted under the current key');
+  if (rewritten > 0) log?.info({ rewritten }, 'stored secrets encrypted under the current key');
+  if (unreadable > 0) {
+    log?.warn(
+      { unreadable },
+      'stored secrets under a key that is neither OPSFLOW_ENCRYPTION_KEY nor OPSFLOW_ENCRYPTION_KEY_PREVIOUS: left as they are; their deliveries fail until the key is restored or the secrets are set again',
+    );
+  }
   return rewritten;
 }

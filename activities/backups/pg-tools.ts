@@ -57,13 +57,15 @@ export function bin(config: Config, name: string): string {
 }
 
 /**
- * A connection URL as a PostgreSQL client tool's arguments: the URL without its password, and the password
- * in PGPASSWORD, so `ps` (which shows argv to every user of the machine) never shows it.
+ * A connection URL as a PostgreSQL client tool's arguments: the URL without its password — in the user part or as
+ * libpq's `?password=` parameter, which wins as it does in libpq — and the password in PGPASSWORD, so `ps` (which
+ * shows argv to every user of the machine) never shows it.
  */
 export function pgConnection(url: string): { arg: string; env: Record<string, string> } {
   const u = new URL(url);
-  const password = decodeURIComponent(u.password);
+  const password = u.searchParams.get('password') ?? decodeURIComponent(u.password);
   u.password = '';
+  u.searchParams.delete('password');
   return { arg: `--dbname=${u.toString()}`, env: password ? { PGPASSWORD: password } : {} };
 }
 

@@ -7,7 +7,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, type Client } from '@temporalio/client';
 import type { Config } from '../../lib/config.js';
-import { createSecretBox } from '../../lib/secret-box.js';
+import { createSecretBox, SecretBoxError } from '../../lib/secret-box.js';
 import type { Pool } from '../../lib/db.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Mailer } from '../../lib/mailer.js';
@@ -119,16 +119,26 @@ export const createWebhookActivities = (deps: {
           });
         }
       }
-      const body = render(d);
+      // A secret or routing key no key of this worker opens (the key it was stored under was dropped, or the
+      // value altered) will not open on a retry either: the attempt is recorded and dead-lettered with the cause.
+      let body: string | undefined;
+      let secrets: string[];
+      try {
+        body = render(d);
+        secrets = [box.decrypt(d.secret)];
+        if (d.previous_secret && d.previous_secret_expires_at && d.previous_secret_expires_at > new Date()) {
+          secrets.push(box.decrypt(d.previous_secret));
+        }
+      } catch (err) {
+        if (!(err instanceof SecretBoxError)) throw err;
+        const reason = `cannot decrypt the endpoint's ${d.format === 'pagerduty' ? 'signing secret or routing key' : 'signing secret'}: ${err.message}. Put the key it was stored under in OPSFLOW_ENCRYPTION_KEY_PREVIOUS, or set the secret again (rotate-secret; PATCH routingKey)`;
+        return record(d, input, startedAt, undefined, { kind: 'permanent', reason });
+      }
       if (body === undefined) {
         const reason = `a ${d.format} endpoint does not take ${d.event_id}'s event type (it neither triggers nor resolves a condition)`;
         return record(d, input, startedAt, undefined, { kind: 'permanent', reason }, false);
       }
       const timestamp = Math.floor(Date.now() / 1000);
-      const secrets = [box.decrypt(d.secret)];
-      if (d.previous_secret && d.previous_secret_expires_at && d.previous_secret_expires_at > new Date()) {
-        secrets.push(box.decrypt(d.previous_secret));
-      }
       // Heartbeats while waiting on a slow receiver let a dead worker's attempt be retried in seconds.
       const beat = setInterval(() => Context.current().heartbeat(), 1000);
       const answer = await sendWebhook({

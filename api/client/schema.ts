@@ -847,6 +847,8 @@ export interface components {
         | 'keys:admin'
         | 'audit:read'
       )[];
+      /** @description The tenant it is limited to: only that tenant's webhooks and subscriptions */
+      tenantId: string | null;
       /** @description The first characters of the key, to recognise it */
       prefix: string;
       createdAt: string;
@@ -901,6 +903,7 @@ export interface components {
       postgres?: boolean;
       /** @description Health URLs to check instead of HEALTH_CHECK_URLS. URLs not configured there need the scope schedules:write and pass the SSRF guard (no private, loopback or metadata addresses unless in WEBHOOK_ALLOWED_CIDRS) */
       httpUrls?: string[];
+      /** @description Per check; longer than HEALTH_CHECK_TIMEOUT_MS needs the scope schedules:write */
       timeoutMs?: number;
     };
     Endpoint: {
@@ -1144,7 +1147,7 @@ export interface components {
       outcome: 'created' | 'unchanged' | 'rejected';
       error?: {
         /** @enum {string} */
-        code: 'validation_failed' | 'unprocessable' | 'conflict';
+        code: 'validation_failed' | 'unprocessable' | 'conflict' | 'forbidden';
         message: string;
         details?: unknown;
       };
@@ -1666,6 +1669,8 @@ export interface operations {
             | 'approver'
             | 'admin'
           )[];
+          /** @description Limit the key to one tenant (set by a global key only; a tenant key's keys are always its tenant's) */
+          tenantId?: string;
           /**
            * Format: date-time
            * @description At most the maker's own expiry; unset: the maker's expiry, if it has one
@@ -2302,7 +2307,8 @@ export interface operations {
           'application/json': {
             id: string;
             secret: string;
-            previousSecretExpiresAt: string;
+            /** @description Until when the old secret signs too; null when the old one could not be decrypted (its key was lost) and was dropped */
+            previousSecretExpiresAt: string | null;
           };
         };
       };

@@ -163,6 +163,11 @@ export function mountConsole(deps: ConsoleDeps): void {
       await audit(c, null, 'consoleLogin', 401);
       return loginPage(c, 401, 'That key is unknown, revoked or expired.');
     }
+    if (principal.tenantId) {
+      // The console shows every tenant's webhooks and the operator's families: it is not a tenant's page.
+      await audit(c, principal, 'consoleLogin', 403);
+      return loginPage(c, 403, `This key is tenant ${principal.tenantId}'s: the console is for operators' keys.`);
+    }
     const { token } = await sessions.create(principal.keyId);
     setCookie(c, sessionCookieName(c), token, {
       httpOnly: true,

@@ -187,15 +187,17 @@ export function adminCommands(program: Command): void {
     .argument('<name>', 'who or what uses it, e.g. ci-deployer')
     .requiredOption('-s, --scope <scope...>', 'scopes or presets (e.g. deployer, read, deploys:run)')
     .option('--expires <time>', 'an ISO time after which the key stops working')
+    .option('--tenant <id>', "limit the key to one tenant's webhooks and subscriptions")
     .addHelpText('after', '\nExamples:\n  opsflow keys create ci-deployer -s deployer --expires 2027-06-01T00:00:00Z')
     .action(
-      run(async (ctx, name: string, o: { scope: string[]; expires?: string }) => {
+      run(async (ctx, name: string, o: { scope: string[]; expires?: string; tenant?: string }) => {
         if (o.expires !== undefined && Number.isNaN(Date.parse(o.expires)))
           throw usage(`--expires is not a time: ${o.expires}`);
         const body = {
           name,
           scopes: o.scope as never,
           ...(o.expires ? { expiresAt: new Date(o.expires).toISOString() } : {}),
+          ...(o.tenant ? { tenantId: o.tenant } : {}),
         };
         const k = await call(ctx.url, ctx.api.POST('/v1/api-keys', { body }));
         ctx.out.emit(k);
@@ -210,8 +212,17 @@ export function adminCommands(program: Command): void {
       ctx.out.emit(answer);
       table(
         ctx.out,
-        ['ID', 'NAME', 'PREFIX', 'SCOPES', 'MADE BY', 'EXPIRES', 'REVOKED'],
-        answer.items.map((k) => [k.id, k.name, k.prefix, k.scopes.join(','), k.createdByKey, k.expiresAt, k.revokedAt]),
+        ['ID', 'NAME', 'PREFIX', 'SCOPES', 'TENANT', 'MADE BY', 'EXPIRES', 'REVOKED'],
+        answer.items.map((k) => [
+          k.id,
+          k.name,
+          k.prefix,
+          k.scopes.join(','),
+          k.tenantId,
+          k.createdByKey,
+          k.expiresAt,
+          k.revokedAt,
+        ]),
       );
     }),
   );

@@ -19,10 +19,12 @@ export interface Session {
 
 export type SessionStore = ReturnType<typeof createSessionStore>;
 
-export function createSessionStore(opts: { pool: Pool; ttlMs: number }) {
+export function createSessionStore(opts: { pool: Pool; ttlMs: number; idleMs?: number }) {
   const { pool, ttlMs } = opts;
+  const idleMs = opts.idleMs ?? ttlMs;
   return {
     ttlMs,
+    idleMs,
 
     /** A new session for a key; expired sessions are removed on the way (the table stays as small as its use). */
     async create(keyId: string): Promise<{ token: string; session: Session }> {
@@ -37,13 +39,17 @@ export function createSessionStore(opts: { pool: Pool; ttlMs: number }) {
       return { token, session: { keyId, csrfToken, expiresAt: rows[0]!.expires_at } };
     },
 
-    /** The live session a cookie's token stands for, or undefined. */
+    /**
+     * The live session a cookie's token stands for, or undefined: not past its lifetime, and used within the idle
+     * timeout — which this use restarts.
+     */
     async find(token: string): Promise<Session | undefined> {
       if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return undefined;
       const { rows } = await pool.query<{ key_id: string; csrf_token: string; expires_at: Date }>(
-        `SELECT key_id, csrf_token, expires_at FROM opsflow.console_sessions
-         WHERE token_hash = $1 AND expires_at > now()`,
-        [digest(token)],
+        `UPDATE opsflow.console_sessions SET last_seen_at = now()
+         WHERE token_hash = $1 AND expires_at > now() AND last_seen_at > now() - ($2::bigint * interval '1 millisecond')
+         RETURNING key_id, csrf_token, expires_at`,
+        [digest(token), idleMs],
       );
       const r = rows[0];
       return r && { keyId: r.key_id, csrfToken: r.csrf_token, expiresAt: r.expires_at };

@@ -16,6 +16,8 @@ import { ServiceError } from '../errors.js';
 
 export interface Principal extends Actor {
   scopes: ReadonlySet<Scope>;
+  /** A tenant key's tenant: it reaches only that tenant's webhooks and subscriptions. null: a global key. */
+  tenantId: string | null;
   source: 'env' | 'db';
   expiresAt: Date | null;
 }
@@ -24,6 +26,8 @@ export interface ApiKeyRecord {
   id: string;
   name: string;
   scopes: Scope[];
+  /** The tenant it is limited to (null: global). */
+  tenantId: string | null;
   prefix: string;
   createdAt: string;
   createdBy: string;
@@ -38,6 +42,7 @@ interface KeyRow {
   id: string;
   name: string;
   scopes: Scope[];
+  tenant_id: string | null;
   prefix: string;
   created_at: Date;
   created_by: string;
@@ -47,12 +52,14 @@ interface KeyRow {
   revoked_by: string | null;
 }
 
-const COLUMNS = 'id, name, scopes, prefix, created_at, created_by, created_by_key, expires_at, revoked_at, revoked_by';
+const COLUMNS =
+  'id, name, scopes, tenant_id, prefix, created_at, created_by, created_by_key, expires_at, revoked_at, revoked_by';
 
 const recordJson = (r: KeyRow): ApiKeyRecord => ({
   id: r.id,
   name: r.name,
   scopes: r.scopes,
+  tenantId: r.tenant_id,
   prefix: r.prefix,
   createdAt: r.created_at.toISOString(),
   createdBy: r.created_by,
@@ -86,6 +93,7 @@ export function createKeyStore(opts: { pool: Pool; envKeys: string[]; cacheMs?: 
       keyId: envKeyId(key),
       keyName: `env-${i + 1}`,
       scopes: new Set<Scope>(PRESETS.admin),
+      tenantId: null,
       source: 'env',
       expiresAt: null,
     } satisfies Principal,
@@ -105,6 +113,7 @@ export function createKeyStore(opts: { pool: Pool; envKeys: string[]; cacheMs?: 
       keyId: r.id,
       keyName: r.name,
       scopes: new Set(r.scopes),
+      tenantId: r.tenant_id,
       source: 'db',
       expiresAt: r.expires_at,
     };
@@ -137,7 +146,14 @@ export function createKeyStore(opts: { pool: Pool; envKeys: string[]; cacheMs?: 
       );
       const r = rows[0];
       if (!r || (r.expires_at && r.expires_at.getTime() <= now())) return undefined;
-      return { keyId: r.id, keyName: r.name, scopes: new Set(r.scopes), source: 'db', expiresAt: r.expires_at };
+      return {
+        keyId: r.id,
+        keyName: r.name,
+        scopes: new Set(r.scopes),
+        tenantId: r.tenant_id,
+        source: 'db',
+        expiresAt: r.expires_at,
+      };
     },
 
     /** The principal a presented key stands for, or undefined (unknown, revoked or expired). */
@@ -162,8 +178,14 @@ export function createKeyStore(opts: { pool: Pool; envKeys: string[]; cacheMs?: 
       name: string;
       scopes: Scope[];
       expiresAt?: Date;
+      /** Only a global key sets it; a tenant key's keys are its tenant's. */
+      tenantId?: string;
       by: Principal;
     }): Promise<{ record: ApiKeyRecord; key: string }> {
+      if (input.by.tenantId && input.tenantId !== undefined && input.tenantId !== input.by.tenantId) {
+        throw new KeyError('forbidden', `a key of tenant ${input.by.tenantId} makes keys of that tenant only`);
+      }
+      const tenantId = input.by.tenantId ?? input.tenantId ?? null;
       const beyond = input.scopes.filter((s) => !input.by.scopes.has(s));
       if (beyond.length > 0) {
         throw new KeyError('forbidden', `a key cannot grant scopes it does not hold: ${beyond.join(', ')}`);
@@ -178,8 +200,8 @@ export function createKeyStore(opts: { pool: Pool; envKeys: string[]; cacheMs?: 
       }
       const key = `opsk_${randomBytes(32).toString('base64url')}`;
       const { rows } = await pool.query<KeyRow>(
-        `INSERT INTO opsflow.api_keys (id, name, scopes, hash, prefix, created_by, created_by_key, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ${COLUMNS}`,
+        `INSERT INTO opsflow.api_keys (id, name, scopes, hash, prefix, created_by, created_by_key, expires_at, tenant_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${COLUMNS}`,
         [
           newId('key'),
           input.name,
@@ -189,6 +211,7 @@ export function createKeyStore(opts: { pool: Pool; envKeys: string[]; cacheMs?: 
           actorLabel(input.by),
           input.by.keyId,
           input.expiresAt ?? makerExpiry ?? null,
+          tenantId,
         ],
       );
       return { record: recordJson(rows[0]!), key };

@@ -129,8 +129,10 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
     return subscriptionView(id, { status: 'active', details, plan: planPeriod(details), reminders: [] }, Date.now());
   }
 
-  async function existingRow(id: string): Promise<SubscriptionRow> {
-    return (await subscriptionRow(pool, id)) ?? notFound(id);
+  /** The row; for a tenant's request, only that tenant's (another's is not found, as if it did not exist). */
+  async function existingRow(id: string, tenant?: string): Promise<SubscriptionRow> {
+    const row = await subscriptionRow(pool, id);
+    return row && (tenant === undefined || row.tenant_id === tenant) ? row : notFound(id);
   }
 
   return {
@@ -143,9 +145,12 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
     async put(
       id: string,
       details: SubscriptionDetails,
-      opts: { allowPastExpiry?: boolean } = {},
+      opts: { allowPastExpiry?: boolean; tenant?: string } = {},
     ): Promise<{ view: SubscriptionView; created: boolean }> {
       const existing = await subscriptionRow(pool, id);
+      // A tenant neither sees nor takes over another tenant's subscription: to it, that id does not exist, and
+      // cannot be created either.
+      if (existing && opts.tenant !== undefined && existing.tenant_id !== opts.tenant) notFound(id);
       if (existing?.status === 'canceled') {
         throw new SubscriptionError('conflict', `subscription ${id} is canceled; use a new id for a new subscription`);
       }
@@ -173,7 +178,8 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
     },
 
     /** From the workflow; a row whose workflow has not started yet answers with its details and no next action. */
-    async get(id: string): Promise<SubscriptionView> {
+    async get(id: string, tenant?: string): Promise<SubscriptionView> {
+      if (tenant !== undefined) await existingRow(id, tenant);
       try {
         return await handle(id).query(viewQuery);
       } catch (err) {
@@ -190,8 +196,8 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
     },
 
     /** To a later expiry: the workflow re-arms its timers, then the row follows. */
-    async renew(id: string, expiresAt: string): Promise<SubscriptionView> {
-      const row = await existingRow(id);
+    async renew(id: string, expiresAt: string, tenant?: string): Promise<SubscriptionView> {
+      const row = await existingRow(id, tenant);
       if (row.status === 'canceled') throw new SubscriptionError('conflict', `subscription ${id} is canceled`);
       if (Date.parse(expiresAt) <= row.expires_at.getTime()) {
         throw new SubscriptionError(
@@ -221,8 +227,8 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
     },
 
     /** No further reminders; the workflow records the status on the row. */
-    async cancel(id: string, reason: string | undefined): Promise<SubscriptionView> {
-      const row = await existingRow(id);
+    async cancel(id: string, reason: string | undefined, tenant?: string): Promise<SubscriptionView> {
+      const row = await existingRow(id, tenant);
       if (row.status === 'canceled' || row.status === 'expired') {
         throw new SubscriptionError('conflict', `subscription ${id} is already ${row.status}`);
       }
@@ -255,7 +261,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
      * of new rows (and of earlier rows never started) start in the background, a bounded number at a time;
      * whatever does not start now is the reconciler's.
      */
-    async importBatch(candidates: ImportCandidate[]): Promise<ImportResult> {
+    async importBatch(candidates: ImportCandidate[], tenant?: string): Promise<ImportResult> {
       const outcomes = new Map<number, ImportOutcome>();
       const reject = (k: ImportCandidate, code: ImportRefusal, message: string) =>
         outcomes.set(k.index, { outcome: 'rejected', code, message });
@@ -268,7 +274,9 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
         const fresh: ImportCandidate[] = [];
         for (const k of candidates) {
           const row = existing.get(k.id);
-          if (row?.status === 'canceled') reject(k, 'conflict', `subscription ${k.id} is canceled`);
+          if (row && tenant !== undefined && row.tenant_id !== tenant) {
+            reject(k, 'conflict', `subscription id ${k.id} is taken: choose another`);
+          } else if (row?.status === 'canceled') reject(k, 'conflict', `subscription ${k.id} is canceled`);
           else if (row && isDeepStrictEqual(detailsFromRow(row), k.details)) {
             outcomes.set(k.index, { outcome: 'unchanged' });
             if (!row.workflow_started_at) unstarted.push(row);

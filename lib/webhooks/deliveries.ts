@@ -8,6 +8,7 @@ import type { Pool } from '../db.js';
 import { page, type CursorKey } from '../pagination.js';
 import { deliveryWorkflowId, liveStateQuery, type DeliveryLiveState } from './contract.js';
 import { WebhookError } from './service.js';
+import { ofTenant } from './tenants.js';
 
 export type DeliveryStatus = 'pending' | 'retrying' | 'delivered' | 'dead_lettered' | 'discarded';
 
@@ -98,14 +99,14 @@ const deadLetterView = (r: DeadLetterRow): DeadLetterView => ({
 
 export async function deliveryPage(
   pool: Pool,
-  f: { status?: DeliveryStatus; endpointId?: string; eventType?: string; since?: Date },
+  f: { status?: DeliveryStatus; endpointId?: string; eventType?: string; since?: Date; tenant?: string },
   q: { after?: CursorKey; limit: number },
 ): Promise<{ items: DeliveryView[]; nextCursor: string | null }> {
   const { rows } = await pool.query<DeliveryRow>(
     `SELECT * FROM opsflow.webhook_deliveries
      WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR endpoint_id = $2)
        AND ($3::text IS NULL OR event_type = $3) AND ($4::timestamptz IS NULL OR created_at >= $4)
-       AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+       AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6)) AND ${ofTenant(8)}
      ORDER BY created_at DESC, id DESC LIMIT $7`,
     [
       f.status ?? null,
@@ -115,6 +116,7 @@ export async function deliveryPage(
       q.after?.at ?? null,
       q.after?.id ?? null,
       q.limit + 1,
+      f.tenant ?? null,
     ],
   );
   const { items, nextCursor } = page(rows, q.limit, (r) => r.created_at);
@@ -125,8 +127,12 @@ export async function deliveryPage(
 export async function deliveryDetail(
   deps: { pool: Pool; temporal: Client },
   id: string,
+  tenant?: string,
 ): Promise<Omit<DeliveryView, 'attempts'> & { live: DeliveryLiveState | null; attempts: AttemptView[] }> {
-  const { rows } = await deps.pool.query<DeliveryRow>('SELECT * FROM opsflow.webhook_deliveries WHERE id = $1', [id]);
+  const { rows } = await deps.pool.query<DeliveryRow>(
+    `SELECT * FROM opsflow.webhook_deliveries WHERE id = $1 AND ${ofTenant(2)}`,
+    [id, tenant ?? null],
+  );
   const d = rows[0];
   if (!d) throw new WebhookError('not_found', `delivery ${id} not found`);
   const attempts = await deps.pool.query<{
@@ -169,7 +175,7 @@ export async function deliveryDetail(
 /** The open dead letters, newest first, by endpoint and creation time: one query for the API and the console. */
 async function openDeadLetterRows(
   pool: Pool,
-  f: { endpointId?: string; since?: Date; until?: Date },
+  f: { endpointId?: string; since?: Date; until?: Date; tenant?: string },
   after: CursorKey | undefined,
   rows: number,
 ): Promise<DeadLetterRow[]> {
@@ -177,16 +183,24 @@ async function openDeadLetterRows(
     `SELECT id, delivery_id, endpoint_id, event_type, reason, created_at FROM opsflow.dead_letters
      WHERE resolved_at IS NULL AND ($1::text IS NULL OR endpoint_id = $1)
        AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3)
-       AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
+       AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5)) AND ${ofTenant(7)}
      ORDER BY created_at DESC, id DESC LIMIT $6`,
-    [f.endpointId ?? null, f.since ?? null, f.until ?? null, after?.at ?? null, after?.id ?? null, rows],
+    [
+      f.endpointId ?? null,
+      f.since ?? null,
+      f.until ?? null,
+      after?.at ?? null,
+      after?.id ?? null,
+      rows,
+      f.tenant ?? null,
+    ],
   );
   return result.rows;
 }
 
 export async function deadLetterPage(
   pool: Pool,
-  f: { endpointId?: string; since?: Date; until?: Date },
+  f: { endpointId?: string; since?: Date; until?: Date; tenant?: string },
   q: { after?: CursorKey; limit: number },
 ): Promise<{ items: DeadLetterView[]; nextCursor: string | null }> {
   const rows = await openDeadLetterRows(pool, f, q.after, q.limit + 1);

@@ -112,6 +112,17 @@ export function createEndpointService(deps: EndpointServiceDeps) {
   const { pool, secrets } = deps;
   const transport = transportPolicy(deps.config.webhooks);
 
+  /** Whether a stored secret opens under this process's keys (plaintext from before encryption does). */
+  const readable = (stored: string | undefined) => {
+    if (stored === undefined) return false;
+    try {
+      if (stored.startsWith('v1.')) secrets.decrypt(stored);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
   /** The SSRF guard's answer for a URL, as a refusal naming the field. */
   async function checkUrl(url: string) {
     try {
@@ -124,10 +135,12 @@ export function createEndpointService(deps: EndpointServiceDeps) {
     }
   }
 
-  async function row(id: string): Promise<EndpointRow> {
+  /** The endpoint, if it exists and — for a tenant's request — is that tenant's (another's is not found). */
+  async function row(id: string, tenant?: string): Promise<EndpointRow> {
     const { rows } = await pool.query<EndpointRow>(
-      `SELECT ${ENDPOINT_COLUMNS} FROM opsflow.webhook_endpoints WHERE id = $1 AND deleted_at IS NULL`,
-      [id],
+      `SELECT ${ENDPOINT_COLUMNS} FROM opsflow.webhook_endpoints
+       WHERE id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR tenant_id = $2)`,
+      [id, tenant ?? null],
     );
     if (!rows[0]) throw notFound(id);
     return rows[0];
@@ -183,16 +196,16 @@ export function createEndpointService(deps: EndpointServiceDeps) {
       return { items: items.map(endpointView), nextCursor };
     },
 
-    async get(id: string): Promise<EndpointView> {
-      return endpointView(await row(id));
+    async get(id: string, tenant?: string): Promise<EndpointView> {
+      return endpointView(await row(id, tenant));
     },
 
     /**
      * Applies a change; `enabled: true` re-enables a disabled endpoint and publishes `endpoint.enabled` (which
      * clears the condition, e.g. resolves a PagerDuty incident). `by` names the actor in that event.
      */
-    async update(id: string, change: EndpointChange, by: string): Promise<EndpointView> {
-      const before = await row(id);
+    async update(id: string, change: EndpointChange, by: string, tenant?: string): Promise<EndpointView> {
+      const before = await row(id, tenant);
       if (change.routingKey !== undefined && before.format !== 'pagerduty') {
         throw new WebhookError(
           'unprocessable',
@@ -244,7 +257,8 @@ export function createEndpointService(deps: EndpointServiceDeps) {
     },
 
     /** Soft delete: the endpoint stops receiving; its delivery history is kept. */
-    async remove(id: string): Promise<void> {
+    async remove(id: string, tenant?: string): Promise<void> {
+      await row(id, tenant);
       const { rowCount } = await pool.query(
         `UPDATE opsflow.webhook_endpoints SET deleted_at = now(), enabled = false, updated_at = now()
          WHERE id = $1 AND deleted_at IS NULL`,
@@ -254,16 +268,29 @@ export function createEndpointService(deps: EndpointServiceDeps) {
     },
 
     /** A new secret; the old one keeps signing alongside for 24 h. */
-    async rotateSecret(id: string): Promise<{ id: string; secret: string; previousSecretExpiresAt: string }> {
+    async rotateSecret(
+      id: string,
+      tenant?: string,
+    ): Promise<{ id: string; secret: string; previousSecretExpiresAt: string | null }> {
+      await row(id, tenant);
       const secret = generateSecret();
-      const { rows } = await pool.query<{ previous_secret_expires_at: Date }>(
-        `UPDATE opsflow.webhook_endpoints SET previous_secret = secret, previous_secret_expires_at = now() + interval '24 hours',
+      // A secret no key opens any more (its key was lost) is not kept beside the new one: it would fail every
+      // attempt for the next 24 h instead of signing.
+      const current = await pool.query<{ secret: string }>(
+        'SELECT secret FROM opsflow.webhook_endpoints WHERE id = $1',
+        [id],
+      );
+      const keepOld = readable(current.rows[0]?.secret);
+      const { rows } = await pool.query<{ previous_secret_expires_at: Date | null }>(
+        `UPDATE opsflow.webhook_endpoints SET
+           previous_secret = CASE WHEN $3 THEN secret END,
+           previous_secret_expires_at = CASE WHEN $3 THEN now() + interval '24 hours' END,
            secret = $2, updated_at = now()
          WHERE id = $1 AND deleted_at IS NULL RETURNING previous_secret_expires_at`,
-        [id, secrets.encrypt(secret)],
+        [id, secrets.encrypt(secret), keepOld],
       );
       if (!rows[0]) throw notFound(id);
-      return { id, secret, previousSecretExpiresAt: rows[0].previous_secret_expires_at.toISOString() };
+      return { id, secret, previousSecretExpiresAt: rows[0].previous_secret_expires_at?.toISOString() ?? null };
     },
   };
 }

@@ -15,6 +15,7 @@ import type { Pool } from '../db.js';
 
 import { ServiceError } from '../errors.js';
 import { newId } from '../ids.js';
+import { endpointOfTenant, ofTenant } from './tenants.js';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
 import type { WebhookServiceDeps } from './deps.js';
 import { requeue, wakeSequencer } from './fifo.js';
@@ -40,6 +41,11 @@ export interface PublishInput {
   payload: unknown;
   idempotencyKey?: string;
   tenantId?: string;
+  /**
+   * Published by the tenant's own key: the event reaches only that tenant's endpoints, never the operator's
+   * tenant-less ones (a tenant cannot post into the operator's channels).
+   */
+  tenantOnly?: boolean;
   /** Overrides the endpoints' retry schedules for this event's deliveries (ms before each attempt). */
   retryScheduleMs?: number[];
 }
@@ -137,6 +143,7 @@ export async function publishEvent(
     req.retryScheduleMs ?? null,
     conditionKey(req.type, req.payload) ?? null,
     PAGERDUTY_EVENT_TYPES,
+    req.tenantOnly === true,
   ];
   // The event, its deliveries (one per subscribed endpoint) and what their starts need, in one statement: one
   // round trip, committed together. An idempotency key seen before inserts nothing and comes back empty.
@@ -152,7 +159,7 @@ export async function publishEvent(
        SELECT 'dlv_' || substr(md5(random()::text || ep.id), 1, 24), ev.id, ep.id, $2, $5
        FROM ev, opsflow.webhook_endpoints ep
        WHERE ep.enabled AND ep.deleted_at IS NULL AND (ep.event_types IS NULL OR $2 = ANY (ep.event_types))
-         AND (ep.tenant_id IS NULL OR ep.tenant_id = $5)
+         AND ((ep.tenant_id IS NULL AND NOT $10) OR ep.tenant_id = $5)
          -- PagerDuty endpoints get only events that trigger or resolve a condition
          AND (ep.format <> 'pagerduty' OR $2 = ANY ($9::text[]))
        RETURNING id, event_id, endpoint_id, event_type, tenant_id, attempts
@@ -252,9 +259,15 @@ async function loadForRedrive(pool: Pool, deliveryId: string) {
  * Attempts again now: a running delivery cuts its wait; a finished one (dead-lettered, discarded, or
  * delivered and to be resent) starts a new run with the same `webhook-id`, continuing its attempt count.
  */
-export async function redriveDelivery(deps: WebhookServiceDeps, deliveryId: string, by: string): Promise<void> {
+export async function redriveDelivery(
+  deps: WebhookServiceDeps,
+  deliveryId: string,
+  by: string,
+  tenant?: string,
+): Promise<void> {
   const d = await loadForRedrive(deps.pool, deliveryId);
-  if (!d) throw new WebhookError('not_found', `delivery ${deliveryId} not found`);
+  if (!d || (tenant !== undefined && !(await endpointOfTenant(deps.pool, d.endpoint_id, tenant))))
+    throw new WebhookError('not_found', `delivery ${deliveryId} not found`);
   if (d.deleted_at) throw new WebhookError('conflict', `endpoint ${d.endpoint_id} was deleted`);
   if (!d.enabled) throw new WebhookError('conflict', `endpoint ${d.endpoint_id} is disabled: enable it first`);
   await deps.pool.query(
@@ -287,6 +300,8 @@ async function signalOrStart(deps: WebhookServiceDeps, d: DeliveryStart): Promis
 export interface RedriveFilter {
   /** Who redrives, as records name it: a key (`name (id)`) or `schedule`. */
   by: string;
+  /** Only this tenant's endpoints' dead letters. */
+  tenant?: string;
   endpointId?: string;
   since?: Date;
   until?: Date;
@@ -311,10 +326,18 @@ export async function redriveDeadLetters(
          AND ($1::text IS NULL OR dl.endpoint_id = $1)
          AND ($2::timestamptz IS NULL OR dl.created_at >= $2)
          AND ($3::timestamptz IS NULL OR dl.created_at < $3)
+         AND ($6::text IS NULL OR ep.tenant_id = $6)
        ORDER BY dl.created_at LIMIT $4
        FOR UPDATE OF dl SKIP LOCKED)
      RETURNING id, delivery_id`,
-    [filter.endpointId ?? null, filter.since ?? null, filter.until ?? null, filter.limit, filter.by],
+    [
+      filter.endpointId ?? null,
+      filter.since ?? null,
+      filter.until ?? null,
+      filter.limit,
+      filter.by,
+      filter.tenant ?? null,
+    ],
   );
   let failed = 0;
   for (const row of rows) {
@@ -332,10 +355,10 @@ export async function redriveDeadLetters(
   return { redriven: rows.length - failed, failed };
 }
 
-export async function discardDeadLetter(pool: Pool, deadLetterId: string, by: string): Promise<void> {
+export async function discardDeadLetter(pool: Pool, deadLetterId: string, by: string, tenant?: string): Promise<void> {
   const { rows } = await pool.query<{ delivery_id: string; resolved_at: Date | null }>(
-    'SELECT delivery_id, resolved_at FROM opsflow.dead_letters WHERE id = $1',
-    [deadLetterId],
+    `SELECT delivery_id, resolved_at FROM opsflow.dead_letters WHERE id = $1 AND ${ofTenant(2)}`,
+    [deadLetterId, tenant ?? null],
   );
   const dl = rows[0];
   if (!dl) throw new WebhookError('not_found', `dead letter ${deadLetterId} not found`);

@@ -223,7 +223,7 @@ describe('backup workflow', () => {
 
   it('promotion re-checks the target: one written to while the restore ran is not replaced', async () => {
     const acts = createBackupActivities(workerDeps(h));
-    const target = `opsflow_promote_${process.pid}`;
+    const target = `${source}_restore_promote`;
     const staging = `${target}_rtest`;
     const a = admin();
     await a.connect();

@@ -141,10 +141,11 @@ describe('schedules API', () => {
     const res = await api(`/v1/schedules/${id}/backfill`, { start: start.toISOString(), end: end.toISOString() });
     expect(res.status).toBe(202);
     expect(await res.json()).toEqual({ id: 'opsflow:system-check', runs: due.length });
+    // One after another: each starts when the one before has finished (slow on a loaded machine).
     await waitFor(
       async () => (await handle.describe()).info.numActionsTaken,
       (n) => n >= before + due.length,
-      20_000,
+      60_000,
     );
     // Nothing else started: the refused windows added no run.
     await new Promise((r) => setTimeout(r, 1000));
@@ -157,5 +158,5 @@ describe('schedules API', () => {
     expect((await api(`/v1/schedules/${id}/backfill`, { start: 'yesterday', end: future })).status).toBe(400);
     expect((await api('/v1/schedules/not-ours')).status).toBe(404);
     expect((await api('/v1/schedules/not-ours/pause', { note: 'x' })).status).toBe(404);
-  });
+  }, 120_000);
 });

@@ -19,6 +19,10 @@ const ApiKey = z
     id: z.string(),
     name: z.string(),
     scopes: z.array(z.enum(SCOPES)),
+    tenantId: z
+      .string()
+      .nullable()
+      .openapi({ description: "The tenant it is limited to: only that tenant's webhooks and subscriptions" }),
     prefix: z.string().openapi({ description: 'The first characters of the key, to recognise it' }),
     createdAt: z.string(),
     createdBy: z.string(),
@@ -30,6 +34,7 @@ const ApiKey = z
   .openapi('ApiKey');
 
 const IdParam = z.object({ id: z.string().min(1).max(100) });
+const TenantId = z.string().min(1).max(255);
 
 export function apiKeyRoutes(_deps: ApiDeps, store: KeyStore) {
   const router = newRouter();
@@ -48,6 +53,10 @@ export function apiKeyRoutes(_deps: ApiDeps, store: KeyStore) {
               .object({
                 name: z.string().trim().min(1).max(100),
                 scopes: z.array(ScopeName).min(1).max(50),
+                tenantId: TenantId.optional().openapi({
+                  description:
+                    "Limit the key to one tenant (set by a global key only; a tenant key's keys are always its tenant's)",
+                }),
                 expiresAt: z.iso
                   .datetime({ offset: true })
                   .openapi({ description: "At most the maker's own expiry; unset: the maker's expiry, if it has one" })
@@ -72,6 +81,7 @@ export function apiKeyRoutes(_deps: ApiDeps, store: KeyStore) {
         name: body.name,
         scopes,
         expiresAt: body.expiresAt,
+        tenantId: body.tenantId,
         by: actorOf(c),
       });
       return c.json({ ...record, key }, 201);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import type { ApiDeps } from '../../deps.js';
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../../lib/webhooks/ssrf.js';
 import { actorOf } from '../../auth.js';
@@ -56,7 +57,9 @@ const SystemCheckRequest = z
         description:
           'Health URLs to check instead of HEALTH_CHECK_URLS. URLs not configured there need the scope schedules:write and pass the SSRF guard (no private, loopback or metadata addresses unless in WEBHOOK_ALLOWED_CIDRS)',
       }),
-    timeoutMs: z.number().int().min(100).max(120_000).optional(),
+    timeoutMs: z.number().int().min(100).max(120_000).optional().openapi({
+      description: 'Per check; longer than HEALTH_CHECK_TIMEOUT_MS needs the scope schedules:write',
+    }),
   })
   .strict()
   .openapi('SystemCheckRequest');
@@ -75,8 +78,15 @@ const runCustomSystemCheck = route('read', {
   },
 });
 
+/**
+ * System checks one API process waits on at once: each holds its request until the run answers (up to its timeout
+ * × 4 + 60 s), so without a bound a `read` key could hold any number of requests and workflows open.
+ */
+export const SYSTEM_CHECKS_IN_FLIGHT = 4;
+
 export function systemCheckRoutes(deps: ApiDeps) {
   const router = newRouter();
+  let inFlight = 0;
   const transport = transportPolicy(deps.config.webhooks);
   const defaults = (): SystemCheckInput => ({
     postgres: true,
@@ -84,7 +94,25 @@ export function systemCheckRoutes(deps: ApiDeps) {
     timeoutMs: deps.config.systemCheck.timeoutMs,
   });
 
-  async function run(input: SystemCheckInput) {
+  async function run(c: Context, input: SystemCheckInput) {
+    if (inFlight >= SYSTEM_CHECKS_IN_FLIGHT) {
+      c.header('Retry-After', '5');
+      throw new ApiError(
+        429,
+        'rate_limited',
+        `${SYSTEM_CHECKS_IN_FLIGHT} system checks are running on this API process; try again when one has finished`,
+        { retryAfterSeconds: 5 },
+      );
+    }
+    inFlight += 1;
+    try {
+      return await runNow(input);
+    } finally {
+      inFlight -= 1;
+    }
+  }
+
+  async function runNow(input: SystemCheckInput) {
     const workflowId = `system-check:api:${randomUUID()}`;
     const handle = await deps.temporal.workflow.start(SYSTEM_CHECK_WORKFLOW, {
       taskQueue: deps.queues.system,
@@ -106,11 +134,20 @@ export function systemCheckRoutes(deps: ApiDeps) {
     return { workflowId, ...result };
   }
 
-  router.openapi(runSystemCheck, async (c) => c.json(await run(defaults()), 200));
+  router.openapi(runSystemCheck, async (c) => c.json(await run(c, defaults()), 200));
   router.openapi(runCustomSystemCheck, async (c) => {
     const body = c.req.valid('json');
     const d = defaults();
     const other = (body.httpUrls ?? []).filter((u) => !d.httpUrls.includes(u));
+    // A longer wait than the configured one holds the request (and a worker's slot) longer: the operator's to ask.
+    if (body.timeoutMs !== undefined && body.timeoutMs > d.timeoutMs && !actorOf(c).scopes.has('schedules:write')) {
+      throw new ApiError(
+        403,
+        'forbidden',
+        `A timeout longer than HEALTH_CHECK_TIMEOUT_MS (${d.timeoutMs} ms) needs the scope schedules:write`,
+        { requiredScope: 'schedules:write' },
+      );
+    }
     if (other.length > 0) {
       if (!actorOf(c).scopes.has('schedules:write')) {
         throw new ApiError(
@@ -140,7 +177,7 @@ export function systemCheckRoutes(deps: ApiDeps) {
       httpUrls: body.httpUrls ?? d.httpUrls,
       timeoutMs: body.timeoutMs ?? d.timeoutMs,
     };
-    return c.json(await run(input), 200);
+    return c.json(await run(c, input), 200);
   });
   return router;
 }

@@ -11,6 +11,7 @@ import { z } from '@hono/zod-openapi';
 import type { ImportCandidate, SubscriptionService } from '../../../lib/subscriptions/service.js';
 import { json } from '../../pagination.js';
 import { newRouter } from '../../router.js';
+import { keyTenant } from '../../auth.js';
 import { route } from '../../scoped.js';
 import { IdParam, PutBody, toDetails } from './schemas.js';
 
@@ -39,7 +40,7 @@ const ItemResult = z
     outcome: z.enum(['created', 'unchanged', 'rejected']),
     error: z
       .object({
-        code: z.enum(['validation_failed', 'unprocessable', 'conflict']),
+        code: z.enum(['validation_failed', 'unprocessable', 'conflict', 'forbidden']),
         message: z.string(),
         details: z.unknown().optional(),
       })
@@ -101,6 +102,16 @@ export function subscriptionBatchRoutes(subscriptions: SubscriptionService, defa
           results[index] = rejected(index, id, 'validation_failed', `id also at index ${seen} of this batch`);
           return;
         }
+        const own = keyTenant(c);
+        if (own !== undefined && parsed.data.tenantId !== own) {
+          results[index] = rejected(
+            index,
+            id,
+            'forbidden',
+            `this key is tenant ${own}'s: it cannot import for tenant ${parsed.data.tenantId}`,
+          );
+          return;
+        }
         firstIndex.set(parsed.data.id, index);
         candidates.push({
           index,
@@ -110,7 +121,7 @@ export function subscriptionBatchRoutes(subscriptions: SubscriptionService, defa
         });
       });
 
-      const { outcomes, workflowsStarting } = await subscriptions.importBatch(candidates);
+      const { outcomes, workflowsStarting } = await subscriptions.importBatch(candidates, keyTenant(c));
       for (const { index, id } of candidates) {
         const o = outcomes.get(index)!;
         results[index] =

@@ -8,6 +8,7 @@ import { parseDuration } from '../../../lib/durations.js';
 import type { SubscriptionService } from '../../../lib/subscriptions/service.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
 import { newRouter } from '../../router.js';
+import { keyTenant, tenantScope } from '../../auth.js';
 import { route } from '../../scoped.js';
 import {
   IdParam,
@@ -37,8 +38,10 @@ export function subscriptionRoutes(subscriptions: SubscriptionService, defaultTi
     async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.valid('json');
+      tenantScope(c, body.tenantId); // a tenant key writes its own tenant's subscriptions only (403)
       const { view, created } = await subscriptions.put(id, toDetails(body, defaultTimezone), {
         allowPastExpiry: body.allowPastExpiry,
+        tenant: keyTenant(c),
       });
       return created ? c.json(view, 201) : c.json(view, 200);
     },
@@ -53,7 +56,7 @@ export function subscriptionRoutes(subscriptions: SubscriptionService, defaultTi
       request: { params: IdParam },
       responses: { 200: { description: 'The subscription', ...json(Subscription) } },
     }),
-    async (c) => c.json(await subscriptions.get(c.req.valid('param').id), 200),
+    async (c) => c.json(await subscriptions.get(c.req.valid('param').id, keyTenant(c)), 200),
   );
 
   router.openapi(
@@ -67,7 +70,7 @@ export function subscriptionRoutes(subscriptions: SubscriptionService, defaultTi
     }),
     async (c) => {
       const expiresAt = new Date(c.req.valid('json').expiresAt).toISOString();
-      return c.json(await subscriptions.renew(c.req.valid('param').id, expiresAt), 200);
+      return c.json(await subscriptions.renew(c.req.valid('param').id, expiresAt, keyTenant(c)), 200);
     },
   );
 
@@ -85,7 +88,7 @@ export function subscriptionRoutes(subscriptions: SubscriptionService, defaultTi
     }),
     async (c) => {
       const body = (c.req.valid('json') as { reason?: string } | undefined) ?? {};
-      return c.json(await subscriptions.cancel(c.req.valid('param').id, body.reason), 200);
+      return c.json(await subscriptions.cancel(c.req.valid('param').id, body.reason, keyTenant(c)), 200);
     },
   );
 
@@ -116,7 +119,7 @@ export function subscriptionRoutes(subscriptions: SubscriptionService, defaultTi
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const filter = { status: q.status, tenantId: q.tenantId, expiringWithinMs: q.expiringWithin };
+      const filter = { status: q.status, tenantId: tenantScope(c, q.tenantId), expiringWithinMs: q.expiringWithin };
       return c.json(await subscriptions.list(filter, { after: cursorKey(q.cursor), limit: q.limit }), 200);
     },
   );

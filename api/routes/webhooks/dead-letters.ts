@@ -3,7 +3,7 @@ import { z } from '@hono/zod-openapi';
 import { actorLabel } from '../../../lib/keys/scopes.js';
 import { deadLetterPage } from '../../../lib/webhooks/deliveries.js';
 import { discardDeadLetter, redriveDeadLetters, webhookServiceDeps } from '../../../lib/webhooks/service.js';
-import { actorOf } from '../../auth.js';
+import { actorOf, keyTenant } from '../../auth.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
 import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
@@ -36,7 +36,7 @@ export function deadLetterRoutes(deps: ApiDeps) {
       const q = c.req.valid('query');
       const page = await deadLetterPage(
         pool,
-        { endpointId: q.endpointId, since: q.since, until: q.until },
+        { endpointId: q.endpointId, since: q.since, until: q.until, tenant: keyTenant(c) },
         { after: cursorKey(q.cursor), limit: q.limit },
       );
       return c.json(page, 200);
@@ -74,7 +74,12 @@ export function deadLetterRoutes(deps: ApiDeps) {
         (c.req.valid('json') as Partial<{ endpointId: string; since: Date; until: Date; limit: number }> | undefined) ??
         {};
       return c.json(
-        await redriveDeadLetters(service, { ...body, limit: body.limit ?? 50, by: actorLabel(actorOf(c)) }),
+        await redriveDeadLetters(service, {
+          ...body,
+          limit: body.limit ?? 50,
+          by: actorLabel(actorOf(c)),
+          tenant: keyTenant(c),
+        }),
         200,
       );
     },
@@ -93,7 +98,7 @@ export function deadLetterRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      await discardDeadLetter(pool, id, actorLabel(actorOf(c)));
+      await discardDeadLetter(pool, id, actorLabel(actorOf(c)), keyTenant(c));
       return c.json({ id, status: 'discarded' as const }, 200);
     },
   );

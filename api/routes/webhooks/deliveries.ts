@@ -3,7 +3,7 @@ import { z } from '@hono/zod-openapi';
 import { actorLabel } from '../../../lib/keys/scopes.js';
 import { deliveryDetail, deliveryPage } from '../../../lib/webhooks/deliveries.js';
 import { redriveDelivery, webhookServiceDeps } from '../../../lib/webhooks/service.js';
-import { actorOf } from '../../auth.js';
+import { actorOf, keyTenant } from '../../auth.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
 import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
@@ -37,7 +37,7 @@ export function deliveryRoutes(deps: ApiDeps) {
       const q = c.req.valid('query');
       const page = await deliveryPage(
         pool,
-        { status: q.status, endpointId: q.endpointId, eventType: q.eventType, since: q.since },
+        { status: q.status, endpointId: q.endpointId, eventType: q.eventType, since: q.since, tenant: keyTenant(c) },
         { after: cursorKey(q.cursor), limit: q.limit },
       );
       return c.json(page, 200);
@@ -53,7 +53,7 @@ export function deliveryRoutes(deps: ApiDeps) {
       request: { params: IdParam },
       responses: { 200: { description: 'The delivery', ...json(DeliveryDetail) } },
     }),
-    async (c) => c.json(await deliveryDetail(deps, c.req.valid('param').id), 200),
+    async (c) => c.json(await deliveryDetail(deps, c.req.valid('param').id, keyTenant(c)), 200),
   );
 
   router.openapi(
@@ -69,7 +69,7 @@ export function deliveryRoutes(deps: ApiDeps) {
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      await redriveDelivery(service, id, actorLabel(actorOf(c)));
+      await redriveDelivery(service, id, actorLabel(actorOf(c)), keyTenant(c));
       return c.json({ id, status: 'redriven' as const }, 202);
     },
   );

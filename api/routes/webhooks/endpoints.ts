@@ -6,7 +6,7 @@ import type { EndpointService } from '../../../lib/webhooks/endpoints.js';
 import { ENDPOINT_FORMATS } from '../../../lib/webhooks/formats.js';
 import { isValidSecret } from '../../../lib/webhooks/signing.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
-import { actorOf } from '../../auth.js';
+import { actorOf, keyTenant, tenantScope } from '../../auth.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
 import { EventType, IdParam, RetrySchedule } from './shared.js';
@@ -102,7 +102,8 @@ export function endpointRoutes(endpoints: EndpointService) {
     }),
     async (c) => {
       const { retrySchedule, ...body } = c.req.valid('json');
-      return c.json(await endpoints.create({ ...body, retryScheduleMs: retrySchedule }), 201);
+      const tenantId = tenantScope(c, body.tenantId);
+      return c.json(await endpoints.create({ ...body, tenantId, retryScheduleMs: retrySchedule }), 201);
     },
   );
 
@@ -118,7 +119,7 @@ export function endpointRoutes(endpoints: EndpointService) {
     async (c) => {
       const q = c.req.valid('query');
       const query = { after: cursorKey(q.cursor), limit: q.limit };
-      return c.json(await endpoints.list({ tenantId: q.tenantId }, query), 200);
+      return c.json(await endpoints.list({ tenantId: tenantScope(c, q.tenantId) }, query), 200);
     },
   );
 
@@ -131,7 +132,7 @@ export function endpointRoutes(endpoints: EndpointService) {
       request: { params: IdParam },
       responses: { 200: { description: 'The endpoint', ...json(Endpoint) } },
     }),
-    async (c) => c.json(await endpoints.get(c.req.valid('param').id), 200),
+    async (c) => c.json(await endpoints.get(c.req.valid('param').id, keyTenant(c)), 200),
   );
 
   router.openapi(
@@ -147,7 +148,7 @@ export function endpointRoutes(endpoints: EndpointService) {
       const { retrySchedule, ...change } = c.req.valid('json');
       const by = actorLabel(actorOf(c));
       const id = c.req.valid('param').id;
-      return c.json(await endpoints.update(id, { ...change, retryScheduleMs: retrySchedule }, by), 200);
+      return c.json(await endpoints.update(id, { ...change, retryScheduleMs: retrySchedule }, by, keyTenant(c)), 200);
     },
   );
 
@@ -161,7 +162,7 @@ export function endpointRoutes(endpoints: EndpointService) {
       responses: { 204: { description: 'Deleted' } },
     }),
     async (c) => {
-      await endpoints.remove(c.req.valid('param').id);
+      await endpoints.remove(c.req.valid('param').id, keyTenant(c));
       return c.body(null, 204);
     },
   );
@@ -176,11 +177,20 @@ export function endpointRoutes(endpoints: EndpointService) {
       responses: {
         200: {
           description: 'The new secret',
-          ...json(z.object({ id: z.string(), secret: z.string(), previousSecretExpiresAt: z.string() })),
+          ...json(
+            z.object({
+              id: z.string(),
+              secret: z.string(),
+              previousSecretExpiresAt: z.string().nullable().openapi({
+                description:
+                  'Until when the old secret signs too; null when the old one could not be decrypted (its key was lost) and was dropped',
+              }),
+            }),
+          ),
         },
       },
     }),
-    async (c) => c.json(await endpoints.rotateSecret(c.req.valid('param').id), 200),
+    async (c) => c.json(await endpoints.rotateSecret(c.req.valid('param').id, keyTenant(c)), 200),
   );
 
   return router;

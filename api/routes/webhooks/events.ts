@@ -5,6 +5,7 @@ import { publishEvent, webhookServiceDeps } from '../../../lib/webhooks/service.
 import { json } from '../../pagination.js';
 import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
+import { keyTenant, tenantScope } from '../../auth.js';
 import { route } from '../../scoped.js';
 import { EventType, RetrySchedule } from './shared.js';
 
@@ -75,9 +76,15 @@ export function eventRoutes(deps: ApiDeps) {
       checkCallerEvent(body);
       // Never longer than a second for the starts: the rows are committed, so the event is accepted whatever
       // Temporal does next (a server that dies mid-request made this wait for the 10 s backstop).
+      const own = keyTenant(c);
       const result = await publishEvent(
         service,
-        { ...body, retryScheduleMs: retrySchedule },
+        {
+          ...body,
+          tenantId: tenantScope(c, body.tenantId),
+          tenantOnly: own !== undefined,
+          retryScheduleMs: retrySchedule,
+        },
         { answerWithinMs: EVENT_START_WAIT_MS, log: deps.log },
       );
       if (result.startFailed) {
