@@ -33,7 +33,8 @@ Exit codes:
   130  Ctrl-C while following (the work goes on: \`opsflow watch <id>\`)
 
 Environment:
-  OPSFLOW_URL            the API (default http://127.0.0.1:3000)
+  OPSFLOW_URL            the API (default http://127.0.0.1:3000); plain http only to this machine unless --insecure
+  OPSFLOW_INSECURE=1     as --insecure: send the key over plain http to another host (a compose network)
   OPSFLOW_API_KEY        an API key (or OPSFLOW_API_KEY_FILE: a file holding one)
   NO_COLOR               no colours; progress is only drawn on a terminal`;
 
@@ -53,7 +54,11 @@ export interface GlobalOptions {
   json?: boolean;
   url?: string;
   color?: boolean;
+  insecure?: boolean;
 }
+
+/** This machine: the only host a key may be sent to over plain http without --insecure. */
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 
 /** How to print: colours and spinners only on a terminal (and never with NO_COLOR or --json). */
 export class Output {
@@ -125,6 +130,13 @@ export function apiUrl(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
   } catch {
     throw usage(`OPSFLOW_URL is not an http(s) URL: ${url}`);
+  }
+  const u = new URL(url);
+  // The key goes in every request's header: over plain http to another host, anyone on the way can read it.
+  if (u.protocol === 'http:' && !LOOPBACK.test(u.hostname) && !opts.insecure && env.OPSFLOW_INSECURE !== '1') {
+    throw usage(
+      `refusing to send the API key to ${u.host} over plain http: use https, or --insecure (OPSFLOW_INSECURE=1) on a network you trust, such as a compose network`,
+    );
   }
   return url;
 }

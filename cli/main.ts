@@ -18,6 +18,7 @@ export function program(): Command {
     .option('--json', 'machine output: one JSON document (JSON lines while following)')
     .option('--url <url>', 'the opsflow API (default: OPSFLOW_URL, else http://127.0.0.1:3000)')
     .option('--no-color', 'no colours (NO_COLOR does the same)')
+    .option('--insecure', 'allow an http:// API URL that is not this machine (the key crosses the network in clear)')
     .showHelpAfterError('(opsflow --help lists the commands)')
     .addHelpText('after', EXIT_CODES_HELP);
   adminCommands(p);

@@ -141,6 +141,16 @@ describe('opsflow CLI against the real stack', () => {
     const badTimeout = await cli(['backup', '--timeout', 'soon']);
     expect(badTimeout.code).toBe(2);
     expect(badTimeout.stderr).toMatch(/--timeout must be a duration/);
+    // The key never crosses a network in clear unless the operator says so.
+    const plain = await cli(['deploys'], { env: { OPSFLOW_URL: 'http://api.invalid:3000' } });
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toMatch(/refusing to send the API key to api\.invalid:3000 over plain http/);
+    const insecure = await cli(['deploys', '--insecure'], { env: { OPSFLOW_URL: 'http://api.invalid:3000' } });
+    expect(insecure.stderr).toMatch(/cannot reach the opsflow API at http:\/\/api\.invalid:3000/);
+    const byEnv = await cli(['deploys'], {
+      env: { OPSFLOW_URL: 'http://api.invalid:3000', OPSFLOW_INSECURE: '1' },
+    });
+    expect(byEnv.stderr).toMatch(/cannot reach/);
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Exit codes:[\s\S]*130 {2}Ctrl-C/);

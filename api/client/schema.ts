@@ -1350,6 +1350,8 @@ export interface components {
       reason: string | null;
       decision: components['schemas']['DeployDecision'];
       backupId: string | null;
+      /** @description The requester asked to skip the pre-deploy backup */
+      skipBackup: boolean;
       /** Format: date-time */
       startedAt: string;
       /** Format: date-time */
@@ -3906,7 +3908,10 @@ export interface operations {
           bump?: 'major' | 'minor' | 'patch';
           /** @default false */
           dryRun?: boolean;
-          /** @default false */
+          /**
+           * @description Deploy without the pre-deploy backup; on a target that requires approval, needs deploys:approve too (and the approver sees it)
+           * @default false
+           */
           skipBackup?: boolean;
         };
       };

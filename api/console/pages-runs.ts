@@ -128,7 +128,9 @@ export function deploysPage(ctx: PageContext, d: { recent: DeployTimelineRow[]; 
             <td>${p.target} <span class="muted">${p.environment}</span></td>
             <td>${p.previous_version ?? '—'} → ${p.version ?? '—'}</td>
             <td>${p.requested_by ?? '—'}</td>
-            <td>${p.reason ?? ''}</td>
+            <td>
+              ${p.reason ?? ''}${p.skip_backup ? html`<div class="state warn" data-skip-backup>no pre-deploy backup: the requester skipped it</div>` : ''}
+            </td>
             <td>
               ${action(ctx, {
                 scope: 'deploys:approve',

@@ -30,6 +30,7 @@ export interface DeployRow {
   reason: string | null;
   decision: Decision | null;
   backup_id: string | null;
+  skip_backup: boolean;
   started_at: Date;
   finished_at: Date | null;
   timeline: TimelineEntry[];
@@ -53,6 +54,8 @@ export interface DeployView {
   reason: string | null;
   decision: Decision | null;
   backupId: string | null;
+  /** The requester asked to skip the pre-deploy backup (an approver sees it before approving). */
+  skipBackup: boolean;
   startedAt: string;
   finishedAt: string | null;
   timeline: TimelineEntry[];
@@ -75,6 +78,7 @@ export const deployView = (r: DeployRow): DeployView => ({
   reason: r.reason,
   decision: r.decision,
   backupId: r.backup_id,
+  skipBackup: r.skip_backup,
   startedAt: r.started_at.toISOString(),
   finishedAt: r.finished_at?.toISOString() ?? null,
   timeline: r.timeline,
@@ -106,8 +110,9 @@ export async function insertStartedDeploy(
 ): Promise<void> {
   await pool.query(
     `INSERT INTO opsflow.deploys (id, workflow_id, run_id, target, environment, kind, status, version, requested_by,
-       requested_by_key, reason, started_at)
-     VALUES ($1, $2, $3, $4, $5, $6, 'planning', $7, $8, $9, $10, now()) ON CONFLICT (id) DO NOTHING`,
+       requested_by_key, reason, skip_backup, started_at)
+     VALUES ($1, $2, $3, $4, $5, $6, 'planning', $7, $8, $9, $10, $11, now())
+     ON CONFLICT (id) DO UPDATE SET skip_backup = EXCLUDED.skip_backup`,
     [
       d.input.id,
       d.workflowId,
@@ -119,6 +124,7 @@ export async function insertStartedDeploy(
       d.input.requester?.keyName ?? null,
       d.input.requester?.keyId ?? null,
       d.input.reason ?? null,
+      d.input.skipBackup === true,
     ],
   );
 }
@@ -222,6 +228,7 @@ const TIMELINE_COLUMNS = [
   'requested_by',
   'reason',
   'decision',
+  'skip_backup',
   'started_at',
   'finished_at',
   'samples',

@@ -241,9 +241,17 @@ export function createDeployService(deps: DeployServiceDeps) {
     /** A deploy of a version (or a bump): started, or with `dryRun` its plan and nothing changed. */
     async deploy(
       req: { target: string; version?: string; bump?: Bump; dryRun: boolean; skipBackup: boolean },
-      requester: Actor,
+      requester: Actor & { scopes?: ReadonlySet<string> },
     ): Promise<{ id: string } | { dryRun: true; plan: DeployPlan }> {
       const target = declared(req.target);
+      // Skipping the safety net of a guarded target is an approver's call, and the approver is shown it.
+      if (req.skipBackup && target.requiresApproval && !requester.scopes?.has('deploys:approve')) {
+        throw new DeployError(
+          'forbidden',
+          `${target.name} requires approval: skipping its pre-deploy backup needs the scope deploys:approve too`,
+          { requiredScope: 'deploys:approve' },
+        );
+      }
       checkVersion('version', req.version);
       if ((req.version === undefined) === (req.bump === undefined)) {
         throw new DeployError('unprocessable', 'give exactly one of version and bump');
@@ -255,7 +263,7 @@ export function createDeployService(deps: DeployServiceDeps) {
         version: req.version,
         bump: req.bump,
         skipBackup: req.skipBackup,
-        requester,
+        requester: { keyId: requester.keyId, keyName: requester.keyName },
       });
       if (req.dryRun) return { dryRun: true, plan: await plan(target, input, now) };
       return { id: await start(target, input) };

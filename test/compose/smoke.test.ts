@@ -291,6 +291,9 @@ describe('the compose stack, through its published ports', () => {
       'opsflow_default',
       '-e',
       'OPSFLOW_URL=http://api:3000',
+      // The compose network is the operator's own: plain http to another host needs saying so.
+      '-e',
+      'OPSFLOW_INSECURE=1',
       '-e',
       `OPSFLOW_API_KEY=${adminKey}`,
       'opsflow:local',

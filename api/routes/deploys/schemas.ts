@@ -124,6 +124,7 @@ export const Deploy = z
     reason: z.string().nullable(),
     decision: Decision.nullable(),
     backupId: z.string().nullable(),
+    skipBackup: z.boolean().openapi({ description: 'The requester asked to skip the pre-deploy backup' }),
     startedAt: z.iso.datetime(),
     finishedAt: z.iso.datetime().nullable(),
     timeline: z.array(TimelineEntry),

@@ -39,7 +39,10 @@ export function deployTargetRoutes(deploys: DeployService) {
                 version: z.string().max(1000).optional(),
                 bump: z.enum(['major', 'minor', 'patch']).optional(),
                 dryRun: z.boolean().default(false),
-                skipBackup: z.boolean().default(false),
+                skipBackup: z.boolean().default(false).openapi({
+                  description:
+                    'Deploy without the pre-deploy backup; on a target that requires approval, needs deploys:approve too (and the approver sees it)',
+                }),
               })
               .strict(),
           ),
@@ -54,7 +57,8 @@ export function deployTargetRoutes(deploys: DeployService) {
       },
     }),
     async (c) => {
-      const answer = await deploys.deploy(c.req.valid('json'), asActor(actorOf(c)));
+      const principal = actorOf(c);
+      const answer = await deploys.deploy(c.req.valid('json'), { ...asActor(principal), scopes: principal.scopes });
       return 'plan' in answer ? c.json(answer, 200) : c.json(answer, 202);
     },
   );
