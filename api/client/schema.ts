@@ -908,7 +908,10 @@ export interface components {
     };
     Endpoint: {
       id: string;
+      /** @description The URL; a key without endpoints:write sees only its scheme and host (https://hooks.slack.com/…): the path of a Slack webhook is a credential */
       url: string;
+      /** @description sha256: and the first 16 hex digits of the URL's SHA-256, to compare with a URL you hold */
+      urlFingerprint: string;
       description: string | null;
       eventTypes: string[] | null;
       retrySchedule: string[];

@@ -3,6 +3,7 @@
  * create (the secret shown once), list, read, change, delete, rotate the secret. Signing secrets and routing keys
  * are stored encrypted (the SecretBox). Refusals are WebhookErrors.
  */
+import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Pool } from '../db.js';
 import { formatDuration, parseDuration } from '../durations.js';
@@ -39,7 +40,9 @@ const ENDPOINT_COLUMNS =
 /** An endpoint as the API answers it (never its secret or routing key). */
 export interface EndpointView {
   id: string;
+  /** The URL; to a key without endpoints:write, only its scheme and host (redactedView). */
   url: string;
+  urlFingerprint: string;
   description: string | null;
   eventTypes: string[] | null;
   /** Durations before each retry, as written (`5s`, `1h`). */
@@ -54,10 +57,30 @@ export interface EndpointView {
   updatedAt: string;
 }
 
+/** A URL's fingerprint: enough to tell endpoints apart, or to check one against a URL you hold, and no more. */
+export const urlFingerprint = (url: string) => `sha256:${createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
+
+/**
+ * What a key without endpoints:write sees of an endpoint's URL: scheme and host. The rest — a Slack or Teams
+ * webhook's path, a token in the query — is a credential to whoever holds it (it posts to the channel).
+ */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}/…`;
+  } catch {
+    return '…';
+  }
+}
+
+/** The view without the URL's path and query, for a key that may read endpoints but not change them. */
+export const redactedView = (v: EndpointView): EndpointView => ({ ...v, url: redactUrl(v.url) });
+
 function endpointView(r: EndpointRow): EndpointView {
   return {
     id: r.id,
     url: r.url,
+    urlFingerprint: urlFingerprint(r.url),
     description: r.description,
     eventTypes: r.event_types,
     retrySchedule: r.retry_schedule_ms.map(formatDuration),

@@ -1,8 +1,9 @@
 /** Webhook endpoints: create (the secret is shown once), list, get, change, delete, rotate the secret. */
 import { z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { actorLabel } from '../../../lib/keys/scopes.js';
 import { ENDPOINT_ORDERINGS } from '../../../lib/webhooks/contract.js';
-import type { EndpointService } from '../../../lib/webhooks/endpoints.js';
+import { redactedView, type EndpointService } from '../../../lib/webhooks/endpoints.js';
 import { ENDPOINT_FORMATS } from '../../../lib/webhooks/formats.js';
 import { isValidSecret } from '../../../lib/webhooks/signing.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
@@ -67,7 +68,15 @@ const EndpointPatch = z
 const Endpoint = z
   .object({
     id: z.string(),
-    url: z.string(),
+    url: z.string().openapi({
+      description:
+        'The URL; a key without endpoints:write sees only its scheme and host (https://hooks.slack.com/…): the path of a Slack webhook is a credential',
+    }),
+    urlFingerprint: z
+      .string()
+      .openapi({
+        description: "sha256: and the first 16 hex digits of the URL's SHA-256, to compare with a URL you hold",
+      }),
     description: z.string().nullable(),
     eventTypes: z.array(z.string()).nullable(),
     retrySchedule: z.array(z.string()),
@@ -81,6 +90,9 @@ const Endpoint = z
     updatedAt: z.string(),
   })
   .openapi('Endpoint');
+
+/** Whether the key may see whole URLs: the scope that could point the endpoint elsewhere anyway. */
+const mayWrite = (c: Context) => actorOf(c).scopes.has('endpoints:write');
 
 /** Parse, check scope, call the endpoint service (lib/webhooks/endpoints.ts), answer. */
 export function endpointRoutes(endpoints: EndpointService) {
@@ -119,7 +131,8 @@ export function endpointRoutes(endpoints: EndpointService) {
     async (c) => {
       const q = c.req.valid('query');
       const query = { after: cursorKey(q.cursor), limit: q.limit };
-      return c.json(await endpoints.list({ tenantId: tenantScope(c, q.tenantId) }, query), 200);
+      const page = await endpoints.list({ tenantId: tenantScope(c, q.tenantId) }, query);
+      return c.json(mayWrite(c) ? page : { ...page, items: page.items.map(redactedView) }, 200);
     },
   );
 
@@ -132,7 +145,10 @@ export function endpointRoutes(endpoints: EndpointService) {
       request: { params: IdParam },
       responses: { 200: { description: 'The endpoint', ...json(Endpoint) } },
     }),
-    async (c) => c.json(await endpoints.get(c.req.valid('param').id, keyTenant(c)), 200),
+    async (c) => {
+      const endpoint = await endpoints.get(c.req.valid('param').id, keyTenant(c));
+      return c.json(mayWrite(c) ? endpoint : redactedView(endpoint), 200);
+    },
   );
 
   router.openapi(
