@@ -10,7 +10,7 @@ import { taskQueues } from '../lib/task-queues.js';
 import { createApp } from './app.js';
 
 export async function openApiDocument(): Promise<Record<string, unknown>> {
-  const key = 'document-only-key-0123456789';
+  const key = 'document-only-key-0123456789abcdef-0123456789';
   const config = loadConfig({
     OPSFLOW_API_KEYS: key,
     OPSFLOW_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'),

@@ -19,7 +19,7 @@ import { connectClient, temporalSettings } from '../lib/temporal.js';
 import { dropBenchDatabase, freePort, sleep, startBenchTemporal, writeResultsSection } from './common.js';
 import { HISTORY_TABLES, seedHistory, seqScans } from './history-seed.js';
 
-const API_KEY = 'bench-key-0123456789abcdef';
+const API_KEY = 'bench-key-0123456789abcdef-0123456789';
 const HISTORY = (process.env.BENCH_HISTORY ?? '10000,100000,1000000')
   .split(',')
   .map(Number)

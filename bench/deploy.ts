@@ -69,7 +69,7 @@ async function main() {
   const vars = {
     TEMPORAL_ADDRESS: server.address,
     DATABASE_URL: databaseUrl,
-    OPSFLOW_API_KEYS: 'bench-key-0123456789abcdef',
+    OPSFLOW_API_KEYS: 'bench-key-0123456789abcdef-0123456789',
     OPSFLOW_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     OPSFLOW_TASK_QUEUE_PREFIX: 'bench-deploy',
     OPSFLOW_DATA_DIR: path.join(tmp, 'data'),

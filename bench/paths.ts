@@ -64,7 +64,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PATHS = (process.env.BENCH_PATHS ?? 'floor,classic,fast,fifo').split(',').map((p) => p.trim());
 const ON_CLUSTER = process.env.BENCH_TEMPORAL === 'cluster';
 const ON_COMPOSE = process.env.BENCH_TEMPORAL === 'compose';
-const API_KEY = 'bench-key-0123456789abcdef';
+const API_KEY = 'bench-key-0123456789abcdef-0123456789';
 const FLOOR_QUEUE = 'bench-floor';
 const LOW_RATE = 20;
 const LOW_SECONDS = 15;

@@ -34,7 +34,7 @@ import { SUBSCRIPTION_SWEEP_WORKFLOW, SUBSCRIPTION_WORKFLOW } from '../lib/subsc
 import { HISTORY_TABLES, seedHistory, seqScans } from './history-seed.js';
 import { dropBenchDatabase, freePort, root, rssMb, sleep, writeResultsSection } from './common.js';
 
-const API_KEY = 'bench-key-0123456789abcdef';
+const API_KEY = 'bench-key-0123456789abcdef-0123456789';
 const sizes = (name: string, fallback: string) =>
   (process.env[name] ?? fallback)
     .split(',')

@@ -44,7 +44,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const LATENCY_RATE = 50;
 const LATENCY_SECONDS = 15;
 const LOW_RATE = Number(process.env.BENCH_LOW_RATE ?? 20);
-const API_KEY = 'bench-key-0123456789abcdef';
+const API_KEY = 'bench-key-0123456789abcdef-0123456789';
 const ON_CLUSTER = process.env.BENCH_TEMPORAL === 'cluster';
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 

@@ -11,6 +11,7 @@ import { loadClientConfigProfile, type ClientConfigProfile } from '@temporalio/e
 import { z } from 'zod';
 import { loadDeployTargets, DeployTargetsError, type DeployTarget } from './deploys/targets.js';
 import { backupDatabases, backupsConfig, backupVariables, type BackupsConfig } from './config/backups.js';
+import { strongKey } from './keys/strength.js';
 import { bool, cidrs, csv, duration, httpUrl, port, postgresUrl, timezone } from './config/parse.js';
 import { webhooksConfig, webhookVariables, type WebhooksConfig } from './config/webhooks.js';
 import { parseEncryptionKey } from './secret-box.js';
@@ -25,7 +26,14 @@ export const envSchema = z.object({
   OPSFLOW_DATA_DIR: z.string().min(1).default('.data'),
   OPSFLOW_TIMEZONE: timezone.default('UTC'),
   OPSFLOW_API_KEYS: csv
-    .pipe(z.array(z.string().min(16, { message: 'each API key must be at least 16 characters' })))
+    .pipe(
+      z.array(
+        z.string().refine(strongKey, {
+          message:
+            'each API key must be at least 32 characters with at least 12 different ones (make one with `openssl rand -hex 32`)',
+        }),
+      ),
+    )
     .optional(),
   OPSFLOW_TASK_QUEUE_PREFIX: z
     .string()

@@ -123,7 +123,7 @@ describe('OpenAPI document and docs page', () => {
 describe('API hardening: rate limit before authentication, security headers, CORS', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await createHarness({ OPSFLOW_API_KEYS: `${TEST_API_KEY},second-key-0123456789abcdef` });
+    h = await createHarness({ OPSFLOW_API_KEYS: `${TEST_API_KEY},second-key-0123456789abcdef-0123456789` });
   });
   afterAll(async () => {
     await h.close();
@@ -131,7 +131,7 @@ describe('API hardening: rate limit before authentication, security headers, COR
 
   it('429 with Retry-After and the envelope once a key spends its budget; other keys are unaffected', async () => {
     const app = testApp(h, {
-      apiKeys: [TEST_API_KEY, 'second-key-0123456789abcdef'],
+      apiKeys: [TEST_API_KEY, 'second-key-0123456789abcdef-0123456789'],
       config: { ...h.config, rateLimitPerMinute: 3 },
     });
     const as = (key: string) => app.request('/v1/deploy-targets', { headers: { authorization: `Bearer ${key}` } });
@@ -141,7 +141,7 @@ describe('API hardening: rate limit before authentication, security headers, COR
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(20);
     expect(((await limited.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
-    expect((await as('second-key-0123456789abcdef')).status).toBe(200);
+    expect((await as('second-key-0123456789abcdef-0123456789')).status).toBe(200);
   });
 
   it('the limit runs before authentication: wrong keys (even a new one each time), /ready and /metrics count', async () => {

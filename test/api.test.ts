@@ -177,7 +177,7 @@ describe('API skeleton', () => {
     });
 
     it('any of several configured keys works', async () => {
-      const other = 'second-key-abcdefghijkl';
+      const other = 'second-key-abcdefghijkl-0123456789';
       const multi = testApp(h, { apiKeys: [TEST_API_KEY, other] });
       expect((await multi.request('/v1/x', { headers: { authorization: `Bearer ${other}` } })).status).toBe(404);
       expect(

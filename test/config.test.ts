@@ -28,14 +28,14 @@ describe('config', () => {
   it('parses lists, numbers and booleans', () => {
     const c = loadConfig({
       PORT: '8080',
-      OPSFLOW_API_KEYS: ' key-aaaaaaaaaaaaaaaa , key-bbbbbbbbbbbbbbbb ,',
+      OPSFLOW_API_KEYS: ' key-a-0123456789abcdef-0123456789 , key-b-0123456789abcdef-0123456789 ,',
       HEALTH_CHECK_URLS: 'http://a.example/health,https://b.example/ready',
       TEMPORAL_TLS: 'true',
       TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233',
       OPSFLOW_TIMEZONE: 'America/Sao_Paulo',
     });
     expect(c.port).toBe(8080);
-    expect(c.apiKeys).toEqual(['key-aaaaaaaaaaaaaaaa', 'key-bbbbbbbbbbbbbbbb']);
+    expect(c.apiKeys).toEqual(['key-a-0123456789abcdef-0123456789', 'key-b-0123456789abcdef-0123456789']);
     expect(c.systemCheck.urls).toHaveLength(2);
     expect(c.temporal.profile.tls).toEqual({ disabled: false });
     expect(c.timezone).toBe('America/Sao_Paulo');
@@ -60,6 +60,9 @@ describe('config', () => {
     [{ DATABASE_URL: 'postgres://localhost' }, 'DATABASE_URL'],
     [{ OPSFLOW_TIMEZONE: 'Mars/Olympus' }, 'OPSFLOW_TIMEZONE'],
     [{ OPSFLOW_API_KEYS: 'short' }, 'OPSFLOW_API_KEYS'],
+    // 16 characters passed before; a bootstrap key is an admin key: 32 or more, 12 or more different.
+    [{ OPSFLOW_API_KEYS: 'correct-horse-battery' }, 'OPSFLOW_API_KEYS'],
+    [{ OPSFLOW_API_KEYS: 'abababababababababababababababababab' }, 'OPSFLOW_API_KEYS'],
     [{ TEMPORAL_ADDRESS: 'http://localhost:7233' }, 'TEMPORAL_ADDRESS'],
     [{ TEMPORAL_TLS: 'maybe' }, 'TEMPORAL_TLS'],
     [{ SMTP_URL: 'http://mail' }, 'SMTP_URL'],

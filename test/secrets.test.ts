@@ -25,7 +25,7 @@ describe('*_FILE for every secret variable', () => {
   });
 
   const samples: Record<(typeof SECRET_VARIABLES)[number], string> = {
-    OPSFLOW_API_KEYS: 'file-key-0123456789abcdef',
+    OPSFLOW_API_KEYS: 'file-key-0123456789abcdef-0123456789',
     OPSFLOW_ENCRYPTION_KEY: key().toString('base64'),
     OPSFLOW_ENCRYPTION_KEY_PREVIOUS: key().toString('hex'),
     METRICS_TOKEN: 'file-metrics-token-0123456789',

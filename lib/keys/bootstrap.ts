@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
+import { strongKey } from './strength.js';
 
 export interface ResolvedKeys {
   keys: string[];
@@ -19,7 +20,7 @@ export async function resolveApiKeys(config: Config, opts: { generate: boolean }
   const file = path.resolve(config.dataDir, 'api-key');
   try {
     const key = (await readFile(file, 'utf8')).trim();
-    if (key.length >= 16) return { keys: [key], source: 'file', file };
+    if (strongKey(key)) return { keys: [key], source: 'file', file };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }

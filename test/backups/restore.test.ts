@@ -66,7 +66,7 @@ describe("opsflow's own database is recognised whatever the URL calls its server
     loadConfig({
       DATABASE_URL: own,
       BACKUP_DATABASE_URLS: 'postgres://u@127.0.0.1:5432/app',
-      OPSFLOW_API_KEYS: 'k'.repeat(20),
+      OPSFLOW_API_KEYS: 'restore-key-0123456789abcdef-0123456789',
     });
   it.each([
     ['postgres://u@localhost:5432/opsflow', 'opsflow', true], // localhost is 127.0.0.1: the old check said no

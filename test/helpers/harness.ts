@@ -20,7 +20,7 @@ import { createApp } from '../../api/app.js';
 import type { ApiDeps } from '../../api/deps.js';
 import { createWorkers, type WorkerDeps } from '../../worker/workers.js';
 
-export const TEST_API_KEY = 'test-key-0123456789abcdef';
+export const TEST_API_KEY = 'test-key-0123456789abcdef-0123456789';
 /** 32 bytes, base64: what `openssl rand -base64 32` prints. */
 export const TEST_ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
 

@@ -7,9 +7,11 @@ import { loadConfig } from '../../lib/config.js';
 
 describe('API keys', () => {
   it('uses OPSFLOW_API_KEYS when set', async () => {
-    const config = loadConfig({ OPSFLOW_API_KEYS: 'k1-aaaaaaaaaaaaaaaa,k2-bbbbbbbbbbbbbbbb' });
+    const config = loadConfig({
+      OPSFLOW_API_KEYS: 'k1-0123456789abcdef-0123456789abcdef,k2-0123456789abcdef-0123456789abcdef',
+    });
     expect(await resolveApiKeys(config, { generate: true })).toEqual({
-      keys: ['k1-aaaaaaaaaaaaaaaa', 'k2-bbbbbbbbbbbbbbbb'],
+      keys: ['k1-0123456789abcdef-0123456789abcdef', 'k2-0123456789abcdef-0123456789abcdef'],
       source: 'env',
     });
   });

@@ -14,7 +14,7 @@ const config = (env: Record<string, string> = {}) =>
   loadConfig({
     DATABASE_URL: databaseUrlOf('opsflow_sec_restore_own'),
     BACKUP_DATABASE_URLS: `${databaseUrlOf('orders')},${databaseUrlOf('billing')}`,
-    OPSFLOW_API_KEYS: 'k'.repeat(20),
+    OPSFLOW_API_KEYS: 'restore-key-0123456789abcdef-0123456789',
     ...env,
   });
 

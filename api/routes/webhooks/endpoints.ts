@@ -72,11 +72,9 @@ const Endpoint = z
       description:
         'The URL; a key without endpoints:write sees only its scheme and host (https://hooks.slack.com/…): the path of a Slack webhook is a credential',
     }),
-    urlFingerprint: z
-      .string()
-      .openapi({
-        description: "sha256: and the first 16 hex digits of the URL's SHA-256, to compare with a URL you hold",
-      }),
+    urlFingerprint: z.string().openapi({
+      description: "sha256: and the first 16 hex digits of the URL's SHA-256, to compare with a URL you hold",
+    }),
     description: z.string().nullable(),
     eventTypes: z.array(z.string()).nullable(),
     retrySchedule: z.array(z.string()),
