@@ -146,7 +146,7 @@ export async function encryptStoredSecrets(pool: Pool, box: SecretBox, log?: Log
   if (unreadable > 0) {
     log?.warn(
       { unreadable },
-      'stored secrets under a key that is neither OPSFLOW_ENCRYPTION_KEY nor OPSFLOW_ENCRYPTION_KEY_PREVIOUS: left as they are; their deliveries fail until the key is restored or the secrets are set again',
+      'stored secrets under a key that is neither OPSFLOW_ENCRYPTION_KEY nor OPSFLOW_ENCRYPTION_KEY_PREVIOUS: left as they are; their deliveries fail until the key is restored (OPSFLOW_ENCRYPTION_KEY_PREVIOUS) or `npm run secrets:forget -- --yes` gives those endpoints new secrets',
     );
   }
   return rewritten;
