@@ -13,6 +13,7 @@ import { reminderEmail, statusEmail, sweepReportEmail } from '../../lib/subscrip
 import {
   audit,
   claimNotification,
+  periodStillCurrent,
   detailsFromRow,
   expiringSubscriptionRows,
   liveSubscriptionRows,
@@ -70,7 +71,10 @@ export async function startSubscriptionWorkflow(
 export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => {
   const events = webhookServiceDeps(deps.config, deps.pool, deps.client, deps.queues);
 
-  /** Inserts the notification row and sends in one transaction; false when it was sent before. */
+  /**
+   * Inserts the notification row and sends in one transaction; false when it was sent before, or when its period is
+   * no longer the subscription's (renewed or canceled meanwhile).
+   */
   async function notifyOnce(
     id: string,
     expiresAt: string,
@@ -80,6 +84,8 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
   ): Promise<boolean> {
     return withTransaction(deps.pool, async (client) => {
       const notification = { id, expiresAt, milestone, urgency };
+      // Renewed, moved or canceled since this reminder was planned (while its send was retried): not sent.
+      if (!(await periodStillCurrent(client, id, expiresAt))) return false;
       if (!(await claimNotification(client, notification))) return false; // sent before (a retry, a crash after the commit)
       // The Message-ID is derived from the unique key, so even the one window left (sent, then the commit
       // lost) produces a duplicate the receiving mail system can recognise.

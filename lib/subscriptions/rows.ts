@@ -222,6 +222,21 @@ export async function subscriptionRowsPage(
 }
 
 /** Claims a reminder of one period (false: it was claimed before — a retry, a crash after the commit). */
+/**
+ * Whether `expiresAt` is still the subscription's period and it is not canceled, holding the row (FOR SHARE) until
+ * the caller's transaction ends: a renewal or cancellation that lands while a reminder waits for its retry (an SMTP
+ * outage) makes the retry send nothing, and one that comes during the send waits for it.
+ */
+export async function periodStillCurrent(db: Queryable, id: string, expiresAt: string): Promise<boolean> {
+  const { rows } = await db.query<{ current: boolean }>(
+    // Within a millisecond: the workflow carries the expiry as an ISO string, the row may hold microseconds.
+    `SELECT abs(extract(epoch FROM expires_at - $2::timestamptz)) < 0.001 AND status <> 'canceled' AS current
+     FROM opsflow.subscriptions WHERE id = $1 FOR SHARE`,
+    [id, expiresAt],
+  );
+  return rows[0]?.current === true;
+}
+
 export async function claimNotification(
   db: Queryable,
   n: { id: string; expiresAt: string; milestone: string; urgency: string },

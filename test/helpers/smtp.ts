@@ -10,14 +10,24 @@ export interface SmtpCapture {
   close(): Promise<void>;
 }
 
-/** `delayMs`: how long the server takes to accept each message (a slow relay); `port`: a fixed one (0: any). */
-export async function startSmtpCapture(opts: { delayMs?: number; port?: number } = {}): Promise<SmtpCapture> {
+/**
+ * `delayMs`: how long the server takes to accept each message (a slow relay); `port`: a fixed one (0: any);
+ * `refusing`: while it answers true, every message is refused with a temporary 451 (a relay having trouble).
+ */
+export async function startSmtpCapture(
+  opts: { delayMs?: number; port?: number; refusing?: () => boolean } = {},
+): Promise<SmtpCapture> {
   const messages: ParsedMail[] = [];
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
     onData(stream, _session, callback) {
+      if (opts.refusing?.()) {
+        stream.resume();
+        stream.on('end', () => callback(Object.assign(new Error('try again later'), { responseCode: 451 })));
+        return;
+      }
       simpleParser(stream)
         .then(async (mail) => {
           if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
