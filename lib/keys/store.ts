@@ -69,6 +69,16 @@ const recordJson = (r: KeyRow): ApiKeyRecord => ({
   revokedBy: r.revoked_by,
 });
 
+/** What a stored key stands for when it acts. */
+const principalOf = (r: KeyRow): Principal => ({
+  keyId: r.id,
+  keyName: r.name,
+  scopes: new Set(r.scopes),
+  tenantId: r.tenant_id,
+  source: 'db',
+  expiresAt: r.expires_at,
+});
+
 export const digest = (key: string) => createHash('sha256').update(key).digest();
 
 /** A short, stable, non-secret id for a bootstrap key: a digest prefix (what the logs have always shown). */
@@ -108,15 +118,7 @@ export function createKeyStore(opts: { pool: Pool; envKeys: string[]; cacheMs?: 
       `SELECT ${COLUMNS} FROM opsflow.api_keys WHERE hash = $1 AND revoked_at IS NULL`,
       [d],
     );
-    const r = rows[0];
-    const principal: Principal | undefined = r && {
-      keyId: r.id,
-      keyName: r.name,
-      scopes: new Set(r.scopes),
-      tenantId: r.tenant_id,
-      source: 'db',
-      expiresAt: r.expires_at,
-    };
+    const principal = rows[0] && principalOf(rows[0]);
     // Bounded: unknown keys are cached too (a flood of wrong keys costs one query per key per window),
     // and the whole map is dropped when it grows past what honest traffic needs.
     if (cache.size > 10_000) cache.clear();
@@ -146,14 +148,7 @@ export function createKeyStore(opts: { pool: Pool; envKeys: string[]; cacheMs?: 
       );
       const r = rows[0];
       if (!r || (r.expires_at && r.expires_at.getTime() <= now())) return undefined;
-      return {
-        keyId: r.id,
-        keyName: r.name,
-        scopes: new Set(r.scopes),
-        tenantId: r.tenant_id,
-        source: 'db',
-        expiresAt: r.expires_at,
-      };
+      return principalOf(r);
     },
 
     /** The principal a presented key stands for, or undefined (unknown, revoked or expired). */

@@ -1,7 +1,7 @@
 /** Scratch databases on the test run's PostgreSQL server (beside the run's own database). */
 import pg from 'pg';
 import { inject } from 'vitest';
-import { quoteIdent } from '../../lib/db.js';
+import { createPool, migrate, quoteIdent } from '../../lib/db.js';
 
 /** Runs `fn` with a client connected to the server's `postgres` database as the test superuser. */
 export async function withAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -38,4 +38,16 @@ export async function queryIn<R extends pg.QueryResultRow = Record<string, unkno
 export async function recreateDatabase(name: string): Promise<void> {
   await dropDatabase(name);
   await withAdmin((c) => c.query(`CREATE DATABASE ${quoteIdent(name)}`));
+}
+
+/** A new, migrated opsflow state database of a test file's own (dropped first if it exists); its URL. */
+export async function freshStateDatabase(name: string): Promise<string> {
+  await recreateDatabase(name);
+  const pool = createPool(databaseUrlOf(name), 1);
+  try {
+    await migrate(pool);
+  } finally {
+    await pool.end();
+  }
+  return databaseUrlOf(name);
 }

@@ -8,10 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { outcomeOf } from '../../lib/audit/log.js';
-import { createPool, migrate } from '../../lib/db.js';
 import { envKeyId } from '../../lib/keys/store.js';
 import { apiCaller, authHeaders, bearer } from '../helpers/api.js';
-import { databaseUrlOf, dropDatabase, recreateDatabase } from '../helpers/databases.js';
+import { databaseUrlOf, dropDatabase, freshStateDatabase } from '../helpers/databases.js';
 import { createHarness, testApp, TEST_API_KEY, type Harness } from '../helpers/harness.js';
 
 const db = `opsflow_sec_audit_${process.pid}`;
@@ -40,10 +39,7 @@ describe('security: the audit log', () => {
     (await h.pool.query<Row>('SELECT * FROM opsflow.audit_log WHERE request_id = $1', [requestId])).rows;
 
   beforeAll(async () => {
-    await recreateDatabase(db);
-    const pool = createPool(databaseUrlOf(db), 1);
-    await migrate(pool);
-    await pool.end();
+    await freshStateDatabase(db);
     h = await createHarness({ DATABASE_URL: databaseUrlOf(db), WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32' });
     app = testApp(h);
   });

@@ -9,10 +9,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, migrate } from '../../lib/db.js';
 import { createSecretBox, ENCRYPTED_COLUMNS, encryptStoredSecrets } from '../../lib/secret-box.js';
 import { apiCaller } from '../helpers/api.js';
-import { databaseUrlOf, dropDatabase, recreateDatabase } from '../helpers/databases.js';
+import { databaseUrlOf, dropDatabase, freshStateDatabase } from '../helpers/databases.js';
 import { createHarness, startWorkers, testApp, type Harness, type TestWorkers } from '../helpers/harness.js';
 import { respond, startReceiver, type Receiver } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
@@ -26,10 +25,7 @@ describe('security: encryption key rotation', () => {
   let api: ReturnType<typeof apiCaller>;
 
   beforeAll(async () => {
-    await recreateDatabase(db);
-    const pool = createPool(databaseUrlOf(db), 1);
-    await migrate(pool);
-    await pool.end();
+    await freshStateDatabase(db);
     receiver = await startReceiver(respond(200));
     h = await createHarness({
       DATABASE_URL: databaseUrlOf(db),

@@ -5,12 +5,11 @@
  * file's own), real Temporal (the shared dev server).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, migrate } from '../../lib/db.js';
 import { OPS_EVENTS } from '../../lib/webhooks/formats.js';
 import { isReservedEventType, publishOpsEvent } from '../../lib/webhooks/ops-events.js';
 import { webhookServiceDeps } from '../../lib/webhooks/service.js';
 import { apiCaller } from '../helpers/api.js';
-import { databaseUrlOf, dropDatabase, recreateDatabase } from '../helpers/databases.js';
+import { databaseUrlOf, dropDatabase, freshStateDatabase } from '../helpers/databases.js';
 import { createHarness, testApp, type Harness } from '../helpers/harness.js';
 
 const db = `opsflow_sec_ops_${process.pid}`;
@@ -25,10 +24,7 @@ describe('security: ops events are opsflow’s', () => {
     );
 
   beforeAll(async () => {
-    await recreateDatabase(db);
-    const pool = createPool(databaseUrlOf(db), 1);
-    await migrate(pool);
-    await pool.end();
+    await freshStateDatabase(db);
     h = await createHarness({ DATABASE_URL: databaseUrlOf(db), WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32' });
     api = apiCaller(testApp(h));
     // An operator's PagerDuty-like catch-all endpoint: what a faked ops event would reach.

@@ -7,11 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, migrate } from '../../lib/db.js';
 import { createSecretBox } from '../../lib/secret-box.js';
 import { forgetLostSecrets } from '../../lib/webhooks/lost-secrets.js';
 import { apiCaller } from '../helpers/api.js';
-import { databaseUrlOf, dropDatabase, recreateDatabase } from '../helpers/databases.js';
+import { databaseUrlOf, dropDatabase, freshStateDatabase } from '../helpers/databases.js';
 import { createHarness, testApp, TEST_ENCRYPTION_KEY, type Harness } from '../helpers/harness.js';
 import { spawnEntry } from '../helpers/processes.js';
 
@@ -23,10 +22,7 @@ describe('security: forgetting secrets whose key was lost', () => {
   const stranger = createSecretBox({ current: randomBytes(32), previous: [] });
 
   beforeAll(async () => {
-    await recreateDatabase(db);
-    const pool = createPool(databaseUrlOf(db), 1);
-    await migrate(pool);
-    await pool.end();
+    await freshStateDatabase(db);
     h = await createHarness({ DATABASE_URL: databaseUrlOf(db), WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32' });
     const api = apiCaller(() => testApp(h));
     const make = async (body: Record<string, unknown>) =>

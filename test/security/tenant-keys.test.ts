@@ -8,9 +8,8 @@
  * real PostgreSQL (a database of this file's own), real Temporal (the shared dev server; no worker is needed).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, migrate } from '../../lib/db.js';
 import { apiCaller, type ApiAnswer } from '../helpers/api.js';
-import { databaseUrlOf, dropDatabase, queryIn, recreateDatabase } from '../helpers/databases.js';
+import { databaseUrlOf, dropDatabase, queryIn, freshStateDatabase } from '../helpers/databases.js';
 import { createHarness, testApp, type Harness } from '../helpers/harness.js';
 
 const db = `opsflow_sec_tenant_${process.pid}`;
@@ -52,10 +51,7 @@ describe('security: tenant-scoped keys', () => {
     );
 
   beforeAll(async () => {
-    await recreateDatabase(db);
-    const pool = createPool(databaseUrlOf(db), 1);
-    await migrate(pool);
-    await pool.end();
+    await freshStateDatabase(db);
     h = await createHarness({ DATABASE_URL: databaseUrlOf(db), WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32' });
     const api = admin();
 

@@ -4,10 +4,9 @@
  * A PostgreSQL state database of this file's own, so other files' rows are never candidates.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, migrate } from '../../lib/db.js';
 import { HISTORY_RETENTION_WORKFLOW } from '../../lib/system-check/contract.js';
 import type { historyRetention } from '../../workflows/system-check/retention.js';
-import { databaseUrlOf, dropDatabase, queryIn, recreateDatabase } from '../helpers/databases.js';
+import { databaseUrlOf, dropDatabase, queryIn, freshStateDatabase } from '../helpers/databases.js';
 import { createHarness, startWorkers, type Harness, type TestWorkers } from '../helpers/harness.js';
 
 const stateDb = `opsflow_retention_${process.pid}`;
@@ -18,10 +17,7 @@ describe('history retention', () => {
   let workers: TestWorkers;
 
   beforeAll(async () => {
-    await recreateDatabase(stateDb);
-    const pool = createPool(databaseUrlOf(stateDb), 2);
-    await migrate(pool);
-    await pool.end();
+    await freshStateDatabase(stateDb);
     h = await createHarness({ DATABASE_URL: databaseUrlOf(stateDb) });
     workers = await startWorkers(h, ['system']);
     await queryIn(
