@@ -4844,6 +4844,8 @@ export interface operations {
       query?: {
         /** @description A key id */
         actor?: string;
+        /** @description Only tenant keys' actions, of this tenant */
+        tenant?: string;
         /** @description An operationId, e.g. createEndpoint */
         action?: string;
         /** @description A resource (endpoints/ep_…), or a prefix of one ending in * (endpoints/*) */

@@ -85,6 +85,8 @@ export async function recordAudit(db: Queryable, e: AuditEntry): Promise<string>
 
 export interface AuditFilters {
   actor?: string;
+  /** The acting key's tenant. */
+  tenant?: string;
   action?: string;
   /** A resource, or a prefix of one ending in `*` (`endpoints/*`). */
   resource?: string;
@@ -124,6 +126,7 @@ export async function auditPage(
        AND ($6::timestamptz IS NULL OR at >= $6)
        AND ($7::timestamptz IS NULL OR at < $7)
        AND ($8::timestamptz IS NULL OR (at, id) < ($8, $9))
+       AND ($11::text IS NULL OR tenant_id = $11)
      ORDER BY at DESC, id DESC LIMIT $10`,
     [
       f.actor ?? null,
@@ -136,6 +139,7 @@ export async function auditPage(
       q.cursor?.at ?? null,
       q.cursor?.id ?? null,
       q.limit + 1,
+      f.tenant ?? null,
     ],
   );
   const { items, nextCursor } = page(rows, q.limit, (r) => r.at);

@@ -195,6 +195,14 @@ describe('security: tenant-scoped keys', () => {
       }
     }
     expect(walked).toBeGreaterThanOrEqual(20);
+    // The operator finds every refused attempt in the audit log by tenant.
+    const audit = await admin()<{ items: { actor: { tenantId: string }; outcome: string }[] }>(
+      'GET',
+      '/v1/audit?tenant=tenant-a&outcome=denied&limit=200',
+    );
+    expect(audit.body.items.length).toBeGreaterThanOrEqual(10);
+    expect(new Set(audit.body.items.map((r) => r.actor.tenantId))).toEqual(new Set(['tenant-a']));
+    expect((await admin()<{ items: unknown[] }>('GET', '/v1/audit?tenant=tenant-b')).body.items).toEqual([]);
     const login = await testApp(h).request('/console/login', {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://localhost' },

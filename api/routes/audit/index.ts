@@ -45,6 +45,7 @@ export function auditRoutes(deps: ApiDeps) {
       request: {
         query: z.object({
           actor: z.string().max(100).optional().openapi({ description: 'A key id' }),
+          tenant: z.string().max(255).optional().openapi({ description: "Only tenant keys' actions, of this tenant" }),
           action: z.string().max(100).optional().openapi({ description: 'An operationId, e.g. createEndpoint' }),
           resource: z
             .string()
@@ -71,6 +72,7 @@ export function auditRoutes(deps: ApiDeps) {
         deps.pool,
         {
           actor: q.actor,
+          tenant: q.tenant,
           action: q.action,
           resource: q.resource,
           outcome: q.outcome,
