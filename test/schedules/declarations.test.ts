@@ -1,6 +1,7 @@
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../lib/config.js';
 import { declareSchedules, type ScheduleDeclaration } from '../../lib/schedules/declarations.js';
 import { applySchedules } from '../../worker/schedules.js';
 import { createHarness, type Harness } from '../helpers/harness.js';
@@ -44,6 +45,39 @@ describe('schedules as code', () => {
       spec: { intervals: [{ every: '5 minutes' }], timezone: 'Europe/Berlin' },
     });
     expect(systemCheck?.catchupWindow).toBeTruthy();
+  });
+
+  it('redrives up to 50 dead letters every 6 hours, and daily deletes those resolved more than 30 days ago (the defaults)', async () => {
+    const all = declareSchedules({ ...loadConfig({}), timezone: 'Europe/Berlin' }, h.queues);
+    const redrive = all.find((d) => d.id === 'opsflow:webhook-dlq-redrive')!;
+    const cleanup = all.find((d) => d.id === 'opsflow:webhook-dlq-cleanup')!;
+    expect(redrive).toMatchObject({ args: [{ limit: 50 }], overlap: ScheduleOverlapPolicy.SKIP });
+    expect(cleanup.args).toEqual([{ olderThanMs: 30 * 24 * 3600 * 1000 }]);
+    // The server's next runs of the real specs: 6 hours apart at 00, 06, 12, 18 local time; the cleanup daily.
+    // Made directly (not applied: applying deletes every other managed schedule), then removed.
+    const nextRuns = async (d: ScheduleDeclaration, id: string, n: number) => {
+      const handle = await h.client.schedule.create({
+        scheduleId: id,
+        spec: d.spec,
+        action: { type: 'startWorkflow', workflowType: d.workflowType, taskQueue: h.queues.webhooks, args: d.args },
+      });
+      try {
+        return (await handle.describe()).info.nextActionTimes.slice(0, n);
+      } finally {
+        await handle.delete();
+      }
+    };
+    const next = await nextRuns(redrive, `${prefix}:dlq-redrive-spec`, 4);
+    expect(next).toHaveLength(4);
+    const local = (t: Date) =>
+      new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', timeZone: 'Europe/Berlin' }).format(t);
+    // (A daylight-saving change makes one gap 5 or 7 hours; the local times stay.)
+    for (let i = 1; i < next.length; i++) {
+      expect(Math.abs(next[i]!.getTime() - next[i - 1]!.getTime() - 6 * 3600_000)).toBeLessThanOrEqual(3600_000);
+    }
+    for (const t of next) expect(['00:00', '06:00', '12:00', '18:00']).toContain(local(t));
+    const daily = await nextRuns(cleanup, `${prefix}:dlq-cleanup-spec`, 2);
+    expect(daily.map(local)).toEqual(['03:30', '03:30']);
   });
 
   it('runs the restore drill on the first Sunday of the month at 04:00 and the freshness check hourly', async () => {

@@ -264,6 +264,52 @@ describe('webhook API', () => {
       expect(await open()).toBe(before - 50);
     });
 
+    it('redrive with since/until redrives only the dead letters created in [since, until) of that endpoint', async () => {
+      const type = `redrive.window.${randomBytes(3).toString('hex')}`;
+      const ep = await call<{ id: string }>('POST', '/v1/endpoints', {
+        url: 'https://93.184.216.34/w',
+        eventTypes: [type],
+      });
+      for (let n = 0; n < 4; n++) expect((await call('POST', '/v1/events', { type, payload: { n } })).status).toBe(202);
+      // Four dead letters, 4, 3, 2 and 1 hours old.
+      await h.pool.query(
+        `WITH d AS (UPDATE opsflow.webhook_deliveries SET status = 'dead_lettered' WHERE endpoint_id = $1
+                    RETURNING id, endpoint_id, event_type),
+              k AS (SELECT d.*, row_number() OVER (ORDER BY d.id) AS k FROM d)
+         INSERT INTO opsflow.dead_letters (id, delivery_id, endpoint_id, event_type, reason, created_at)
+         SELECT 'dlw_' || md5(k.id), k.id, k.endpoint_id, k.event_type, 'test', now() - (k.k || ' hours')::interval FROM k`,
+        [ep.body.id],
+      );
+      const ages = async (resolved: boolean) =>
+        (
+          await h.pool.query<{ h: number }>(
+            `SELECT round(extract(epoch FROM now() - created_at) / 3600)::int AS h FROM opsflow.dead_letters
+             WHERE endpoint_id = $1 AND (resolved_at IS NOT NULL) = $2 ORDER BY 1`,
+            [ep.body.id, resolved],
+          )
+        ).rows.map((r) => r.h);
+      const hoursAgo = (n: number) => new Date(Date.now() - n * 3600_000 + 60_000).toISOString();
+      // [3.5 h ago − 1 min … 1.5 h ago − 1 min): the 3 h and 2 h old ones, not 4 h (before), not 1 h (at or after until).
+      const res = await call<{ redriven: number }>('POST', '/v1/dead-letters/redrive', {
+        endpointId: ep.body.id,
+        since: hoursAgo(3.5),
+        until: hoursAgo(1.5),
+      });
+      expect(res.body).toEqual({ redriven: 2, failed: 0 });
+      expect(await ages(true)).toEqual([2, 3]);
+      expect(await ages(false)).toEqual([1, 4]);
+      // A reversed window redrives nothing (and is not an error: an empty window).
+      expect(
+        (
+          await call('POST', '/v1/dead-letters/redrive', {
+            endpointId: ep.body.id,
+            since: hoursAgo(1),
+            until: hoursAgo(5),
+          })
+        ).body,
+      ).toEqual({ redriven: 0, failed: 0 });
+    });
+
     it('all webhook routes need the API key', async () => {
       for (const [method, path] of [
         ['GET', '/v1/endpoints'],
