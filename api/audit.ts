@@ -7,7 +7,8 @@
  *
  * The row is written after the change, not in its transaction: the routes' services own their transactions, and a
  * row written before them could claim a change that never happened. A row that cannot be written is logged at
- * error level with everything it held (the change itself stands).
+ * error level with everything it held (the change itself stands); the answer never waits on it for more than a
+ * second, nor at all when it is a 503 (PostgreSQL down: the write would only add its connect timeout).
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { recordAudit, type AuditEntry } from '../lib/audit/log.js';
@@ -18,6 +19,9 @@ import { clientAddress, parseCidrs } from './rate-limit.js';
 import type { AppEnv } from './router.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The longest an answer waits for its audit row (normally a few milliseconds). */
+const AUDIT_WAIT_MS = 1000;
 
 /**
  * Route middleware (attached by `route()`): names the operation and, from the path's parameters, the resource it
@@ -80,10 +84,19 @@ export function auditTrail(deps: { pool: Pool; log: Logger; trustedProxies: stri
       address: clientAddress(c, trusted),
       detail: detailOf(answer, collection ? undefined : audit.resource),
     };
-    try {
-      await recordAudit(deps.pool, entry);
-    } catch (err) {
-      deps.log.error({ err, audit: entry }, 'audit row not written');
-    }
+    const written = recordAudit(deps.pool, entry).then(
+      () => true,
+      (err: unknown) => {
+        deps.log.error({ err, audit: entry }, 'audit row not written');
+        return false;
+      },
+    );
+    // A dependency that is down (503) must not hold the answer longer: the row is written (or its failure logged)
+    // behind it. Otherwise the answer waits for the row, a second at most, so that who did what is on record when
+    // the caller learns the outcome.
+    if (c.res.status === 503) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([written, new Promise((resolve) => (timer = setTimeout(resolve, AUDIT_WAIT_MS)))]);
+    clearTimeout(timer);
   };
 }

@@ -133,9 +133,11 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler<AppEnv> {
     await next();
     // A credential no route accepted — refused (401), or sent where nothing checks it (/ready, /health) and not
     // valid — was a stranger's call after all: the address pays for it too.
+    // Checked behind the answer, never delaying it (a lookup may wait on a PostgreSQL that is down).
     if (credential && !c.get('principal')) {
-      const valid = c.res.status !== 401 && (await isValid(credential, c));
-      if (!valid) byAddress.tokens = Math.max(0, byAddress.tokens - 1);
+      const charge = () => (byAddress.tokens = Math.max(0, byAddress.tokens - 1));
+      if (c.res.status === 401) charge();
+      else void isValid(credential, c).then((valid) => valid || charge());
     }
   };
 }

@@ -98,7 +98,7 @@ describe('docker-compose.yml', () => {
               .replace(/\$\{(\w+):\?[^}]*\}/g, (_m, n: string) =>
                 n === 'OPSFLOW_ENCRYPTION_KEY'
                   ? Buffer.alloc(32, 1).toString('base64')
-                  : 'compose-check-key-0123456789',
+                  : 'compose-check-key-0123456789abcdef-0123456789',
               )
               .replace(/\$\{(\w+):-([^}]*)\}/g, (_m, _n, d: string) => d),
           ]),
