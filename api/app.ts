@@ -12,9 +12,9 @@ import { createKeyStore } from '../lib/keys/store.js';
 import { createSecretBox } from '../lib/secret-box.js';
 import type { ApiDeps } from './deps.js';
 import { auditTrail } from './audit.js';
-import { apiKeyAuth, bearerToken } from './auth.js';
+import { apiKeyAuth, bearerToken, sessionCookieName } from './auth.js';
 import { mountConsole } from './console/index.js';
-import { createSessionStore, SESSION_COOKIE } from '../lib/console/sessions.js';
+import { createSessionStore } from '../lib/console/sessions.js';
 import { getCookie } from 'hono/cookie';
 import { mountDocs } from './docs.js';
 import { createMetrics } from './metrics.js';
@@ -121,20 +121,19 @@ export function createApp(deps: ApiDeps) {
     rateLimit({
       perMinute: deps.config.rateLimitPerMinute,
       trustedProxies: parseCidrs(deps.config.trustedProxies),
+      // The credentials apiKeyAuth and the console read: the bearer key, else the session cookie.
       credential: (c) => {
         const token = bearerToken(c);
-        if (token) return `key:${token}`;
-        const session = getCookie(c, `__Host-${SESSION_COOKIE}`) ?? getCookie(c, SESSION_COOKIE);
-        return session ? `session:${session}` : undefined;
-      },
-      isValid: async (credential) => {
-        const [kind, value] = [
-          credential.slice(0, credential.indexOf(':')),
-          credential.slice(credential.indexOf(':') + 1),
-        ];
-        if (kind === 'key') return (await keyStore.authenticate(value)) !== undefined;
-        const session = await sessions.find(value);
-        return session !== undefined && (await keyStore.principalById(session.keyId)) !== undefined;
+        if (token) return { id: `key:${token}`, isValid: async () => !!(await keyStore.authenticate(token)) };
+        const cookie = getCookie(c, sessionCookieName(c));
+        if (!cookie) return undefined;
+        return {
+          id: `session:${cookie}`,
+          isValid: async () => {
+            const session = await sessions.find(cookie);
+            return !!session && !!(await keyStore.principalById(session.keyId));
+          },
+        };
       },
     }),
   );

@@ -64,8 +64,25 @@ function detailOf(
   return undefined;
 }
 
-export function auditTrail(deps: { pool: Pool; log: Logger; trustedProxies: string[] }): MiddlewareHandler<AppEnv> {
+/**
+ * Writes a request's audit row — its request id and client address filled in — and logs, rather than throws, a
+ * row that cannot be written. Shared by the trail below and the console's login and logout.
+ */
+export function auditWriter(deps: { pool: Pool; log: Logger; trustedProxies: string[] }) {
   const trusted = parseCidrs(deps.trustedProxies);
+  return (c: Context<AppEnv>, e: Omit<AuditEntry, 'requestId' | 'address'>): Promise<void> => {
+    const entry: AuditEntry = { ...e, requestId: c.get('requestId'), address: clientAddress(c, trusted) };
+    return recordAudit(deps.pool, entry).then(
+      () => undefined,
+      (err: unknown) => {
+        deps.log.error({ err, audit: entry }, 'audit row not written');
+      },
+    );
+  };
+}
+
+export function auditTrail(deps: { pool: Pool; log: Logger; trustedProxies: string[] }): MiddlewareHandler<AppEnv> {
+  const write = auditWriter(deps);
   return async (c, next) => {
     await next();
     if (SAFE_METHODS.has(c.req.method)) return;
@@ -74,23 +91,14 @@ export function auditTrail(deps: { pool: Pool; log: Logger; trustedProxies: stri
     if (!audit || !principal) return;
     const answer = await fromAnswer(c);
     const collection = !audit.resource?.includes('/');
-    const entry: AuditEntry = {
+    const written = write(c, {
       actor: { keyId: principal.keyId, keyName: principal.keyName, tenantId: principal.tenantId },
       action: audit.action,
       resource: collection && answer.id && c.res.status < 300 ? `${audit.resource}/${answer.id}` : audit.resource,
       status: c.res.status,
       via: bearerToken(c) ? 'api' : 'console',
-      requestId: c.get('requestId'),
-      address: clientAddress(c, trusted),
       detail: detailOf(answer, collection ? undefined : audit.resource),
-    };
-    const written = recordAudit(deps.pool, entry).then(
-      () => true,
-      (err: unknown) => {
-        deps.log.error({ err, audit: entry }, 'audit row not written');
-        return false;
-      },
-    );
+    });
     // A dependency that is down (503) must not hold the answer longer: the row is written (or its failure logged)
     // behind it. Otherwise the answer waits for the row, a second at most, so that who did what is on record when
     // the caller learns the outcome.

@@ -78,13 +78,12 @@ export interface RateLimitOptions {
   perMinute: number;
   /** TRUSTED_PROXIES: peers whose X-Forwarded-For is believed. */
   trustedProxies?: Cidr[];
-  /** The request's credential (a bearer key, a session cookie), if it carries one. */
-  credential: (c: Context) => string | undefined;
   /**
-   * Whether a credential is valid: asked for a request from an address whose own bucket is empty, and after a
-   * request no route authenticated (the routes that do set the principal).
+   * The request's credential (a bearer key, a session cookie), if it carries one: `id` names its bucket, `isValid`
+   * is asked for a request from an address whose own bucket is empty, and after a request no route authenticated
+   * (the routes that do set the principal).
    */
-  isValid: (credential: string, c: Context) => Promise<boolean>;
+  credential: (c: Context) => { id: string; isValid: () => Promise<boolean> } | undefined;
   now?: () => number;
 }
 
@@ -114,7 +113,7 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler<AppEnv> {
   };
 
   // A lookup that fails (PostgreSQL down) counts as not valid: the address pays, as for any unproven caller.
-  const isValid = (credential: string, c: Context<AppEnv>) => opts.isValid(credential, c).catch(() => false);
+  const isValid = (credential: { isValid: () => Promise<boolean> }) => credential.isValid().catch(() => false);
 
   return async (c, next) => {
     const credential = opts.credential(c);
@@ -123,8 +122,8 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler<AppEnv> {
     if (credential) {
       // The address's budget is spent (by anonymous calls or refused keys): only a credential that is valid
       // goes on, on its own budget.
-      if (byAddress.tokens < 1 && !(await isValid(credential, c))) return refuse(c, byAddress);
-      bucket = refill(`cred:${createHash('sha256').update(credential).digest('hex').slice(0, 32)}`);
+      if (byAddress.tokens < 1 && !(await isValid(credential))) return refuse(c, byAddress);
+      bucket = refill(`cred:${createHash('sha256').update(credential.id).digest('hex').slice(0, 32)}`);
     }
     if (bucket.tokens < 1) return refuse(c, bucket);
     bucket.tokens -= 1;
@@ -137,7 +136,7 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler<AppEnv> {
     if (credential && !c.get('principal')) {
       const charge = () => (byAddress.tokens = Math.max(0, byAddress.tokens - 1));
       if (c.res.status === 401) charge();
-      else void isValid(credential, c).then((valid) => valid || charge());
+      else void isValid(credential).then((valid) => valid || charge());
     }
   };
 }

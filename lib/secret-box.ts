@@ -33,6 +33,8 @@ export interface SecretBox {
   decrypt(stored: string): string;
   /** Whether `stored` is encrypted under the current key (nothing to rewrite). */
   isCurrent(stored: string): boolean;
+  /** Whether this box can read `stored`: encrypted under one of its keys, or plaintext from before encryption. */
+  opens(stored: string): boolean;
 }
 
 export function createSecretBox(keys: { current: Buffer | undefined; previous: Buffer[] }): SecretBox {
@@ -72,6 +74,15 @@ export function createSecretBox(keys: { current: Buffer | undefined; previous: B
     },
     isCurrent(stored) {
       return stored.startsWith(`${PREFIX}.${currentId}.`);
+    },
+    opens(stored) {
+      if (!stored.startsWith(`${PREFIX}.`)) return true;
+      try {
+        this.decrypt(stored);
+        return true;
+      } catch {
+        return false;
+      }
     },
   };
 }

@@ -18,7 +18,7 @@ import { DEFAULT_MAX_BACKUP_AGE_MS } from './backups/contract.js';
 import { declareSchedules } from './schedules/declarations.js';
 import { backupStanding } from './backups/rows.js';
 import { unfinishedDeploys } from './deploys/rows.js';
-import { webhookTrouble } from './webhooks/endpoints.js';
+import { hostOf, webhookTrouble } from './webhooks/endpoints.js';
 
 export type Check = { ok: true } | { ok: false; error: string };
 
@@ -69,13 +69,6 @@ async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
-const hostOf = (url: string) => {
-  try {
-    return new URL(url).host;
-  } catch {
-    return '(invalid url)';
-  }
-};
 
 /** What every part of the report shares: the bound on each call, and the lists it adds to. */
 interface Reading {

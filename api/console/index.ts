@@ -23,7 +23,8 @@ import { deployTimeline } from '../../lib/deploys/rows.js';
 import { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
 import { crossOrigin, secureRequest, sessionCookieName } from '../auth.js';
 import { addressBucket, clientAddress, parseCidrs } from '../rate-limit.js';
-import { recordAudit, type AuditRecord } from '../../lib/audit/log.js';
+import type { AuditRecord } from '../../lib/audit/log.js';
+import { auditWriter } from '../audit.js';
 import { AUDIT_FILTERS, auditPage, type AuditFilterValues } from './pages-audit.js';
 import { ApiError, type ErrorCode } from '../errors.js';
 import type { AppEnv } from '../router.js';
@@ -64,20 +65,15 @@ export function mountConsole(deps: ConsoleDeps): void {
   const { app, sessions, keyStore, pool, config } = deps;
   const trustedProxies = parseCidrs(config.trustedProxies);
   /** A login or logout in the audit log (the console's writes go through the API and are recorded there). */
-  const audit = async (c: Context<AppEnv>, actor: Principal | null, action: string, status: number) => {
-    const entry = {
+  const writeAudit = auditWriter({ pool, log: deps.log, trustedProxies: config.trustedProxies });
+  const audit = (c: Context<AppEnv>, actor: Principal | null, action: string, status: number) =>
+    writeAudit(c, {
       actor: actor && { keyId: actor.keyId, keyName: actor.keyName },
       action,
       resource: null,
       status,
-      via: 'console' as const,
-      requestId: c.get('requestId'),
-      address: clientAddress(c, trustedProxies),
-    };
-    await recordAudit(pool, entry).catch((err: unknown) =>
-      deps.log.error({ err, audit: entry }, 'audit row not written'),
-    );
-  };
+      via: 'console',
+    });
   const temporalUi = config.temporal.uiUrl
     ? { url: config.temporal.uiUrl, namespace: config.temporal.namespace }
     : undefined;

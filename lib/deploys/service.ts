@@ -14,7 +14,7 @@ import {
 import type { Config } from '../config.js';
 import type { Pool } from '../db.js';
 import { ServiceError } from '../errors.js';
-import type { Actor } from '../keys/scopes.js';
+import type { Actor, Scope } from '../keys/scopes.js';
 import type { CursorKey } from '../pagination.js';
 import { DeployTarget as DeployTargetSA, OpsKind, OpsStatus } from '../search-attributes.js';
 import type { TaskQueues } from '../task-queues.js';
@@ -241,11 +241,11 @@ export function createDeployService(deps: DeployServiceDeps) {
     /** A deploy of a version (or a bump): started, or with `dryRun` its plan and nothing changed. */
     async deploy(
       req: { target: string; version?: string; bump?: Bump; dryRun: boolean; skipBackup: boolean },
-      requester: Actor & { scopes?: ReadonlySet<string> },
+      requester: Actor & { scopes: ReadonlySet<Scope> },
     ): Promise<{ id: string } | { dryRun: true; plan: DeployPlan }> {
       const target = declared(req.target);
       // Skipping the safety net of a guarded target is an approver's call, and the approver is shown it.
-      if (req.skipBackup && target.requiresApproval && !requester.scopes?.has('deploys:approve')) {
+      if (req.skipBackup && target.requiresApproval && !requester.scopes.has('deploys:approve')) {
         throw new DeployError(
           'forbidden',
           `${target.name} requires approval: skipping its pre-deploy backup needs the scope deploys:approve too`,

@@ -26,7 +26,7 @@ export interface ScheduleServiceDeps {
   config: Config;
   queues: TaskQueues;
   temporal: Client;
-  logger?: Logger;
+  log?: Logger;
 }
 
 /** The last run a schedule started, and how it went (a workflow status, or why it is unknown). */
@@ -213,7 +213,7 @@ export function createScheduleService(deps: ScheduleServiceDeps) {
       }
       if (runs === 0) return { runs };
       await handle.backfill({ start, end, overlap: ScheduleOverlapPolicy.BUFFER_ALL });
-      deps.logger?.info({ schedule: d.id, start, end, runs, by: actorLabel(by) }, 'schedule backfill requested');
+      deps.log?.info({ schedule: d.id, start, end, runs, by: actorLabel(by) }, 'schedule backfill requested');
       return { runs };
     },
   };

@@ -73,6 +73,15 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** A URL's host, for records and messages that must not carry the whole URL. */
+export const hostOf = (url: string) => {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '(invalid url)';
+  }
+};
+
 /** The view without the URL's path and query, for a key that may read endpoints but not change them. */
 export const redactedView = (v: EndpointView): EndpointView => ({ ...v, url: redactUrl(v.url) });
 
@@ -134,17 +143,6 @@ const notFound = (id: string) => new WebhookError('not_found', `endpoint ${id} n
 export function createEndpointService(deps: EndpointServiceDeps) {
   const { pool, secrets } = deps;
   const transport = transportPolicy(deps.config.webhooks);
-
-  /** Whether a stored secret opens under this process's keys (plaintext from before encryption does). */
-  const readable = (stored: string | undefined) => {
-    if (stored === undefined) return false;
-    try {
-      if (stored.startsWith('v1.')) secrets.decrypt(stored);
-      return true;
-    } catch {
-      return false;
-    }
-  };
 
   /** The SSRF guard's answer for a URL, as a refusal naming the field. */
   async function checkUrl(url: string) {
@@ -281,11 +279,10 @@ export function createEndpointService(deps: EndpointServiceDeps) {
 
     /** Soft delete: the endpoint stops receiving; its delivery history is kept. */
     async remove(id: string, tenant?: string): Promise<void> {
-      await row(id, tenant);
       const { rowCount } = await pool.query(
         `UPDATE opsflow.webhook_endpoints SET deleted_at = now(), enabled = false, updated_at = now()
-         WHERE id = $1 AND deleted_at IS NULL`,
-        [id],
+         WHERE id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR tenant_id = $2)`,
+        [id, tenant ?? null],
       );
       if (!rowCount) throw notFound(id);
     },
@@ -295,15 +292,16 @@ export function createEndpointService(deps: EndpointServiceDeps) {
       id: string,
       tenant?: string,
     ): Promise<{ id: string; secret: string; previousSecretExpiresAt: string | null }> {
-      await row(id, tenant);
+      const current = await pool.query<{ secret: string }>(
+        `SELECT secret FROM opsflow.webhook_endpoints
+         WHERE id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR tenant_id = $2)`,
+        [id, tenant ?? null],
+      );
+      if (!current.rows[0]) throw notFound(id);
       const secret = generateSecret();
       // A secret no key opens any more (its key was lost) is not kept beside the new one: it would fail every
       // attempt for the next 24 h instead of signing.
-      const current = await pool.query<{ secret: string }>(
-        'SELECT secret FROM opsflow.webhook_endpoints WHERE id = $1',
-        [id],
-      );
-      const keepOld = readable(current.rows[0]?.secret);
+      const keepOld = secrets.opens(current.rows[0].secret);
       const { rows } = await pool.query<{ previous_secret_expires_at: Date | null }>(
         `UPDATE opsflow.webhook_endpoints SET
            previous_secret = CASE WHEN $3 THEN secret END,

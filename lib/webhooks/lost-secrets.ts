@@ -6,6 +6,7 @@
  */
 import type { Pool } from '../db.js';
 import type { SecretBox } from '../secret-box.js';
+import { hostOf } from './endpoints.js';
 import { generateSecret } from './signing.js';
 
 export interface LostSecret {
@@ -19,25 +20,8 @@ export interface LostSecret {
   disabled?: boolean;
 }
 
-const hostOf = (url: string) => {
-  try {
-    return new URL(url).host;
-  } catch {
-    return '(invalid url)';
-  }
-};
-
 /** The endpoints holding a value no key of `box` opens; with `apply`, each is given what replaces it. */
 export async function forgetLostSecrets(pool: Pool, box: SecretBox, opts: { apply: boolean }): Promise<LostSecret[]> {
-  const opens = (v: string | null) => {
-    if (v === null || !v.startsWith('v1.')) return true; // plaintext from before encryption: a key still rewrites it
-    try {
-      box.decrypt(v);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   const { rows } = await pool.query<{
     id: string;
     url: string;
@@ -47,7 +31,9 @@ export async function forgetLostSecrets(pool: Pool, box: SecretBox, opts: { appl
   }>('SELECT id, url, secret, previous_secret, routing_key FROM opsflow.webhook_endpoints WHERE deleted_at IS NULL');
   const found: LostSecret[] = [];
   for (const r of rows) {
-    const lost = (['secret', 'previous_secret', 'routing_key'] as const).filter((c) => !opens(r[c]));
+    const lost = (['secret', 'previous_secret', 'routing_key'] as const).filter(
+      (c) => r[c] !== null && !box.opens(r[c]),
+    );
     if (lost.length === 0) continue;
     const entry: LostSecret = { endpointId: r.id, host: hostOf(r.url), lost };
     if (opts.apply) {

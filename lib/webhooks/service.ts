@@ -15,7 +15,7 @@ import type { Pool } from '../db.js';
 
 import { ServiceError } from '../errors.js';
 import { newId } from '../ids.js';
-import { endpointOfTenant, ofTenant } from './tenants.js';
+import { ofTenant } from './tenants.js';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
 import type { WebhookServiceDeps } from './deps.js';
 import { requeue, wakeSequencer } from './fifo.js';
@@ -247,10 +247,12 @@ export async function startStrandedDeliveries(
   return startAndMark(deps, rows);
 }
 
-async function loadForRedrive(pool: Pool, deliveryId: string) {
+/** The delivery with what a restart needs; for a tenant's request, only when its endpoint is that tenant's. */
+async function loadForRedrive(pool: Pool, deliveryId: string, tenant?: string) {
   const { rows } = await pool.query<DeliveryStart & { enabled: boolean; deleted_at: Date | null }>(
-    `SELECT ${DELIVERY_START_COLUMNS}, ep.enabled, ep.deleted_at FROM ${DELIVERY_START_FROM} WHERE d.id = $1`,
-    [deliveryId],
+    `SELECT ${DELIVERY_START_COLUMNS}, ep.enabled, ep.deleted_at FROM ${DELIVERY_START_FROM}
+     WHERE d.id = $1 AND ($2::text IS NULL OR ep.tenant_id = $2)`,
+    [deliveryId, tenant ?? null],
   );
   return rows[0];
 }
@@ -265,9 +267,8 @@ export async function redriveDelivery(
   by: string,
   tenant?: string,
 ): Promise<void> {
-  const d = await loadForRedrive(deps.pool, deliveryId);
-  if (!d || (tenant !== undefined && !(await endpointOfTenant(deps.pool, d.endpoint_id, tenant))))
-    throw new WebhookError('not_found', `delivery ${deliveryId} not found`);
+  const d = await loadForRedrive(deps.pool, deliveryId, tenant);
+  if (!d) throw new WebhookError('not_found', `delivery ${deliveryId} not found`);
   if (d.deleted_at) throw new WebhookError('conflict', `endpoint ${d.endpoint_id} was deleted`);
   if (!d.enabled) throw new WebhookError('conflict', `endpoint ${d.endpoint_id} is disabled: enable it first`);
   await deps.pool.query(

@@ -2,17 +2,7 @@
  * Tenant scoping of the webhook tables: a tenant key's request sees a delivery, an attempt or a dead letter only
  * when its endpoint is that tenant's — never one to the operator's tenant-less endpoints, whatever event it came from.
  */
-import type { Queryable } from '../db.js';
 
 /** SQL: the row's endpoint is tenant `$n`'s, or `$n` is null (no tenant asked for). */
 export const ofTenant = (n: number, column = 'endpoint_id') =>
   `($${n}::text IS NULL OR ${column} IN (SELECT id FROM opsflow.webhook_endpoints WHERE tenant_id = $${n}))`;
-
-/** Whether endpoint `id` is tenant `tenant`'s (deleted ones included: their history is). */
-export async function endpointOfTenant(db: Queryable, id: string, tenant: string): Promise<boolean> {
-  const { rowCount } = await db.query('SELECT 1 FROM opsflow.webhook_endpoints WHERE id = $1 AND tenant_id = $2', [
-    id,
-    tenant,
-  ]);
-  return rowCount === 1;
-}

@@ -57,8 +57,7 @@ export function deployTargetRoutes(deploys: DeployService) {
       },
     }),
     async (c) => {
-      const principal = actorOf(c);
-      const answer = await deploys.deploy(c.req.valid('json'), { ...asActor(principal), scopes: principal.scopes });
+      const answer = await deploys.deploy(c.req.valid('json'), actorOf(c));
       return 'plan' in answer ? c.json(answer, 200) : c.json(answer, 202);
     },
   );

@@ -43,7 +43,7 @@ export function scheduleRoutes(deps: ApiDeps) {
     config: deps.config,
     queues: deps.queues,
     temporal: deps.temporal,
-    logger: deps.log,
+    log: deps.log,
   });
   const Id = z.object({ id: z.string().min(1).max(200) });
 

@@ -83,6 +83,7 @@ export function subscriptionBatchRoutes(subscriptions: SubscriptionService, defa
       const results: ItemResult[] = [];
       const candidates: ImportCandidate[] = [];
       const firstIndex = new Map<string, number>();
+      const own = keyTenant(c); // a tenant key imports its own tenant's subscriptions only
       items.forEach((raw, index) => {
         const rawId = (raw as { id?: unknown } | null)?.id;
         const id = typeof rawId === 'string' ? rawId : null;
@@ -102,7 +103,6 @@ export function subscriptionBatchRoutes(subscriptions: SubscriptionService, defa
           results[index] = rejected(index, id, 'validation_failed', `id also at index ${seen} of this batch`);
           return;
         }
-        const own = keyTenant(c);
         if (own !== undefined && parsed.data.tenantId !== own) {
           results[index] = rejected(
             index,
@@ -121,7 +121,7 @@ export function subscriptionBatchRoutes(subscriptions: SubscriptionService, defa
         });
       });
 
-      const { outcomes, workflowsStarting } = await subscriptions.importBatch(candidates, keyTenant(c));
+      const { outcomes, workflowsStarting } = await subscriptions.importBatch(candidates, own);
       for (const { index, id } of candidates) {
         const o = outcomes.get(index)!;
         results[index] =
