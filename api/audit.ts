@@ -14,6 +14,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { recordAudit, type AuditEntry } from '../lib/audit/log.js';
 import type { Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
+import { waitAtMost } from '../lib/wait-at-most.js';
 import { bearerToken } from './auth.js';
 import { clientAddress, parseCidrs } from './rate-limit.js';
 import type { AppEnv } from './router.js';
@@ -103,8 +104,6 @@ export function auditTrail(deps: { pool: Pool; log: Logger; trustedProxies: stri
     // behind it. Otherwise the answer waits for the row, a second at most, so that who did what is on record when
     // the caller learns the outcome.
     if (c.res.status === 503) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([written, new Promise((resolve) => (timer = setTimeout(resolve, AUDIT_WAIT_MS)))]);
-    clearTimeout(timer);
+    await waitAtMost(written, AUDIT_WAIT_MS);
   };
 }

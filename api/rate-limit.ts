@@ -21,10 +21,14 @@ import { createHash } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import ipaddr from 'ipaddr.js';
+import { waitAtMost } from '../lib/wait-at-most.js';
 import { errorResponse } from './errors.js';
 import type { AppEnv } from './router.js';
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
+
+/** How long an answer waits for the after-the-answer key lookup (below). */
+const CHARGE_WAIT_MS = 1000;
 type Cidr = [Address, number];
 
 /** CIDR strings → ranges; throws on a bad one (the config validates them first). */
@@ -132,11 +136,16 @@ export function rateLimit(opts: RateLimitOptions): MiddlewareHandler<AppEnv> {
     await next();
     // A credential no route accepted — refused (401), or sent where nothing checks it (/ready, /health) and not
     // valid — was a stranger's call after all: the address pays for it too.
-    // Checked behind the answer, never delaying it (a lookup may wait on a PostgreSQL that is down).
+    // The answer waits for that lookup a second at most (it may wait on a PostgreSQL that is down), so that with
+    // PostgreSQL up the charge is made before the caller can send the next request; past that it lands behind.
     if (credential && !c.get('principal')) {
       const charge = () => (byAddress.tokens = Math.max(0, byAddress.tokens - 1));
       if (c.res.status === 401) charge();
-      else void isValid(credential).then((valid) => valid || charge());
+      else
+        await waitAtMost(
+          isValid(credential).then((valid) => valid || charge()),
+          CHARGE_WAIT_MS,
+        );
     }
   };
 }
