@@ -29,13 +29,14 @@ const compose = async () =>
 /** Keys that are not opsflow's but that a service legitimately passes (AWS SDK credential chain). */
 const foreignKeys = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
 const opsflowServices = ['worker', 'api'];
-const oneShot = ['temporal-schema', 'temporal-setup', 'minio-setup'];
+const oneShot = ['postgres-roles', 'temporal-schema', 'temporal-setup', 'minio-setup'];
 
 describe('docker-compose.yml', () => {
   it('has every service of the topology, with pinned images', async () => {
     const { services } = await compose();
     for (const name of [
       'postgres',
+      'postgres-roles',
       'temporal-schema',
       'temporal',
       'temporal-setup',
@@ -74,6 +75,14 @@ describe('docker-compose.yml', () => {
     expect(services.worker!.depends_on?.['temporal-setup']?.condition).toBe('service_completed_successfully');
     expect(services.worker!.depends_on?.['minio-setup']?.condition).toBe('service_completed_successfully');
     expect(services.api!.depends_on?.['postgres']?.condition).toBe('service_healthy');
+    // Backups run as the role postgres-roles makes, which needs Temporal's databases to exist to lock them away.
+    expect(services['postgres-roles']!.depends_on?.['temporal-schema']?.condition).toBe(
+      'service_completed_successfully',
+    );
+    for (const s of ['worker', 'api']) {
+      expect(services[s]!.depends_on?.['postgres-roles']?.condition, s).toBe('service_completed_successfully');
+    }
+    expect(String(services.worker!.environment?.BACKUP_DATABASE_URLS)).toContain('postgres://opsflow_backup:');
     // The worker's health check probes the metrics endpoint the worker is told to serve, not a no-op.
     const metricsPort = String(services.worker!.environment?.WORKER_METRICS_ADDRESS).split(':').at(-1);
     expect(JSON.stringify(services.worker!.healthcheck?.test)).toContain(`127.0.0.1:${metricsPort}/metrics`);
@@ -141,6 +150,7 @@ describe('docker-compose.yml', () => {
     const text = await readFile('docker-compose.yml', 'utf8');
     const secrets = [
       'POSTGRES_PASSWORD',
+      'BACKUP_DB_PASSWORD',
       'MINIO_ROOT_USER',
       'MINIO_ROOT_PASSWORD',
       'OPSFLOW_ENCRYPTION_KEY',
@@ -171,6 +181,7 @@ describe('docker-compose.yml', () => {
     expect(example).toMatch(/openssl rand/);
     for (const name of [
       'POSTGRES_PASSWORD',
+      'BACKUP_DB_PASSWORD',
       'MINIO_ROOT_PASSWORD',
       'OPSFLOW_API_KEYS',
       'OPSFLOW_ENCRYPTION_KEY',

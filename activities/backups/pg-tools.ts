@@ -45,7 +45,10 @@ export function verificationTable(v: VerificationResult | undefined): string {
   const rows = (v?.tables ?? []).map(
     (t) => `  ${t.table.padEnd(40)} ${String(t.expected).padStart(10)} ${String(t.restored ?? '—').padStart(10)}`,
   );
-  return ['  table, rows in snapshot, rows restored:', ...(rows.length ? rows : ['  (none)'])].join('\n');
+  const owners = v?.ownersNotKept?.length
+    ? [`  owners not kept (the restoring role may not make them owners): ${v.ownersNotKept.join(', ')}`]
+    : [];
+  return ['  table, rows in snapshot, rows restored:', ...(rows.length ? rows : ['  (none)']), ...owners].join('\n');
 }
 
 export const execFileAsync = promisify(execFile);
@@ -92,6 +95,32 @@ export function run(
     );
   });
   return { child, done };
+}
+
+/**
+ * The roles an archive makes owners of its objects, from its table of contents (`pg_restore --list`: each
+ * entry's last field is its owner). Reads the file only; no server is involved.
+ */
+export async function archiveOwners(config: Config, file: string): Promise<string[]> {
+  const { stdout } = await execFileAsync(bin(config, 'pg_restore'), ['--list', file], { maxBuffer: 64 * 1024 * 1024 });
+  const owners = new Set<string>();
+  for (const line of stdout.split('\n')) {
+    if (!/^\d+;/.test(line)) continue;
+    const owner = line.trim().split(/\s+/).at(-1);
+    if (owner && owner !== '-') owners.add(owner);
+  }
+  return [...owners].sort();
+}
+
+/** Of `roles`, those the connected role cannot make owners (not a superuser, not a member; or no such role). */
+export async function rolesNotSettable(client: pg.ClientBase, roles: string[]): Promise<string[]> {
+  const { rows } = await client.query<{ role: string }>(
+    `SELECT r AS role FROM unnest($1::text[]) r
+      WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r AND pg_has_role(current_user, oid, 'MEMBER'))
+      ORDER BY 1`,
+    [roles],
+  );
+  return rows.map((r) => r.role);
 }
 
 export function onCancel(kill: () => void): () => void {

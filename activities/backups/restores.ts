@@ -28,6 +28,7 @@ import type {
 import type { BackupActivityDeps, RestorableBackup } from './deps.js';
 import { createRestoreTargetActivities } from './restore-target.js';
 import {
+  archiveOwners,
   BackupErrorType,
   bin,
   countRows,
@@ -35,6 +36,7 @@ import {
   fail,
   onCancel,
   pgConnection,
+  rolesNotSettable,
   run,
   verificationTable,
 } from './pg-tools.js';
@@ -125,7 +127,15 @@ export const createRestoreActivities = (
         kind: input.keep ? 'restore-staging' : input.dbName.startsWith('opsflow_drill_') ? 'drill' : 'verify',
         run: Context.current().info.workflowExecution?.runId ?? 'unknown',
       });
-      const ownership = input.preserveOwnership ? [] : ['--no-owner', '--no-privileges'];
+      // Owners and grants are kept when the restoring role may make every owner the archive names an owner (a
+      // superuser, or a member of each); a role that may not (compose's backup role is no superuser) restores
+      // everything as its own, and the result names the owners not kept — never a restore that fails halfway.
+      const ownersNotKept = input.preserveOwnership
+        ? await rolesNotSettable(admin, await archiveOwners(deps.config, copy.file))
+        : [];
+      const keepOwners = input.preserveOwnership && ownersNotKept.length === 0;
+      const notKept = ownersNotKept.length > 0 ? { ownersNotKept } : {};
+      const ownership = keepOwners ? [] : ['--no-owner', '--no-privileges'];
       const conn = pgConnection(url);
       const restore = run(bin(deps.config, 'pg_restore'), [...ownership, '--exit-on-error', conn.arg, copy.file], {
         env: conn.env,
@@ -135,7 +145,7 @@ export const createRestoreActivities = (
       try {
         await restore.done;
       } catch (err) {
-        return { ok: false, reason: `restore failed: ${(err as Error).message}`, tables };
+        return { ok: false, reason: `restore failed: ${(err as Error).message}`, tables, ...notKept };
       } finally {
         clearInterval(beat);
         stopCancel();
@@ -156,10 +166,10 @@ export const createRestoreActivities = (
           ...bad.map((t) => `${t.table} ${t.restored ?? 'missing'}/${t.expected}`),
           ...extra.map((e) => `${e} unexpected`),
         ];
-        return { ok: false, reason: `row counts differ: ${diffs.join(', ')}`, tables };
+        return { ok: false, reason: `row counts differ: ${diffs.join(', ')}`, tables, ...notKept };
       }
       ok = true;
-      return { ok: true, tables };
+      return { ok: true, tables, ...notKept };
     } finally {
       if (!ok || !input.keep) {
         await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(input.dbName)} WITH (FORCE)`).catch(() => undefined);

@@ -1194,6 +1194,8 @@ export interface components {
         expected: number;
         restored: number | null;
       }[];
+      /** @description A restore keeps the archive's owners and grants when its role may make each owner one; these it could not, so every object belongs to the restoring role and no grant was restored */
+      ownersNotKept?: string[];
     } | null;
     BackupDetail: {
       id: string;

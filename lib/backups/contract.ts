@@ -35,6 +35,8 @@ export interface VerificationResult {
   ok: boolean;
   reason?: string;
   tables: { table: string; expected: number; restored: number | null }[];
+  /** A restore that keeps owners, by a role that could not make these owners: restored as that role's own. */
+  ownersNotKept?: string[];
 }
 
 export interface BackupResult {

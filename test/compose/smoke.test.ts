@@ -45,18 +45,46 @@ const received = async (path: string): Promise<Received[]> =>
 const serving = async (app: string) =>
   ((await (await fetch(`${shopweb}/${app}/health`)).json()) as { version: string }).version;
 
+type Backup = {
+  id: string;
+  status: string;
+  locations: { store: string; key: string }[];
+  verification: { ok: boolean };
+};
+/** A backup of `database` started through the API and finished verified. */
+async function verifiedBackup(database: string) {
+  const started = await api<{ id: string }>('POST', '/v1/backups', { database });
+  expect(started.status, JSON.stringify(started.body)).toBe(202);
+  const done = await waitFor(
+    () => api<Backup>('GET', `/v1/backups/${encodeURIComponent(started.body.id)}`),
+    (r) => r.status === 200 && r.body.status !== 'running',
+    180_000,
+    1000,
+  );
+  expect(done.body.status, JSON.stringify(done.body)).toBe('verified');
+  return done;
+}
+/** A restore of `backupId` into `target` (confirmed) started through the API and finished restored. */
+async function restoredInto(backupId: string, target: string) {
+  const restore = await api<{ id: string }>('POST', `/v1/backups/${encodeURIComponent(backupId)}/restore`, {
+    targetDatabase: target,
+    confirm: target,
+  });
+  expect(restore.status, JSON.stringify(restore.body)).toBe(202);
+  const restored = await waitFor(
+    () => api<{ status: string }>('GET', `/v1/restores/${encodeURIComponent(restore.body.id)}`),
+    (r) => r.status === 200 && !['running', 'pending'].includes(r.body.status),
+    180_000,
+    1000,
+  );
+  expect(restored.body.status, JSON.stringify(restored.body)).toBe('restored');
+}
+
 describe('the compose stack, through its published ports', () => {
-  it('is up: /health, /ready, status and the system check are ok', async () => {
+  it('is up: /health, /ready and the system check are ok', async () => {
     expect((await fetch(`${API}/health`)).status).toBe(200);
     const ready = await fetch(`${API}/ready`);
     expect(ready.status, await ready.clone().text()).toBe(200);
-    const status = await waitFor(
-      () => api<{ ok: boolean; problems: unknown[] }>('GET', '/v1/status'),
-      (r) => r.status === 200 && r.body.ok,
-      60_000,
-      1000,
-    );
-    expect(status.body.problems).toEqual([]);
     const check = await api<{ status: string; checks: { name: string; ok: boolean }[] }>('GET', '/v1/system-check');
     expect(check.status).toBe(200);
     expect(check.body.status, JSON.stringify(check.body)).toBe('ok');
@@ -150,20 +178,8 @@ describe('the compose stack, through its published ports', () => {
         'INSERT INTO orders (total) SELECT g FROM generate_series(1, 1234) g;' +
         "INSERT INTO customers (name) SELECT 'c' || g FROM generate_series(1, 56) g;",
     );
-    const started = await api<{ id: string }>('POST', '/v1/backups', { database: 'shop' });
-    expect(started.status, JSON.stringify(started.body)).toBe(202);
-    backupId = started.body.id;
-    const done = await waitFor(
-      () =>
-        api<{ status: string; locations: { store: string; key: string }[]; verification: { ok: boolean } }>(
-          'GET',
-          `/v1/backups/${encodeURIComponent(backupId)}`,
-        ),
-      (r) => r.status === 200 && r.body.status !== 'running',
-      180_000,
-      1000,
-    );
-    expect(done.body.status, JSON.stringify(done.body)).toBe('verified');
+    const done = await verifiedBackup('shop');
+    backupId = done.body.id;
     expect(done.body.verification.ok).toBe(true);
     const s3 = done.body.locations.find((l) => l.store === 's3');
     expect(s3, JSON.stringify(done.body.locations)).toBeDefined();
@@ -186,21 +202,54 @@ describe('the compose stack, through its published ports', () => {
     );
     expect(temporalDb.status).toBe(422);
     expect(temporalDb.body.error.message).toContain('never a restore target');
-    const restore = await api<{ id: string }>('POST', `/v1/backups/${encodeURIComponent(backupId)}/restore`, {
-      targetDatabase: 'shop_restore_smoke',
-      confirm: 'shop_restore_smoke',
-    });
-    expect(restore.status, JSON.stringify(restore.body)).toBe(202);
-    const restored = await waitFor(
-      () => api<{ status: string }>('GET', `/v1/restores/${encodeURIComponent(restore.body.id)}`),
-      (r) => r.status === 200 && !['running', 'pending'].includes(r.body.status),
-      180_000,
-      1000,
-    );
-    expect(restored.body.status, JSON.stringify(restored.body)).toBe('restored');
+    await restoredInto(backupId, 'shop_restore_smoke');
     const counts = (db: string) => appSql('SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM customers)', db);
     expect(await counts('shop_restore_smoke')).toEqual(await counts('shop'));
     expect(await counts('shop_restore_smoke')).toEqual([['1234', '56']]);
+  });
+
+  it("backs up opsflow's own database as compose's backup role: not the superuser, and locked out of Temporal's", async () => {
+    const pg = (await containers('postgres'))[0]!;
+    const asSuperuser = async (sql: string, database = 'postgres') =>
+      (await docker('exec', pg, 'psql', '-U', 'opsflow', '-d', database, '-AtqX', '-c', sql)).trim();
+    /** psql over TCP as opsflow_backup with its password from .env: what it prints, or its error. */
+    const asBackupRole = (sql: string, database = 'postgres') =>
+      docker(
+        ...['exec', '-e', `PGPASSWORD=${env.BACKUP_DB_PASSWORD}`, pg],
+        ...['psql', '-h', '127.0.0.1', '-U', 'opsflow_backup', '-d', database, '-AtqX', '-c', sql],
+      ).then(
+        (out) => out.trim(),
+        (err: Error & { stderr?: string }) => `ERROR ${err.stderr ?? err.message}`,
+      );
+    expect(
+      await asSuperuser("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = 'opsflow_backup'"),
+    ).toBe('f|t|f');
+    expect(await asBackupRole('SELECT current_user')).toBe('opsflow_backup');
+    // What a restore gone wrong (or a stolen worker) could try with this role is refused by PostgreSQL itself.
+    expect(await asBackupRole('DROP DATABASE temporal')).toContain('must be owner of database temporal');
+    expect(await asBackupRole('DROP DATABASE opsflow')).toContain('must be owner of database opsflow');
+    expect(await asBackupRole('SELECT 1', 'temporal')).toContain('permission denied for database "temporal"');
+    expect(await asBackupRole('SELECT 1', 'temporal_visibility')).toContain('permission denied');
+    expect(await asBackupRole('ALTER ROLE opsflow_backup SUPERUSER')).toContain('must be superuser');
+
+    // And it does its work: a dump of opsflow's database, verified, restored into a database it creates.
+    const done = await verifiedBackup('opsflow');
+    await restoredInto(done.body.id, 'opsflow_restore_smoke');
+    const migrations = 'SELECT count(*) FROM opsflow.schema_migrations';
+    expect(await asSuperuser(migrations, 'opsflow_restore_smoke')).toBe(await asSuperuser(migrations, 'opsflow'));
+    expect(
+      await asSuperuser("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'opsflow_restore_smoke'"),
+    ).toBe('opsflow_backup');
+  });
+
+  it('status is ok once every database has a verified backup: no problems', async () => {
+    const status = await waitFor(
+      () => api<{ ok: boolean; problems: unknown[] }>('GET', '/v1/status'),
+      (r) => r.status === 200 && r.body.ok,
+      60_000,
+      1000,
+    );
+    expect(status.body.problems).toEqual([]);
   });
 
   it('deploys to a target container: ships, rolls back a bad version, and production waits for a second key', async () => {

@@ -8,6 +8,10 @@ const Verification = z
     ok: z.boolean(),
     reason: z.string().optional(),
     tables: z.array(z.object({ table: z.string(), expected: z.number(), restored: z.number().nullable() })),
+    ownersNotKept: z.array(z.string()).optional().openapi({
+      description:
+        "A restore keeps the archive's owners and grants when its role may make each owner one; these it could not, so every object belongs to the restoring role and no grant was restored",
+    }),
   })
   .openapi('Verification');
 
