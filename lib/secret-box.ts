@@ -1,5 +1,5 @@
 /**
- * Secrets opsflow must be able to read back (webhook signing secrets) are stored encrypted with
+ * Secrets opsflow must be able to read back (webhook signing secrets, PagerDuty routing keys, endpoint URLs) are stored encrypted with
  * OPSFLOW_ENCRYPTION_KEY: AES-256-GCM, a fresh 96-bit IV per value, stored as
  * `v1.<key id>.<iv>.<ciphertext>.<tag>` (base64url), the key id being a digest prefix of the key. A database
  * dump (every backup of opsflow's own database) then holds nothing that signs a webhook.
@@ -87,6 +87,14 @@ export function createSecretBox(keys: { current: Buffer | undefined; previous: B
   };
 }
 
+/**
+ * A stored value in the clear: decrypted, or as it was written before encryption (an endpoint URL written by a
+ * previous release during a rolling upgrade, until a worker's start encrypts it). Throws SecretBoxError when no
+ * key opens it.
+ */
+export const openStored = (box: SecretBox, stored: string): string =>
+  stored.startsWith(`${PREFIX}.`) ? box.decrypt(stored) : stored;
+
 /** The dev stack's key: `<data dir>/encryption-key` (mode 0600), made on first start and kept. */
 export async function ensureEncryptionKeyFile(dataDir: string): Promise<string> {
   const file = path.resolve(dataDir, 'encryption-key');
@@ -110,14 +118,44 @@ export const ENCRYPTED_COLUMNS: readonly {
   key: string;
   columns: readonly string[];
   plaintextBefore: readonly string[];
+  /**
+   * Columns whose plaintext values a release before the named migration reads as plaintext: they are encrypted
+   * only once that migration has been applied for PLAINTEXT_GRACE_MS, so that a process of the previous release
+   * still running during a rolling upgrade never reads a value it cannot use.
+   */
+  plaintextUntilSettled?: Readonly<Record<string, string>>;
 }[] = [
   {
     table: 'opsflow.webhook_endpoints',
     key: 'id',
-    columns: ['secret', 'previous_secret', 'routing_key'],
-    plaintextBefore: ['secret', 'previous_secret'],
+    columns: ['url', 'secret', 'previous_secret', 'routing_key'],
+    plaintextBefore: ['url', 'secret', 'previous_secret'],
+    plaintextUntilSettled: { url: '023_endpoint_url_at_rest.sql' },
   },
 ];
+
+/** How long after a migration its release's plaintext columns wait to be encrypted (see plaintextUntilSettled). */
+export const PLAINTEXT_GRACE_MS = 15 * 60_000;
+
+/**
+ * When the columns held back by plaintextUntilSettled may be encrypted: undefined when none is held back now
+ * (their migrations settled, or not applied). A worker started within the grace runs encryptStoredSecrets again
+ * then.
+ */
+export async function plaintextHeldUntil(
+  pool: Pool,
+  graceMs = PLAINTEXT_GRACE_MS,
+  now = new Date(),
+): Promise<Date | undefined> {
+  const migrations = ENCRYPTED_COLUMNS.flatMap((c) => Object.values(c.plaintextUntilSettled ?? {}));
+  if (migrations.length === 0) return undefined;
+  const { rows } = await pool.query<{ applied_at: Date }>(
+    'SELECT applied_at FROM opsflow.schema_migrations WHERE version = ANY ($1)',
+    [migrations],
+  );
+  const until = Math.max(0, ...rows.map((r) => r.applied_at.getTime() + graceMs));
+  return until > now.getTime() ? new Date(until) : undefined;
+}
 
 /**
  * Rewrites every value of ENCRYPTED_COLUMNS that is plaintext (webhook secrets from before encryption) or
@@ -125,20 +163,30 @@ export const ENCRYPTED_COLUMNS: readonly {
  * changes the row only if it still holds what was read. A value no key opens is left as it is (and counted): the
  * attempts that need it fail saying so.
  */
-export async function encryptStoredSecrets(pool: Pool, box: SecretBox, log?: Logger): Promise<number> {
+export async function encryptStoredSecrets(
+  pool: Pool,
+  box: SecretBox,
+  log?: Logger,
+  opts: { plaintextGraceMs?: number } = {},
+): Promise<number> {
   let rewritten = 0;
   let unreadable = 0;
-  for (const { table, key, columns, plaintextBefore } of ENCRYPTED_COLUMNS) {
+  const heldUntil = await plaintextHeldUntil(pool, opts.plaintextGraceMs);
+  for (const { table, key, columns, plaintextBefore, plaintextUntilSettled } of ENCRYPTED_COLUMNS) {
+    // Plaintext a previous release may still be reading stays plaintext until its migration settles.
+    const keepPlain = (column: string, v: string) =>
+      heldUntil !== undefined && plaintextUntilSettled?.[column] !== undefined && !v.startsWith(`${PREFIX}.`);
     const { rows } = await pool.query<Record<string, string | null>>(
       `SELECT ${key}, ${columns.join(', ')} FROM ${table} WHERE ${columns.map((c) => `${c} IS NOT NULL`).join(' OR ')}`,
     );
     for (const r of rows) {
       const values = columns.map((c) => r[c] ?? null);
-      if (values.every((v) => v === null || box.isCurrent(v))) continue;
+      const settled = (v: string | null, i: number) => v === null || box.isCurrent(v) || keepPlain(columns[i]!, v);
+      if (values.every(settled)) continue;
       let next: (string | null)[];
       try {
         next = values.map((v, i) =>
-          v === null || box.isCurrent(v)
+          v === null || settled(v, i)
             ? v
             : box.encrypt(v.startsWith(`${PREFIX}.`) || !plaintextBefore.includes(columns[i]!) ? box.decrypt(v) : v),
         );

@@ -18,7 +18,8 @@ import { DEFAULT_MAX_BACKUP_AGE_MS } from './backups/contract.js';
 import { declareSchedules } from './schedules/declarations.js';
 import { backupStanding } from './backups/rows.js';
 import { unfinishedDeploys } from './deploys/rows.js';
-import { hostOf, webhookTrouble } from './webhooks/endpoints.js';
+import { webhookTrouble } from './webhooks/endpoints.js';
+import { hostOf } from './webhooks/urls.js';
 
 export type Check = { ok: true } | { ok: false; error: string };
 
@@ -178,12 +179,12 @@ async function readWebhooks(r: Reading): Promise<StatusReport['webhooks']> {
       deadLetters: trouble.openDeadLetters,
       failingEndpoints: trouble.endpoints
         .filter((e) => !e.disabled_at && e.failing_since)
-        .map((e) => ({ id: e.id, host: hostOf(e.url), failingSince: e.failing_since!.toISOString() })),
+        .map((e) => ({ id: e.id, host: hostOf(e.url_origin), failingSince: e.failing_since!.toISOString() })),
       disabledEndpoints: trouble.endpoints
         .filter((e) => e.disabled_at)
         .map((e) => ({
           id: e.id,
-          host: hostOf(e.url),
+          host: hostOf(e.url_origin),
           disabledAt: e.disabled_at!.toISOString(),
           reason: e.disabled_reason,
         })),

@@ -1,7 +1,7 @@
 /**
- * `npm run secrets:forget`: after the encryption key was lost, list the endpoints whose signing secret or routing
- * key no key opens; with `--yes`, give each a new signing secret (printed once: give it to the receiver) and disable
- * the PagerDuty ones whose routing key is lost. Nothing else changes; without `--yes` nothing changes at all.
+ * `npm run secrets:forget`: after the encryption key was lost, list the endpoints whose signing secret, routing
+ * key or URL no key opens; with `--yes`, give each a new signing secret (printed once: give it to the receiver) and
+ * disable those whose routing key or URL is lost. Nothing else changes; without `--yes` nothing changes at all.
  */
 import { loadConfigOrExit } from '../lib/config.js';
 import { createPool } from '../lib/db.js';
@@ -23,7 +23,9 @@ try {
       console.log(
         `${f.endpointId} (${f.host}): ${what} forgotten` +
           (f.newSecret ? `; new signing secret ${f.newSecret} (shown once: give it to the receiver)` : '') +
-          (f.disabled ? '; disabled until a new routingKey is set (PATCH /v1/endpoints/:id) and it is enabled' : ''),
+          (f.disabled
+            ? `; disabled until ${f.lost.includes('url') ? 'its url' : 'a new routingKey'} is set (PATCH /v1/endpoints/:id) and it is enabled`
+            : ''),
       );
     }
   }

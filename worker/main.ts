@@ -9,7 +9,7 @@ import { loadConfigOrExit, type Config } from '../lib/config.js';
 import { createPool, migrate } from '../lib/db.js';
 import { createLogger, temporalLogger, type Logger } from '../lib/logger.js';
 import { createMailer } from '../lib/mailer.js';
-import { createSecretBox, encryptStoredSecrets } from '../lib/secret-box.js';
+import { createSecretBox, encryptStoredSecrets, plaintextHeldUntil } from '../lib/secret-box.js';
 import { onShutdownSignal } from '../lib/signals.js';
 import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, connectWorker, temporalSettings } from '../lib/temporal.js';
@@ -53,6 +53,17 @@ export async function runWorkers(opts: {
   const pool = createPool(config.databaseUrl, config.databasePoolMax);
   await migrate(pool, log);
   await encryptStoredSecrets(pool, secrets, log);
+  // Plaintext held back for a rolling upgrade's previous release (plaintextUntilSettled) is encrypted once it settles.
+  const heldUntil = await plaintextHeldUntil(pool);
+  const settleTimer = heldUntil
+    ? setTimeout(
+        () =>
+          void encryptStoredSecrets(pool, secrets, log).catch((err: unknown) =>
+            log.warn({ err }, 'stored values not encrypted now; the next worker start does it'),
+          ),
+        heldUntil.getTime() - Date.now() + 1000,
+      ).unref()
+    : undefined;
   const mailer = createMailer({
     smtpUrl: config.mail.smtpUrl,
     from: config.mail.from,
@@ -98,6 +109,7 @@ export async function runWorkers(opts: {
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     (stopping ??= (async () => {
+      clearTimeout(settleTimer);
       await reconciler?.stop();
       await subscriptionReconciler?.stop();
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();

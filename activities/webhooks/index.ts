@@ -7,7 +7,8 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, type Client } from '@temporalio/client';
 import type { Config } from '../../lib/config.js';
-import { createSecretBox, SecretBoxError } from '../../lib/secret-box.js';
+import { createSecretBox, openStored, SecretBoxError } from '../../lib/secret-box.js';
+import { hostOf } from '../../lib/webhooks/urls.js';
 import type { Pool } from '../../lib/db.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Mailer } from '../../lib/mailer.js';
@@ -94,9 +95,18 @@ export const createWebhookActivities = (deps: {
           : `endpoint disabled: ${d.disabled_reason ?? 'by an operator'}`;
         return record(d, input, startedAt, undefined, { kind: 'permanent', reason }, false);
       }
+      // The URL is stored encrypted: one no key opens fails the attempt for good, naming the cause, like a secret.
+      let url: string;
+      try {
+        url = openStored(box, d.url);
+      } catch (err) {
+        if (!(err instanceof SecretBoxError)) throw err;
+        const reason = `cannot decrypt the endpoint's URL: ${err.message}. Put the key it was stored under in OPSFLOW_ENCRYPTION_KEY_PREVIOUS, or set the URL again (PATCH url)`;
+        return record(d, input, startedAt, undefined, { kind: 'permanent', reason });
+      }
       let target;
       try {
-        target = await resolveWebhookTarget(d.url, transport);
+        target = await resolveWebhookTarget(url, transport);
       } catch (err) {
         if (!(err instanceof UrlRefusedError)) throw err;
         return record(d, input, startedAt, undefined, { kind: 'permanent', reason: `URL refused: ${err.message}` });
@@ -168,14 +178,15 @@ export const createWebhookActivities = (deps: {
 
     /** Emails ops and publishes an `endpoint.disabled` event (once per disabling). */
     async notifyEndpointDisabled(input: { endpointId: string; reason: string }): Promise<void> {
-      const { rows } = await deps.pool.query<{ url: string; tenant_id: string | null; disabled_at: Date | null }>(
-        'SELECT url, tenant_id, disabled_at FROM opsflow.webhook_endpoints WHERE id = $1',
-        [input.endpointId],
-      );
+      const { rows } = await deps.pool.query<{
+        url_origin: string;
+        tenant_id: string | null;
+        disabled_at: Date | null;
+      }>('SELECT url_origin, tenant_id, disabled_at FROM opsflow.webhook_endpoints WHERE id = $1', [input.endpointId]);
       const ep = rows[0];
       if (!ep) return;
       const disabledAt = (ep.disabled_at ?? new Date()).toISOString();
-      const host = new URL(ep.url).host;
+      const host = hostOf(ep.url_origin);
       // The host, never the URL: its path and credentials are the endpoint's secrets. Only the endpoint's own
       // tenant (and the operator's endpoints, with no tenant) hear of it.
       await publishEvent(service, {
@@ -250,10 +261,10 @@ export const createWebhookActivities = (deps: {
         event_type: string;
         tenant_id: string | null;
         attempts: number;
-        url: string;
+        url_origin: string;
         retry_schedule_ms: number[];
       }>(
-        `SELECT d.id, d.event_type, d.tenant_id, d.attempts, ep.url,
+        `SELECT d.id, d.event_type, d.tenant_id, d.attempts, ep.url_origin,
                 coalesce(ev.retry_schedule_ms, ep.retry_schedule_ms) AS retry_schedule_ms
          FROM opsflow.webhook_deliveries d
          JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
@@ -270,7 +281,7 @@ export const createWebhookActivities = (deps: {
         workflowType: service.workflowType,
         input: { deliveryId: d.id, retryScheduleMs: d.retry_schedule_ms, previousAttempts: d.attempts },
         eventType: d.event_type,
-        host: new URL(d.url).host,
+        host: hostOf(d.url_origin),
         tenantId: d.tenant_id,
       };
     },

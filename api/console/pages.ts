@@ -7,6 +7,7 @@ import type { StatusReport } from '../../lib/status.js';
 import type { EndpointHealth, HourSeries, Range } from '../../lib/console/data.js';
 import type { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
 import type { DeadLetterRow } from '../../lib/webhooks/deliveries.js';
+import { hostOf } from '../../lib/webhooks/urls.js';
 import {
   action,
   ago,
@@ -21,14 +22,6 @@ import {
   type PageContext,
   type Tone,
 } from './html.js';
-
-const hostOf = (url: string) => {
-  try {
-    return new URL(url).host;
-  } catch {
-    return url;
-  }
-};
 
 // ---------------------------------------------------------------------------------------------- overview
 
@@ -190,7 +183,7 @@ export function webhooksPage(
         (e) =>
           html`<tr data-endpoint="${e.id}">
             <td><code>${e.id}</code>${e.description ? html`<div class="muted">${e.description}</div>` : ''}</td>
-            <td>${hostOf(e.url)}</td>
+            <td>${hostOf(e.origin)}</td>
             <td>${e.format}</td>
             <td>
               ${health(e)}${

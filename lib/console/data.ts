@@ -111,7 +111,8 @@ const round1 = (x: number | undefined) => (x === undefined ? null : Math.round(x
 
 export interface EndpointHealth {
   id: string;
-  url: string;
+  /** Scheme and host: the URL itself is stored encrypted, and its path may be a credential. */
+  origin: string;
   description: string | null;
   format: string;
   enabled: boolean;
@@ -125,7 +126,7 @@ export interface EndpointHealth {
 /** Endpoints, the disabled and failing first; each with the answer to its newest attempted delivery. */
 interface EndpointHealthRow {
   id: string;
-  url: string;
+  url_origin: string;
   description: string | null;
   format: string;
   enabled: boolean;
@@ -140,7 +141,7 @@ interface EndpointHealthRow {
 
 export async function endpointHealth(pool: Pool, limit = 200): Promise<EndpointHealth[]> {
   const { rows } = await pool.query<EndpointHealthRow>(
-    `SELECT e.id, e.url, e.description, e.format, e.enabled, e.disabled_at, e.disabled_reason, e.failing_since,
+    `SELECT e.id, e.url_origin, e.description, e.format, e.enabled, e.disabled_at, e.disabled_reason, e.failing_since,
             e.last_success_at, la.status_code, la.error, la.started_at
      FROM opsflow.webhook_endpoints e
      LEFT JOIN LATERAL (
@@ -156,7 +157,7 @@ export async function endpointHealth(pool: Pool, limit = 200): Promise<EndpointH
   );
   return rows.map((r) => ({
     id: r.id,
-    url: r.url,
+    origin: r.url_origin,
     description: r.description,
     format: r.format,
     enabled: r.enabled,

@@ -1,26 +1,30 @@
 /**
  * Webhook endpoints: their rows (opsflow.webhook_endpoints as the API shows them) and what the API does to them —
  * create (the secret shown once), list, read, change, delete, rotate the secret. Signing secrets and routing keys
- * are stored encrypted (the SecretBox). Refusals are WebhookErrors.
+ * are stored encrypted (the SecretBox), and so are URLs, with their origin and fingerprint in the clear beside
+ * them. Refusals are WebhookErrors.
  */
-import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Pool } from '../db.js';
 import { formatDuration, parseDuration } from '../durations.js';
 import { newId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import { page, type CursorKey } from '../pagination.js';
-import type { SecretBox } from '../secret-box.js';
+import { openStored, SecretBoxError, type SecretBox } from '../secret-box.js';
 import { DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT_MS, type EndpointOrdering } from './contract.js';
 import { PAGERDUTY_EVENT_TYPES, type EndpointFormat } from './formats.js';
 import { internalKey } from './ops-events.js';
 import { publishEvent, WebhookError, type WebhookServiceDeps } from './service.js';
 import { generateSecret } from './signing.js';
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from './ssrf.js';
+import { hostOf, redactUrl, storedUrl } from './urls.js';
 
 interface EndpointRow {
   id: string;
+  /** Encrypted (openStored); plaintext in rows written by an earlier release until a worker's start. */
   url: string;
+  url_origin: string;
+  url_fingerprint: string;
   description: string | null;
   event_types: string[] | null;
   retry_schedule_ms: number[];
@@ -35,7 +39,7 @@ interface EndpointRow {
 }
 
 const ENDPOINT_COLUMNS =
-  'id, url, description, event_types, retry_schedule_ms, timeout_ms, enabled, disabled_reason, tenant_id, format, ordering, created_at, updated_at';
+  'id, url, url_origin, url_fingerprint, description, event_types, retry_schedule_ms, timeout_ms, enabled, disabled_reason, tenant_id, format, ordering, created_at, updated_at';
 
 /** An endpoint as the API answers it (never its secret or routing key). */
 export interface EndpointView {
@@ -57,39 +61,22 @@ export interface EndpointView {
   updatedAt: string;
 }
 
-/** A URL's fingerprint: enough to tell endpoints apart, or to check one against a URL you hold, and no more. */
-export const urlFingerprint = (url: string) => `sha256:${createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
-
-/**
- * What a key without endpoints:write sees of an endpoint's URL: scheme and host. The rest — a Slack or Teams
- * webhook's path, a token in the query — is a credential to whoever holds it (it posts to the channel).
- */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}/…`;
-  } catch {
-    return '…';
-  }
-}
-
-/** A URL's host, for records and messages that must not carry the whole URL. */
-export const hostOf = (url: string) => {
-  try {
-    return new URL(url).host;
-  } catch {
-    return '(invalid url)';
-  }
-};
-
 /** The view without the URL's path and query, for a key that may read endpoints but not change them. */
 export const redactedView = (v: EndpointView): EndpointView => ({ ...v, url: redactUrl(v.url) });
 
-function endpointView(r: EndpointRow): EndpointView {
+/** The endpoint as answered: its URL decrypted (one no key opens shows as its origin only). */
+function endpointView(box: SecretBox, r: EndpointRow): EndpointView {
+  let url: string;
+  try {
+    url = openStored(box, r.url);
+  } catch (err) {
+    if (!(err instanceof SecretBoxError)) throw err;
+    url = `${r.url_origin}/…`;
+  }
   return {
     id: r.id,
-    url: r.url,
-    urlFingerprint: urlFingerprint(r.url),
+    url,
+    urlFingerprint: r.url_fingerprint,
     description: r.description,
     eventTypes: r.event_types,
     retrySchedule: r.retry_schedule_ms.map(formatDuration),
@@ -143,6 +130,7 @@ const notFound = (id: string) => new WebhookError('not_found', `endpoint ${id} n
 export function createEndpointService(deps: EndpointServiceDeps) {
   const { pool, secrets } = deps;
   const transport = transportPolicy(deps.config.webhooks);
+  const view = (r: EndpointRow) => endpointView(secrets, r);
 
   /** The SSRF guard's answer for a URL, as a refusal naming the field. */
   async function checkUrl(url: string) {
@@ -182,13 +170,14 @@ export function createEndpointService(deps: EndpointServiceDeps) {
       }
       await checkUrl(input.url);
       const secret = input.secret ?? generateSecret();
+      const url = storedUrl(secrets, input.url);
       const { rows } = await pool.query<EndpointRow>(
         `INSERT INTO opsflow.webhook_endpoints (id, url, description, event_types, secret, retry_schedule_ms, timeout_ms, tenant_id,
-           format, routing_key, ordering)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ${ENDPOINT_COLUMNS}`,
+           format, routing_key, ordering, url_origin, url_fingerprint)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ${ENDPOINT_COLUMNS}`,
         [
           newId('ep'),
-          input.url,
+          url.url,
           input.description ?? null,
           input.eventTypes ?? null,
           secrets.encrypt(secret),
@@ -198,9 +187,11 @@ export function createEndpointService(deps: EndpointServiceDeps) {
           input.format ?? 'standard',
           input.routingKey ? secrets.encrypt(input.routingKey) : null,
           input.ordering ?? 'none',
+          url.origin,
+          url.fingerprint,
         ],
       );
-      return { ...endpointView(rows[0]!), secret };
+      return { ...view(rows[0]!), secret };
     },
 
     /** Newest first; optionally one tenant's. */
@@ -214,11 +205,11 @@ export function createEndpointService(deps: EndpointServiceDeps) {
         [key?.at ?? null, key?.id ?? null, query.limit + 1, filter.tenantId ?? null],
       );
       const { items, nextCursor } = page(rows, query.limit, (r) => r.created_at);
-      return { items: items.map(endpointView), nextCursor };
+      return { items: items.map(view), nextCursor };
     },
 
     async get(id: string, tenant?: string): Promise<EndpointView> {
-      return endpointView(await row(id, tenant));
+      return view(await row(id, tenant));
     },
 
     /**
@@ -235,9 +226,12 @@ export function createEndpointService(deps: EndpointServiceDeps) {
         );
       }
       if (change.url !== undefined) await checkUrl(change.url);
+      const url = change.url !== undefined ? storedUrl(secrets, change.url) : undefined;
       const { rows } = await pool.query<EndpointRow>(
         `UPDATE opsflow.webhook_endpoints SET
            url = COALESCE($2, url),
+           url_origin = COALESCE($11, url_origin),
+           url_fingerprint = COALESCE($12, url_fingerprint),
            description = CASE WHEN $3 THEN $4 ELSE description END,
            event_types = CASE WHEN $5 THEN $6::text[] ELSE event_types END,
            retry_schedule_ms = COALESCE($7, retry_schedule_ms),
@@ -251,7 +245,7 @@ export function createEndpointService(deps: EndpointServiceDeps) {
          WHERE id = $1 AND deleted_at IS NULL RETURNING ${ENDPOINT_COLUMNS}`,
         [
           id,
-          change.url ?? null,
+          url?.url ?? null,
           change.description !== undefined,
           change.description ?? null,
           change.eventTypes !== undefined,
@@ -260,6 +254,8 @@ export function createEndpointService(deps: EndpointServiceDeps) {
           change.timeoutMs ?? null,
           change.enabled ?? null,
           change.routingKey ? secrets.encrypt(change.routingKey) : null,
+          url?.origin ?? null,
+          url?.fingerprint ?? null,
         ],
       );
       const after = rows[0];
@@ -269,12 +265,12 @@ export function createEndpointService(deps: EndpointServiceDeps) {
         // delivery it stored.
         await publishEvent(deps.events, {
           type: 'endpoint.enabled',
-          payload: { endpointId: id, host: new URL(after.url).host, by },
+          payload: { endpointId: id, host: hostOf(after.url_origin), by },
           idempotencyKey: internalKey(`endpoint.enabled:${id}:${after.updated_at.toISOString()}`),
           ...(after.tenant_id ? { tenantId: after.tenant_id } : {}),
         }).catch((err: unknown) => deps.log.warn({ err, endpointId: id }, 'endpoint.enabled not published'));
       }
-      return endpointView(after);
+      return view(after);
     },
 
     /** Soft delete: the endpoint stops receiving; its delivery history is kept. */
@@ -324,12 +320,12 @@ export async function webhookTrouble(pool: Pool, limit = 100) {
     pool.query<{ n: string }>('SELECT count(*) AS n FROM opsflow.dead_letters WHERE resolved_at IS NULL'),
     pool.query<{
       id: string;
-      url: string;
+      url_origin: string;
       failing_since: Date | null;
       disabled_at: Date | null;
       disabled_reason: string | null;
     }>(
-      `SELECT id, url, failing_since, disabled_at, disabled_reason FROM opsflow.webhook_endpoints
+      `SELECT id, url_origin, failing_since, disabled_at, disabled_reason FROM opsflow.webhook_endpoints
        WHERE deleted_at IS NULL AND (failing_since IS NOT NULL OR disabled_at IS NOT NULL)
        ORDER BY coalesce(disabled_at, failing_since) LIMIT $1`,
       [limit],

@@ -23,6 +23,7 @@ export type { WebhookServiceDeps } from './deps.js';
 export { canStartEagerly, webhookServiceDeps } from './deps.js';
 import { conditionKey, PAGERDUTY_EVENT_TYPES } from './formats.js';
 import { OpsKind, OpsStatus, TenantId, WebhookEndpointId, WebhookEvent, WebhookHost } from '../search-attributes.js';
+import { hostOf } from './urls.js';
 import { deliveryWorkflowId, retryNowSignal, type WebhookDeliveryInput } from './contract.js';
 
 /** A refusal of the webhook service; the API renders it as its error envelope (lib/errors.ts). */
@@ -64,7 +65,8 @@ interface DeliveryStart {
   endpoint_id: string;
   event_type: string;
   tenant_id: string | null;
-  url: string;
+  /** The endpoint's URL origin (scheme and host): the URL itself is encrypted and not needed to start. */
+  url_origin: string;
   retry_schedule_ms: number[];
   attempts: number;
   ordering: 'none' | 'fifo';
@@ -76,7 +78,7 @@ function searchAttributes(d: DeliveryStart): SearchAttributePair[] {
     { key: OpsStatus, value: 'pending' },
     { key: WebhookEvent, value: d.event_type },
     { key: WebhookEndpointId, value: d.endpoint_id },
-    { key: WebhookHost, value: new URL(d.url).host },
+    { key: WebhookHost, value: hostOf(d.url_origin) },
   ];
   if (d.tenant_id) pairs.push({ key: TenantId, value: d.tenant_id });
   return pairs;
@@ -101,7 +103,7 @@ async function startDelivery(deps: WebhookServiceDeps, d: DeliveryStart): Promis
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       typedSearchAttributes: searchAttributes(d),
       requestEagerStart: deps.eagerStart,
-      staticSummary: `${d.event_type} → ${new URL(d.url).host}`,
+      staticSummary: `${d.event_type} → ${hostOf(d.url_origin)}`,
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -109,7 +111,7 @@ async function startDelivery(deps: WebhookServiceDeps, d: DeliveryStart): Promis
 }
 
 /** A delivery and what its workflow starts with: the event's own retry schedule, else the endpoint's. */
-const DELIVERY_START_COLUMNS = `d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url, ep.ordering,
+const DELIVERY_START_COLUMNS = `d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url_origin, ep.ordering,
   coalesce(ev.retry_schedule_ms, ep.retry_schedule_ms) AS retry_schedule_ms`;
 const DELIVERY_START_FROM = `opsflow.webhook_deliveries d
   JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
@@ -164,7 +166,7 @@ export async function publishEvent(
          AND (ep.format <> 'pagerduty' OR $2 = ANY ($9::text[]))
        RETURNING id, event_id, endpoint_id, event_type, tenant_id, attempts
      )
-     SELECT ev.id AS event_id, d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url, ep.ordering,
+     SELECT ev.id AS event_id, d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url_origin, ep.ordering,
             coalesce(ev.retry_schedule_ms, ep.retry_schedule_ms) AS retry_schedule_ms
      FROM ev LEFT JOIN d ON true LEFT JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
      ORDER BY d.endpoint_id`,
@@ -294,7 +296,7 @@ async function signalOrStart(deps: WebhookServiceDeps, d: DeliveryStart): Promis
     signalArgs: [],
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
     typedSearchAttributes: searchAttributes(d),
-    staticSummary: `${d.event_type} → ${new URL(d.url).host} (redrive)`,
+    staticSummary: `${d.event_type} → ${hostOf(d.url_origin)} (redrive)`,
   });
 }
 

@@ -62,13 +62,19 @@ describe('security: encryption key rotation', () => {
 
     // With the old key dropped, every value still opens.
     const onlyNew = createSecretBox({ current: next, previous: [] });
-    const { rows } = await h.pool.query<{ secret: string; previous_secret: string | null; routing_key: string | null }>(
-      'SELECT secret, previous_secret, routing_key FROM opsflow.webhook_endpoints WHERE id = ANY ($1)',
-      [[standard.body.id, pagerduty.body.id]],
+    const { rows } = await h.pool.query<{
+      url: string;
+      secret: string;
+      previous_secret: string | null;
+      routing_key: string | null;
+    }>('SELECT url, secret, previous_secret, routing_key FROM opsflow.webhook_endpoints WHERE id = ANY ($1)', [
+      [standard.body.id, pagerduty.body.id],
+    ]);
+    const opened = rows.flatMap((r) => [r.url, r.secret, r.previous_secret, r.routing_key]).filter((v) => v !== null);
+    expect(opened).toHaveLength(6);
+    expect(opened.map((v) => onlyNew.decrypt(v))).toEqual(
+      expect.arrayContaining(['R0123456789abcdef0123456789abcde', `${receiver.url}/pd`, `${receiver.url}/standard`]),
     );
-    const opened = rows.flatMap((r) => [r.secret, r.previous_secret, r.routing_key]).filter((v) => v !== null);
-    expect(opened).toHaveLength(4);
-    expect(opened.map((v) => onlyNew.decrypt(v))).toContain('R0123456789abcdef0123456789abcde');
 
     // Every text column of opsflow's schema holding an encrypted value is in ENCRYPTED_COLUMNS.
     const columns = await h.pool.query<{ table_name: string; column_name: string }>(
@@ -89,6 +95,7 @@ describe('security: encryption key rotation', () => {
       'webhook_endpoints.previous_secret',
       'webhook_endpoints.routing_key',
       'webhook_endpoints.secret',
+      'webhook_endpoints.url',
     ]);
     for (const c of holding) expect(listed.has(c), c).toBe(true);
   });
