@@ -405,6 +405,19 @@ describe('opsflow CLI against the real stack', () => {
     const badJson = await cli(['events', 'publish', 'cli.test', '{nope']);
     expect(badJson.code).toBe(2);
     expect(badJson.stderr).toMatch(/the payload is not JSON/);
+    // Finding it again: listed under its type's prefix, shown with its payload; an unknown one is the API's 404.
+    const listed = await cli(['events', 'list', '--type', 'cli.*', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect((JSON.parse(listed.stdout) as { items: { id: string }[] }).items.map((e) => e.id)).toContain(
+      published.eventId,
+    );
+    const shown = await cli(['events', 'show', published.eventId, '--json']);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id: published.eventId, type: 'cli.test', payload: { n: 1 } });
+    const unknown = await cli(['events', 'show', 'evt_nope']);
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toMatch(/not found/);
+    expect((await cli(['events', 'list', '--since', 'yesterday-ish'])).code).toBe(2);
 
     const paused = await cli(['schedules', 'pause', 'opsflow:backup-freshness', '--note', 'cli test']);
     expect(paused.code).toBe(0);

@@ -149,7 +149,11 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    get?: never;
+    /**
+     * List published events, newest first, each with its deliveries by status
+     * @description Requires the scope `read`.
+     */
+    get: operations['listEvents'];
     put?: never;
     /**
      * Publish an event: one delivery per enabled endpoint subscribed to its type
@@ -158,6 +162,26 @@ export interface paths {
      *     Requires the scope `events:publish`.
      */
     post: operations['publishEvent'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/events/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * One event: its payload and every delivery it made
+     * @description Requires the scope `read`.
+     */
+    get: operations['getEvent'];
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -992,6 +1016,46 @@ export interface components {
        *     ]
        */
       retrySchedule?: string[];
+    };
+    Event: {
+      id: string;
+      type: string;
+      tenantId: string | null;
+      idempotencyKey: string | null;
+      /** @description The event's own retry schedule, if it was published with one */
+      retrySchedule: string[] | null;
+      /** Format: date-time */
+      createdAt: string;
+      /** @description Its deliveries by status now (statuses with none are left out) */
+      deliveryCounts: {
+        pending?: number;
+        retrying?: number;
+        delivered?: number;
+        dead_lettered?: number;
+        discarded?: number;
+      };
+    };
+    EventDetail: {
+      id: string;
+      type: string;
+      tenantId: string | null;
+      idempotencyKey: string | null;
+      /** @description The event's own retry schedule, if it was published with one */
+      retrySchedule: string[] | null;
+      /** Format: date-time */
+      createdAt: string;
+      /** @description Its deliveries by status now (statuses with none are left out) */
+      deliveryCounts: {
+        pending?: number;
+        retrying?: number;
+        delivered?: number;
+        dead_lettered?: number;
+        discarded?: number;
+      };
+      /** @description What the event carried (the body’s `data`) */
+      payload?: unknown;
+      /** @description Every delivery it made, oldest first */
+      deliveries: components['schemas']['Delivery'][];
     };
     Delivery: {
       id: string;
@@ -2366,6 +2430,84 @@ export interface operations {
       };
     };
   };
+  listEvents: {
+    parameters: {
+      query?: {
+        /** @description An exact type, or every type under a prefix: `invoice.*` */
+        type?: string;
+        tenantId?: string;
+        /** @description Published at or after */
+        since?: string;
+        /** @description Published before */
+        until?: string;
+        cursor?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of events */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['Event'][];
+            nextCursor: string | null;
+          };
+        };
+      };
+      /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description No API key, or an invalid, revoked or expired one (`unauthorized`) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The API key lacks the scope read (`forbidden`) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited (`rate_limited`); Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error (`internal`); the request id finds it in the logs */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
   publishEvent: {
     parameters: {
       query?: never;
@@ -2413,6 +2555,73 @@ export interface operations {
         };
       };
       /** @description The API key lacks the scope events:publish (`forbidden`) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited (`rate_limited`); Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error (`internal`); the request id finds it in the logs */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getEvent: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The event */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['EventDetail'];
+        };
+      };
+      /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description No API key, or an invalid, revoked or expired one (`unauthorized`) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The API key lacks the scope read (`forbidden`) */
       403: {
         headers: {
           [name: string]: unknown;

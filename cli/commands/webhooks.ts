@@ -1,4 +1,4 @@
-/** deliveries, redrive, events publish — the webhook retry loop's dead-letter table, made operable. */
+/** deliveries, redrive, events publish / list / show — the webhook retry loop's dead-letter table, made operable. */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { call, usage, table } from '../context.js';
@@ -131,5 +131,55 @@ export function webhookCommands(program: Command): void {
           for (const d of answer.deliveries) ctx.out.line(`  ${d.id} → ${d.endpointId}`);
         },
       ),
+    );
+
+  const counts = (c: Record<string, number | undefined>) =>
+    Object.entries(c)
+      .map(([status, n]) => `${status} ${n}`)
+      .join(', ') || 'none';
+  events
+    .command('list')
+    .description('Published events, newest first, with their deliveries by status')
+    .option('--type <type>', 'an event type, or a prefix: invoice.*')
+    .option('--tenant <id>', "one tenant's events")
+    .option('--since <when>', 'a time or an age (30m, 24h, 7d)')
+    .option('--until <when>', 'a time or an age')
+    .option('-n, --limit <n>', 'how many', '20')
+    .addHelpText('after', '\nExamples:\n  opsflow events list --type "invoice.*" --since 24h')
+    .action(
+      run(async (ctx, o: { type?: string; tenant?: string; since?: string; until?: string; limit: string }) => {
+        const query = {
+          type: o.type,
+          tenantId: o.tenant,
+          since: since(o.since),
+          until: since(o.until),
+          limit: limitOf(o.limit),
+        };
+        const answer = await call(ctx.url, ctx.api.GET('/v1/events', { params: { query } }));
+        ctx.out.emit(answer);
+        table(
+          ctx.out,
+          ['ID', 'TYPE', 'TENANT', 'DELIVERIES', 'CREATED'],
+          answer.items.map((e) => [e.id, e.type, e.tenantId, counts(e.deliveryCounts), e.createdAt]),
+        );
+      }),
+    );
+  events
+    .command('show')
+    .argument('<id>', 'an event id (opsflow events list)')
+    .description('One event: its payload and every delivery it made')
+    .action(
+      run(async (ctx, id: string) => {
+        const answer = await call(ctx.url, ctx.api.GET('/v1/events/{id}', { params: { path: { id } } }));
+        ctx.out.emit(answer);
+        ctx.out.line(`event ${ctx.out.c.bold(answer.id)} ${answer.type} at ${answer.createdAt}`);
+        if (answer.tenantId) ctx.out.line(`tenant ${answer.tenantId}`);
+        ctx.out.line(`payload ${JSON.stringify(answer.payload)}`);
+        table(
+          ctx.out,
+          ['DELIVERY', 'ENDPOINT', 'STATUS', 'ATTEMPTS', 'LAST'],
+          answer.deliveries.map((d) => [d.id, d.endpointId, d.status, d.attempts, d.lastStatusCode ?? d.lastError]),
+        );
+      }),
     );
 }

@@ -12,7 +12,7 @@ import { ofTenant } from './tenants.js';
 
 export type DeliveryStatus = 'pending' | 'retrying' | 'delivered' | 'dead_lettered' | 'discarded';
 
-interface DeliveryRow {
+export interface DeliveryRow {
   id: string;
   event_id: string;
   endpoint_id: string;
@@ -44,7 +44,7 @@ export interface DeliveryView {
   updatedAt: string;
 }
 
-const deliveryView = (d: DeliveryRow): DeliveryView => ({
+export const deliveryView = (d: DeliveryRow): DeliveryView => ({
   id: d.id,
   eventId: d.event_id,
   endpointId: d.endpoint_id,

@@ -34,7 +34,7 @@ describe('security: tenant-scoped keys', () => {
   const admin = () => apiCaller(() => testApp(h));
   let tenantA: ReturnType<typeof apiCaller>;
   let tenantAKey: string;
-  const b = { endpoint: '', delivery: '', deadLetter: '', subscription: 'sub_tenant_b_1' };
+  const b = { endpoint: '', event: '', delivery: '', deadLetter: '', subscription: 'sub_tenant_b_1' };
   let operatorEndpoint = '';
 
   /** Everything tenant B has, as stored: compared before and after the matrix. */
@@ -64,12 +64,13 @@ describe('security: tenant-scoped keys', () => {
     b.endpoint = ep.body.id;
     const op = await api<{ id: string }>('POST', '/v1/endpoints', { url: 'http://127.0.0.1:9/operator' });
     operatorEndpoint = op.body.id;
-    const ev = await api<{ deliveries: { id: string; endpointId: string }[] }>('POST', '/v1/events', {
+    const ev = await api<{ eventId: string; deliveries: { id: string; endpointId: string }[] }>('POST', '/v1/events', {
       type: 'invoice.paid',
       payload: { id: 'in_b' },
       tenantId: 'tenant-b',
     });
     expect(ev.status).toBe(202);
+    b.event = ev.body.eventId;
     b.delivery = ev.body.deliveries.find((d) => d.endpointId === b.endpoint)!.id;
     b.deadLetter = 'dl_tenant_b';
     await h.pool.query(`UPDATE opsflow.webhook_deliveries SET status = 'dead_lettered' WHERE id = $1`, [b.delivery]);
@@ -114,6 +115,9 @@ describe('security: tenant-scoped keys', () => {
       ['deleteEndpoint', 'DELETE', `/v1/endpoints/${b.endpoint}`, undefined, notFound],
       ['rotateEndpointSecret', 'POST', `/v1/endpoints/${b.endpoint}/rotate-secret`, undefined, notFound],
       ['publishEvent', 'POST', '/v1/events', { type: 'invoice.paid', payload: {}, tenantId: 'tenant-b' }, forbidden],
+      ['listEvents', 'GET', '/v1/events', undefined, listsNone(() => b.event)],
+      ['listEvents', 'GET', '/v1/events?tenantId=tenant-b', undefined, forbidden],
+      ['getEvent', 'GET', `/v1/events/${b.event}`, undefined, notFound],
       ['listDeliveries', 'GET', '/v1/deliveries', undefined, listsNone(() => b.delivery)],
       ['getDelivery', 'GET', `/v1/deliveries/${b.delivery}`, undefined, notFound],
       ['retryDelivery', 'POST', `/v1/deliveries/${b.delivery}/retry`, undefined, notFound],

@@ -1,13 +1,14 @@
-/** Publishing an event: one delivery per enabled endpoint subscribed to its type. */
+/** Publishing an event (one delivery per enabled endpoint subscribed to its type), and finding what was sent. */
 import { z } from '@hono/zod-openapi';
+import { eventDetail, eventPage } from '../../../lib/webhooks/events.js';
 import { checkCallerEvent } from '../../../lib/webhooks/ops-events.js';
 import { publishEvent, webhookServiceDeps } from '../../../lib/webhooks/service.js';
-import { json } from '../../pagination.js';
+import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
 import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
 import { keyTenant, tenantScope } from '../../auth.js';
 import { route } from '../../scoped.js';
-import { EventType, RetrySchedule } from './shared.js';
+import { DateParam, Event, EventDetail, EventType, IdParam, RetrySchedule } from './shared.js';
 
 /** How deep a payload may nest (objects and arrays): far beyond any real event, far below a stack overflow. */
 export const MAX_PAYLOAD_DEPTH = 64;
@@ -96,6 +97,52 @@ export function eventRoutes(deps: ApiDeps) {
       }
       return c.json({ eventId: result.eventId, deliveries: result.deliveries }, 202);
     },
+  );
+
+  router.openapi(
+    route('read', {
+      method: 'get',
+      path: '/events',
+      operationId: 'listEvents',
+      summary: 'List published events, newest first, each with its deliveries by status',
+      request: {
+        query: z.object({
+          type: z
+            .string()
+            .max(130)
+            .regex(/^[A-Za-z0-9_.:-]+(\.\*)?$/, 'an event type, or a prefix ending in .* (invoice.*)')
+            .optional()
+            .openapi({ description: 'An exact type, or every type under a prefix: `invoice.*`' }),
+          tenantId: z.string().min(1).max(255).optional(),
+          since: DateParam.optional().openapi({ description: 'Published at or after' }),
+          until: DateParam.optional().openapi({ description: 'Published before' }),
+          cursor: Cursor,
+          limit: Limit,
+        }),
+      },
+      responses: pageResponse(Event, 'A page of events'),
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const page = await eventPage(
+        deps.pool,
+        { type: q.type, tenant: tenantScope(c, q.tenantId), since: q.since, until: q.until },
+        { after: cursorKey(q.cursor), limit: q.limit },
+      );
+      return c.json(page, 200);
+    },
+  );
+
+  router.openapi(
+    route('read', {
+      method: 'get',
+      path: '/events/{id}',
+      operationId: 'getEvent',
+      summary: 'One event: its payload and every delivery it made',
+      request: { params: IdParam },
+      responses: { 200: { description: 'The event', ...json(EventDetail) } },
+    }),
+    async (c) => c.json(await eventDetail(deps.pool, c.req.valid('param').id, keyTenant(c)), 200),
   );
 
   return router;

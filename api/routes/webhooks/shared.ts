@@ -88,3 +88,30 @@ export const DeadLetter = z
     createdAt: z.iso.datetime(),
   })
   .openapi('DeadLetter');
+
+const deliveryCounts = z
+  .partialRecord(DeliveryStatus, z.number().int())
+  .openapi({ description: 'Its deliveries by status now (statuses with none are left out)' });
+
+const eventFields = {
+  id: z.string(),
+  type: z.string(),
+  tenantId: z.string().nullable(),
+  idempotencyKey: z.string().nullable(),
+  retrySchedule: z
+    .array(z.string())
+    .nullable()
+    .openapi({ description: "The event's own retry schedule, if it was published with one" }),
+  createdAt: z.iso.datetime(),
+  deliveryCounts,
+};
+
+export const Event = z.object(eventFields).openapi('Event');
+
+export const EventDetail = z
+  .object({
+    ...eventFields,
+    payload: z.unknown().openapi({ description: 'What the event carried (the body’s `data`)' }),
+    deliveries: z.array(Delivery).openapi({ description: 'Every delivery it made, oldest first' }),
+  })
+  .openapi('EventDetail');
