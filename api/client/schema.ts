@@ -953,6 +953,7 @@ export interface components {
     EndpointCreate: {
       url: string;
       description?: string;
+      /** @description The event types it receives (all when absent): exact types, prefixes (`invoice.*`) or `*` */
       eventTypes?: string[];
       secret?: string;
       /**

@@ -13,6 +13,7 @@ import { page, type CursorKey } from '../pagination.js';
 import { openStored, SecretBoxError, type SecretBox } from '../secret-box.js';
 import { DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT_MS, type EndpointOrdering } from './contract.js';
 import { PAGERDUTY_EVENT_TYPES, type EndpointFormat } from './formats.js';
+import { matchesType } from './event-types.js';
 import { internalKey } from './ops-events.js';
 import { publishEvent, WebhookError, type WebhookServiceDeps } from './service.js';
 import { generateSecret } from './signing.js';
@@ -160,11 +161,11 @@ export function createEndpointService(deps: EndpointServiceDeps) {
       if (
         input.format === 'pagerduty' &&
         input.eventTypes &&
-        !input.eventTypes.some((t) => PAGERDUTY_EVENT_TYPES.includes(t))
+        !input.eventTypes.some((p) => PAGERDUTY_EVENT_TYPES.some((t) => matchesType(p, t)))
       ) {
         throw new WebhookError(
           'unprocessable',
-          `a PagerDuty endpoint receives only events that trigger or resolve a condition (${PAGERDUTY_EVENT_TYPES.join(', ')}); none of eventTypes is one`,
+          `a PagerDuty endpoint receives only events that trigger or resolve a condition (${PAGERDUTY_EVENT_TYPES.join(', ')}); none of eventTypes is or matches one`,
           [{ path: 'eventTypes', message: 'no event type PagerDuty would receive' }],
         );
       }

@@ -23,6 +23,7 @@ export type { WebhookServiceDeps } from './deps.js';
 export { canStartEagerly, webhookServiceDeps } from './deps.js';
 import { conditionKey, PAGERDUTY_EVENT_TYPES } from './formats.js';
 import { OpsKind, OpsStatus, TenantId, WebhookEndpointId, WebhookEvent, WebhookHost } from '../search-attributes.js';
+import { eventTypeMatchSql } from './event-types.js';
 import { hostOf } from './urls.js';
 import { deliveryWorkflowId, retryNowSignal, type WebhookDeliveryInput } from './contract.js';
 
@@ -160,7 +161,7 @@ export async function publishEvent(
        INSERT INTO opsflow.webhook_deliveries (id, event_id, endpoint_id, event_type, tenant_id)
        SELECT 'dlv_' || substr(md5(random()::text || ep.id), 1, 24), ev.id, ep.id, $2, $5
        FROM ev, opsflow.webhook_endpoints ep
-       WHERE ep.enabled AND ep.deleted_at IS NULL AND (ep.event_types IS NULL OR $2 = ANY (ep.event_types))
+       WHERE ep.enabled AND ep.deleted_at IS NULL AND ${eventTypeMatchSql(2)}
          AND ((ep.tenant_id IS NULL AND NOT $10) OR ep.tenant_id = $5)
          -- PagerDuty endpoints get only events that trigger or resolve a condition
          AND (ep.format <> 'pagerduty' OR $2 = ANY ($9::text[]))

@@ -10,7 +10,7 @@ import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.j
 import { actorOf, keyTenant, tenantScope } from '../../auth.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
-import { EventType, IdParam, RetrySchedule } from './shared.js';
+import { EventTypePattern, IdParam, RetrySchedule } from './shared.js';
 
 const RoutingKey = z
   .string()
@@ -20,7 +20,9 @@ const EndpointCreate = z
   .object({
     url: z.string().min(1).max(2048),
     description: z.string().max(500).optional(),
-    eventTypes: z.array(EventType).min(1).max(100).optional(),
+    eventTypes: z.array(EventTypePattern).min(1).max(100).optional().openapi({
+      description: 'The event types it receives (all when absent): exact types, prefixes (`invoice.*`) or `*`',
+    }),
     secret: z.string().refine(isValidSecret, 'must be whsec_ followed by base64 of 24–64 bytes').optional(),
     retrySchedule: RetrySchedule.optional(),
     timeoutMs: z.number().int().min(1000).max(60_000).optional(),
@@ -56,7 +58,7 @@ const EndpointPatch = z
   .object({
     url: z.string().min(1).max(2048).optional(),
     description: z.string().max(500).nullable().optional(),
-    eventTypes: z.array(EventType).min(1).max(100).nullable().optional(),
+    eventTypes: z.array(EventTypePattern).min(1).max(100).nullable().optional(),
     retrySchedule: RetrySchedule.optional(),
     timeoutMs: z.number().int().min(1000).max(60_000).optional(),
     enabled: z.boolean().optional(),

@@ -2,12 +2,21 @@
 import { z } from '@hono/zod-openapi';
 import { parseDuration } from '../../../lib/durations.js';
 import { DEFAULT_RETRY_SCHEDULE } from '../../../lib/webhooks/contract.js';
+import { EVENT_TYPE_PATTERN } from '../../../lib/webhooks/event-types.js';
 
 export const EventType = z
   .string()
   .min(1)
   .max(128)
   .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _ . : - only');
+
+/** What an endpoint subscribes to: an event type, a prefix (`invoice.*`) or `*`. */
+export const EventTypePattern = z
+  .string()
+  .min(1)
+  .max(130)
+  .regex(EVENT_TYPE_PATTERN, 'an event type, a prefix ending in .* (invoice.*), or *')
+  .openapi({ example: 'invoice.*' });
 
 /** Waits before each attempt, as durations ("0s", "30s", "5m"); parsed to milliseconds. */
 export const RetrySchedule = z

@@ -1,0 +1,101 @@
+/**
+ * Routing by event type: an endpoint subscribes to exact types, prefixes (`invoice.*`) or everything (`*`); the
+ * fan-out delivers each event to exactly the endpoints whose list takes it (a prefix keeps its dot, so
+ * `invoice.*` does not take `invoicex.paid` nor `invoice`). The rule the API checks (a PagerDuty endpoint must
+ * take some event PagerDuty receives) and the one the fan-out's SQL applies are the same. Bad patterns are 400.
+ * Real API (app.request), real PostgreSQL (a state database of this file's own), Temporal (the harness).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventTypeMatchSql, matchesType } from '../../lib/webhooks/event-types.js';
+import { apiCaller } from '../helpers/api.js';
+import { databaseUrlOf, dropDatabase, freshStateDatabase } from '../helpers/databases.js';
+import { createHarness, testApp, type Harness } from '../helpers/harness.js';
+
+const db = `opsflow_routing_${process.pid}`;
+
+describe('routing by event type', () => {
+  let h: Harness;
+  let api: ReturnType<typeof apiCaller>;
+  const ep: Record<string, string> = {};
+
+  beforeAll(async () => {
+    await freshStateDatabase(db);
+    h = await createHarness({ DATABASE_URL: databaseUrlOf(db), WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32' });
+    api = apiCaller(() => testApp(h));
+    const subscriptions: Record<string, string[] | undefined> = {
+      invoices: ['invoice.*'],
+      everything: ['*'],
+      paidOnly: ['invoice.paid'],
+      mixed: ['user.*', 'invoice.void'],
+      unlisted: undefined,
+    };
+    for (const [name, eventTypes] of Object.entries(subscriptions)) {
+      const made = await api<{ id: string; eventTypes: string[] | null }>('POST', '/v1/endpoints', {
+        url: `http://127.0.0.1:9/${name}`,
+        ...(eventTypes ? { eventTypes } : {}),
+      });
+      expect(made.status, JSON.stringify(made.body)).toBe(201);
+      expect(made.body.eventTypes).toEqual(eventTypes ?? null);
+      ep[name] = made.body.id;
+    }
+  });
+  afterAll(async () => {
+    await h?.close();
+    await dropDatabase(db);
+  });
+
+  const reached = async (type: string) => {
+    const res = await api<{ deliveries: { endpointId: string }[] }>('POST', '/v1/events', { type, payload: {} });
+    expect(res.status).toBe(202);
+    const names = Object.fromEntries(Object.entries(ep).map(([name, id]) => [id, name]));
+    return res.body.deliveries.map((d) => names[d.endpointId]).sort();
+  };
+
+  it('delivers each event to exactly the endpoints whose types take it', async () => {
+    expect(await reached('invoice.paid')).toEqual(['everything', 'invoices', 'paidOnly', 'unlisted']);
+    expect(await reached('invoice.void')).toEqual(['everything', 'invoices', 'mixed', 'unlisted']);
+    expect(await reached('invoice.refund.partial')).toEqual(['everything', 'invoices', 'unlisted']);
+    expect(await reached('user.created')).toEqual(['everything', 'mixed', 'unlisted']);
+    expect(await reached('invoicex.paid')).toEqual(['everything', 'unlisted']);
+    expect(await reached('invoice')).toEqual(['everything', 'unlisted']);
+  });
+
+  it('the SQL the fan-out uses and the rule the API checks agree', async () => {
+    const patterns = ['*', 'invoice.*', 'invoice.paid', 'a.b.*', 'x'];
+    const types = ['invoice.paid', 'invoice', 'invoicex.paid', 'a.b.c', 'a.b', 'a.bc', 'x', 'x.y'];
+    for (const p of patterns) {
+      for (const t of types) {
+        const { rows } = await h.pool.query<{ m: boolean }>(
+          `SELECT ${eventTypeMatchSql(2)} AS m FROM (SELECT $1::text[] AS event_types) ep`,
+          [[p], t],
+        );
+        expect(rows[0]!.m, `${p} ~ ${t}`).toBe(matchesType(p, t));
+      }
+    }
+    expect(matchesType('invoice.*', 'invoice.paid')).toBe(true);
+    expect(matchesType('invoice.*', 'invoicex.paid')).toBe(false);
+  });
+
+  it('refuses patterns it does not know (400) and a PagerDuty endpoint none of whose patterns PagerDuty receives (422)', async () => {
+    for (const eventTypes of [['invoice*'], ['*.paid'], ['in*voice.*'], ['**'], ['a b'], ['']]) {
+      const res = await api<{ error: { code: string } }>('POST', '/v1/endpoints', {
+        url: 'http://127.0.0.1:9/bad',
+        eventTypes,
+      });
+      expect(res.status, JSON.stringify(eventTypes)).toBe(400);
+      expect(res.body.error.code).toBe('validation_failed');
+    }
+    const patched = await api('PATCH', `/v1/endpoints/${ep.invoices}`, { eventTypes: ['invoice*'] });
+    expect(patched.status).toBe(400);
+    const pd = (eventTypes: string[]) =>
+      api<{ error: { code: string } }>('POST', '/v1/endpoints', {
+        url: 'http://127.0.0.1:9/pd',
+        format: 'pagerduty',
+        routingKey: 'R0123456789abcdef0123456789abcde',
+        eventTypes,
+      });
+    expect((await pd(['invoice.*'])).status).toBe(422);
+    expect((await pd(['backup.*'])).status).toBe(201);
+    expect((await pd(['*'])).status).toBe(201);
+  });
+});
