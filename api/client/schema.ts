@@ -938,6 +938,7 @@ export interface components {
       urlFingerprint: string;
       description: string | null;
       eventTypes: string[] | null;
+      channels: string[] | null;
       retrySchedule: string[];
       timeoutMs: number;
       enabled: boolean;
@@ -955,6 +956,8 @@ export interface components {
       description?: string;
       /** @description The event types it receives (all when absent): exact types, prefixes (`invoice.*`) or `*` */
       eventTypes?: string[];
+      /** @description Only events published on one of these channels reach it (absent: any event, with or without channels) */
+      channels?: string[];
       secret?: string;
       /**
        * @example [
@@ -986,6 +989,7 @@ export interface components {
       url?: string;
       description?: string | null;
       eventTypes?: string[] | null;
+      channels?: string[] | null;
       /**
        * @example [
        *       "0s",
@@ -1006,6 +1010,8 @@ export interface components {
       payload: unknown;
       idempotencyKey?: string;
       tenantId?: string;
+      /** @description Reaches endpoints without channels and those with one of these (an endpoint with channels takes no event without one) */
+      channels?: string[];
       /**
        * @description Overrides the endpoints' retry schedules for this event's deliveries (same grammar, e.g. ["0s","30s","5m"]); kept for redrives
        * @example [
@@ -1023,6 +1029,7 @@ export interface components {
       type: string;
       tenantId: string | null;
       idempotencyKey: string | null;
+      channels: string[] | null;
       /** @description The event's own retry schedule, if it was published with one */
       retrySchedule: string[] | null;
       /** Format: date-time */
@@ -1041,6 +1048,7 @@ export interface components {
       type: string;
       tenantId: string | null;
       idempotencyKey: string | null;
+      channels: string[] | null;
       /** @description The event's own retry schedule, if it was published with one */
       retrySchedule: string[] | null;
       /** Format: date-time */

@@ -28,6 +28,7 @@ interface EndpointRow {
   url_fingerprint: string;
   description: string | null;
   event_types: string[] | null;
+  channels: string[] | null;
   retry_schedule_ms: number[];
   timeout_ms: number;
   enabled: boolean;
@@ -40,7 +41,7 @@ interface EndpointRow {
 }
 
 const ENDPOINT_COLUMNS =
-  'id, url, url_origin, url_fingerprint, description, event_types, retry_schedule_ms, timeout_ms, enabled, disabled_reason, tenant_id, format, ordering, created_at, updated_at';
+  'id, url, url_origin, url_fingerprint, description, event_types, channels, retry_schedule_ms, timeout_ms, enabled, disabled_reason, tenant_id, format, ordering, created_at, updated_at';
 
 /** An endpoint as the API answers it (never its secret or routing key). */
 export interface EndpointView {
@@ -50,6 +51,8 @@ export interface EndpointView {
   urlFingerprint: string;
   description: string | null;
   eventTypes: string[] | null;
+  /** Only events on one of these channels reach it (null: any event). */
+  channels: string[] | null;
   /** Durations before each retry, as written (`5s`, `1h`). */
   retrySchedule: string[];
   timeoutMs: number;
@@ -80,6 +83,7 @@ function endpointView(box: SecretBox, r: EndpointRow): EndpointView {
     urlFingerprint: r.url_fingerprint,
     description: r.description,
     eventTypes: r.event_types,
+    channels: r.channels,
     retrySchedule: r.retry_schedule_ms.map(formatDuration),
     timeoutMs: r.timeout_ms,
     enabled: r.enabled,
@@ -96,6 +100,7 @@ export interface NewEndpoint {
   url: string;
   description?: string;
   eventTypes?: string[];
+  channels?: string[];
   /** A caller-chosen secret (`whsec_…`); one is generated when absent. */
   secret?: string;
   retryScheduleMs?: number[];
@@ -106,11 +111,12 @@ export interface NewEndpoint {
   ordering?: EndpointOrdering;
 }
 
-/** A change: an absent field stays; `null` clears description and eventTypes. */
+/** A change: an absent field stays; `null` clears description, eventTypes and channels. */
 export interface EndpointChange {
   url?: string;
   description?: string | null;
   eventTypes?: string[] | null;
+  channels?: string[] | null;
   retryScheduleMs?: number[];
   timeoutMs?: number;
   enabled?: boolean;
@@ -174,8 +180,8 @@ export function createEndpointService(deps: EndpointServiceDeps) {
       const url = storedUrl(secrets, input.url);
       const { rows } = await pool.query<EndpointRow>(
         `INSERT INTO opsflow.webhook_endpoints (id, url, description, event_types, secret, retry_schedule_ms, timeout_ms, tenant_id,
-           format, routing_key, ordering, url_origin, url_fingerprint)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ${ENDPOINT_COLUMNS}`,
+           format, routing_key, ordering, url_origin, url_fingerprint, channels)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ${ENDPOINT_COLUMNS}`,
         [
           newId('ep'),
           url.url,
@@ -190,6 +196,7 @@ export function createEndpointService(deps: EndpointServiceDeps) {
           input.ordering ?? 'none',
           url.origin,
           url.fingerprint,
+          input.channels ?? null,
         ],
       );
       return { ...view(rows[0]!), secret };
@@ -233,6 +240,7 @@ export function createEndpointService(deps: EndpointServiceDeps) {
            url = COALESCE($2, url),
            url_origin = COALESCE($11, url_origin),
            url_fingerprint = COALESCE($12, url_fingerprint),
+           channels = CASE WHEN $13 THEN $14::text[] ELSE channels END,
            description = CASE WHEN $3 THEN $4 ELSE description END,
            event_types = CASE WHEN $5 THEN $6::text[] ELSE event_types END,
            retry_schedule_ms = COALESCE($7, retry_schedule_ms),
@@ -257,6 +265,8 @@ export function createEndpointService(deps: EndpointServiceDeps) {
           change.routingKey ? secrets.encrypt(change.routingKey) : null,
           url?.origin ?? null,
           url?.fingerprint ?? null,
+          change.channels !== undefined,
+          change.channels ?? null,
         ],
       );
       const after = rows[0];

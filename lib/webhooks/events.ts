@@ -14,6 +14,7 @@ interface EventRow {
   type: string;
   tenant_id: string | null;
   idempotency_key: string | null;
+  channels: string[] | null;
   retry_schedule_ms: number[] | null;
   created_at: Date;
   deliveries: Partial<Record<DeliveryStatus, number>> | null;
@@ -24,6 +25,7 @@ export interface EventView {
   type: string;
   tenantId: string | null;
   idempotencyKey: string | null;
+  channels: string[] | null;
   /** The event's own retry schedule, if it was published with one. */
   retrySchedule: string[] | null;
   createdAt: string;
@@ -36,12 +38,13 @@ const eventView = (r: EventRow): EventView => ({
   type: r.type,
   tenantId: r.tenant_id,
   idempotencyKey: r.idempotency_key,
+  channels: r.channels,
   retrySchedule: r.retry_schedule_ms?.map(formatDuration) ?? null,
   createdAt: r.created_at.toISOString(),
   deliveryCounts: r.deliveries ?? {},
 });
 
-const EVENT_COLUMNS = `e.id, e.type, e.tenant_id, e.idempotency_key, e.retry_schedule_ms, e.created_at,
+const EVENT_COLUMNS = `e.id, e.type, e.tenant_id, e.idempotency_key, e.channels, e.retry_schedule_ms, e.created_at,
   (SELECT jsonb_object_agg(s.status, s.n) FROM
      (SELECT status, count(*)::int AS n FROM opsflow.webhook_deliveries WHERE event_id = e.id GROUP BY status) s
   ) AS deliveries`;

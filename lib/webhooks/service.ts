@@ -50,6 +50,8 @@ export interface PublishInput {
   tenantOnly?: boolean;
   /** Overrides the endpoints' retry schedules for this event's deliveries (ms before each attempt). */
   retryScheduleMs?: number[];
+  /** Reaches endpoints without channels, and those with one of these. */
+  channels?: string[];
 }
 
 export interface PublishResult {
@@ -147,14 +149,15 @@ export async function publishEvent(
     conditionKey(req.type, req.payload) ?? null,
     PAGERDUTY_EVENT_TYPES,
     req.tenantOnly === true,
+    req.channels ?? null,
   ];
   // The event, its deliveries (one per subscribed endpoint) and what their starts need, in one statement: one
   // round trip, committed together. An idempotency key seen before inserts nothing and comes back empty.
   const fresh = await deps.pool.query<DeliveryStart & { event_id: string }>(
     `WITH ev AS (
        INSERT INTO opsflow.webhook_events (id, type, body, idempotency_key, tenant_id, created_at, retry_schedule_ms,
-         condition_key)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         condition_key, channels)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $11)
        ON CONFLICT ((coalesce(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
        RETURNING id, retry_schedule_ms
      ), d AS (
@@ -163,6 +166,8 @@ export async function publishEvent(
        FROM ev, opsflow.webhook_endpoints ep
        WHERE ep.enabled AND ep.deleted_at IS NULL AND ${eventTypeMatchSql(2)}
          AND ((ep.tenant_id IS NULL AND NOT $10) OR ep.tenant_id = $5)
+         -- an endpoint with channels takes only events on one of them
+         AND (ep.channels IS NULL OR ep.channels && coalesce($11::text[], '{}'))
          -- PagerDuty endpoints get only events that trigger or resolve a condition
          AND (ep.format <> 'pagerduty' OR $2 = ANY ($9::text[]))
        RETURNING id, event_id, endpoint_id, event_type, tenant_id, attempts

@@ -44,9 +44,13 @@ describe('routing by event type', () => {
     await dropDatabase(db);
   });
 
-  const reached = async (type: string) => {
-    const res = await api<{ deliveries: { endpointId: string }[] }>('POST', '/v1/events', { type, payload: {} });
-    expect(res.status).toBe(202);
+  const reached = async (type: string, channels?: string[]) => {
+    const res = await api<{ deliveries: { endpointId: string }[] }>('POST', '/v1/events', {
+      type,
+      payload: {},
+      ...(channels ? { channels } : {}),
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
     const names = Object.fromEntries(Object.entries(ep).map(([name, id]) => [id, name]));
     return res.body.deliveries.map((d) => names[d.endpointId]).sort();
   };
@@ -97,5 +101,44 @@ describe('routing by event type', () => {
     expect((await pd(['invoice.*'])).status).toBe(422);
     expect((await pd(['backup.*'])).status).toBe(201);
     expect((await pd(['*'])).status).toBe(201);
+  });
+
+  it('channels: an endpoint with channels takes only events on one of them; one without takes any', async () => {
+    for (const [name, channels] of [
+      ['eu', ['eu']],
+      ['euus', ['eu', 'us']],
+    ] as const) {
+      const made = await api<{ id: string; channels: string[] | null }>('POST', '/v1/endpoints', {
+        url: `http://127.0.0.1:9/${name}`,
+        eventTypes: ['order.*'],
+        channels,
+      });
+      expect(made.status).toBe(201);
+      expect(made.body.channels).toEqual(channels);
+      ep[name] = made.body.id;
+    }
+    expect(await reached('order.created', ['eu'])).toEqual(['eu', 'euus', 'everything', 'unlisted']);
+    expect(await reached('order.created', ['us'])).toEqual(['euus', 'everything', 'unlisted']);
+    expect(await reached('order.created', ['apac', 'us'])).toEqual(['euus', 'everything', 'unlisted']);
+    expect(await reached('order.created', ['apac'])).toEqual(['everything', 'unlisted']);
+    expect(await reached('order.created')).toEqual(['everything', 'unlisted']);
+    // The event keeps its channels.
+    const sent = await api<{ eventId: string }>('POST', '/v1/events', {
+      type: 'order.paid',
+      payload: {},
+      channels: ['eu'],
+    });
+    const shown = await api<{ channels: string[] | null }>('GET', `/v1/events/${sent.body.eventId}`);
+    expect(shown.body.channels).toEqual(['eu']);
+    // Channels cleared: the endpoint takes any event again.
+    const cleared = await api<{ channels: string[] | null }>('PATCH', `/v1/endpoints/${ep.eu}`, { channels: null });
+    expect(cleared.body.channels).toBeNull();
+    expect(await reached('order.created')).toEqual(['eu', 'everything', 'unlisted']);
+
+    for (const channels of [[], ['a b'], ['x'.repeat(65)]]) {
+      const bad = await api('POST', '/v1/endpoints', { url: 'http://127.0.0.1:9/bad', channels });
+      expect(bad.status, JSON.stringify(channels)).toBe(400);
+      expect((await api('POST', '/v1/events', { type: 'order.created', payload: {}, channels })).status).toBe(400);
+    }
   });
 });

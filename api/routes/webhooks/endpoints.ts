@@ -10,7 +10,7 @@ import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.j
 import { actorOf, keyTenant, tenantScope } from '../../auth.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
-import { EventTypePattern, IdParam, RetrySchedule } from './shared.js';
+import { Channels, EventTypePattern, IdParam, RetrySchedule } from './shared.js';
 
 const RoutingKey = z
   .string()
@@ -22,6 +22,10 @@ const EndpointCreate = z
     description: z.string().max(500).optional(),
     eventTypes: z.array(EventTypePattern).min(1).max(100).optional().openapi({
       description: 'The event types it receives (all when absent): exact types, prefixes (`invoice.*`) or `*`',
+    }),
+    channels: Channels.optional().openapi({
+      description:
+        'Only events published on one of these channels reach it (absent: any event, with or without channels)',
     }),
     secret: z.string().refine(isValidSecret, 'must be whsec_ followed by base64 of 24–64 bytes').optional(),
     retrySchedule: RetrySchedule.optional(),
@@ -59,6 +63,7 @@ const EndpointPatch = z
     url: z.string().min(1).max(2048).optional(),
     description: z.string().max(500).nullable().optional(),
     eventTypes: z.array(EventTypePattern).min(1).max(100).nullable().optional(),
+    channels: Channels.nullable().optional(),
     retrySchedule: RetrySchedule.optional(),
     timeoutMs: z.number().int().min(1000).max(60_000).optional(),
     enabled: z.boolean().optional(),
@@ -79,6 +84,7 @@ const Endpoint = z
     }),
     description: z.string().nullable(),
     eventTypes: z.array(z.string()).nullable(),
+    channels: z.array(z.string()).nullable(),
     retrySchedule: z.array(z.string()),
     timeoutMs: z.number(),
     enabled: z.boolean(),

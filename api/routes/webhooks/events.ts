@@ -8,7 +8,7 @@ import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
 import { keyTenant, tenantScope } from '../../auth.js';
 import { route } from '../../scoped.js';
-import { DateParam, Event, EventDetail, EventType, IdParam, RetrySchedule } from './shared.js';
+import { Channels, DateParam, Event, EventDetail, EventType, IdParam, RetrySchedule } from './shared.js';
 
 /** How deep a payload may nest (objects and arrays): far beyond any real event, far below a stack overflow. */
 export const MAX_PAYLOAD_DEPTH = 64;
@@ -36,6 +36,10 @@ const EventCreate = z
       .refine((v) => nestingDepth(v) <= MAX_PAYLOAD_DEPTH, `nested deeper than ${MAX_PAYLOAD_DEPTH} levels`),
     idempotencyKey: z.string().min(1).max(255).optional(),
     tenantId: z.string().min(1).max(255).optional(),
+    channels: Channels.optional().openapi({
+      description:
+        'Reaches endpoints without channels and those with one of these (an endpoint with channels takes no event without one)',
+    }),
     retrySchedule: RetrySchedule.optional().openapi({
       description:
         'Overrides the endpoints\' retry schedules for this event\'s deliveries (same grammar, e.g. ["0s","30s","5m"]); kept for redrives',

@@ -18,6 +18,18 @@ export const EventTypePattern = z
   .regex(EVENT_TYPE_PATTERN, 'an event type, a prefix ending in .* (invoice.*), or *')
   .openapi({ example: 'invoice.*' });
 
+/** Channels: an endpoint with some receives only events published on one of them. */
+export const Channels = z
+  .array(
+    z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _ . : - only'),
+  )
+  .min(1)
+  .max(10);
+
 /** Waits before each attempt, as durations ("0s", "30s", "5m"); parsed to milliseconds. */
 export const RetrySchedule = z
   .array(z.string())
@@ -107,6 +119,7 @@ const eventFields = {
   type: z.string(),
   tenantId: z.string().nullable(),
   idempotencyKey: z.string().nullable(),
+  channels: z.array(z.string()).nullable(),
   retrySchedule: z
     .array(z.string())
     .nullable()
