@@ -939,6 +939,12 @@ export interface components {
       description: string | null;
       eventTypes: string[] | null;
       channels: string[] | null;
+      /** @description Objects one of which an event’s payload must contain to reach it (null: any payload) */
+      filter:
+        | {
+            [key: string]: unknown;
+          }[]
+        | null;
       retrySchedule: string[];
       timeoutMs: number;
       enabled: boolean;
@@ -956,6 +962,14 @@ export interface components {
       description?: string;
       /** @description The event types it receives (all when absent): exact types, prefixes (`invoice.*`) or `*` */
       eventTypes?: string[];
+      /** @description Deliver only events whose payload contains this object (or one of these objects): {"region": "eu"}, [{"tier": "gold"}, {"amount": 0}], {"items": [{"sku": "A"}]} — PostgreSQL jsonb containment (@>) */
+      filter?:
+        | {
+            [key: string]: unknown;
+          }
+        | {
+            [key: string]: unknown;
+          }[];
       /** @description Only events published on one of these channels reach it (absent: any event, with or without channels) */
       channels?: string[];
       secret?: string;
@@ -990,6 +1004,15 @@ export interface components {
       description?: string | null;
       eventTypes?: string[] | null;
       channels?: string[] | null;
+      /** @description Deliver only events whose payload contains this object (or one of these objects): {"region": "eu"}, [{"tier": "gold"}, {"amount": 0}], {"items": [{"sku": "A"}]} — PostgreSQL jsonb containment (@>) */
+      filter?:
+        | {
+            [key: string]: unknown;
+          }
+        | {
+            [key: string]: unknown;
+          }[]
+        | null;
       /**
        * @example [
        *       "0s",

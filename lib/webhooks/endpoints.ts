@@ -29,6 +29,7 @@ interface EndpointRow {
   description: string | null;
   event_types: string[] | null;
   channels: string[] | null;
+  payload_filter: Record<string, unknown>[] | null;
   retry_schedule_ms: number[];
   timeout_ms: number;
   enabled: boolean;
@@ -41,7 +42,7 @@ interface EndpointRow {
 }
 
 const ENDPOINT_COLUMNS =
-  'id, url, url_origin, url_fingerprint, description, event_types, channels, retry_schedule_ms, timeout_ms, enabled, disabled_reason, tenant_id, format, ordering, created_at, updated_at';
+  'id, url, url_origin, url_fingerprint, description, event_types, channels, payload_filter, retry_schedule_ms, timeout_ms, enabled, disabled_reason, tenant_id, format, ordering, created_at, updated_at';
 
 /** An endpoint as the API answers it (never its secret or routing key). */
 export interface EndpointView {
@@ -53,6 +54,8 @@ export interface EndpointView {
   eventTypes: string[] | null;
   /** Only events on one of these channels reach it (null: any event). */
   channels: string[] | null;
+  /** Only events whose payload contains one of these objects reach it (null: any payload). */
+  filter: Record<string, unknown>[] | null;
   /** Durations before each retry, as written (`5s`, `1h`). */
   retrySchedule: string[];
   timeoutMs: number;
@@ -84,6 +87,7 @@ function endpointView(box: SecretBox, r: EndpointRow): EndpointView {
     description: r.description,
     eventTypes: r.event_types,
     channels: r.channels,
+    filter: r.payload_filter,
     retrySchedule: r.retry_schedule_ms.map(formatDuration),
     timeoutMs: r.timeout_ms,
     enabled: r.enabled,
@@ -101,6 +105,8 @@ export interface NewEndpoint {
   description?: string;
   eventTypes?: string[];
   channels?: string[];
+  /** Objects the payload must contain one of (jsonb containment). */
+  filter?: Record<string, unknown>[];
   /** A caller-chosen secret (`whsec_…`); one is generated when absent. */
   secret?: string;
   retryScheduleMs?: number[];
@@ -117,6 +123,7 @@ export interface EndpointChange {
   description?: string | null;
   eventTypes?: string[] | null;
   channels?: string[] | null;
+  filter?: Record<string, unknown>[] | null;
   retryScheduleMs?: number[];
   timeoutMs?: number;
   enabled?: boolean;
@@ -180,8 +187,8 @@ export function createEndpointService(deps: EndpointServiceDeps) {
       const url = storedUrl(secrets, input.url);
       const { rows } = await pool.query<EndpointRow>(
         `INSERT INTO opsflow.webhook_endpoints (id, url, description, event_types, secret, retry_schedule_ms, timeout_ms, tenant_id,
-           format, routing_key, ordering, url_origin, url_fingerprint, channels)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ${ENDPOINT_COLUMNS}`,
+           format, routing_key, ordering, url_origin, url_fingerprint, channels, payload_filter)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${ENDPOINT_COLUMNS}`,
         [
           newId('ep'),
           url.url,
@@ -197,6 +204,7 @@ export function createEndpointService(deps: EndpointServiceDeps) {
           url.origin,
           url.fingerprint,
           input.channels ?? null,
+          input.filter ? JSON.stringify(input.filter) : null,
         ],
       );
       return { ...view(rows[0]!), secret };
@@ -241,6 +249,7 @@ export function createEndpointService(deps: EndpointServiceDeps) {
            url_origin = COALESCE($11, url_origin),
            url_fingerprint = COALESCE($12, url_fingerprint),
            channels = CASE WHEN $13 THEN $14::text[] ELSE channels END,
+           payload_filter = CASE WHEN $15 THEN $16::jsonb ELSE payload_filter END,
            description = CASE WHEN $3 THEN $4 ELSE description END,
            event_types = CASE WHEN $5 THEN $6::text[] ELSE event_types END,
            retry_schedule_ms = COALESCE($7, retry_schedule_ms),
@@ -267,6 +276,8 @@ export function createEndpointService(deps: EndpointServiceDeps) {
           url?.fingerprint ?? null,
           change.channels !== undefined,
           change.channels ?? null,
+          change.filter !== undefined,
+          change.filter ? JSON.stringify(change.filter) : null,
         ],
       );
       const after = rows[0];

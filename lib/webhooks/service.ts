@@ -168,6 +168,9 @@ export async function publishEvent(
          AND ((ep.tenant_id IS NULL AND NOT $10) OR ep.tenant_id = $5)
          -- an endpoint with channels takes only events on one of them
          AND (ep.channels IS NULL OR ep.channels && coalesce($11::text[], '{}'))
+         -- a payload filter takes the events whose payload contains one of its objects
+         AND (ep.payload_filter IS NULL OR EXISTS (
+           SELECT 1 FROM jsonb_array_elements(ep.payload_filter) f WHERE ($3::jsonb -> 'data') @> f.value))
          -- PagerDuty endpoints get only events that trigger or resolve a condition
          AND (ep.format <> 'pagerduty' OR $2 = ANY ($9::text[]))
        RETURNING id, event_id, endpoint_id, event_type, tenant_id, attempts

@@ -44,10 +44,10 @@ describe('routing by event type', () => {
     await dropDatabase(db);
   });
 
-  const reached = async (type: string, channels?: string[]) => {
+  const reached = async (type: string, channels?: string[], payload: unknown = {}) => {
     const res = await api<{ deliveries: { endpointId: string }[] }>('POST', '/v1/events', {
       type,
-      payload: {},
+      payload,
       ...(channels ? { channels } : {}),
     });
     expect(res.status, JSON.stringify(res.body)).toBe(202);
@@ -139,6 +139,58 @@ describe('routing by event type', () => {
       const bad = await api('POST', '/v1/endpoints', { url: 'http://127.0.0.1:9/bad', channels });
       expect(bad.status, JSON.stringify(channels)).toBe(400);
       expect((await api('POST', '/v1/events', { type: 'order.created', payload: {}, channels })).status).toBe(400);
+    }
+  });
+
+  it('payload filters: an event reaches a filtered endpoint when its payload contains one of the objects', async () => {
+    const filters: Record<string, unknown> = {
+      euOnly: { region: 'eu' },
+      euOrGoldUs: [{ region: 'eu' }, { region: 'us', tier: 'gold' }],
+      skuA: { items: [{ sku: 'A' }] },
+      nested: { customer: { plan: 'pro' } },
+    };
+    for (const [name, filter] of Object.entries(filters)) {
+      const made = await api<{ id: string; filter: unknown }>('POST', '/v1/endpoints', {
+        url: `http://127.0.0.1:9/${name}`,
+        eventTypes: ['cart.*'],
+        filter,
+      });
+      expect(made.status, JSON.stringify(made.body)).toBe(201);
+      expect(made.body.filter).toEqual(Array.isArray(filter) ? filter : [filter]);
+      ep[name] = made.body.id;
+    }
+    const to = (payload: unknown) => reached('cart.updated', undefined, payload);
+    const always = ['everything', 'unlisted'];
+    expect(await to({ region: 'eu', tier: 'basic' })).toEqual(['euOnly', 'euOrGoldUs', ...always].sort());
+    expect(await to({ region: 'us', tier: 'gold' })).toEqual(['euOrGoldUs', ...always].sort());
+    expect(await to({ region: 'us', tier: 'basic' })).toEqual(always);
+    expect(await to({ items: [{ sku: 'B' }, { sku: 'A', qty: 2 }] })).toEqual(['skuA', ...always].sort());
+    expect(await to({ items: [{ sku: 'B' }] })).toEqual(always);
+    expect(await to({ customer: { plan: 'pro', seats: 3 } })).toEqual(['nested', ...always].sort());
+    expect(await to({ customer: { plan: 'free' } })).toEqual(always);
+    expect(await to({ region: 'EU' })).toEqual(always); // values compare exactly
+    expect(await to('a string payload')).toEqual(always);
+    expect(await to([{ region: 'eu' }])).toEqual(always);
+
+    // Cleared: every payload again.
+    const cleared = await api<{ filter: unknown }>('PATCH', `/v1/endpoints/${ep.euOnly}`, { filter: null });
+    expect(cleared.body.filter).toBeNull();
+    expect(await to({ region: 'us' })).toEqual(['euOnly', ...always].sort());
+
+    for (const filter of [
+      {},
+      [],
+      [{}],
+      'region=eu',
+      [1],
+      { deep: { a: { b: { c: { d: { e: { f: { g: { h: 1 } } } } } } } } },
+    ]) {
+      const bad = await api<{ error: { code: string } }>('POST', '/v1/endpoints', {
+        url: 'http://127.0.0.1:9/bad',
+        filter,
+      });
+      expect(bad.status, JSON.stringify(filter)).toBe(400);
+      expect(bad.body.error.code).toBe('validation_failed');
     }
   });
 });

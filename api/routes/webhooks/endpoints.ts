@@ -10,7 +10,7 @@ import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.j
 import { actorOf, keyTenant, tenantScope } from '../../auth.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
-import { Channels, EventTypePattern, IdParam, RetrySchedule } from './shared.js';
+import { Channels, EventTypePattern, IdParam, PayloadFilter, RetrySchedule } from './shared.js';
 
 const RoutingKey = z
   .string()
@@ -23,6 +23,7 @@ const EndpointCreate = z
     eventTypes: z.array(EventTypePattern).min(1).max(100).optional().openapi({
       description: 'The event types it receives (all when absent): exact types, prefixes (`invoice.*`) or `*`',
     }),
+    filter: PayloadFilter.optional(),
     channels: Channels.optional().openapi({
       description:
         'Only events published on one of these channels reach it (absent: any event, with or without channels)',
@@ -64,6 +65,7 @@ const EndpointPatch = z
     description: z.string().max(500).nullable().optional(),
     eventTypes: z.array(EventTypePattern).min(1).max(100).nullable().optional(),
     channels: Channels.nullable().optional(),
+    filter: PayloadFilter.nullable().optional(),
     retrySchedule: RetrySchedule.optional(),
     timeoutMs: z.number().int().min(1000).max(60_000).optional(),
     enabled: z.boolean().optional(),
@@ -85,6 +87,10 @@ const Endpoint = z
     description: z.string().nullable(),
     eventTypes: z.array(z.string()).nullable(),
     channels: z.array(z.string()).nullable(),
+    filter: z
+      .array(z.record(z.string(), z.unknown()))
+      .nullable()
+      .openapi({ description: 'Objects one of which an event’s payload must contain to reach it (null: any payload)' }),
     retrySchedule: z.array(z.string()),
     timeoutMs: z.number(),
     enabled: z.boolean(),

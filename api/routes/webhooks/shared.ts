@@ -30,6 +30,32 @@ export const Channels = z
   .min(1)
   .max(10);
 
+/** One object a payload must contain (PostgreSQL's jsonb containment: `@>`). */
+const FilterObject = z
+  .record(z.string(), z.unknown())
+  .refine((o) => Object.keys(o).length > 0, 'an empty object matches every payload: leave the filter out')
+  .refine((o) => JSON.stringify(o).length <= 4096, 'at most 4096 bytes of JSON')
+  .refine((o) => filterDepth(o) <= 8, 'nested at most 8 levels');
+
+/** The nesting depth of a filter (small by the size bound above, so recursion is safe). */
+function filterDepth(v: unknown): number {
+  if (v === null || typeof v !== 'object') return 0;
+  return 1 + Math.max(0, ...Object.values(v).map(filterDepth));
+}
+
+/**
+ * An endpoint's payload filter: an object, or a list of objects (any of them). An event reaches the endpoint when
+ * its payload contains one: every key of the object with an equal value, nested objects likewise, an array value
+ * matching when the payload's array contains its elements.
+ */
+export const PayloadFilter = z
+  .union([FilterObject, z.array(FilterObject).min(1).max(10)])
+  .transform((v) => (Array.isArray(v) ? v : [v]))
+  .openapi({
+    description:
+      'Deliver only events whose payload contains this object (or one of these objects): {"region": "eu"}, [{"tier": "gold"}, {"amount": 0}], {"items": [{"sku": "A"}]} — PostgreSQL jsonb containment (@>)',
+  });
+
 /** Waits before each attempt, as durations ("0s", "30s", "5m"); parsed to milliseconds. */
 export const RetrySchedule = z
   .array(z.string())
