@@ -6,7 +6,7 @@ import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { resolveApiKeys } from '../lib/keys/bootstrap.js';
 import { apiExposureProblem, ConfigError, loadConfigOrExit, type Config } from '../lib/config.js';
-import { createPool } from '../lib/db.js';
+import { createPool, migrate } from '../lib/db.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createSecretBox, SecretBoxError } from '../lib/secret-box.js';
 import { onShutdownSignal } from '../lib/signals.js';
@@ -46,6 +46,13 @@ export async function startApi(opts: {
   // A request waits at most this long for a PostgreSQL connection, then answers 503 with Retry-After: the compose
   // drill that stops PostgreSQL saw a connection opened as the server went down hang for the pool's default 10 s.
   const pool = createPool(config.databaseUrl, config.databasePoolMax, API_DB_CONNECT_TIMEOUT_MS);
+  // The schema this build reads and writes, before the first request: in an upgrade the new API may start before
+  // the new worker has migrated (under the same advisory lock, so one process applies each migration), and a
+  // publish naming a column that is not there yet would answer 500. PostgreSQL down now: the worker migrates later,
+  // and requests answer 503 until then.
+  await migrate(pool, log).catch((err: unknown) =>
+    log.warn({ err }, 'migrations not applied at API start (PostgreSQL unreachable?); the first worker applies them'),
+  );
   const temporal = opts.workerConnection
     ? new Client({ connection: opts.workerConnection, namespace: config.temporal.namespace })
     : await connectClient(temporalSettings(config, opts.temporalAddress));
