@@ -78,7 +78,7 @@ function endpointView(box: SecretBox, r: EndpointRow): EndpointView {
     url = openStored(box, r.url);
   } catch (err) {
     if (!(err instanceof SecretBoxError)) throw err;
-    url = `${r.url_origin}/…`;
+    url = redactUrl(r.url_origin);
   }
   return {
     id: r.id,

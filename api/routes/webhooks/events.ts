@@ -8,24 +8,19 @@ import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
 import { keyTenant, tenantScope } from '../../auth.js';
 import { route } from '../../scoped.js';
-import { Channels, DateParam, Event, EventDetail, EventType, IdParam, RetrySchedule } from './shared.js';
+import {
+  Channels,
+  DateParam,
+  Event,
+  EventDetail,
+  EventType,
+  IdParam,
+  MAX_PAYLOAD_DEPTH,
+  nestingDepth,
+  RetrySchedule,
+} from './shared.js';
 
-/** How deep a payload may nest (objects and arrays): far beyond any real event, far below a stack overflow. */
-export const MAX_PAYLOAD_DEPTH = 64;
-
-/** The nesting depth of a parsed JSON value, without recursion (a hostile payload can nest 500k levels). */
-export function nestingDepth(value: unknown): number {
-  let deepest = 0;
-  const stack: Array<[unknown, number]> = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (v === null || typeof v !== 'object') continue;
-    deepest = Math.max(deepest, depth + 1);
-    if (deepest > MAX_PAYLOAD_DEPTH) return deepest;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
-  }
-  return deepest;
-}
+export { MAX_PAYLOAD_DEPTH, nestingDepth };
 
 const EventCreate = z
   .object({

@@ -30,18 +30,29 @@ export const Channels = z
   .min(1)
   .max(10);
 
+/** How deep a payload may nest (objects and arrays): far beyond any real event, far below a stack overflow. */
+export const MAX_PAYLOAD_DEPTH = 64;
+
+/** The nesting depth of a parsed JSON value, without recursion (a hostile payload can nest 500k levels). */
+export function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > MAX_PAYLOAD_DEPTH) return deepest;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
 /** One object a payload must contain (PostgreSQL's jsonb containment: `@>`). */
 const FilterObject = z
   .record(z.string(), z.unknown())
   .refine((o) => Object.keys(o).length > 0, 'an empty object matches every payload: leave the filter out')
   .refine((o) => JSON.stringify(o).length <= 4096, 'at most 4096 bytes of JSON')
-  .refine((o) => filterDepth(o) <= 8, 'nested at most 8 levels');
-
-/** The nesting depth of a filter (small by the size bound above, so recursion is safe). */
-function filterDepth(v: unknown): number {
-  if (v === null || typeof v !== 'object') return 0;
-  return 1 + Math.max(0, ...Object.values(v).map(filterDepth));
-}
+  .refine((o) => nestingDepth(o) <= 8, 'nested at most 8 levels');
 
 /**
  * An endpoint's payload filter: an object, or a list of objects (any of them). An event reaches the endpoint when
