@@ -29,6 +29,7 @@ describe('replay of recorded histories', () => {
         'webhooks/fast-delivered.json',
         'webhooks/fast-retried.json',
         'webhooks/fifo-sequencer.json',
+        'webhooks/paced.json',
         'subscriptions/expired.json',
         'subscriptions/reminder-canceled.json',
         'subscriptions/renewed.json',

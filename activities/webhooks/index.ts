@@ -12,6 +12,7 @@ import { hostOf } from '../../lib/webhooks/urls.js';
 import type { Pool } from '../../lib/db.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Mailer } from '../../lib/mailer.js';
+import { admitted, pace } from '../../lib/webhooks/pacing.js';
 import { sendWebhook } from '../../lib/webhooks/send.js';
 import {
   cleanupDeadLetters,
@@ -70,7 +71,7 @@ export const createWebhookActivities = (deps: {
       const { rows } = await deps.pool.query<DeliveryRow & { recorded: AttemptResult | null }>(
         `SELECT d.id, d.event_id, d.endpoint_id, e.body, ep.url, ep.secret, ep.previous_secret,
                 ep.previous_secret_expires_at, ep.timeout_ms, ep.enabled, ep.disabled_reason, ep.deleted_at,
-                ep.format, ep.routing_key, e.condition_key, e.created_at AS event_created_at,
+                ep.format, ep.routing_key, ep.rate_limit_per_second, e.condition_key, e.created_at AS event_created_at,
                 (SELECT a.decision FROM opsflow.webhook_attempts a
                  WHERE a.delivery_id = d.id AND a.attempt_no = $2) AS recorded
          FROM opsflow.webhook_deliveries d
@@ -148,7 +149,20 @@ export const createWebhookActivities = (deps: {
         const reason = `a ${d.format} endpoint does not take ${d.event_id}'s event type (it neither triggers nor resolves a condition)`;
         return record(d, input, startedAt, undefined, { kind: 'permanent', reason }, false);
       }
-      const timestamp = Math.floor(Date.now() / 1000);
+      if (d.rate_limit_per_second !== null) {
+        // Paced only once the attempt is sure to send: the refusals above take no slot.
+        const slot = await pace(deps.pool, d.endpoint_id, d.rate_limit_per_second, input.slotAt);
+        if (slot.kind === 'later') {
+          const next = { kind: 'paced', slotAt: slot.slotAt, wakeInMs: slot.wakeInMs } as const;
+          return { attemptNo: input.attemptNo, endpointId: d.endpoint_id, next };
+        }
+        // At most MAX_INLINE_WAIT_MS: well inside the heartbeat timeout.
+        const ctx = Context.current();
+        if (slot.waitMs > 0) await ctx.sleep(slot.waitMs);
+        await admitted(deps.pool, d.endpoint_id, d.rate_limit_per_second, (ms) => ctx.sleep(ms));
+      }
+      const sentAt = new Date();
+      const timestamp = Math.floor(sentAt.getTime() / 1000);
       // Heartbeats while waiting on a slow receiver let a dead worker's attempt be retried in seconds.
       const beat = setInterval(() => Context.current().heartbeat(), 1000);
       const answer = await sendWebhook({
@@ -173,7 +187,7 @@ export const createWebhookActivities = (deps: {
           'Webhook attempt latency (send to answer or error), by outcome',
         )
         .record(answer.latencyMs, { outcome: outcome.kind });
-      return recordSent(() => record(d, input, startedAt, answer, outcome));
+      return recordSent(() => record(d, input, sentAt, answer, outcome));
     },
 
     /** Emails ops and publishes an `endpoint.disabled` event (once per disabling). */

@@ -31,6 +31,7 @@ export interface DeliveryRow {
   deleted_at: Date | null;
   format: EndpointFormat;
   routing_key: string | null;
+  rate_limit_per_second: number | null;
   condition_key: string | null;
   event_created_at: Date;
 }
@@ -40,6 +41,8 @@ export interface AttemptInput {
   attemptNo: number;
   stepIndex: number;
   retryScheduleMs: number[];
+  /** A send slot the endpoint's rate limit holds for this attempt (an earlier call answered `paced`). */
+  slotAt?: string;
 }
 
 export function createAttemptRecorder(deps: { config: Config; pool: Pool; log: Logger }) {

@@ -954,6 +954,7 @@ export interface components {
       format: 'standard' | 'slack' | 'pagerduty';
       /** @enum {string} */
       ordering: 'none' | 'fifo';
+      rateLimitPerSecond: number | null;
       createdAt: string;
       updatedAt: string;
     };
@@ -998,6 +999,8 @@ export interface components {
        * @enum {string}
        */
       ordering?: 'none' | 'fifo';
+      /** @description At most this many requests a second reach the endpoint, from every worker together; deliveries beyond it wait their turn (none is dropped or dead-lettered for it). Sends are spaced evenly and held to 91% of it, a margin for jitter between sending and arrival. Absent or null: unlimited */
+      rateLimitPerSecond?: number;
     };
     EndpointPatch: {
       url?: string;
@@ -1027,6 +1030,8 @@ export interface components {
       enabled?: boolean;
       /** @description A new routing key (pagerduty endpoints only) */
       routingKey?: string;
+      /** @description At most this many requests a second reach the endpoint, from every worker together; deliveries beyond it wait their turn (none is dropped or dead-lettered for it). Sends are spaced evenly and held to 91% of it, a margin for jitter between sending and arrival. Absent or null: unlimited */
+      rateLimitPerSecond?: number | null;
     };
     EventCreate: {
       type: string;

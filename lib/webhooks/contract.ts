@@ -64,12 +64,22 @@ export type NextStep =
   | { kind: 'dead_letter'; reason: string }
   | { kind: 'superseded'; reason: string };
 
+/**
+ * Not attempted yet: the endpoint's rate limit holds a send slot for it at `slotAt` (PostgreSQL's clock); the
+ * workflow sleeps `wakeInMs` and attempts again holding it (lib/webhooks/pacing.ts). Nothing is recorded.
+ */
+export interface Paced {
+  kind: 'paced';
+  slotAt: string;
+  wakeInMs: number;
+}
+
 export interface AttemptResult {
   attemptNo: number;
   endpointId: string;
   statusCode?: number;
   error?: string;
-  next: NextStep;
+  next: NextStep | Paced;
   /** Set when this attempt disabled the endpoint (410 Gone, or failing for too long). */
   endpointDisabled?: string;
 }

@@ -37,12 +37,13 @@ interface EndpointRow {
   tenant_id: string | null;
   format: EndpointFormat;
   ordering: EndpointOrdering;
+  rate_limit_per_second: number | null;
   created_at: Date;
   updated_at: Date;
 }
 
 const ENDPOINT_COLUMNS =
-  'id, url, url_origin, url_fingerprint, description, event_types, channels, payload_filter, retry_schedule_ms, timeout_ms, enabled, disabled_reason, tenant_id, format, ordering, created_at, updated_at';
+  'id, url, url_origin, url_fingerprint, description, event_types, channels, payload_filter, retry_schedule_ms, timeout_ms, enabled, disabled_reason, tenant_id, format, ordering, rate_limit_per_second, created_at, updated_at';
 
 /** An endpoint as the API answers it (never its secret or routing key). */
 export interface EndpointView {
@@ -64,6 +65,8 @@ export interface EndpointView {
   tenantId: string | null;
   format: EndpointFormat;
   ordering: EndpointOrdering;
+  /** At most this many requests a second reach it (null: unlimited). */
+  rateLimitPerSecond: number | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -95,6 +98,7 @@ function endpointView(box: SecretBox, r: EndpointRow): EndpointView {
     tenantId: r.tenant_id,
     format: r.format,
     ordering: r.ordering,
+    rateLimitPerSecond: r.rate_limit_per_second,
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
   };
@@ -115,6 +119,7 @@ export interface NewEndpoint {
   format?: EndpointFormat;
   routingKey?: string;
   ordering?: EndpointOrdering;
+  rateLimitPerSecond?: number;
 }
 
 /** A change: an absent field stays; `null` clears description, eventTypes and channels. */
@@ -128,6 +133,7 @@ export interface EndpointChange {
   timeoutMs?: number;
   enabled?: boolean;
   routingKey?: string;
+  rateLimitPerSecond?: number | null;
 }
 
 export interface EndpointServiceDeps {
@@ -187,8 +193,8 @@ export function createEndpointService(deps: EndpointServiceDeps) {
       const url = storedUrl(secrets, input.url);
       const { rows } = await pool.query<EndpointRow>(
         `INSERT INTO opsflow.webhook_endpoints (id, url, description, event_types, secret, retry_schedule_ms, timeout_ms, tenant_id,
-           format, routing_key, ordering, url_origin, url_fingerprint, channels, payload_filter)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${ENDPOINT_COLUMNS}`,
+           format, routing_key, ordering, url_origin, url_fingerprint, channels, payload_filter, rate_limit_per_second)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING ${ENDPOINT_COLUMNS}`,
         [
           newId('ep'),
           url.url,
@@ -205,6 +211,7 @@ export function createEndpointService(deps: EndpointServiceDeps) {
           url.fingerprint,
           input.channels ?? null,
           input.filter ? JSON.stringify(input.filter) : null,
+          input.rateLimitPerSecond ?? null,
         ],
       );
       return { ...view(rows[0]!), secret };
@@ -250,6 +257,7 @@ export function createEndpointService(deps: EndpointServiceDeps) {
            url_fingerprint = COALESCE($12, url_fingerprint),
            channels = CASE WHEN $13 THEN $14::text[] ELSE channels END,
            payload_filter = CASE WHEN $15 THEN $16::jsonb ELSE payload_filter END,
+           rate_limit_per_second = CASE WHEN $17 THEN $18::integer ELSE rate_limit_per_second END,
            description = CASE WHEN $3 THEN $4 ELSE description END,
            event_types = CASE WHEN $5 THEN $6::text[] ELSE event_types END,
            retry_schedule_ms = COALESCE($7, retry_schedule_ms),
@@ -278,6 +286,8 @@ export function createEndpointService(deps: EndpointServiceDeps) {
           change.channels ?? null,
           change.filter !== undefined,
           change.filter ? JSON.stringify(change.filter) : null,
+          change.rateLimitPerSecond !== undefined,
+          change.rateLimitPerSecond ?? null,
         ],
       );
       const after = rows[0];

@@ -5,6 +5,8 @@
  * 1. Wait the schedule's step (0 s for the first attempt); a `retryNow` signal cuts the wait.
  * 2. Attempt: one signed POST, recorded in PostgreSQL with its decision (delivered / retry / dead-letter).
  * 3. Retry → back to 1 with the next step (or the receiver's Retry-After, capped).
+ * A rate-limited endpoint's attempt may come back `paced` instead (lib/webhooks/pacing.ts): not sent, not counted;
+ * the run sleeps on a durable timer until just before the send slot the limit holds for it, then attempts again.
  * 4. Delivered → done. Dead-lettered → the endpoint's disabling is reported if this attempt caused it,
  *    and the run ends with status `dead_lettered`; a redrive starts a new run with the same webhook-id.
  *
@@ -25,6 +27,7 @@ import {
   proxyLocalActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   TemporalFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -91,6 +94,8 @@ async function deliver(input: WebhookDeliveryInput, fast: boolean): Promise<Webh
   let wait = schedule[0]!;
   // The fast path's first attempt runs locally, in the workflow task.
   let firstAttempt = fast;
+  // A send slot the endpoint's rate limit holds for the next attempt.
+  let slotAt: string | undefined;
   const setStatus = (value: string) => upsertSearchAttributes([{ key: OpsStatus, value }]);
   for (;;) {
     if (wait > 0 && !retryNow) {
@@ -107,9 +112,24 @@ async function deliver(input: WebhookDeliveryInput, fast: boolean): Promise<Webh
       attemptNo: state.attempts + 1,
       stepIndex: step,
       retryScheduleMs: schedule,
+      ...(slotAt !== undefined ? { slotAt } : {}),
     };
     const attempt = firstAttempt ? await firstAttemptLocally(args) : await attemptDelivery(args);
     firstAttempt = false;
+    slotAt = undefined;
+    if (attempt.next.kind === 'paced') {
+      // The endpoint's rate limit holds a send slot for this attempt: sleep until just before it, then attempt
+      // holding it. Only a rate-limited endpoint's attempt returns this (none did before the limit existed), so
+      // replays of older runs are unchanged. A retry-now signal does not cut it: the limit holds.
+      const wakeAt = Date.now() + attempt.next.wakeInMs;
+      state.phase = 'waiting';
+      state.nextAttemptAt = new Date(wakeAt).toISOString();
+      setCurrentDetails(`paced by the endpoint's rate limit: attempt ${state.attempts + 1} at ${clock(wakeAt)}`);
+      slotAt = attempt.next.slotAt;
+      wait = 0;
+      await sleep(attempt.next.wakeInMs);
+      continue;
+    }
     state.attempts = Math.max(state.attempts, attempt.attemptNo);
     state.lastStatusCode = attempt.statusCode;
     state.lastError = attempt.error;

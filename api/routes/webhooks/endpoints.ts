@@ -16,6 +16,11 @@ const RoutingKey = z
   .string()
   .regex(/^[A-Za-z0-9]{32}$/, 'a PagerDuty integration (routing) key: 32 letters and digits');
 
+const RateLimit = z.number().int().min(1).max(1000).openapi({
+  description:
+    'At most this many requests a second reach the endpoint, from every worker together; deliveries beyond it wait their turn (none is dropped or dead-lettered for it). Sends are spaced evenly and held to 91% of it, a margin for jitter between sending and arrival. Absent or null: unlimited',
+});
+
 const EndpointCreate = z
   .object({
     url: z.string().min(1).max(2048),
@@ -47,6 +52,7 @@ const EndpointCreate = z
       description:
         'fifo: events are delivered one at a time, in the order they were published (the next waits until the one before is delivered or dead-lettered); none (default): concurrently. Fixed once set',
     }),
+    rateLimitPerSecond: RateLimit.optional(),
   })
   .strict()
   .superRefine((b, ctx) => {
@@ -70,6 +76,7 @@ const EndpointPatch = z
     timeoutMs: z.number().int().min(1000).max(60_000).optional(),
     enabled: z.boolean().optional(),
     routingKey: RoutingKey.optional().openapi({ description: 'A new routing key (pagerduty endpoints only)' }),
+    rateLimitPerSecond: RateLimit.nullable().optional(),
   })
   .strict()
   .openapi('EndpointPatch');
@@ -98,6 +105,7 @@ const Endpoint = z
     tenantId: z.string().nullable(),
     format: z.enum(ENDPOINT_FORMATS),
     ordering: z.enum(ENDPOINT_ORDERINGS),
+    rateLimitPerSecond: z.number().int().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
