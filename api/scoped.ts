@@ -25,7 +25,7 @@ const error = (description: string) => ({ description, content: { 'application/j
 
 /** The OpenAPI tag of each family, by the first segment of the path. */
 export const TAGS = {
-  webhooks: 'Endpoints, events, deliveries and dead letters',
+  webhooks: 'Endpoints, events, deliveries, dead letters and recovers',
   subscriptions: 'Subscription lifecycles and reminders',
   backups: 'Backups, restores and drills',
   deploys: 'Deploys, approvals and rollbacks',
@@ -39,6 +39,7 @@ const tagOf: Record<string, keyof typeof TAGS> = {
   events: 'webhooks',
   deliveries: 'webhooks',
   'dead-letters': 'webhooks',
+  recovers: 'webhooks',
   subscriptions: 'subscriptions',
   backups: 'backups',
   restores: 'backups',

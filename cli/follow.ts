@@ -257,12 +257,44 @@ export function followRestore(ctx: Ctx, id: string, opts: FollowOptions): Promis
 }
 
 /** `opsflow watch <id>`: the follower for the kind of run the id names. */
+/** A recover: how many of the window's deliveries have been sent again, then how it ended. */
+export function followRecover(ctx: Ctx, id: string, opts: FollowOptions): Promise<number> {
+  const { out } = ctx;
+  let resent = -1;
+  return poll(
+    ctx,
+    id,
+    opts,
+    async () => await call(ctx.url, ctx.api.GET('/v1/recovers/{id}', { params: { path: { id } } })),
+    (row) => {
+      if (row.resent !== resent) {
+        resent = row.resent;
+        out.emit({ event: 'progress', id, resent: row.resent, total: row.total });
+      }
+      if (row.state === 'running') {
+        out.progress(`recover of ${row.endpointId}: ${row.resent} of ${row.total} sent again`);
+        return undefined;
+      }
+      out.emit({ event: 'result', recover: row });
+      if (row.state === 'finished') {
+        out.line(`${out.c.green('✔')} recover ${id}: ${row.resent} deliveries sent again to ${row.endpointId}`);
+        return EXIT.ok;
+      }
+      out.line(
+        `${out.c.red('✗')} recover ${id} ${out.c.bold(row.state)} after ${row.resent} of ${row.total}${row.error ? `: ${row.error}` : ''}`,
+      );
+      return EXIT.outcome;
+    },
+  );
+}
+
 export function followAny(ctx: Ctx, id: string, opts: FollowOptions): Promise<number> {
   if (id.startsWith('deploy:')) return followDeploy(ctx, id, opts);
+  if (id.startsWith('rcv_')) return followRecover(ctx, id, opts);
   if (id.startsWith('backup:')) return followBackup(ctx, id, opts);
   if (id.startsWith('restore:')) return followRestore(ctx, id, opts);
   throw new CliError(
-    `cannot tell what ${id} is: ids of deploys, backups and restores start with deploy:, backup: or restore:`,
+    `cannot tell what ${id} is: ids of deploys, backups, restores and recovers start with deploy:, backup:, restore: or rcv_`,
     EXIT.usage,
   );
 }

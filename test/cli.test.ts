@@ -110,6 +110,7 @@ describe('opsflow CLI against the real stack', () => {
       TEMPORAL_ADDRESS: temporal.address,
       BACKUP_DATABASE_URLS: databaseUrlOf(sourceDb),
       DEPLOY_TARGETS_FILE: path.join(dir, 'targets.json'),
+      WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
     });
     await applySchedules(h.client, declareSchedules(h.config, h.queues));
     workers = await startWorkers(h, [...families]);
@@ -418,6 +419,24 @@ describe('opsflow CLI against the real stack', () => {
     expect(unknown.code).toBe(3);
     expect(unknown.stderr).toMatch(/not found/);
     expect((await cli(['events', 'list', '--since', 'yesterday-ish'])).code).toBe(2);
+
+    // recover: an endpoint with nothing failed in the window is followed to its end at once; bad input is a usage
+    // error, an unknown endpoint the API's 404.
+    const made = await fetch(`${url}/v1/endpoints`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: 'http://127.0.0.1:9/cli' }),
+    });
+    const endpointId = ((await made.json()) as { id: string }).id;
+    const recovered = await cli(['recover', endpointId, '--since', '1h']);
+    expect(recovered.code, recovered.stderr).toBe(0);
+    expect(recovered.stdout).toMatch(/recover rcv_\w+ started: 0 deliveries/);
+    expect(recovered.stdout).toMatch(/✔ recover rcv_\w+: 0 deliveries sent again/);
+    expect((await cli(['recover', endpointId, '--since', 'soon'])).code).toBe(2);
+    expect((await cli(['recover', endpointId])).code).toBe(2);
+    const nowhere = await cli(['recover', 'ep_nope', '--since', '1h']);
+    expect(nowhere.code).toBe(3);
+    expect(nowhere.stderr).toMatch(/endpoint ep_nope not found/);
 
     const paused = await cli(['schedules', 'pause', 'opsflow:backup-freshness', '--note', 'cli test']);
     expect(paused.code).toBe(0);

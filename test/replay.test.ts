@@ -30,6 +30,7 @@ describe('replay of recorded histories', () => {
         'webhooks/fast-retried.json',
         'webhooks/fifo-sequencer.json',
         'webhooks/paced.json',
+        'webhooks/recover.json',
         'subscriptions/expired.json',
         'subscriptions/reminder-canceled.json',
         'subscriptions/renewed.json',

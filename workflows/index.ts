@@ -3,6 +3,7 @@ export { systemCheck } from './system-check/workflow.js';
 export { historyRetention } from './system-check/retention.js';
 export { webhookDelivery, webhookDeliveryFast } from './webhooks/workflow.js';
 export { webhookFifo } from './webhooks/fifo.js';
+export { webhookRecover } from './webhooks/recover.js';
 export { webhookDlqCleanup, webhookDlqRedrive } from './webhooks/maintenance.js';
 export { subscriptionLifecycle } from './subscriptions/workflow.js';
 export { subscriptionSweep } from './subscriptions/sweep.js';

@@ -18,8 +18,10 @@ import {
   cleanupDeadLetters,
   publishEvent,
   redriveDeadLetters,
+  WebhookError,
   webhookServiceDeps,
 } from '../../lib/webhooks/service.js';
+import { recoverNextBatch, type RecoverStep } from '../../lib/webhooks/recover.js';
 import { internalKey, publishOpsEvent } from '../../lib/webhooks/ops-events.js';
 import { renderPagerDuty, renderSlack, type Envelope } from '../../lib/webhooks/formats.js';
 import { signatureHeader } from '../../lib/webhooks/signing.js';
@@ -298,6 +300,18 @@ export const createWebhookActivities = (deps: {
         host: hostOf(d.url_origin),
         tenantId: d.tenant_id,
       };
+    },
+
+    /** One batch of a recover (lib/webhooks/recover.ts): sent again, the cursor moved past it. */
+    async recoverBatch(input: { recoverId: string }): Promise<RecoverStep> {
+      try {
+        return await recoverNextBatch(service, input.recoverId);
+      } catch (err) {
+        if (err instanceof WebhookError && err.code === 'not_found') {
+          throw ApplicationFailure.create({ type: 'RecoverNotFound', message: err.message, nonRetryable: true });
+        }
+        throw err;
+      }
     },
 
     async cleanupDeadLetters(input: { olderThanMs: number }): Promise<{ deleted: number }> {

@@ -18,6 +18,7 @@ import { deliveryTotals, endpointHealth, webhookSeries, type Range } from '../..
 import type { StatusReport } from '../../lib/status.js';
 import type { ApiDeps } from '../deps.js';
 import { openDeadLetters } from '../../lib/webhooks/deliveries.js';
+import { recoverPage } from '../../lib/webhooks/recover.js';
 import { backupHistory } from '../../lib/backups/rows.js';
 import { deployTimeline } from '../../lib/deploys/rows.js';
 import { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
@@ -244,13 +245,14 @@ export function mountConsole(deps: ConsoleDeps): void {
 
   page('/webhooks', 'Webhooks', async (c) => {
     const range: Range = c.req.query('range') === '7d' ? '7d' : '24h';
-    const [series, totals, endpoints, deadLetters] = await Promise.all([
+    const [series, totals, endpoints, deadLetters, recovers] = await Promise.all([
       webhookSeries(pool, range),
       deliveryTotals(pool),
       endpointHealth(pool),
       openDeadLetters(pool),
+      recoverPage(pool, {}, { limit: 20 }),
     ]);
-    return webhooksPage(c.get('page'), { range, series, totals, endpoints, deadLetters });
+    return webhooksPage(c.get('page'), { range, series, totals, endpoints, deadLetters, recovers: recovers.items });
   });
 
   page('/subscriptions', 'Subscriptions', async (c) =>

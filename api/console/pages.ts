@@ -7,6 +7,7 @@ import type { StatusReport } from '../../lib/status.js';
 import type { EndpointHealth, HourSeries, Range } from '../../lib/console/data.js';
 import type { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
 import type { DeadLetterRow } from '../../lib/webhooks/deliveries.js';
+import type { RecoverView } from '../../lib/webhooks/recover.js';
 import { hostOf } from '../../lib/webhooks/urls.js';
 import {
   action,
@@ -129,8 +130,29 @@ export function webhooksPage(
     totals: Record<string, number>;
     endpoints: EndpointHealth[];
     deadLetters: { items: DeadLetterRow[]; total: number };
+    recovers: RecoverView[];
   },
 ): Html {
+  // A recover's window, picked from ages counted from this page's render (the API takes times).
+  const ages: [string, number][] = [
+    ['last hour', 1],
+    ['last 6 hours', 6],
+    ['last 24 hours', 24],
+    ['last 7 days', 168],
+  ];
+  const recoverFields = html`<select name="since" aria-label="since">
+      ${ages.map(([label, h]) => html`<option value="${new Date(Date.now() - h * 3600_000).toISOString()}">${label}</option>`)}
+    </select>
+    <select name="status" aria-label="which deliveries">
+      <option value="failed">failed</option>
+      <option value="all">all</option>
+    </select>`;
+  const recoverTone: Record<RecoverView['state'], Tone> = {
+    running: 'idle',
+    finished: 'ok',
+    failed: 'bad',
+    canceled: 'warn',
+  };
   const outcomes = Object.keys(d.series.attempts).sort();
   const attemptsTotal = outcomes.reduce((a, o) => a + d.series.attempts[o]!.reduce((x, y) => x + y, 0), 0);
   const health = (e: EndpointHealth): Html => {
@@ -178,7 +200,7 @@ export function webhooksPage(
     })}
     <h2>Endpoints by health</h2>
     ${table(
-      ['Endpoint', 'Host', 'Format', 'Health', 'Last success', 'Last answer'],
+      ['Endpoint', 'Host', 'Format', 'Health', 'Last success', 'Last answer', 'Recover'],
       d.endpoints.map(
         (e) =>
           html`<tr data-endpoint="${e.id}">
@@ -201,9 +223,48 @@ export function webhooksPage(
                   : '—'
               }
             </td>
+            <td>
+              ${action(ctx, {
+                scope: 'deliveries:redrive',
+                path: `/v1/endpoints/${encodeURIComponent(e.id)}/recover`,
+                label: 'Recover',
+                what: `Recover ${e.id}`,
+                fields: recoverFields,
+                confirm: 'Send this endpoint the chosen deliveries of the window again?',
+              })}
+            </td>
           </tr>`,
       ),
       'No endpoints.',
+    )}
+    <h2>Recovers</h2>
+    ${table(
+      ['Started', 'Endpoint', 'Window', 'Which', 'Progress', 'State', 'By', ''],
+      d.recovers.map(
+        (r) =>
+          html`<tr data-recover="${r.id}">
+            <td>${when(r.createdAt)}</td>
+            <td><code>${r.endpointId}</code></td>
+            <td>${when(r.since)} – ${when(r.until)}</td>
+            <td>${r.status}</td>
+            <td><progress max="${Math.max(r.total, 1)}" value="${r.resent}"></progress> ${r.resent} of ${r.total}</td>
+            <td>${badge(recoverTone[r.state], r.state)}${r.error ? html`<div class="muted">${r.error}</div>` : ''}</td>
+            <td>${r.requestedBy}</td>
+            <td>
+              ${
+                r.state === 'running'
+                  ? action(ctx, {
+                      scope: 'deliveries:redrive',
+                      path: `/v1/recovers/${encodeURIComponent(r.id)}/cancel`,
+                      label: 'Cancel',
+                      what: `Cancel ${r.id}`,
+                    })
+                  : workflowLink(ctx, `webhook-recover:${r.id}`, undefined, 'run')
+              }
+            </td>
+          </tr>`,
+      ),
+      'No recovers yet: an endpoint’s Recover sends its deliveries of a window again.',
     )}
     <h2>
       Dead letters (${d.deadLetters.total}

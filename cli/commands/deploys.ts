@@ -176,7 +176,7 @@ Examples:
   withFollow(
     program
       .command('watch')
-      .argument('<id>', 'a deploy (deploy:…), backup (backup:…) or restore (restore:…) id')
+      .argument('<id>', 'a deploy (deploy:…), backup (backup:…), restore (restore:…) or recover (rcv_…) id')
       .description('Follow a run until it ends and exit with its outcome (after Ctrl-C, --no-wait or --timeout)'),
     { noWait: false },
   ).action(run(async (ctx, id: string, o: FollowFlags) => followAny(ctx, id, followOptions(o))));

@@ -1,8 +1,9 @@
-/** deliveries, redrive, events publish / list / show — the webhook retry loop's dead-letter table, made operable. */
+/** deliveries, redrive, recover, events publish / list / show — the webhook retry loop's dead-letter table, made operable. */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { call, usage, table } from '../context.js';
-import { run } from '../run.js';
+import { followRecover } from '../follow.js';
+import { followOptions, run, withFollow, type FollowFlags } from '../run.js';
 import { limitOf } from './deploys.js';
 
 function since(text: string | undefined): string | undefined {
@@ -100,6 +101,42 @@ export function webhookCommands(program: Command): void {
         ctx.out.emit(answer);
         ctx.out.line(`redriven: ${answer.redriven}, failed to start: ${answer.failed}`);
         return answer.failed > 0 ? 1 : 0;
+      }),
+    );
+
+  withFollow(
+    program
+      .command('recover')
+      .argument('<endpoint>', 'an endpoint id')
+      .description(
+        "Send an endpoint's deliveries since a time again (failed ones: dead-lettered and retrying; --all: every one), as one tracked run paced by its rate limit",
+      )
+      .requiredOption('--since <when>', 'a time (2026-11-28T14:00:00Z) or an age (30m, 24h, 7d)')
+      .option('--until <when>', 'a time or an age (default: now)')
+      .option('--all', 'the delivered and discarded deliveries too'),
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  opsflow recover ep_123 --since 2026-11-28T14:00:00Z\n  opsflow recover ep_123 --since 6h --all --no-wait',
+    )
+    .action(
+      run(async (ctx, endpoint: string, o: FollowFlags & { since: string; until?: string; all?: boolean }) => {
+        const follow = followOptions(o);
+        const body = {
+          since: since(o.since)!,
+          ...(o.until ? { until: since(o.until) } : {}),
+          status: o.all ? ('all' as const) : ('failed' as const),
+        };
+        const answer = await call(
+          ctx.url,
+          ctx.api.POST('/v1/endpoints/{id}/recover', { params: { path: { id: endpoint } }, body: body as never }),
+        );
+        ctx.out.emit({ event: 'started', id: answer.id, total: answer.total });
+        ctx.out.line(
+          `recover ${ctx.out.c.bold(answer.id)} started: ${answer.total} deliveries of ${endpoint} since ${answer.since}`,
+        );
+        if (o.wait === false) return 0;
+        return followRecover(ctx, answer.id, follow);
       }),
     );
 

@@ -27,6 +27,7 @@ export const webhookVariables = {
   WEBHOOK_DLQ_RETENTION: duration.default(30 * 24 * 3600 * 1000),
   WEBHOOK_DLQ_GROWING_THRESHOLD: z.coerce.number().int().min(1).max(1_000_000).default(10),
   WEBHOOK_HISTORY_RETENTION: duration.default(30 * 24 * 3600 * 1000),
+  WEBHOOK_RECOVER_MAX_DELIVERIES: z.coerce.number().int().min(1).max(10_000_000).default(50_000),
 };
 
 export interface WebhooksConfig {
@@ -50,6 +51,8 @@ export interface WebhooksConfig {
   dlqGrowingThreshold: number;
   /** How often workers start deliveries whose workflow start failed (and how old such a row must be). */
   reconcileIntervalMs: number;
+  /** A recover whose window holds more deliveries than this is refused (narrow the window, or run several). */
+  recoverMaxDeliveries: number;
 }
 
 type WebhookEnv = z.infer<z.ZodObject<typeof webhookVariables>>;
@@ -65,5 +68,6 @@ export function webhooksConfig(e: WebhookEnv): WebhooksConfig {
     dlqRetentionMs: e.WEBHOOK_DLQ_RETENTION,
     dlqGrowingThreshold: e.WEBHOOK_DLQ_GROWING_THRESHOLD,
     reconcileIntervalMs: e.WEBHOOK_RECONCILE_INTERVAL,
+    recoverMaxDeliveries: e.WEBHOOK_RECOVER_MAX_DELIVERIES,
   };
 }

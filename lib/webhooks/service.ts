@@ -63,7 +63,7 @@ export interface PublishResult {
   startFailed?: Error;
 }
 
-interface DeliveryStart {
+export interface DeliveryStart {
   id: string;
   endpoint_id: string;
   event_type: string;
@@ -114,9 +114,9 @@ async function startDelivery(deps: WebhookServiceDeps, d: DeliveryStart): Promis
 }
 
 /** A delivery and what its workflow starts with: the event's own retry schedule, else the endpoint's. */
-const DELIVERY_START_COLUMNS = `d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url_origin, ep.ordering,
+export const DELIVERY_START_COLUMNS = `d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url_origin, ep.ordering,
   coalesce(ev.retry_schedule_ms, ep.retry_schedule_ms) AS retry_schedule_ms`;
-const DELIVERY_START_FROM = `opsflow.webhook_deliveries d
+export const DELIVERY_START_FROM = `opsflow.webhook_deliveries d
   JOIN opsflow.webhook_endpoints ep ON ep.id = d.endpoint_id
   JOIN opsflow.webhook_events ev ON ev.id = d.event_id`;
 
@@ -290,7 +290,11 @@ export async function redriveDelivery(
   await signalOrStart(deps, d);
 }
 
-async function signalOrStart(deps: WebhookServiceDeps, d: DeliveryStart): Promise<void> {
+/**
+ * Sends a delivery again: a running one cuts its wait, a finished one starts a new run with the same webhook-id
+ * (an ordered endpoint's goes to the back of its queue).
+ */
+export async function signalOrStart(deps: WebhookServiceDeps, d: DeliveryStart): Promise<void> {
   if (d.ordering === 'fifo') return requeue(deps, d);
   await deps.pool.query(
     `UPDATE opsflow.webhook_deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now()

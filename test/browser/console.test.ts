@@ -295,6 +295,34 @@ describe('the console in Chromium', () => {
     await open('/console/webhooks');
     expect(await cardNumber('dlq-total')).toBe(letters.items.length - 1);
     expect(await page.$(`tr[data-dead-letter="${target.id}"]`)).toBeNull();
+
+    // The failing endpoint's other dead letters: one Recover of its last hour, from its row, followed on the page.
+    const flaky = [...failing][0]!;
+    const open0 = letters.items.filter((l) => l.id !== target.id).length;
+    await Promise.all([
+      page.waitForNavigation({ waitUntil: 'networkidle0' }),
+      page.click(`tr[data-endpoint="${flaky}"] form[data-what^="Recover"] button`),
+    ]);
+    expect(await text('#flash')).toMatch(/Recover .*: done/);
+    const recovered = await waitFor(
+      () =>
+        api<{ items: { id: string; state: string; resent: number; total: number }[] }>(
+          `/v1/recovers?endpointId=${flaky}`,
+        ),
+      (r) => r.items[0]?.state === 'finished',
+      30_000,
+    );
+    expect(recovered.items[0]!.total).toBe(open0);
+    await waitFor(
+      async () => (await api<{ items: unknown[] }>('/v1/dead-letters')).items.length,
+      (n) => n === 0,
+      30_000,
+    );
+    await open('/console/webhooks');
+    expect(await text(`tr[data-recover="${recovered.items[0]!.id}"]`)).toMatch(
+      new RegExp(`${open0} of ${open0}[\\s\\S]*finished`),
+    );
+    expect(await cardNumber('dlq-total')).toBe(0);
     await open('/console/webhooks?range=7d');
     expect((await plotsDrawn()).length).toBe(4);
   });

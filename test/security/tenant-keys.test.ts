@@ -34,7 +34,14 @@ describe('security: tenant-scoped keys', () => {
   const admin = () => apiCaller(() => testApp(h));
   let tenantA: ReturnType<typeof apiCaller>;
   let tenantAKey: string;
-  const b = { endpoint: '', event: '', delivery: '', deadLetter: '', subscription: 'sub_tenant_b_1' };
+  const b = {
+    endpoint: '',
+    event: '',
+    delivery: '',
+    deadLetter: '',
+    subscription: 'sub_tenant_b_1',
+    recover: 'rcv_tenant_b',
+  };
   let operatorEndpoint = '';
 
   /** Everything tenant B has, as stored: compared before and after the matrix. */
@@ -46,7 +53,8 @@ describe('security: tenant-scoped keys', () => {
          'events', (SELECT json_agg(v ORDER BY id) FROM opsflow.webhook_events v WHERE tenant_id = 'tenant-b'),
          'deliveries', (SELECT json_agg(d ORDER BY id) FROM opsflow.webhook_deliveries d WHERE tenant_id = 'tenant-b'),
          'deadLetters', (SELECT json_agg(l ORDER BY id) FROM opsflow.dead_letters l),
-         'subscriptions', (SELECT json_agg(s ORDER BY id) FROM opsflow.subscriptions s WHERE tenant_id = 'tenant-b')
+         'subscriptions', (SELECT json_agg(s ORDER BY id) FROM opsflow.subscriptions s WHERE tenant_id = 'tenant-b'),
+         'recovers', (SELECT json_agg(r ORDER BY id) FROM opsflow.webhook_recovers r)
        ) AS b`,
     );
 
@@ -79,6 +87,12 @@ describe('security: tenant-scoped keys', () => {
        VALUES ($1, $2, $3, 'invoice.paid', 'gave up')`,
       [b.deadLetter, b.delivery, b.endpoint],
     );
+    // A recover of B's endpoint, running (its run is not needed: the matrix must not reach the row).
+    await h.pool.query(
+      `INSERT INTO opsflow.webhook_recovers (id, endpoint_id, tenant_id, since, until, which, requested_by, total)
+       VALUES ($1, $2, 'tenant-b', now() - interval '1 hour', now(), 'failed', 'operator', 1)`,
+      [b.recover, b.endpoint],
+    );
     const sub = await api('PUT', `/v1/subscriptions/${b.subscription}`, {
       tenantId: 'tenant-b',
       email: 'b@example.com',
@@ -105,6 +119,7 @@ describe('security: tenant-scoped keys', () => {
   it("every tenant-family route refuses tenant B's resources to tenant A's key, and changes nothing of B's", async () => {
     const before = await snapshotB();
     const future = new Date(Date.now() + 60 * 86_400_000).toISOString();
+    const past = new Date(Date.now() - 86_400_000).toISOString();
     const subBody = (tenantId: string) => ({ tenantId, email: 'a@example.com', expiresAt: future });
     const matrix: [operationId: string, method: string, path: string, body: unknown, check: (r: Answer) => void][] = [
       ['createEndpoint', 'POST', '/v1/endpoints', { url: 'http://127.0.0.1:9/x', tenantId: 'tenant-b' }, forbidden],
@@ -130,6 +145,11 @@ describe('security: tenant-scoped keys', () => {
         (r) => expect(r.body).toEqual({ redriven: 0, failed: 0 }),
       ],
       ['discardDeadLetter', 'POST', `/v1/dead-letters/${b.deadLetter}/discard`, undefined, notFound],
+      ['recoverEndpoint', 'POST', `/v1/endpoints/${b.endpoint}/recover`, { since: past }, notFound],
+      ['listRecovers', 'GET', '/v1/recovers', undefined, listsNone(() => b.recover)],
+      ['listRecovers', 'GET', `/v1/recovers?endpointId=${b.endpoint}`, undefined, listsNone(() => b.recover)],
+      ['getRecover', 'GET', `/v1/recovers/${b.recover}`, undefined, notFound],
+      ['cancelRecover', 'POST', `/v1/recovers/${b.recover}/cancel`, undefined, notFound],
       ['listSubscriptions', 'GET', '/v1/subscriptions', undefined, listsNone(() => b.subscription)],
       ['listSubscriptions', 'GET', '/v1/subscriptions?tenantId=tenant-b', undefined, forbidden],
       ['getSubscription', 'GET', `/v1/subscriptions/${b.subscription}`, undefined, notFound],

@@ -1,4 +1,4 @@
-/** The webhook family's API: endpoints, events (fan-out), deliveries and dead letters, a file each. */
+/** The webhook family's API: endpoints, events (fan-out), deliveries, dead letters and recovers, a file each. */
 import type { SecretBox } from '../../../lib/secret-box.js';
 import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
@@ -8,6 +8,7 @@ import { endpointRoutes } from './endpoints.js';
 import { createEndpointService } from '../../../lib/webhooks/endpoints.js';
 import { webhookServiceDeps } from '../../../lib/webhooks/service.js';
 import { eventRoutes } from './events.js';
+import { recoverRoutes } from './recovers.js';
 
 export function webhookRoutes(deps: ApiDeps & { secrets: SecretBox }) {
   return newRouter()
@@ -22,5 +23,6 @@ export function webhookRoutes(deps: ApiDeps & { secrets: SecretBox }) {
     )
     .route('/', eventRoutes(deps))
     .route('/', deliveryRoutes(deps))
-    .route('/', deadLetterRoutes(deps));
+    .route('/', deadLetterRoutes(deps))
+    .route('/', recoverRoutes(deps));
 }
