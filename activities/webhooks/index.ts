@@ -152,16 +152,21 @@ export const createWebhookActivities = (deps: {
         return record(d, input, startedAt, undefined, { kind: 'permanent', reason }, false);
       }
       if (d.rate_limit_per_second !== null) {
-        // Paced only once the attempt is sure to send: the refusals above take no slot.
-        const slot = await pace(deps.pool, d.endpoint_id, d.rate_limit_per_second, input.slotAt);
-        if (slot.kind === 'later') {
-          const next = { kind: 'paced', slotAt: slot.slotAt, wakeInMs: slot.wakeInMs } as const;
-          return { attemptNo: input.attemptNo, endpointId: d.endpoint_id, next };
-        }
-        // At most MAX_INLINE_WAIT_MS: well inside the heartbeat timeout.
+        // Paced only once the attempt is sure to send: the refusals above take no slot. Each wait here is at most
+        // MAX_INLINE_WAIT_MS, well inside the heartbeat timeout; a send not admitted by then takes a new slot.
         const ctx = Context.current();
-        if (slot.waitMs > 0) await ctx.sleep(slot.waitMs);
-        await admitted(deps.pool, d.endpoint_id, d.rate_limit_per_second, (ms) => ctx.sleep(ms));
+        const rate = d.rate_limit_per_second;
+        let held = input.slotAt;
+        for (;;) {
+          const slot = await pace(deps.pool, d.endpoint_id, rate, held);
+          if (slot.kind === 'later') {
+            const next = { kind: 'paced', slotAt: slot.slotAt, wakeInMs: slot.wakeInMs } as const;
+            return { attemptNo: input.attemptNo, endpointId: d.endpoint_id, next };
+          }
+          if (slot.waitMs > 0) await ctx.sleep(slot.waitMs);
+          if (await admitted(deps.pool, d.endpoint_id, rate, (ms) => ctx.sleep(ms))) break;
+          held = undefined;
+        }
       }
       const sentAt = new Date();
       const timestamp = Math.floor(sentAt.getTime() / 1000);

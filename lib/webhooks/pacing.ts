@@ -5,7 +5,7 @@
  * (opsflow.endpoint_pacing), and an attempt about to send takes it in one atomic statement — slots are spaced
  * evenly, `WINDOW_MS / rate` apart, by PostgreSQL's clock. A slot within MAX_INLINE_WAIT_MS is waited for in the
  * activity; a later one is kept, and the delivery workflow sleeps on a durable timer until WAKE_LEAD_MS before it,
- * then attempts again holding it (a held slot missed by more than LATE_TOLERANCE_MS is given up for a new one).
+ * then attempts again holding it (a held slot already past — the timer or the worker was late — goes at once).
  * Admission makes it exact: at its slot, a send is admitted only if fewer than `rate` sends were admitted in the
  * WINDOW_MS before, checked and recorded in one statement on the endpoint's last `rate` send times — so a worker
  * that woke late, or one whose clock runs ahead, cannot crowd the window; it waits the few ms the check names.
@@ -20,11 +20,14 @@ import type { Pool } from '../db.js';
 
 /** The window admission counts in: a second and a margin for the variation in arrival delay. */
 export const WINDOW_MS = 1100;
-export const LATE_TOLERANCE_MS = 10;
-/** A slot nearer than this is waited for inside the attempt; a later one by a durable timer in the workflow. */
-export const MAX_INLINE_WAIT_MS = 3000;
-/** The durable timer ends this long before the held slot (timer and activity start latency fit in it). */
-export const WAKE_LEAD_MS = 2000;
+/**
+ * A slot nearer than this is waited for inside the attempt; a later one by a durable timer in the workflow. Kept
+ * short: an attempt waiting inline holds one of the worker's activity slots, which other endpoints' deliveries need
+ * (at 3 s, a 10,000-delivery recover held enough of them to put an unlimited endpoint's p99 at 4 s).
+ */
+export const MAX_INLINE_WAIT_MS = 1000;
+/** The durable timer ends this long before the held slot (timer and activity start latency mostly fit in it). */
+export const WAKE_LEAD_MS = 500;
 
 export const slotIntervalMicros = (perSecond: number) => Math.round((WINDOW_MS * 1000) / perSecond);
 
@@ -61,16 +64,15 @@ async function untilSlot(pool: Pool, slotAt: string): Promise<number> {
 }
 
 /**
- * When an attempt to an endpoint limited to `perSecond` may send: at its held slot if it still can, else at a new
- * one. Only rate-limited endpoints come here.
+ * When an attempt to an endpoint limited to `perSecond` may send: at its held slot, else at the next free one. Only
+ * rate-limited endpoints come here; the send itself waits for admission (`admitted`).
  */
 export async function pace(pool: Pool, endpointId: string, perSecond: number, held?: string): Promise<Pace> {
-  let slot: SlotRow | undefined;
-  if (held !== undefined) {
-    const waitMs = await untilSlot(pool, held);
-    if (waitMs >= -LATE_TOLERANCE_MS) slot = { slot_at: held, wait_ms: waitMs };
-  }
-  slot ??= await takeSlot(pool, endpointId, perSecond);
+  // A held slot already past still goes first: admission, not the slot, keeps the limit.
+  const slot =
+    held !== undefined
+      ? { slot_at: held, wait_ms: await untilSlot(pool, held) }
+      : await takeSlot(pool, endpointId, perSecond);
   if (slot.wait_ms <= MAX_INLINE_WAIT_MS)
     return { kind: 'send', slotAt: slot.slot_at, waitMs: Math.max(0, slot.wait_ms) };
   return { kind: 'later', slotAt: slot.slot_at, wakeInMs: Math.round(slot.wait_ms - WAKE_LEAD_MS) };
@@ -105,16 +107,22 @@ async function admit(
   return { admitted: row.admitted, waitMs: Math.max(1, row.wait_ms ?? 1) };
 }
 
-/** Waits until a send to the endpoint is admitted (and records it); `sleep` is the caller's (cancellable). */
+/**
+ * Waits until a send to the endpoint is admitted (and records it), for at most MAX_INLINE_WAIT_MS: false when
+ * other senders kept the window full that long (the caller takes a new slot rather than hold its activity slot).
+ * `sleep` is the caller's (cancellable).
+ */
 export async function admitted(
   pool: Pool,
   endpointId: string,
   perSecond: number,
   sleep: (ms: number) => Promise<void>,
-): Promise<void> {
+): Promise<boolean> {
+  const deadline = Date.now() + MAX_INLINE_WAIT_MS;
   for (;;) {
     const a = await admit(pool, endpointId, perSecond);
-    if (a.admitted) return;
-    await sleep(Math.min(a.waitMs, 1000));
+    if (a.admitted) return true;
+    if (Date.now() + a.waitMs > deadline) return false;
+    await sleep(a.waitMs);
   }
 }

@@ -8,8 +8,8 @@
  * works through it a batch at a time, oldest first, each delivery sent again with its own webhook-id (a running
  * one cuts its wait, a finished one runs again). A rate-limited endpoint's recover is paced: the next batch waits
  * while the endpoint's send slots are booked more than RECOVER_HORIZON_MS ahead, so the run never parks more
- * than that much work on the endpoint's queue. One recover runs per endpoint at a time; a canceled one stops
- * before its next batch.
+ * than that much work on the endpoint's queue; an unlimited endpoint's batches go a second apart (at most 100
+ * deliveries a second). One recover runs per endpoint at a time; a canceled one stops before its next batch.
  *
  * A batch cut short (a worker lost) is done again from the row's cursor, so a delivery may be sent twice — with
  * the same webhook-id, which receivers deduplicate on; none is skipped.
@@ -42,10 +42,15 @@ const STATUSES: Record<RecoverWhich, string[]> = {
   all: ['dead_lettered', 'retrying', 'delivered', 'discarded'],
 };
 
-/** Deliveries sent again per batch (a rate-limited endpoint's: at most five seconds of its limit). */
+/** Deliveries sent again per batch (a rate-limited endpoint's: half a second of its limit, fed steadily). */
 export const RECOVER_BATCH = 100;
-/** A rate-limited endpoint's next batch waits while its send slots are booked further ahead than this. */
-export const RECOVER_HORIZON_MS = 30_000;
+/**
+ * A rate-limited endpoint's next batch waits while its send slots are booked further ahead than this: the run feeds
+ * the endpoint at its own pace instead of starting thousands of workflows that would only wait.
+ */
+export const RECOVER_HORIZON_MS = 2_000;
+/** An unlimited endpoint's batches are this far apart: a large recover starts at most 100 deliveries a second. */
+export const RECOVER_UNLIMITED_PAUSE_MS = 1_000;
 
 interface RecoverRow {
   id: string;
@@ -282,9 +287,9 @@ export async function recoverNextBatch(deps: WebhookServiceDeps, id: string): Pr
   }
   if (r.rate !== null && r.booked_ms !== null && r.booked_ms > RECOVER_HORIZON_MS) {
     // Looked at again within 10 s, so a cancel is not kept waiting behind a long sleep.
-    return step(r, { waitMs: Math.round(Math.min(r.booked_ms - RECOVER_HORIZON_MS / 2, 10_000)) });
+    return step(r, { waitMs: Math.round(Math.min(r.booked_ms - RECOVER_HORIZON_MS * 0.75, 10_000)) });
   }
-  const limit = r.rate !== null ? Math.min(RECOVER_BATCH, r.rate * 5) : RECOVER_BATCH;
+  const limit = r.rate !== null ? Math.min(RECOVER_BATCH, Math.ceil(r.rate / 2)) : RECOVER_BATCH;
   const batch = await deps.pool.query<DeliveryStart & { status: string; created_at: Date }>(
     `SELECT ${DELIVERY_START_COLUMNS}, d.status, d.created_at FROM ${DELIVERY_START_FROM}
      WHERE d.endpoint_id = $1 AND d.created_at >= $2 AND d.created_at < $3 AND d.status = ANY ($4)
@@ -313,5 +318,6 @@ export async function recoverNextBatch(deps: WebhookServiceDeps, id: string): Pr
     [id, items.length, last?.created_at ?? null, last?.id ?? null, items.length < limit],
   );
   // Canceled while this batch went out: what it sent stays sent and counted in the answer, not the row.
-  return after[0] ? step(after[0]) : step(await finish(deps.pool, id, 'canceled'));
+  if (!after[0]) return step(await finish(deps.pool, id, 'canceled'));
+  return step(after[0], after[0].state === 'running' && r.rate === null ? { waitMs: RECOVER_UNLIMITED_PAUSE_MS } : {});
 }

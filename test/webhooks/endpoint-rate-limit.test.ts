@@ -8,13 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliveryWorkflowId } from '../../lib/webhooks/contract.js';
-import {
-  LATE_TOLERANCE_MS,
-  MAX_INLINE_WAIT_MS,
-  pace,
-  slotIntervalMicros,
-  WAKE_LEAD_MS,
-} from '../../lib/webhooks/pacing.js';
+import { MAX_INLINE_WAIT_MS, pace, slotIntervalMicros, WAKE_LEAD_MS } from '../../lib/webhooks/pacing.js';
 import { apiCaller } from '../helpers/api.js';
 import { createHarness, startWorkers, testApp, type Harness, type TestWorkers } from '../helpers/harness.js';
 import { saveHistory } from '../helpers/histories.js';
@@ -176,7 +170,7 @@ describe('per-endpoint rate limits', () => {
     expect(rows[0]!.rate_limit_per_second).toBeNull();
   });
 
-  it('the pacer: even slots by PostgreSQL’s clock, a held slot kept or given up, far ones slept on', async () => {
+  it('the pacer: even slots by PostgreSQL’s clock, a held slot kept even when late, far ones slept on', async () => {
     const r = await receiver();
     const made = await api<{ id: string }>('POST', '/v1/endpoints', { url: r.url, rateLimitPerSecond: 10 });
     const id = made.body.id;
@@ -210,14 +204,15 @@ describe('per-endpoint rate limits', () => {
       [id],
     );
     expect(after.rows[0]!.next).toBe(before.rows[0]!.next);
-    // A held slot missed by more than the tolerance is given up for a new one (at the back).
-    const missed = await h.pool.query<{ at: string }>(
-      `SELECT (clock_timestamp() - $1 * interval '1 millisecond')::text AS at`,
-      [LATE_TOLERANCE_MS + 200],
-    );
+    // A held slot already past goes at once (admission keeps the limit), and takes no new slot.
+    const missed = await h.pool.query<{ at: string }>(`SELECT (clock_timestamp() - interval '2 seconds')::text AS at`);
     const late = await pace(h.pool, id, 10, missed.rows[0]!.at);
-    expect(late.kind).toBe('later');
-    if (late.kind === 'later') expect(late.slotAt).not.toBe(missed.rows[0]!.at);
+    expect(late).toEqual({ kind: 'send', slotAt: missed.rows[0]!.at, waitMs: 0 });
+    const unchanged = await h.pool.query<{ next: string }>(
+      'SELECT next_slot_at::text AS next FROM opsflow.endpoint_pacing WHERE endpoint_id = $1',
+      [id],
+    );
+    expect(unchanged.rows[0]!.next).toBe(before.rows[0]!.next);
     // Nothing was sent by the pacer itself.
     expect(r.requests).toHaveLength(0);
   });
