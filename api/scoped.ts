@@ -25,7 +25,7 @@ const error = (description: string) => ({ description, content: { 'application/j
 
 /** The OpenAPI tag of each family, by the first segment of the path. */
 export const TAGS = {
-  webhooks: 'Endpoints, events, deliveries, dead letters and recovers',
+  webhooks: 'Endpoints, events and their catalogue, deliveries, dead letters and recovers',
   subscriptions: 'Subscription lifecycles and reminders',
   backups: 'Backups, restores and drills',
   deploys: 'Deploys, approvals and rollbacks',
@@ -40,6 +40,7 @@ const tagOf: Record<string, keyof typeof TAGS> = {
   deliveries: 'webhooks',
   'dead-letters': 'webhooks',
   recovers: 'webhooks',
+  'event-types': 'webhooks',
   subscriptions: 'subscriptions',
   backups: 'backups',
   restores: 'backups',

@@ -434,6 +434,22 @@ describe('opsflow CLI against the real stack', () => {
     expect(recovered.stdout).toMatch(/✔ recover rcv_\w+: 0 deliveries sent again/);
     expect((await cli(['recover', endpointId, '--since', 'soon'])).code).toBe(2);
     expect((await cli(['recover', endpointId])).code).toBe(2);
+    // The event catalogue: listed and shown; an unknown type is the API's 404.
+    await fetch(`${url}/v1/event-types`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: 'cli.test',
+        description: 'what the CLI test publishes',
+        schema: { type: 'object' },
+      }),
+    });
+    const catalogue = await cli(['event-types', 'list']);
+    expect(catalogue.code, catalogue.stderr).toBe(0);
+    expect(catalogue.stdout).toMatch(/cli\.test\s+yes\s+what the CLI test publishes/);
+    const entry = await cli(['event-types', 'show', 'cli.test', '--json']);
+    expect(JSON.parse(entry.stdout)).toMatchObject({ name: 'cli.test', schema: { type: 'object' } });
+    expect((await cli(['event-types', 'show', 'nope.type'])).code).toBe(3);
     const nowhere = await cli(['recover', 'ep_nope', '--since', '1h']);
     expect(nowhere.code).toBe(3);
     expect(nowhere.stderr).toMatch(/endpoint ep_nope not found/);

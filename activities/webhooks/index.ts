@@ -23,7 +23,7 @@ import {
 } from '../../lib/webhooks/service.js';
 import { recoverNextBatch, type RecoverStep } from '../../lib/webhooks/recover.js';
 import { internalKey, publishOpsEvent } from '../../lib/webhooks/ops-events.js';
-import { renderPagerDuty, renderSlack, type Envelope } from '../../lib/webhooks/formats.js';
+import { renderDiscord, renderPagerDuty, renderSlack, type Envelope } from '../../lib/webhooks/formats.js';
 import { signatureHeader } from '../../lib/webhooks/signing.js';
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from '../../lib/webhooks/ssrf.js';
 import type { AttemptResult, FifoHead } from '../../lib/webhooks/contract.js';
@@ -58,8 +58,10 @@ export const createWebhookActivities = (deps: {
   function render(d: DeliveryRow): string | undefined {
     if (d.format === 'standard') return d.body;
     const envelope = JSON.parse(d.body) as Envelope;
-    const ctx = { eventId: d.event_id, ...(temporalUi ? { temporalUi } : {}) };
+    const consoleUrl = deps.config.webhooks.consoleUrl;
+    const ctx = { eventId: d.event_id, ...(temporalUi ? { temporalUi } : {}), ...(consoleUrl ? { consoleUrl } : {}) };
     if (d.format === 'slack') return JSON.stringify(renderSlack(envelope, ctx));
+    if (d.format === 'discord') return JSON.stringify(renderDiscord(envelope, ctx));
     const event = renderPagerDuty(envelope, { ...ctx, routingKey: box.decrypt(d.routing_key!) });
     return event && JSON.stringify(event);
   }

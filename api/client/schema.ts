@@ -157,7 +157,7 @@ export interface paths {
     put?: never;
     /**
      * Publish an event: one delivery per enabled endpoint subscribed to its type
-     * @description opsflow's own event namespaces are reserved (403): opsflow.*, backup.*, restore.*, deploy.*, endpoint.*, dlq.*, subscription.*, subscriptions.*; so are idempotency keys starting with opsflow:.
+     * @description opsflow's own event namespaces are reserved (403): opsflow.*, backup.*, restore.*, deploy.*, endpoint.*, dlq.*, subscription.*, subscriptions.*; so are idempotency keys starting with opsflow:. A type in the event catalogue with a schema is validated against it (422 naming the first problem); a deprecated one is published with a warning.
      *
      *     Requires the scope `events:publish`.
      */
@@ -186,6 +186,54 @@ export interface paths {
     options?: never;
     head?: never;
     patch?: never;
+    trace?: never;
+  };
+  '/v1/event-types': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The event catalogue, by name: what customers may receive, with schemas
+     * @description Requires the scope `read`.
+     */
+    get: operations['listEventTypes'];
+    put?: never;
+    /**
+     * Add an event type to the catalogue, with a description and an optional JSON Schema
+     * @description Requires the scope `endpoints:write`.
+     */
+    post: operations['createEventType'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/event-types/{name}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * One event type of the catalogue
+     * @description Requires the scope `read`.
+     */
+    get: operations['getEventType'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    /**
+     * Change an event type: its description, its schema (null drops it), deprecate it
+     * @description Requires the scope `endpoints:write`.
+     */
+    patch: operations['updateEventType'];
     trace?: never;
   };
   '/v1/deliveries': {
@@ -1031,7 +1079,7 @@ export interface components {
       disabledReason: string | null;
       tenantId: string | null;
       /** @enum {string} */
-      format: 'standard' | 'slack' | 'pagerduty';
+      format: 'standard' | 'slack' | 'pagerduty' | 'discord';
       /** @enum {string} */
       ordering: 'none' | 'fifo';
       rateLimitPerSecond: number | null;
@@ -1068,10 +1116,10 @@ export interface components {
       /** @description The tenant whose events this endpoint receives (with events of no tenant only if it has none). Fixed once set */
       tenantId?: string;
       /**
-       * @description What the endpoint receives: the Standard Webhooks envelope (default), a Slack incoming-webhook message, or a PagerDuty Events API v2 event (only events that trigger or resolve a condition). Fixed once set
+       * @description What the endpoint receives: the Standard Webhooks envelope (default), a Slack incoming-webhook message, a PagerDuty Events API v2 event (only events that trigger or resolve a condition), or a Discord webhook message (one embed per event). Fixed once set
        * @enum {string}
        */
-      format?: 'standard' | 'slack' | 'pagerduty';
+      format?: 'standard' | 'slack' | 'pagerduty' | 'discord';
       /** @description The PagerDuty integration's routing key; required with format pagerduty. Stored encrypted, never shown */
       routingKey?: string;
       /**
@@ -1194,6 +1242,37 @@ export interface components {
       updatedAt: string;
       /** @description Attempts so far */
       attempts: number;
+    };
+    EventTypeEntry: {
+      name: string;
+      description: string;
+      schema: {
+        [key: string]: unknown;
+      } | null;
+      deprecated: boolean;
+      deprecationNote: string | null;
+      createdBy: string;
+      createdAt: string;
+      updatedAt: string;
+    };
+    EventTypeCreate: {
+      name: string;
+      description: string;
+      /** @description A JSON Schema (draft 2020-12) the payload of every publish of this type must meet; checked by Ajv in strict mode when written (unknown keywords are refused), at most 64 KiB */
+      schema?: {
+        [key: string]: unknown;
+      };
+      deprecated?: boolean;
+      deprecationNote?: string;
+    };
+    EventTypePatch: {
+      description?: string;
+      /** @description A JSON Schema (draft 2020-12) the payload of every publish of this type must meet; checked by Ajv in strict mode when written (unknown keywords are refused), at most 64 KiB */
+      schema?: {
+        [key: string]: unknown;
+      } | null;
+      deprecated?: boolean;
+      deprecationNote?: string | null;
     };
     DeliveryDetail: {
       id: string;
@@ -2684,6 +2763,8 @@ export interface operations {
               id: string;
               endpointId: string;
             }[];
+            /** @description Present when the event type is deprecated in the catalogue (the event is published all the same) */
+            warnings?: string[];
           };
         };
       };
@@ -2773,6 +2854,286 @@ export interface operations {
         };
       };
       /** @description The API key lacks the scope read (`forbidden`) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited (`rate_limited`); Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error (`internal`); the request id finds it in the logs */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listEventTypes: {
+    parameters: {
+      query?: {
+        deprecated?: 'true' | 'false';
+        /** @description The last name of the previous page */
+        cursor?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of the catalogue */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['EventTypeEntry'][];
+            nextCursor: string | null;
+          };
+        };
+      };
+      /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description No API key, or an invalid, revoked or expired one (`unauthorized`) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The API key lacks the scope read (`forbidden`) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited (`rate_limited`); Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error (`internal`); the request id finds it in the logs */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createEventType: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['EventTypeCreate'];
+      };
+    };
+    responses: {
+      /** @description Added */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['EventTypeEntry'];
+        };
+      };
+      /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description No API key, or an invalid, revoked or expired one (`unauthorized`) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The API key lacks the scope endpoints:write (`forbidden`) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited (`rate_limited`); Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error (`internal`); the request id finds it in the logs */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getEventType: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The event type */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['EventTypeEntry'];
+        };
+      };
+      /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description No API key, or an invalid, revoked or expired one (`unauthorized`) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The API key lacks the scope read (`forbidden`) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited (`rate_limited`); Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error (`internal`); the request id finds it in the logs */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  updateEventType: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['EventTypePatch'];
+      };
+    };
+    responses: {
+      /** @description The event type */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['EventTypeEntry'];
+        };
+      };
+      /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description No API key, or an invalid, revoked or expired one (`unauthorized`) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The API key lacks the scope endpoints:write (`forbidden`) */
       403: {
         headers: {
           [name: string]: unknown;

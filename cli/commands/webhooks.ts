@@ -1,4 +1,4 @@
-/** deliveries, redrive, recover, events publish / list / show — the webhook retry loop's dead-letter table, made operable. */
+/** deliveries, redrive, recover, event-types list / show, events publish / list / show — the webhook retry loop's dead-letter table, made operable. */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { call, usage, table } from '../context.js';
@@ -137,6 +137,45 @@ export function webhookCommands(program: Command): void {
         );
         if (o.wait === false) return 0;
         return followRecover(ctx, answer.id, follow);
+      }),
+    );
+
+  const types = program.command('event-types').description('The event catalogue: what customers may receive');
+  types
+    .command('list')
+    .description('Catalogued event types, by name')
+    .option('--current', 'leave out the deprecated ones')
+    .option('-n, --limit <n>', 'how many', '50')
+    .action(
+      run(async (ctx, o: { current?: boolean; limit: string }) => {
+        const query = { limit: limitOf(o.limit), ...(o.current ? { deprecated: 'false' as const } : {}) };
+        const answer = await call(ctx.url, ctx.api.GET('/v1/event-types', { params: { query } }));
+        ctx.out.emit(answer);
+        table(
+          ctx.out,
+          ['NAME', 'SCHEMA', 'DEPRECATED', 'DESCRIPTION'],
+          answer.items.map((t) => [
+            t.name,
+            t.schema ? 'yes' : 'no',
+            t.deprecated ? (t.deprecationNote ?? 'yes') : '',
+            t.description,
+          ]),
+        );
+      }),
+    );
+  types
+    .command('show')
+    .argument('<name>', 'an event type, e.g. invoice.paid')
+    .description('One event type: its description, deprecation and JSON Schema')
+    .action(
+      run(async (ctx, name: string) => {
+        const t = await call(ctx.url, ctx.api.GET('/v1/event-types/{name}', { params: { path: { name } } }));
+        ctx.out.emit(t);
+        ctx.out.line(
+          `${ctx.out.c.bold(t.name)}${t.deprecated ? ` (deprecated${t.deprecationNote ? `: ${t.deprecationNote}` : ''})` : ''}`,
+        );
+        ctx.out.line(t.description);
+        ctx.out.line(t.schema ? JSON.stringify(t.schema, null, 2) : 'no schema: any payload');
       }),
     );
 

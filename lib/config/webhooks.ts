@@ -27,6 +27,11 @@ export const webhookVariables = {
   WEBHOOK_DLQ_RETENTION: duration.default(30 * 24 * 3600 * 1000),
   WEBHOOK_DLQ_GROWING_THRESHOLD: z.coerce.number().int().min(1).max(1_000_000).default(10),
   WEBHOOK_HISTORY_RETENTION: duration.default(30 * 24 * 3600 * 1000),
+  OPSFLOW_CONSOLE_URL: z
+    .string()
+    .url()
+    .refine((u) => /^https?:$/.test(new URL(u).protocol), { message: 'must be an http(s) URL' })
+    .optional(),
   WEBHOOK_RECOVER_MAX_DELIVERIES: z.coerce.number().int().min(1).max(10_000_000).default(50_000),
 };
 
@@ -53,6 +58,8 @@ export interface WebhooksConfig {
   reconcileIntervalMs: number;
   /** A recover whose window holds more deliveries than this is refused (narrow the window, or run several). */
   recoverMaxDeliveries: number;
+  /** The console's address as operators reach it (OPSFLOW_CONSOLE_URL), for links in notifications; none when unset. */
+  consoleUrl: string | undefined;
 }
 
 type WebhookEnv = z.infer<z.ZodObject<typeof webhookVariables>>;
@@ -69,5 +76,6 @@ export function webhooksConfig(e: WebhookEnv): WebhooksConfig {
     dlqGrowingThreshold: e.WEBHOOK_DLQ_GROWING_THRESHOLD,
     reconcileIntervalMs: e.WEBHOOK_RECONCILE_INTERVAL,
     recoverMaxDeliveries: e.WEBHOOK_RECOVER_MAX_DELIVERIES,
+    consoleUrl: e.OPSFLOW_CONSOLE_URL,
   };
 }

@@ -22,8 +22,8 @@ export type Scope = (typeof SCOPES)[number];
 export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   read: 'read every list and detail (endpoints, deliveries, subscriptions, backups, deploys, schedules, keys excluded)',
   'events:publish': 'publish events (POST /v1/events)',
-  'endpoints:write': 'create, change, delete webhook endpoints and rotate their secrets',
-  'deliveries:redrive': 'retry deliveries, redrive and discard dead letters',
+  'endpoints:write': 'create, change, delete webhook endpoints and rotate their secrets; write the event catalogue',
+  'deliveries:redrive': 'retry deliveries, redrive and discard dead letters, recover an endpoint since a time',
   'subscriptions:write': 'create, renew and cancel subscriptions',
   'schedules:write': 'pause, unpause, trigger and backfill schedules; system checks of any URL',
   'backups:run': 'start backups',

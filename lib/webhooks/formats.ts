@@ -1,6 +1,7 @@
 /**
  * What an endpoint receives, by its `format`: the Standard Webhooks envelope as published (`standard`), a Slack
- * incoming-webhook message (`slack`), or a PagerDuty Events API v2 event (`pagerduty`). Pure: the delivery
+ * incoming-webhook message (`slack`), a PagerDuty Events API v2 event (`pagerduty`), or a Discord webhook message
+ * with one embed (`discord`). Pure: the delivery
  * activity renders the stored envelope at send time, so every attempt of a delivery sends the same bytes.
  *
  * opsflow's own ops events (see OPS_EVENTS) know their severity and, where they open or close a condition, its
@@ -10,7 +11,7 @@
  * be noise); Slack endpoints receive every event they subscribe to, other types rendered generically.
  */
 
-export const ENDPOINT_FORMATS = ['standard', 'slack', 'pagerduty'] as const;
+export const ENDPOINT_FORMATS = ['standard', 'slack', 'pagerduty', 'discord'] as const;
 export type EndpointFormat = (typeof ENDPOINT_FORMATS)[number];
 
 export type Severity = 'critical' | 'error' | 'warning' | 'info';
@@ -246,6 +247,8 @@ export interface RenderContext {
   temporalUi?: { url: string; namespace: string };
   /** PagerDuty's integration key (the endpoint's routing key). */
   routingKey?: string;
+  /** OPSFLOW_CONSOLE_URL, for a link to the console's page of the event's family. */
+  consoleUrl?: string;
 }
 
 export function workflowLink(ctx: RenderContext, workflowId: string | undefined): string | undefined {
@@ -326,5 +329,65 @@ export function renderPagerDuty(e: Envelope, ctx: RenderContext): object | undef
     },
     client: 'opsflow',
     ...(link ? { client_url: link, links: [{ href: link, text: 'Open in Temporal UI' }] } : {}),
+  };
+}
+
+/** Discord embed colours by severity (decimal RGB, as the API takes them). */
+const discordColour: Record<Severity, number> = {
+  critical: 0x991b1b,
+  error: 0xdc2626,
+  warning: 0xf59e0b,
+  info: 0x2563eb,
+};
+
+/** The console page of an event's family, where the console has one. */
+const CONSOLE_PAGES = new Set(['webhooks', 'subscriptions', 'backups', 'deploys']);
+
+function consoleLink(ctx: RenderContext, component: string): string | undefined {
+  if (!ctx.consoleUrl) return undefined;
+  const page = component === 'restores' ? 'backups' : component;
+  const base = ctx.consoleUrl.replace(/\/+$/, '');
+  return CONSOLE_PAGES.has(page) ? `${base}/${page}` : base;
+}
+
+/** Discord markdown: characters that would format, link or mention are escaped in text taken from events. */
+const discordEscape = (s: string) => s.replace(/([\\*_~`|>[\]()<])/g, '\\$1');
+
+/**
+ * A Discord execute-webhook message: one embed titled with the event, coloured by severity, its fields inline,
+ * linked to the run in the Temporal UI and the console's page. Discord's limits are kept (title 256, description
+ * 4,096, ≤ 25 fields of name 256 / value 1,024, footer 2,048, 6,000 characters in all), and `allowed_mentions`
+ * is empty: nothing an event carries can ping @everyone or a role.
+ */
+export function renderDiscord(e: Envelope, ctx: RenderContext): object {
+  const v = describeEvent(e);
+  const run = workflowLink(ctx, v.workflowId);
+  const page = consoleLink(ctx, v.component);
+  const links = [run ? `[Temporal UI](${run})` : undefined, page ? `[Console](${page})` : undefined].filter(Boolean);
+  const fields = v.fields.slice(0, 24).map(([name, value]) => ({
+    name: cut(name, 256),
+    value: cut(discordEscape(value), 1024),
+    inline: value.length <= 40,
+  }));
+  if (links.length > 0) fields.push({ name: 'Open', value: links.join(' · '), inline: false });
+  const title = cut(v.title, 256);
+  const footer = cut(`${e.type} · ${v.severity} · event ${ctx.eventId}`, 2048);
+  // 6,000 characters for the embed as a whole: the description gives way first.
+  const rest = title.length + footer.length + fields.reduce((n, f) => n + f.name.length + f.value.length, 0);
+  const description = cut(discordEscape(v.summary), Math.max(1, Math.min(4096, 6000 - rest)));
+  return {
+    username: 'opsflow',
+    allowed_mentions: { parse: [] },
+    embeds: [
+      {
+        title,
+        description,
+        color: discordColour[v.severity],
+        timestamp: e.timestamp,
+        ...(run ? { url: run } : {}),
+        fields,
+        footer: { text: footer },
+      },
+    ],
   };
 }

@@ -54,7 +54,8 @@ describe('security: tenant-scoped keys', () => {
          'deliveries', (SELECT json_agg(d ORDER BY id) FROM opsflow.webhook_deliveries d WHERE tenant_id = 'tenant-b'),
          'deadLetters', (SELECT json_agg(l ORDER BY id) FROM opsflow.dead_letters l),
          'subscriptions', (SELECT json_agg(s ORDER BY id) FROM opsflow.subscriptions s WHERE tenant_id = 'tenant-b'),
-         'recovers', (SELECT json_agg(r ORDER BY id) FROM opsflow.webhook_recovers r)
+         'recovers', (SELECT json_agg(r ORDER BY id) FROM opsflow.webhook_recovers r),
+         'catalogue', (SELECT json_agg(t ORDER BY name) FROM opsflow.event_types t)
        ) AS b`,
     );
 
@@ -87,6 +88,8 @@ describe('security: tenant-scoped keys', () => {
        VALUES ($1, $2, $3, 'invoice.paid', 'gave up')`,
       [b.deadLetter, b.delivery, b.endpoint],
     );
+    // The operator's catalogue entry.
+    expect((await api('POST', '/v1/event-types', { name: 'invoice.paid', description: 'paid' })).status).toBe(201);
     // A recover of B's endpoint, running (its run is not needed: the matrix must not reach the row).
     await h.pool.query(
       `INSERT INTO opsflow.webhook_recovers (id, endpoint_id, tenant_id, since, until, which, requested_by, total)
@@ -145,6 +148,11 @@ describe('security: tenant-scoped keys', () => {
         (r) => expect(r.body).toEqual({ redriven: 0, failed: 0 }),
       ],
       ['discardDeadLetter', 'POST', `/v1/dead-letters/${b.deadLetter}/discard`, undefined, notFound],
+      // The event catalogue is everyone's to read (customers integrate against it) and the operator's to write.
+      ['listEventTypes', 'GET', '/v1/event-types', undefined, (r) => expect(r.status).toBe(200)],
+      ['getEventType', 'GET', '/v1/event-types/invoice.paid', undefined, (r) => expect(r.status).toBe(200)],
+      ['createEventType', 'POST', '/v1/event-types', { name: 'tenant.a.type', description: 'mine' }, forbidden],
+      ['updateEventType', 'PATCH', '/v1/event-types/invoice.paid', { deprecated: true }, forbidden],
       ['recoverEndpoint', 'POST', `/v1/endpoints/${b.endpoint}/recover`, { since: past }, notFound],
       ['listRecovers', 'GET', '/v1/recovers', undefined, listsNone(() => b.recover)],
       ['listRecovers', 'GET', `/v1/recovers?endpointId=${b.endpoint}`, undefined, listsNone(() => b.recover)],

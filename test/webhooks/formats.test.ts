@@ -1,20 +1,22 @@
-/** Slack and PagerDuty renderings of every ops event, checked against the peers' documented shapes (peers.ts). */
+/** Slack, PagerDuty and Discord renderings of every ops event, checked against the peers' documented shapes (peers.ts). */
 import { describe, expect, it } from 'vitest';
 import {
   describeEvent,
   OPS_EVENTS,
   PAGERDUTY_EVENT_TYPES,
+  renderDiscord,
   renderPagerDuty,
   renderSlack,
   type Envelope,
 } from '../../lib/webhooks/formats.js';
-import { pagerDutyProblems, slackProblems } from './peers.js';
+import { discordProblems, pagerDutyProblems, slackProblems } from './peers.js';
 
 const routingKey = 'R0123456789abcdef0123456789abcde';
 const ctx = {
   eventId: 'msg_1',
   routingKey,
   temporalUi: { url: 'https://temporal.example.com/', namespace: 'prod ns' },
+  consoleUrl: 'https://ops.example.com/console/',
 };
 const samples: Record<string, Record<string, unknown>> = {
   'backup.verified': { backupId: 'b1', database: 'app', sizeBytes: 5 * 1024 * 1024, stores: ['local', 's3'] },
@@ -112,6 +114,58 @@ describe('notification formats', () => {
     expect(renderPagerDuty({ type: 'invoice.paid', timestamp: '2026-11-28T03:00:00Z', data: {} }, ctx)).toBeUndefined();
   });
 
+  it.each(OPS_EVENTS)(
+    '%s renders as a well-formed Discord message, coloured by severity, linked to the run and the console',
+    (type) => {
+      const msg = renderDiscord(envelope(type), ctx) as {
+        allowed_mentions: unknown;
+        embeds: { color: number; url?: string; fields: { name: string; value: string }[] }[];
+      };
+      expect(discordProblems(msg)).toEqual([]);
+      const severity = describeEvent(envelope(type)).severity;
+      const colours = { critical: 0x991b1b, error: 0xdc2626, warning: 0xf59e0b, info: 0x2563eb };
+      expect(msg.embeds[0]!.color).toBe(colours[severity]);
+      const run = `https://temporal.example.com/namespaces/prod%20ns/workflows/${encodeURIComponent(`wf:${type}`)}`;
+      expect(msg.embeds[0]!.url).toBe(run);
+      const open = msg.embeds[0]!.fields.find((f) => f.name === 'Open')!.value;
+      expect(open).toContain(`[Temporal UI](${run})`);
+      expect(open).toMatch(
+        /\[Console\]\(https:\/\/ops\.example\.com\/console\/(backups|deploys|webhooks|subscriptions)\)/,
+      );
+      expect(msg.allowed_mentions).toEqual({ parse: [] });
+    },
+  );
+
+  it('Discord: markdown and mentions from event data are escaped and inert; long text is cut to the limits', () => {
+    const msg = renderDiscord(
+      envelope('backup.failed', { database: 'app', reason: '@everyone **[click](http://evil)** <@123>' }),
+      { eventId: 'msg_3' },
+    ) as { allowed_mentions: unknown; embeds: { description: string; url?: string; fields: { value: string }[] }[] };
+    expect(discordProblems(msg)).toEqual([]);
+    const text = JSON.stringify(msg);
+    expect(text).not.toContain('[click](http://evil)');
+    expect(msg.embeds[0]!.description).toContain('\\*\\*\\[click\\]\\(http://evil\\)\\*\\*');
+    expect(msg.embeds[0]!.description).toContain('\\<@123\\>');
+    expect(msg.embeds[0]!.fields.map((f) => f.value)).toContain(
+      '@everyone \\*\\*\\[click\\]\\(http://evil\\)\\*\\* \\<@123\\>',
+    );
+    expect(msg.allowed_mentions).toEqual({ parse: [] });
+    const long = renderDiscord(
+      envelope('backup.failed', { database: 'x'.repeat(5000), reason: 'y'.repeat(5000) }),
+      ctx,
+    );
+    expect(discordProblems(long)).toEqual([]);
+    // Neither TEMPORAL_UI_URL nor OPSFLOW_CONSOLE_URL: no links.
+    expect(msg.embeds[0]!.url).toBeUndefined();
+    expect(text).not.toContain('"Open"');
+    const generic = renderDiscord(
+      { type: 'invoice.paid', timestamp: '2026-11-28T03:00:00Z', data: { id: 'in_1' } },
+      ctx,
+    );
+    expect(discordProblems(generic)).toEqual([]);
+    expect(JSON.stringify(generic)).toContain('invoice.paid');
+  });
+
   it('the peer checks refuse what Slack and PagerDuty would refuse', () => {
     expect(slackProblems({ text: 'x', blocks: [{ type: 'header', text: { type: 'mrkdwn', text: 'x' } }] })).not.toEqual(
       [],
@@ -128,5 +182,14 @@ describe('notification formats', () => {
         payload: { summary: 's', source: 'x', severity: 'fatal' },
       }),
     ).toEqual(['routing_key: 32 characters', 'payload.severity']);
+    expect(discordProblems({ embeds: [{ title: 'x'.repeat(257) }] })).toEqual(['embed 0: title longer than 256']);
+    expect(discordProblems({ embeds: [{ title: 't', color: -1, fields: [{ name: '', value: 'v' }] }] })).toEqual([
+      'embed 0: color',
+      'embed 0: field 0 name empty or not text',
+    ]);
+    expect(discordProblems({ embeds: [{ description: 'd'.repeat(4000) }, { description: 'd'.repeat(2001) }] })).toEqual(
+      ['embeds: 6001 characters, more than 6000'],
+    );
+    expect(discordProblems({ username: 'opsflow' })).toEqual(['neither content nor embeds']);
   });
 });

@@ -21,7 +21,7 @@ import { createHarness, startWorkers, testApp, type Harness, type TestWorkers } 
 import { apiCaller } from '../helpers/api.js';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
-import { pagerDutyProblems, slackProblems } from './peers.js';
+import { discordProblems, pagerDutyProblems, slackProblems } from './peers.js';
 
 const ROUTING_KEY = 'R0ut1ngK3y0123456789abcdefABCDEF';
 const UI = 'http://temporal-ui.test:8233';
@@ -40,13 +40,14 @@ interface SlackMessage {
   blocks: { type: string; text?: { text: string }; elements?: { url?: string; text?: string | { text: string } }[] }[];
 }
 
-describe('ops notifications to Slack and PagerDuty', () => {
+describe('ops notifications to Slack, PagerDuty and Discord', () => {
   let h: Harness;
   let workers: TestWorkers;
   let dir: string;
   let port: number;
   let slack: Receiver;
   let pd: Receiver;
+  let discord: Receiver;
   let pdCalls = 0;
   const endpointIds: string[] = [];
   const db = `opsflow_notify_${process.pid}`;
@@ -84,9 +85,12 @@ describe('ops notifications to Slack and PagerDuty', () => {
       BACKUP_DATABASE_URLS: databaseUrlOf(db),
       WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
       TEMPORAL_UI_URL: UI,
+      OPSFLOW_CONSOLE_URL: 'https://ops.example.com/console',
     });
     workers = await startWorkers(h, ['webhooks', 'backups', 'deploys']);
     slack = await startReceiver((_req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok'));
+    // Discord answers an execute-webhook without ?wait=true 204 No Content.
+    discord = await startReceiver((_req, res) => void res.writeHead(204).end());
     // PagerDuty's answers: the first request is rate-limited (429, Retry-After 30 s), then 202 as documented.
     pd = await startReceiver((req, res) => {
       pdCalls += 1;
@@ -103,6 +107,7 @@ describe('ops notifications to Slack and PagerDuty', () => {
     await h?.close();
     await slack?.close();
     await pd?.close();
+    await discord?.close();
     await stopServices(dir, [TARGET]);
     await dropDatabase(db).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
@@ -167,6 +172,16 @@ describe('ops notifications to Slack and PagerDuty', () => {
     });
     expect(patched.status).toBe(422);
     expect(patched.body.error.message).toMatch(/only pagerduty ones have a routing key/);
+    // Discord hears the deploys, as the seed's pipeline notified its channel.
+    const d = await api<{ id: string; format: string }>('POST', '/v1/endpoints', {
+      url: `${discord.url}/api/webhooks/123/token`,
+      format: 'discord',
+      eventTypes: ['deploy.*'],
+      retrySchedule: ['0s', '1s'],
+    });
+    expect(d.status).toBe(201);
+    expect(d.body.format).toBe('discord');
+    endpointIds.push(d.body.id);
   });
 
   it('a failed backup triggers, the next verified one resolves the same PagerDuty incident; Slack hears both', async () => {
@@ -267,5 +282,21 @@ describe('ops notifications to Slack and PagerDuty', () => {
       expect(r.path).toBe('/v2/enqueue');
       expect(pagerDutyProblems(parsed(r)), r.body).toEqual([]);
     }
+    // Discord: every deploy event as one embed, the rolled-back one red, linked to its run and the console.
+    expect(discord.requests.length).toBeGreaterThanOrEqual(4);
+    for (const r of discord.requests) {
+      expect(r.path).toBe('/api/webhooks/123/token');
+      expect(r.headers['content-type']).toBe('application/json');
+      expect(discordProblems(parsed(r)), r.body).toEqual([]);
+    }
+    type Embed = { title: string; color: number; url?: string; fields: { name: string; value: string }[] };
+    const embeds = discord.requests.map((r) => parsed<{ embeds: Embed[] }>(r).embeds[0]!);
+    const rolledBack = embeds.find((e) => /rolled back/.test(e.title))!;
+    expect(rolledBack.color).toBe(0xdc2626);
+    expect(rolledBack.url).toMatch(new RegExp(`^${UI}/namespaces/default/workflows/`));
+    expect(rolledBack.fields.find((f) => f.name === 'Open')!.value).toContain(
+      '[Console](https://ops.example.com/console/deploys)',
+    );
+    expect(embeds.find((e) => /^Deployed /.test(e.title))!.color).toBe(0x2563eb);
   });
 });

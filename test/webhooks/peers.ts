@@ -110,3 +110,83 @@ export function pagerDutyProblems(body: unknown): string[] {
   }
   return p;
 }
+
+/**
+ * Discord's execute-webhook message (discord.com/developers/docs/resources/webhook#execute-webhook, "Embed
+ * Limits"): content and/or embeds (≤ 10); an embed's title ≤ 256, description ≤ 4,096, ≤ 25 fields (name ≤ 256,
+ * value ≤ 1,024, neither empty), footer.text ≤ 2,048, color an integer 0–0xFFFFFF, timestamp ISO 8601, url http(s);
+ * all embeds' title, description, field names and values and footer ≤ 6,000 characters together; username ≤ 80;
+ * allowed_mentions.parse only roles, users, everyone.
+ */
+const DISCORD_TOP = new Set(['content', 'username', 'avatar_url', 'tts', 'embeds', 'allowed_mentions', 'flags']);
+const DISCORD_EMBED = new Set([
+  'title',
+  'type',
+  'description',
+  'url',
+  'timestamp',
+  'color',
+  'footer',
+  'image',
+  'thumbnail',
+  'author',
+  'fields',
+]);
+
+export function discordProblems(body: unknown): string[] {
+  const p: string[] = [];
+  if (!isObj(body)) return ['body is not an object'];
+  for (const k of Object.keys(body)) if (!DISCORD_TOP.has(k)) p.push(`unknown field ${k}`);
+  const embeds = body.embeds;
+  if (body.content === undefined && (!Array.isArray(embeds) || embeds.length === 0))
+    p.push('neither content nor embeds');
+  if (typeof body.username === 'string' && (body.username.length < 1 || body.username.length > 80)) p.push('username');
+  if (body.allowed_mentions !== undefined) {
+    const am = body.allowed_mentions;
+    if (
+      !isObj(am) ||
+      !Array.isArray(am.parse) ||
+      am.parse.some((x) => !['roles', 'users', 'everyone'].includes(x as string))
+    )
+      p.push('allowed_mentions');
+  }
+  if (!Array.isArray(embeds)) return p;
+  if (embeds.length > 10) p.push('embeds: at most 10');
+  let total = 0;
+  embeds.forEach((e: unknown, i) => {
+    if (!isObj(e)) return p.push(`embed ${i}: not an object`);
+    for (const k of Object.keys(e)) if (!DISCORD_EMBED.has(k)) p.push(`embed ${i}: unknown field ${k}`);
+    const text = (v: unknown, max: number, what: string, required = false) => {
+      if (v === undefined && !required) return;
+      if (typeof v !== 'string' || v.length === 0) return p.push(`embed ${i}: ${what} empty or not text`);
+      if (v.length > max) p.push(`embed ${i}: ${what} longer than ${max}`);
+      total += v.length;
+    };
+    text(e.title, 256, 'title');
+    text(e.description, 4096, 'description');
+    if (
+      e.color !== undefined &&
+      (!Number.isInteger(e.color) || (e.color as number) < 0 || (e.color as number) > 0xffffff)
+    )
+      p.push(`embed ${i}: color`);
+    if (e.timestamp !== undefined && (typeof e.timestamp !== 'string' || Number.isNaN(Date.parse(e.timestamp))))
+      p.push(`embed ${i}: timestamp`);
+    if (e.url !== undefined && (typeof e.url !== 'string' || !/^https?:\/\//.test(e.url))) p.push(`embed ${i}: url`);
+    if (e.footer !== undefined) {
+      if (!isObj(e.footer)) p.push(`embed ${i}: footer`);
+      else text(e.footer.text, 2048, 'footer.text', true);
+    }
+    if (e.fields !== undefined) {
+      if (!Array.isArray(e.fields) || e.fields.length > 25) p.push(`embed ${i}: fields: at most 25`);
+      else
+        e.fields.forEach((f: unknown, j) => {
+          if (!isObj(f)) return p.push(`embed ${i} field ${j}: not an object`);
+          text(f.name, 256, `field ${j} name`, true);
+          text(f.value, 1024, `field ${j} value`, true);
+          if (f.inline !== undefined && typeof f.inline !== 'boolean') p.push(`embed ${i} field ${j}: inline`);
+        });
+    }
+  });
+  if (total > 6000) p.push(`embeds: ${total} characters, more than 6000`);
+  return p;
+}

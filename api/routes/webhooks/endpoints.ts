@@ -42,7 +42,7 @@ const EndpointCreate = z
     }),
     format: z.enum(ENDPOINT_FORMATS).optional().openapi({
       description:
-        'What the endpoint receives: the Standard Webhooks envelope (default), a Slack incoming-webhook message, or a PagerDuty Events API v2 event (only events that trigger or resolve a condition). Fixed once set',
+        'What the endpoint receives: the Standard Webhooks envelope (default), a Slack incoming-webhook message, a PagerDuty Events API v2 event (only events that trigger or resolve a condition), or a Discord webhook message (one embed per event). Fixed once set',
     }),
     routingKey: RoutingKey.optional().openapi({
       description:

@@ -1,6 +1,7 @@
 /** Publishing an event (one delivery per enabled endpoint subscribed to its type), and finding what was sent. */
 import { z } from '@hono/zod-openapi';
 import { eventDetail, eventPage } from '../../../lib/webhooks/events.js';
+import type { EventCatalogue } from '../../../lib/webhooks/event-catalogue.js';
 import { checkCallerEvent } from '../../../lib/webhooks/ops-events.js';
 import { publishEvent, webhookServiceDeps } from '../../../lib/webhooks/service.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
@@ -46,7 +47,7 @@ const EventCreate = z
 /** How long POST /v1/events waits for its deliveries' workflow starts before answering 202 anyway. */
 export const EVENT_START_WAIT_MS = 800;
 
-export function eventRoutes(deps: ApiDeps) {
+export function eventRoutes(deps: ApiDeps, catalogue: EventCatalogue) {
   const router = newRouter();
   const service = webhookServiceDeps(deps.config, deps.pool, deps.temporal, deps.queues);
 
@@ -57,7 +58,7 @@ export function eventRoutes(deps: ApiDeps) {
       operationId: 'publishEvent',
       summary: 'Publish an event: one delivery per enabled endpoint subscribed to its type',
       description:
-        "opsflow's own event namespaces are reserved (403): opsflow.*, backup.*, restore.*, deploy.*, endpoint.*, dlq.*, subscription.*, subscriptions.*; so are idempotency keys starting with opsflow:.",
+        "opsflow's own event namespaces are reserved (403): opsflow.*, backup.*, restore.*, deploy.*, endpoint.*, dlq.*, subscription.*, subscriptions.*; so are idempotency keys starting with opsflow:. A type in the event catalogue with a schema is validated against it (422 naming the first problem); a deprecated one is published with a warning.",
       request: { body: { required: true, ...json(EventCreate) } },
       responses: {
         202: {
@@ -66,6 +67,10 @@ export function eventRoutes(deps: ApiDeps) {
             z.object({
               eventId: z.string(),
               deliveries: z.array(z.object({ id: z.string(), endpointId: z.string() })),
+              warnings: z.array(z.string()).optional().openapi({
+                description:
+                  'Present when the event type is deprecated in the catalogue (the event is published all the same)',
+              }),
             }),
           ),
         },
@@ -74,6 +79,8 @@ export function eventRoutes(deps: ApiDeps) {
     async (c) => {
       const { retrySchedule, ...body } = c.req.valid('json');
       checkCallerEvent(body);
+      // A catalogued type with a schema: the payload must meet it (422 naming the first problem, nothing stored).
+      const { warnings } = await catalogue.check(body.type, body.payload);
       // Never longer than a second for the starts: the rows are committed, so the event is accepted whatever
       // Temporal does next (a server that dies mid-request made this wait for the 10 s backstop).
       const own = keyTenant(c);
@@ -94,7 +101,10 @@ export function eventRoutes(deps: ApiDeps) {
           'event accepted; some delivery workflows could not be started now and will be started by the reconciler',
         );
       }
-      return c.json({ eventId: result.eventId, deliveries: result.deliveries }, 202);
+      return c.json(
+        { eventId: result.eventId, deliveries: result.deliveries, ...(warnings.length > 0 ? { warnings } : {}) },
+        202,
+      );
     },
   );
 

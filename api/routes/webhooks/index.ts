@@ -9,8 +9,11 @@ import { createEndpointService } from '../../../lib/webhooks/endpoints.js';
 import { webhookServiceDeps } from '../../../lib/webhooks/service.js';
 import { eventRoutes } from './events.js';
 import { recoverRoutes } from './recovers.js';
+import { eventTypeRoutes } from './event-types.js';
+import { createEventCatalogue } from '../../../lib/webhooks/event-catalogue.js';
 
 export function webhookRoutes(deps: ApiDeps & { secrets: SecretBox }) {
+  const catalogue = createEventCatalogue(deps.pool);
   return newRouter()
     .route(
       '/',
@@ -21,7 +24,8 @@ export function webhookRoutes(deps: ApiDeps & { secrets: SecretBox }) {
         }),
       ),
     )
-    .route('/', eventRoutes(deps))
+    .route('/', eventRoutes(deps, catalogue))
+    .route('/', eventTypeRoutes(catalogue))
     .route('/', deliveryRoutes(deps))
     .route('/', deadLetterRoutes(deps))
     .route('/', recoverRoutes(deps));
