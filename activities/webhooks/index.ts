@@ -14,13 +14,8 @@ import type { Logger } from '../../lib/logger.js';
 import type { Mailer } from '../../lib/mailer.js';
 import { admitted, pace } from '../../lib/webhooks/pacing.js';
 import { sendWebhook } from '../../lib/webhooks/send.js';
-import {
-  cleanupDeadLetters,
-  publishEvent,
-  redriveDeadLetters,
-  WebhookError,
-  webhookServiceDeps,
-} from '../../lib/webhooks/service.js';
+import { cleanupDeadLetters } from '../../lib/webhooks/dead-letters.js';
+import { publishEvent, redriveDeadLetters, WebhookError, webhookServiceDeps } from '../../lib/webhooks/service.js';
 import { recoverNextBatch, type RecoverStep } from '../../lib/webhooks/recover.js';
 import { internalKey, publishOpsEvent } from '../../lib/webhooks/ops-events.js';
 import { renderDiscord, renderPagerDuty, renderSlack, type Envelope } from '../../lib/webhooks/formats.js';

@@ -220,16 +220,25 @@ export async function recoverPage(
   return { items: items.map(recoverView), nextCursor };
 }
 
+/** Ends a running recover in `state`; undefined when it was no longer running. */
+async function finish(pool: Pool, id: string, state: RecoverState, error?: string): Promise<RecoverRow | undefined> {
+  const { rows } = await pool.query<RecoverRow>(
+    `UPDATE opsflow.webhook_recovers SET state = $2, error = $3, finished_at = now(), updated_at = now()
+     WHERE id = $1 AND state = 'running' RETURNING *`,
+    [id, state, error ?? null],
+  );
+  return rows[0];
+}
+
+const rowOf = async (pool: Pool, id: string) =>
+  (await pool.query<RecoverRow>('SELECT * FROM opsflow.webhook_recovers WHERE id = $1', [id])).rows[0]!;
+
 /** Stops a running recover before its next batch (what it sent stays sent). */
 export async function cancelRecover(pool: Pool, id: string, by: string, tenant?: string): Promise<RecoverView> {
   const current = await getRecover(pool, id, tenant);
-  const { rows } = await pool.query<RecoverRow>(
-    `UPDATE opsflow.webhook_recovers SET state = 'canceled', error = $2, finished_at = now(), updated_at = now()
-     WHERE id = $1 AND state = 'running' RETURNING *`,
-    [id, `canceled by ${by}`],
-  );
-  if (!rows[0]) throw new WebhookError('conflict', `recover ${id} is ${current.state}, not running`);
-  return recoverView(rows[0]);
+  const canceled = await finish(pool, id, 'canceled', `canceled by ${by}`);
+  if (!canceled) throw new WebhookError('conflict', `recover ${id} is ${current.state}, not running`);
+  return recoverView(canceled);
 }
 
 export interface RecoverStep {
@@ -240,17 +249,6 @@ export interface RecoverStep {
   total: number;
   /** Wait this long before the next batch (a rate-limited endpoint's slots are booked far ahead). */
   waitMs?: number;
-}
-
-async function finish(pool: Pool, id: string, state: RecoverState, error?: string): Promise<RecoverRow> {
-  const { rows } = await pool.query<RecoverRow>(
-    `UPDATE opsflow.webhook_recovers SET state = $2, error = $3, finished_at = now(), updated_at = now()
-     WHERE id = $1 AND state = 'running' RETURNING *`,
-    [id, state, error ?? null],
-  );
-  return (
-    rows[0] ?? (await pool.query<RecoverRow>('SELECT * FROM opsflow.webhook_recovers WHERE id = $1', [id])).rows[0]!
-  );
 }
 
 const step = (r: RecoverRow, extra: Partial<RecoverStep> = {}): RecoverStep => ({
@@ -281,9 +279,8 @@ export async function recoverNextBatch(deps: WebhookServiceDeps, id: string): Pr
   if (!r) throw new WebhookError('not_found', `recover ${id} not found`);
   if (r.state !== 'running') return step(r);
   if (r.deleted_at || !r.enabled) {
-    return step(
-      await finish(deps.pool, id, 'failed', `endpoint ${r.endpoint_id} was ${r.deleted_at ? 'deleted' : 'disabled'}`),
-    );
+    const why = `endpoint ${r.endpoint_id} was ${r.deleted_at ? 'deleted' : 'disabled'}`;
+    return step((await finish(deps.pool, id, 'failed', why)) ?? (await rowOf(deps.pool, id)));
   }
   if (r.rate !== null && r.booked_ms !== null && r.booked_ms > RECOVER_HORIZON_MS) {
     // Looked at again within 10 s, so a cancel is not kept waiting behind a long sleep.
@@ -318,6 +315,6 @@ export async function recoverNextBatch(deps: WebhookServiceDeps, id: string): Pr
     [id, items.length, last?.created_at ?? null, last?.id ?? null, items.length < limit],
   );
   // Canceled while this batch went out: what it sent stays sent and counted in the answer, not the row.
-  if (!after[0]) return step(await finish(deps.pool, id, 'canceled'));
+  if (!after[0]) return step(await rowOf(deps.pool, id));
   return step(after[0], after[0].state === 'running' && r.rate === null ? { waitMs: RECOVER_UNLIMITED_PAUSE_MS } : {});
 }

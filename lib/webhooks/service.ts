@@ -15,7 +15,6 @@ import type { Pool } from '../db.js';
 
 import { ServiceError } from '../errors.js';
 import { newId } from '../ids.js';
-import { ofTenant } from './tenants.js';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
 import type { WebhookServiceDeps } from './deps.js';
 import { requeue, wakeSequencer } from './fifo.js';
@@ -369,33 +368,4 @@ export async function redriveDeadLetters(
     }
   }
   return { redriven: rows.length - failed, failed };
-}
-
-export async function discardDeadLetter(pool: Pool, deadLetterId: string, by: string, tenant?: string): Promise<void> {
-  const { rows } = await pool.query<{ delivery_id: string; resolved_at: Date | null }>(
-    `SELECT delivery_id, resolved_at FROM opsflow.dead_letters WHERE id = $1 AND ${ofTenant(2)}`,
-    [deadLetterId, tenant ?? null],
-  );
-  const dl = rows[0];
-  if (!dl) throw new WebhookError('not_found', `dead letter ${deadLetterId} not found`);
-  const updated = await pool.query(
-    `UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'discarded', resolved_by = $2
-     WHERE id = $1 AND resolved_at IS NULL`,
-    [deadLetterId, by],
-  );
-  if (updated.rowCount === 0) throw new WebhookError('conflict', `dead letter ${deadLetterId} is already resolved`);
-  await pool.query(
-    `UPDATE opsflow.webhook_deliveries SET status = 'discarded', next_attempt_at = NULL, updated_at = now()
-     WHERE id = $1 AND status = 'dead_lettered'`,
-    [dl.delivery_id],
-  );
-}
-
-/** Deletes dead letters resolved longer ago than the retention (the seeds' 30-day cleanup SQL). */
-export async function cleanupDeadLetters(pool: Pool, olderThanMs: number): Promise<number> {
-  const { rowCount } = await pool.query(
-    `DELETE FROM opsflow.dead_letters WHERE resolved_at IS NOT NULL AND resolved_at < now() - ($1::bigint * interval '1 millisecond')`,
-    [olderThanMs],
-  );
-  return rowCount ?? 0;
 }

@@ -2,7 +2,8 @@
 import { z } from '@hono/zod-openapi';
 import { actorLabel } from '../../../lib/keys/scopes.js';
 import { deadLetterPage } from '../../../lib/webhooks/deliveries.js';
-import { discardDeadLetter, redriveDeadLetters, webhookServiceDeps } from '../../../lib/webhooks/service.js';
+import { discardDeadLetter } from '../../../lib/webhooks/dead-letters.js';
+import { redriveDeadLetters, webhookServiceDeps } from '../../../lib/webhooks/service.js';
 import { actorOf, keyTenant } from '../../auth.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
 import type { ApiDeps } from '../../deps.js';
