@@ -12,7 +12,7 @@ import { hostOf } from '../../lib/webhooks/urls.js';
 import type { Pool } from '../../lib/db.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Mailer } from '../../lib/mailer.js';
-import { admitted, pace } from '../../lib/webhooks/pacing.js';
+import { admitted, pace, sent } from '../../lib/webhooks/pacing.js';
 import { sendWebhook } from '../../lib/webhooks/send.js';
 import { cleanupDeadLetters } from '../../lib/webhooks/dead-letters.js';
 import { publishEvent, redriveDeadLetters, WebhookError, webhookServiceDeps } from '../../lib/webhooks/service.js';
@@ -148,6 +148,7 @@ export const createWebhookActivities = (deps: {
         const reason = `a ${d.format} endpoint does not take ${d.event_id}'s event type (it neither triggers nor resolves a condition)`;
         return record(d, input, startedAt, undefined, { kind: 'permanent', reason }, false);
       }
+      let admission: string | undefined;
       if (d.rate_limit_per_second !== null) {
         // Paced only once the attempt is sure to send: the refusals above take no slot. Each wait here is at most
         // MAX_INLINE_WAIT_MS, well inside the heartbeat timeout; a send not admitted by then takes a new slot.
@@ -161,7 +162,9 @@ export const createWebhookActivities = (deps: {
             return { attemptNo: input.attemptNo, endpointId: d.endpoint_id, next };
           }
           if (slot.waitMs > 0) await ctx.sleep(slot.waitMs);
-          if (await admitted(deps.pool, d.endpoint_id, rate, (ms) => ctx.sleep(ms))) break;
+          // In flight until its timeout at the latest (the address was resolved above; a second of margin on top).
+          admission = await admitted(deps.pool, d.endpoint_id, rate, d.timeout_ms + 1000, (ms) => ctx.sleep(ms));
+          if (admission !== undefined) break;
           held = undefined;
         }
       }
@@ -180,6 +183,13 @@ export const createWebhookActivities = (deps: {
           'webhook-signature': signatureHeader(secrets, d.event_id, timestamp, body),
         },
       }).finally(() => clearInterval(beat));
+      if (admission !== undefined) {
+        // The send stops counting against the limit now. A failure here must not fail the attempt (a retry would
+        // send again): the send then counts until its in-flight bound, which only slows the endpoint a little.
+        await sent(deps.pool, d.endpoint_id, admission).catch((err: unknown) =>
+          deps.log.warn({ err, endpointId: d.endpoint_id }, 'could not record a paced send as answered'),
+        );
+      }
       const outcome = classify(answer, Date.now());
       // Recorded where the attempt happens, through the SDK's meter: the worker's Prometheus endpoint
       // (WORKER_METRICS_ADDRESS) exports it beside the SDK's own metrics, as a real histogram.

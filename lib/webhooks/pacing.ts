@@ -6,19 +6,25 @@
  * evenly, `WINDOW_MS / rate` apart, by PostgreSQL's clock. A slot within MAX_INLINE_WAIT_MS is waited for in the
  * activity; a later one is kept, and the delivery workflow sleeps on a durable timer until WAKE_LEAD_MS before it,
  * then attempts again holding it (a held slot already past — the timer or the worker was late — goes at once).
- * Admission makes it exact: at its slot, a send is admitted only if fewer than `rate` sends were admitted in the
- * WINDOW_MS before, checked and recorded in one statement on the endpoint's last `rate` send times — so a worker
- * that woke late, or one whose clock runs ahead, cannot crowd the window; it waits the few ms the check names.
+ * Admission makes it exact: at its slot, a send is admitted only if fewer than `rate` sends count in the WINDOW_MS
+ * before, checked and recorded in one statement on the endpoint's row — so a worker that woke late, or one whose
+ * clock runs ahead, cannot crowd the window; it waits the few ms the check names.
  * Deliveries wait; nothing is dropped or dead-lettered for the limit.
  *
- * Why WINDOW_MS is a little over a second: a request arrives some milliseconds after its admission (the write,
- * the network, a garbage collection in between), and that delay varies: on a loaded test machine by over 50 ms
- * now and then. With `rate` admissions per 1,100 ms, variations under 100 ms cannot put `rate + 1` requests into
- * one second at the receiver. The price is a sustained rate of 91% of the limit.
+ * What a send counts as: its request reaches the receiver at some moment between its admission and its answer, and
+ * only the receiver knows when. So a send counts from its admission until its answer came back (`sent`), and while
+ * it is in flight as if it answered at its timeout: whenever the receiver saw it, it was inside that span, so no
+ * second at the receiver can hold more than `rate`. (The first cut counted the admission moment alone with a 100 ms
+ * margin, and a loaded CI machine once put 6 in a second at a receiver limited to 5.) A receiver that answers slowly
+ * is sent to less often: at `rate` in flight nothing more goes until answers come back. A worker that dies mid-send
+ * leaves its send counted until its timeout has passed.
+ *
+ * Why WINDOW_MS is a little over a second: slots WINDOW_MS / rate apart leave each send 100 ms of answer time
+ * before the next slot's admission would have to wait for it. The price is a sustained rate of 91% of the limit.
  */
 import type { Pool } from '../db.js';
 
-/** The window admission counts in: a second and a margin for the variation in arrival delay. */
+/** The window admission counts in: a second and a margin that leaves each send some answer time (above). */
 export const WINDOW_MS = 1100;
 /**
  * A slot nearer than this is waited for inside the attempt; a later one by a durable timer in the workflow. Kept
@@ -79,50 +85,66 @@ export async function pace(pool: Pool, endpointId: string, perSecond: number, he
 }
 
 /**
- * Admits one send now if fewer than `perSecond` were admitted in the last WINDOW_MS (recording it), else says how
- * long until one may be.
+ * Admits one send now if fewer than `perSecond` sends count in the last WINDOW_MS, recording it as counting until
+ * `inFlightMs` from now; else says how long until one may be. The endpoint's `recent` holds, per send, the moment it
+ * stops counting; those at or before now - WINDOW_MS no longer matter and are dropped on the way.
  */
 async function admit(
   pool: Pool,
   endpointId: string,
   perSecond: number,
-): Promise<{ admitted: boolean; waitMs: number }> {
-  const { rows } = await pool.query<{ admitted: boolean; wait_ms: number | null }>(
+  inFlightMs: number,
+): Promise<{ token: string | null; waitMs: number }> {
+  const { rows } = await pool.query<{ token: string | null; wait_ms: number | null }>(
     `WITH admitted AS (
        INSERT INTO opsflow.endpoint_pacing AS p (endpoint_id, next_slot_at, recent)
-       VALUES ($1, clock_timestamp(), ARRAY[clock_timestamp()])
+       VALUES ($1, clock_timestamp(), ARRAY[clock_timestamp() + $4 * interval '1 millisecond'])
        ON CONFLICT (endpoint_id) DO UPDATE
-         SET recent = (p.recent || clock_timestamp())[greatest(1, cardinality(p.recent) + 2 - $2):]
-         WHERE cardinality(p.recent) < $2
-            OR p.recent[cardinality(p.recent) - $2 + 1] <= clock_timestamp() - $3 * interval '1 millisecond'
-       RETURNING 1
+         SET recent = ARRAY(SELECT v FROM unnest(p.recent) v
+                            WHERE v > clock_timestamp() - $3 * interval '1 millisecond')
+                      || (clock_timestamp() + $4 * interval '1 millisecond')
+         WHERE (SELECT count(*) FROM unnest(p.recent) v
+                WHERE v > clock_timestamp() - $3 * interval '1 millisecond') < $2
+       RETURNING (p.recent[cardinality(p.recent)])::text AS token
      )
-     SELECT EXISTS (SELECT 1 FROM admitted) AS admitted,
-       (SELECT (extract(epoch FROM p.recent[cardinality(p.recent) - $2 + 1] + $3 * interval '1 millisecond'
-                 - clock_timestamp()) * 1000)::float8
+     SELECT (SELECT token FROM admitted) AS token,
+       (SELECT (extract(epoch FROM
+                 (SELECT v FROM unnest(p.recent) v ORDER BY v DESC OFFSET $2 - 1 LIMIT 1)
+                 + $3 * interval '1 millisecond' - clock_timestamp()) * 1000)::float8
         FROM opsflow.endpoint_pacing p WHERE p.endpoint_id = $1) AS wait_ms`,
-    [endpointId, perSecond, WINDOW_MS],
+    [endpointId, perSecond, WINDOW_MS, inFlightMs],
   );
   const row = rows[0]!;
-  return { admitted: row.admitted, waitMs: Math.max(1, row.wait_ms ?? 1) };
+  return { token: row.token, waitMs: Math.max(1, row.wait_ms ?? 1) };
 }
 
 /**
- * Waits until a send to the endpoint is admitted (and records it), for at most MAX_INLINE_WAIT_MS: false when
- * other senders kept the window full that long (the caller takes a new slot rather than hold its activity slot).
- * `sleep` is the caller's (cancellable).
+ * Waits until a send to the endpoint is admitted (and records it as in flight for `inFlightMs`), for at most
+ * MAX_INLINE_WAIT_MS: its token, to hand to `sent` once the answer is in; undefined when other senders kept the
+ * window full that long (the caller takes a new slot rather than hold its activity slot). `sleep` is the caller's
+ * (cancellable).
  */
 export async function admitted(
   pool: Pool,
   endpointId: string,
   perSecond: number,
+  inFlightMs: number,
   sleep: (ms: number) => Promise<void>,
-): Promise<boolean> {
+): Promise<string | undefined> {
   const deadline = Date.now() + MAX_INLINE_WAIT_MS;
   for (;;) {
-    const a = await admit(pool, endpointId, perSecond);
-    if (a.admitted) return true;
-    if (Date.now() + a.waitMs > deadline) return false;
+    const a = await admit(pool, endpointId, perSecond, inFlightMs);
+    if (a.token !== null) return a.token;
+    if (Date.now() + a.waitMs > deadline) return undefined;
     await sleep(a.waitMs);
   }
+}
+
+/** An admitted send's answer is in (or it failed): it counts until now, not until its in-flight bound. */
+export async function sent(pool: Pool, endpointId: string, token: string): Promise<void> {
+  await pool.query(
+    `UPDATE opsflow.endpoint_pacing SET recent = array_replace(recent, $2::timestamptz, clock_timestamp())
+     WHERE endpoint_id = $1`,
+    [endpointId, token],
+  );
 }

@@ -1,14 +1,23 @@
 /**
  * Per-endpoint rate limits, end to end on the dev server with real receivers: an endpoint limited to 5 a second
- * and an unlimited one get the same 30 events at once. The limited receiver never sees more than 5 requests in
- * any one-second window (sliding, by arrival time), yet receives all 30 — each with one recorded attempt, none
- * dead-lettered — while the unlimited one has all 30 within seconds. The pacer's own rules (even slots, a held
- * slot kept or given up when missed, far slots slept on) are checked against PostgreSQL directly. Bad limits 400.
+ * and an unlimited one get the same 30 events at once. The limited receiver, which takes each request up after a
+ * random delay of its own, never handles more than 5 in any one-second window (sliding), nor receives more, yet
+ * receives all 30 — each with one recorded attempt, none dead-lettered — while the unlimited one has all 30 within
+ * seconds. The pacer's own rules (even slots, a held slot kept or given up when missed, far slots slept on; a send
+ * counting from admission to answer) are checked against PostgreSQL directly. Bad limits 400.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliveryWorkflowId } from '../../lib/webhooks/contract.js';
-import { MAX_INLINE_WAIT_MS, pace, slotIntervalMicros, WAKE_LEAD_MS } from '../../lib/webhooks/pacing.js';
+import {
+  admitted,
+  MAX_INLINE_WAIT_MS,
+  pace,
+  sent,
+  slotIntervalMicros,
+  WAKE_LEAD_MS,
+  WINDOW_MS,
+} from '../../lib/webhooks/pacing.js';
 import { apiCaller } from '../helpers/api.js';
 import { createHarness, startWorkers, testApp, type Harness, type TestWorkers } from '../helpers/harness.js';
 import { saveHistory } from '../helpers/histories.js';
@@ -59,7 +68,21 @@ describe('per-endpoint rate limits', () => {
 
   it('holds the limit at the receiver while an unlimited endpoint gets the same events at once', async () => {
     const type = `paced.${randomBytes(4).toString('hex')}`;
-    const limited = await receiver();
+    // The limited receiver takes each request up only after 0–250 ms of its own (a queue in front of it, a busy
+    // event loop): the moments it handles them are what must never hold more than 5 in a second, whatever the
+    // delay between a send and its handling. (Counting sends only at their admission let 6 through here.)
+    const handled: number[] = [];
+    const limited = await startReceiver(
+      (_req, res) =>
+        new Promise<void>((done) =>
+          setTimeout(() => {
+            handled.push(Date.now());
+            res.writeHead(200).end();
+            done();
+          }, Math.random() * 250),
+        ),
+    );
+    receivers.push(limited);
     const free = await receiver();
     const made = await api<{ id: string; rateLimitPerSecond: number | null }>('POST', '/v1/endpoints', {
       url: limited.url,
@@ -88,12 +111,14 @@ describe('per-endpoint rate limits', () => {
     );
     const freeDone = Date.now() - started;
     await waitFor(
-      () => Promise.resolve(limited.requests.length),
+      () => Promise.resolve(handled.length),
       (n) => n >= 30,
       60_000,
     );
     const limitedDone = Date.now() - started;
-    // Never more than 5 in any second at the receiver; 30 at 5/s cannot take less than 5 s (25 after the first 5).
+    // Never more than 5 in any second at the receiver, by arrival or by handling; 30 at 5/s cannot take less than
+    // 5 s (25 after the first 5).
+    expect(maxInWindow(handled, 1000)).toBeLessThanOrEqual(5);
     expect(
       maxInWindow(
         limited.requests.map((r) => r.at),
@@ -225,6 +250,57 @@ describe('per-endpoint rate limits', () => {
     );
     expect(unchanged.rows[0]!.next).toBe(before.rows[0]!.next);
     // Nothing was sent by the pacer itself.
+    expect(r.requests).toHaveLength(0);
+  });
+
+  it('admission: a send counts from its admission until its answer, in flight until its bound', async () => {
+    const r = await receiver();
+    const made = await api<{ id: string }>('POST', '/v1/endpoints', {
+      url: r.url,
+      eventTypes: [ownType()],
+      rateLimitPerSecond: 2,
+    });
+    const id = made.body.id;
+    let slept = 0;
+    const sleep = async (ms: number) => {
+      slept += ms;
+      await new Promise((done) => setTimeout(done, ms));
+    };
+    const a = await admitted(h.pool, id, 2, 30_000, sleep);
+    const b = await admitted(h.pool, id, 2, 30_000, sleep);
+    expect(a).toBeTypeOf('string');
+    expect(b).toBeTypeOf('string');
+    expect(slept).toBe(0);
+    // Two in flight at 2/s: a third is not admitted, and is told so at once rather than after its inline wait (the
+    // window frees only 30 s on).
+    const t0 = Date.now();
+    expect(await admitted(h.pool, id, 2, 30_000, sleep)).toBeUndefined();
+    expect(slept).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(MAX_INLINE_WAIT_MS);
+    // One answered: it counts until now, so WINDOW_MS on its place is free; the other still counts until its bound.
+    await sent(h.pool, id, a!);
+    const { rows } = await h.pool.query<{ until_ms: number[] }>(
+      `SELECT array_agg((extract(epoch FROM v - clock_timestamp()) * 1000)::float8 ORDER BY v) AS until_ms
+       FROM opsflow.endpoint_pacing, unnest(recent) v WHERE endpoint_id = $1`,
+      [id],
+    );
+    expect(rows[0]!.until_ms).toHaveLength(2);
+    expect(rows[0]!.until_ms[0]).toBeLessThanOrEqual(0);
+    expect(rows[0]!.until_ms[1]).toBeGreaterThan(25_000);
+    await new Promise((done) => setTimeout(done, WINDOW_MS + 50));
+    const c = await admitted(h.pool, id, 2, 30_000, sleep);
+    expect(c).toBeTypeOf('string');
+    // b and c in flight: full again. Marking an unknown token answered changes nothing.
+    await sent(h.pool, id, '2000-01-01 00:00:00+00');
+    expect(await admitted(h.pool, id, 2, 30_000, sleep)).toBeUndefined();
+    // Both answered: after the window, two more go at once.
+    await sent(h.pool, id, b!);
+    await sent(h.pool, id, c!);
+    await new Promise((done) => setTimeout(done, WINDOW_MS + 50));
+    slept = 0;
+    expect(await admitted(h.pool, id, 2, 1000, sleep)).toBeTypeOf('string');
+    expect(await admitted(h.pool, id, 2, 1000, sleep)).toBeTypeOf('string');
+    expect(slept).toBe(0);
     expect(r.requests).toHaveLength(0);
   });
 });
