@@ -1,21 +1,25 @@
 /**
  * The audit trail of the API: every mutating request that reached a route with a key (or a console session)
- * leaves one row in the audit log as it ends — the key, the operation (its operationId), the resource, the
- * outcome and status, whether it came through the API or the console, the request id. Refused and denied
- * requests are recorded too: an attempt is part of who did what. Requests without a valid key (401) are not:
- * there is no actor, and they are in the request log.
+ * leaves one row in the audit log — the key, the operation (its operationId), the resource, the outcome and
+ * status, whether it came through the API or the console, the request id. Refused and denied requests are
+ * recorded too: an attempt is part of who did what. Requests without a valid key (401) are not: there is no
+ * actor, and they are in the request log.
  *
- * The row is written after the change, not in its transaction: the routes' services own their transactions, and a
- * row written before them could claim a change that never happened. A row that cannot be written is logged at
- * error level with everything it held (the change itself stands); the answer never waits on it for more than a
- * second, nor at all when it is a 503 (PostgreSQL down: the write would only add its connect timeout).
+ * The row is written ahead: when the request reaches its route, before anything is checked or changed, it goes in
+ * as `pending`; as the request ends it takes its outcome, status and (for a create) the id made. A row that cannot
+ * be written ahead refuses the request (503, nothing changed): no change without a row naming who asked. That
+ * holds for the changes no PostgreSQL transaction could hold with the row — a schedule paused, a deploy or backup
+ * started, a workflow cancelled in Temporal — as much as for rows in opsflow's tables; a row left pending names a
+ * request whose API process died before it answered. The completing write, if it fails, is logged at error level
+ * with what it held (the row stays pending); the answer waits for it a second at most, and not at all on a 503.
  */
 import type { Context, MiddlewareHandler } from 'hono';
-import { recordAudit, type AuditEntry } from '../lib/audit/log.js';
-import type { Pool } from '../lib/db.js';
+import { beginAudit, endAudit, recordAudit, type AuditEntry } from '../lib/audit/log.js';
+import { isPostgresUnavailable, type Pool } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { waitAtMost } from '../lib/wait-at-most.js';
 import { bearerToken } from './auth.js';
+import { errorResponse } from './errors.js';
 import { clientAddress, parseCidrs } from './rate-limit.js';
 import type { AppEnv } from './router.js';
 
@@ -37,6 +41,16 @@ export function auditAs(operationId: string, pathTemplate: string): MiddlewareHa
     const kept = lastParam >= 0 ? segments.slice(0, lastParam + 1) : segments.slice(0, 1);
     const resource = kept.map((s) => (s.startsWith('{') ? (params[s.slice(1, -1)] ?? s) : s.split(':')[0])).join('/');
     c.set('audit', { action: operationId, resource });
+    const begin = c.get('auditBegin');
+    if (begin && !(await begin())) {
+      c.header('Retry-After', '5');
+      return errorResponse(
+        c,
+        503,
+        'unavailable',
+        'the audit log could not be written (PostgreSQL did not answer), so nothing was changed; try again',
+      );
+    }
     await next();
   };
 }
@@ -83,26 +97,56 @@ export function auditWriter(deps: { pool: Pool; log: Logger; trustedProxies: str
 }
 
 export function auditTrail(deps: { pool: Pool; log: Logger; trustedProxies: string[] }): MiddlewareHandler<AppEnv> {
-  const write = auditWriter(deps);
-  return async (c, next) => {
-    await next();
-    if (SAFE_METHODS.has(c.req.method)) return;
-    const audit = c.get('audit');
+  const trusted = parseCidrs(deps.trustedProxies);
+  const actorOf = (c: Context<AppEnv>) => {
     const principal = c.get('principal');
-    if (!audit || !principal) return;
+    return principal && { keyId: principal.keyId, keyName: principal.keyName, tenantId: principal.tenantId };
+  };
+  return async (c, next) => {
+    if (SAFE_METHODS.has(c.req.method)) return next();
+    // Called by the route's auditAs once it knows the operation: true when the row is in (or there is no actor).
+    c.set('auditBegin', async () => {
+      const audit = c.get('audit');
+      const actor = actorOf(c);
+      if (!audit || !actor) return true;
+      try {
+        const id = await beginAudit(deps.pool, {
+          actor,
+          action: audit.action,
+          resource: audit.resource,
+          via: bearerToken(c) ? 'api' : 'console',
+          requestId: c.get('requestId'),
+          address: clientAddress(c, trusted),
+        });
+        c.set('auditRow', id);
+        return true;
+      } catch (err) {
+        deps.log.error({ err, action: audit.action, actor }, 'audit row not written ahead: request refused');
+        // PostgreSQL unreachable: the API's usual 503 for it (with Retry-After); anything else, the audit's own.
+        if (isPostgresUnavailable(err)) throw err;
+        return false;
+      }
+    });
+    await next();
+    const id = c.get('auditRow');
+    const audit = c.get('audit');
+    if (!id || !audit) return;
     const answer = await fromAnswer(c);
     const collection = !audit.resource?.includes('/');
-    const written = write(c, {
-      actor: { keyId: principal.keyId, keyName: principal.keyName, tenantId: principal.tenantId },
-      action: audit.action,
-      resource: collection && answer.id && c.res.status < 300 ? `${audit.resource}/${answer.id}` : audit.resource,
+    const end = {
       status: c.res.status,
-      via: bearerToken(c) ? 'api' : 'console',
+      resource: collection && answer.id && c.res.status < 300 ? `${audit.resource}/${answer.id}` : audit.resource,
       detail: detailOf(answer, collection ? undefined : audit.resource),
+    };
+    const written = endAudit(deps.pool, id, end).catch((err: unknown) => {
+      deps.log.error(
+        { err, audit: { id, action: audit.action, actor: actorOf(c), ...end } },
+        'audit row not completed',
+      );
     });
-    // A dependency that is down (503) must not hold the answer longer: the row is written (or its failure logged)
-    // behind it. Otherwise the answer waits for the row, a second at most, so that who did what is on record when
-    // the caller learns the outcome.
+    // A dependency that is down (503) must not hold the answer longer: the row is completed (or its failure logged)
+    // behind it. Otherwise the answer waits for it, a second at most, so that how it ended is on record when the
+    // caller learns it.
     if (c.res.status === 503) return;
     await waitAtMost(written, AUDIT_WAIT_MS);
   };

@@ -9,6 +9,10 @@ export type AppEnv = {
     principal: Principal | undefined;
     /** The operation a request reached (its operationId) and what it acts on, for the audit log. */
     audit: { action: string; resource: string | null } | undefined;
+    /** Writes the request's audit row ahead (api/audit.ts): false when it could not, and the request is refused. */
+    auditBegin: (() => Promise<boolean>) | undefined;
+    /** The row written ahead, completed as the request ends. */
+    auditRow: string | undefined;
   };
 };
 

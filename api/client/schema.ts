@@ -1839,10 +1839,13 @@ export interface components {
       action: string;
       /** @description What it acted on: endpoints/ep_…, deploys/… */
       resource: string | null;
-      /** @enum {string} */
-      outcome: 'succeeded' | 'refused' | 'denied' | 'failed';
-      /** @description The HTTP status the request was answered with */
-      status: number;
+      /**
+       * @description pending: written before the request changed anything and not completed — its API process died before it answered, so the change may or may not have been made
+       * @enum {string}
+       */
+      outcome: 'pending' | 'succeeded' | 'refused' | 'denied' | 'failed';
+      /** @description The HTTP status the request was answered with (null while pending) */
+      status: number | null;
       /** @enum {string} */
       via: 'api' | 'console';
       /** @description Finds the request in the logs (X-Request-Id) */
@@ -5850,7 +5853,7 @@ export interface operations {
         action?: string;
         /** @description A resource (endpoints/ep_…), or a prefix of one ending in * (endpoints/*) */
         resource?: string;
-        outcome?: 'succeeded' | 'refused' | 'denied' | 'failed';
+        outcome?: 'pending' | 'succeeded' | 'refused' | 'denied' | 'failed';
         since?: string;
         until?: string;
         cursor?: string;

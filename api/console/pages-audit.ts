@@ -9,7 +9,13 @@ import { badge, table, when, type Html, type Tone } from './html.js';
 export const AUDIT_FILTERS = ['actor', 'action', 'resource', 'outcome'] as const;
 export type AuditFilterValues = Partial<Record<(typeof AUDIT_FILTERS)[number], string>>;
 
-const tone: Record<AuditRecord['outcome'], Tone> = { succeeded: 'ok', refused: 'warn', denied: 'bad', failed: 'bad' };
+const tone: Record<AuditRecord['outcome'], Tone> = {
+  pending: 'warn',
+  succeeded: 'ok',
+  refused: 'warn',
+  denied: 'bad',
+  failed: 'bad',
+};
 
 export function auditPage(
   filters: AuditFilterValues,
@@ -50,7 +56,7 @@ export function auditPage(
           <td><code>${r.action}</code></td>
           <td>${r.resource ?? '—'}</td>
           <td>
-            ${badge(tone[r.outcome], `${r.outcome} ${r.status}`)}${r.detail?.error ? html` <span class="muted">${r.detail.error}</span>` : ''}
+            ${badge(tone[r.outcome], r.status === null ? r.outcome : `${r.outcome} ${r.status}`)}${r.detail?.error ? html` <span class="muted">${r.detail.error}</span>` : ''}
           </td>
           <td>${r.via}${r.address ? html` <span class="muted">${r.address}</span>` : ''}</td>
           <td class="muted">${r.requestId}</td>

@@ -136,7 +136,7 @@ export function adminCommands(program: Command): void {
     .option('--actor <keyId>', 'only this key')
     .option('--action <operation>', 'only this operation, e.g. createEndpoint, revokeApiKey, consoleLogin')
     .option('--resource <resource>', 'only this resource (endpoints/ep_…), or a prefix ending in * (endpoints/*)')
-    .option('--outcome <outcome>', 'succeeded, refused, denied or failed')
+    .option('--outcome <outcome>', 'succeeded, refused, denied, failed or pending (written ahead, never completed)')
     .option('--since <time>', 'an ISO time: from then on')
     .option('--until <time>', 'an ISO time: before then')
     .option('--limit <n>', 'rows (1-200)', '50')
@@ -172,7 +172,7 @@ export function adminCommands(program: Command): void {
             r.actor ? `${r.actor.keyName} (${r.actor.keyId})` : null,
             r.action,
             r.resource,
-            `${r.outcome} ${r.status}${r.detail?.error ? ` ${r.detail.error}` : ''}`,
+            `${r.outcome}${r.status === null ? '' : ` ${r.status}`}${r.detail?.error ? ` ${r.detail.error}` : ''}`,
             r.via,
             r.requestId,
           ]),

@@ -1,13 +1,15 @@
 /**
- * The audit log: one row per mutating API request and per console login or logout (db/migrations/019). Written by
- * the API as each request ends (api/audit.ts), read newest first in keyset pages, pruned after AUDIT_RETENTION
- * (lib/system-check/retention.ts). Every statement on `opsflow.audit_log` is here.
+ * The audit log: one row per mutating API request and per console login or logout (db/migrations/019). A request's
+ * row is written ahead, 'pending', before its route changes anything, and completed with its outcome as it ends
+ * (api/audit.ts, db/migrations/031); a login's is written once. Read newest first in keyset pages, pruned after
+ * AUDIT_RETENTION (lib/system-check/retention.ts). Every statement on `opsflow.audit_log` is here.
  */
 import type { Queryable } from '../db.js';
 import { newId } from '../ids.js';
 import { page, type CursorKey } from '../pagination.js';
 
-export const AUDIT_OUTCOMES = ['succeeded', 'refused', 'denied', 'failed'] as const;
+/** `pending`: written ahead and not (yet) completed — a row that stays so names a request whose process died. */
+export const AUDIT_OUTCOMES = ['pending', 'succeeded', 'refused', 'denied', 'failed'] as const;
 export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
 export interface AuditEntry {
@@ -28,7 +30,8 @@ export interface AuditRecord {
   action: string;
   resource: string | null;
   outcome: AuditOutcome;
-  status: number;
+  /** Null while pending. */
+  status: number | null;
   via: 'api' | 'console';
   requestId: string;
   address: string | null;
@@ -44,7 +47,7 @@ interface AuditRow {
   action: string;
   resource: string | null;
   outcome: AuditOutcome;
-  status: number;
+  status: number | null;
   via: 'api' | 'console';
   request_id: string;
   address: string | null;
@@ -59,28 +62,50 @@ export function outcomeOf(status: number): AuditOutcome {
   return 'succeeded';
 }
 
+const INSERT = `INSERT INTO opsflow.audit_log
+  (id, actor_key_id, actor_name, tenant_id, action, resource, outcome, status, via, request_id, address, detail)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
+
+const insertValues = (id: string, e: Omit<AuditEntry, 'status'>, status: number | null) => [
+  id,
+  e.actor?.keyId ?? null,
+  e.actor?.keyName ?? null,
+  e.actor?.tenantId ?? null,
+  e.action,
+  e.resource,
+  status === null ? 'pending' : outcomeOf(status),
+  status,
+  e.via,
+  e.requestId,
+  e.address,
+  e.detail ?? null,
+];
+
+/** One finished row (a console login or logout). */
 export async function recordAudit(db: Queryable, e: AuditEntry): Promise<string> {
   const id = newId('aud');
-  await db.query(
-    `INSERT INTO opsflow.audit_log
-       (id, actor_key_id, actor_name, tenant_id, action, resource, outcome, status, via, request_id, address, detail)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-    [
-      id,
-      e.actor?.keyId ?? null,
-      e.actor?.keyName ?? null,
-      e.actor?.tenantId ?? null,
-      e.action,
-      e.resource,
-      outcomeOf(e.status),
-      e.status,
-      e.via,
-      e.requestId,
-      e.address,
-      e.detail ?? null,
-    ],
-  );
+  await db.query(INSERT, insertValues(id, e, e.status));
   return id;
+}
+
+/** A request's row, written before it changes anything: pending, no status. */
+export async function beginAudit(db: Queryable, e: Omit<AuditEntry, 'status'>): Promise<string> {
+  const id = newId('aud');
+  await db.query(INSERT, insertValues(id, e, null));
+  return id;
+}
+
+/** Completes a pending row with how its request ended (a create names the id it made in `resource`). */
+export async function endAudit(
+  db: Queryable,
+  id: string,
+  end: { status: number; resource: string | null; detail?: Record<string, string> },
+): Promise<void> {
+  await db.query(
+    `UPDATE opsflow.audit_log SET outcome = $2, status = $3, resource = $4, detail = $5
+     WHERE id = $1 AND outcome = 'pending'`,
+    [id, outcomeOf(end.status), end.status, end.resource, end.detail ?? null],
+  );
 }
 
 export interface AuditFilters {

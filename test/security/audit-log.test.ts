@@ -2,7 +2,8 @@
  * Trust: who did what is recorded for every change. Each mutating route (all of them, walked from the OpenAPI
  * document) leaves exactly one audit row naming the key, the operation, the outcome and the request id — refused
  * and denied attempts too; a request without a valid key leaves none. Successful changes name their resource
- * (a create, the id it made); console logins, logouts and writes are recorded as the console's. GET /v1/audit
+ * (a create, the id it made); console logins, logouts and writes are recorded as the console's. Rows are written
+ * ahead of the change: a request whose row cannot be written changes nothing, one not completed stays pending. GET /v1/audit
  * filters and pages them behind `audit:read`; the Audit page shows them. Real API (app.request), real PostgreSQL
  * (a database of this file's own), real Temporal (the shared dev server).
  */
@@ -21,7 +22,7 @@ interface Row {
   action: string;
   resource: string | null;
   outcome: string;
-  status: number;
+  status: number | null;
   via: string;
   detail: Record<string, string> | null;
 }
@@ -137,6 +138,81 @@ describe('security: the audit log', () => {
     // Reads are not changes.
     const read = await app.request('/v1/endpoints', { headers: bearer() });
     expect(await rowsOf(read.headers.get('x-request-id'))).toEqual([]);
+  });
+
+  it('written ahead: the row is in before the change; no row, no change; a row not completed stays pending', async () => {
+    // A trigger on the endpoints table stands in for "the change": it refuses an insert that no pending
+    // createEndpoint row precedes, so the create succeeds only if its row was committed before it.
+    await h.pool.query(`CREATE FUNCTION opsflow.test_audit_first() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NOT EXISTS (SELECT 1 FROM opsflow.audit_log WHERE action = 'createEndpoint' AND outcome = 'pending') THEN
+          RAISE EXCEPTION 'no pending audit row before the change';
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await h.pool.query(`CREATE TRIGGER test_audit_first BEFORE INSERT ON opsflow.webhook_endpoints
+      FOR EACH ROW EXECUTE FUNCTION opsflow.test_audit_first()`);
+    const create = () =>
+      app.request('/v1/endpoints', {
+        method: 'POST',
+        headers: authHeaders(),
+        body: JSON.stringify({ url: 'http://127.0.0.1:9/ahead', eventTypes: ['invoice.paid'] }),
+      });
+    const endpoints = async () =>
+      (await h.pool.query(`SELECT id FROM opsflow.webhook_endpoints WHERE url_origin LIKE '%127.0.0.1:9%'`)).rows
+        .length;
+    try {
+      const before = await endpoints();
+      const made = await create();
+      expect(made.status).toBe(201);
+      const { id } = (await made.json()) as { id: string };
+      expect(await rowsOf(made.headers.get('x-request-id'))).toEqual([
+        expect.objectContaining({ action: 'createEndpoint', resource: `endpoints/${id}`, outcome: 'succeeded' }),
+      ]);
+      expect(await endpoints()).toBe(before + 1);
+
+      // The row cannot be written: the request is refused before anything changes.
+      await h.pool.query(`CREATE FUNCTION opsflow.test_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'audit log unavailable'; END $$`);
+      await h.pool.query(`CREATE TRIGGER test_audit_refuse BEFORE INSERT ON opsflow.audit_log
+        FOR EACH ROW EXECUTE FUNCTION opsflow.test_audit_refuse()`);
+      const refused = await create();
+      expect(refused.status).toBe(503);
+      const body = (await refused.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('unavailable');
+      expect(body.error.message).toMatch(/audit log/);
+      expect(await endpoints()).toBe(before + 1);
+      const deleted = await app.request(`/v1/endpoints/${id}`, { method: 'DELETE', headers: bearer() });
+      expect(deleted.status).toBe(503);
+      const still = await h.pool.query<{ deleted_at: Date | null }>(
+        'SELECT deleted_at FROM opsflow.webhook_endpoints WHERE id = $1',
+        [id],
+      );
+      expect(still.rows[0]!.deleted_at).toBeNull();
+      await h.pool.query('DROP TRIGGER test_audit_refuse ON opsflow.audit_log');
+
+      // Written ahead but not completed (the API died, or PostgreSQL went away as it answered): the row stays
+      // pending, with no status, and GET /v1/audit?outcome=pending finds it.
+      await h.pool.query(`CREATE TRIGGER test_audit_refuse BEFORE UPDATE ON opsflow.audit_log
+        FOR EACH ROW EXECUTE FUNCTION opsflow.test_audit_refuse()`);
+      const rotated = await app.request(`/v1/endpoints/${id}/rotate-secret`, { method: 'POST', headers: bearer() });
+      expect(rotated.status).toBe(200);
+      const requestId = rotated.headers.get('x-request-id');
+      expect(await rowsOf(requestId)).toEqual([
+        expect.objectContaining({ action: 'rotateEndpointSecret', outcome: 'pending', status: null }),
+      ]);
+      await h.pool.query('DROP TRIGGER test_audit_refuse ON opsflow.audit_log');
+      const pending = await admin()<{ items: { requestId: string; outcome: string; status: number | null }[] }>(
+        'GET',
+        '/v1/audit?outcome=pending',
+      );
+      expect(pending.status).toBe(200);
+      expect(pending.body.items).toEqual([expect.objectContaining({ requestId, outcome: 'pending', status: null })]);
+    } finally {
+      await h.pool.query('DROP TRIGGER IF EXISTS test_audit_first ON opsflow.webhook_endpoints');
+      await h.pool.query('DROP TRIGGER IF EXISTS test_audit_refuse ON opsflow.audit_log');
+      await h.pool.query('DROP FUNCTION IF EXISTS opsflow.test_audit_first(), opsflow.test_audit_refuse()');
+    }
   });
 
   it('console logins (failed ones too), writes and logouts are the console’s rows', async () => {

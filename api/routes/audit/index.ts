@@ -22,8 +22,15 @@ export const AuditRecord = z
       .openapi({ description: 'The key that acted (null: a console login that matched no key)' }),
     action: z.string().openapi({ description: 'The operation (its operationId), or consoleLogin / consoleLogout' }),
     resource: z.string().nullable().openapi({ description: 'What it acted on: endpoints/ep_…, deploys/…' }),
-    outcome: z.enum(AUDIT_OUTCOMES),
-    status: z.number().int().openapi({ description: 'The HTTP status the request was answered with' }),
+    outcome: z.enum(AUDIT_OUTCOMES).openapi({
+      description:
+        'pending: written before the request changed anything and not completed — its API process died before it answered, so the change may or may not have been made',
+    }),
+    status: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: 'The HTTP status the request was answered with (null while pending)' }),
     via: z.enum(['api', 'console']),
     requestId: z.string().openapi({ description: 'Finds the request in the logs (X-Request-Id)' }),
     address: z.string().nullable(),
