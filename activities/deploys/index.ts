@@ -143,6 +143,8 @@ export const createDeployActivities = (deps: Deps) => {
       version?: string;
       bump?: Bump;
       skipBackup?: boolean;
+      /** The deploy overrides a freeze window: it needs an approval even where the target asks none. */
+      freezeOverride?: { window: string; until: string; reason: string };
     }): Promise<DeployPlan> {
       const t = declared(input.target);
       const previous = await currentVersion(t);
@@ -172,9 +174,16 @@ export const createDeployActivities = (deps: Deps) => {
       if (!DEPLOY_VERSION.test(version)) throw planError(`invalid version ${version.slice(0, 200)}`);
       const deploy = input.kind === 'deploy';
       const backupDatabase = deploy && !input.skipBackup ? (t.backupDatabase ?? null) : null;
-      const requiresApproval = deploy && t.requiresApproval;
+      const override = deploy ? input.freezeOverride : undefined;
+      const requiresApproval = deploy && (t.requiresApproval || override !== undefined);
       const steps = [
-        ...(requiresApproval ? [`wait up to ${t.approvalTimeoutSec} s for approval`] : []),
+        ...(override
+          ? [
+              `wait up to ${t.approvalTimeoutSec} s for another key's approval: overrides freeze window ${override.window} (until ${override.until}): ${override.reason}`,
+            ]
+          : requiresApproval
+            ? [`wait up to ${t.approvalTimeoutSec} s for approval`]
+            : []),
         ...(backupDatabase ? [`back up ${backupDatabase} (verified) first`] : []),
         command === 'rollback'
           ? `run the rollback command (VERSION=${previous}, PREVIOUS_VERSION=${version})`

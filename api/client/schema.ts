@@ -680,7 +680,7 @@ export interface paths {
     get: operations['listDeploys'];
     put?: never;
     /**
-     * Deploy a version (or bump major/minor/patch); dryRun returns the plan and changes nothing
+     * Deploy a version (or bump major/minor/patch); dryRun returns the plan and changes nothing. In a freeze window: 422 naming it and its end, unless overrideFreeze
      * @description Requires the scope `deploys:run`.
      */
     post: operations['startDeploy'];
@@ -1578,6 +1578,14 @@ export interface components {
       watchWindowSec: number;
       approvalTimeoutSec: number;
       backupDatabase: string | null;
+      /** @description The IANA time zone of its freeze windows */
+      timeZone: string;
+      freezeWindows: components['schemas']['FreezeWindow'][];
+      /** @description The freeze deploys are in now and when it ends; null when they may go */
+      frozen: {
+        window: string;
+        until: string;
+      } | null;
     };
     DeployHealthCheck: {
       url: string;
@@ -1589,6 +1597,12 @@ export interface components {
       expectStatus: number;
       expectVersion?: string;
       requestTimeoutSec: number;
+    };
+    FreezeWindow: {
+      name?: string;
+      /** @description "Fri 16:00" (weekly) or "22:00" (daily), in the target's time zone */
+      start: string;
+      end: string;
     };
     DeployDryRun: {
       /** @enum {boolean} */
@@ -1620,6 +1634,8 @@ export interface components {
         watchWindowSec: number;
         approvalTimeoutSec: number;
         backupDatabase?: string;
+        timeZone?: string;
+        freezeWindows?: components['schemas']['FreezeWindow'][];
       };
       targetsDigest?: string;
     };
@@ -1651,6 +1667,7 @@ export interface components {
       backupId: string | null;
       /** @description The requester asked to skip the pre-deploy backup */
       skipBackup: boolean;
+      freezeOverride: components['schemas']['FreezeOverride'];
       /** Format: date-time */
       startedAt: string;
       /** Format: date-time */
@@ -1673,6 +1690,12 @@ export interface components {
       comment?: string;
       reason?: string;
       approved: boolean;
+    } | null;
+    /** @description Started during a freeze window with an override: the window, when it ends and the reason */
+    FreezeOverride: {
+      window: string;
+      until: string;
+      reason: string;
     } | null;
     DeployTimelineEntry: {
       step: string;
@@ -4919,6 +4942,10 @@ export interface operations {
            * @default false
            */
           skipBackup?: boolean;
+          /** @description Deploy during one of the target's freeze windows anyway: the deploy then waits for another key's approval (four-eyes), which sees the reason. Outside a freeze it changes nothing */
+          overrideFreeze?: {
+            reason: string;
+          };
         };
       };
     };

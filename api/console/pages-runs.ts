@@ -129,7 +129,7 @@ export function deploysPage(ctx: PageContext, d: { recent: DeployTimelineRow[]; 
             <td>${p.previous_version ?? '—'} → ${p.version ?? '—'}</td>
             <td>${p.requested_by ?? '—'}</td>
             <td>
-              ${p.reason ?? ''}${p.skip_backup ? html`<div class="state warn" data-skip-backup>no pre-deploy backup: the requester skipped it</div>` : ''}
+              ${p.reason ?? ''}${p.skip_backup ? html`<div class="state warn" data-skip-backup>no pre-deploy backup: the requester skipped it</div>` : ''}${p.freeze_override ? html`<div class="state warn" data-freeze-override>overrides freeze ${p.freeze_override.window} (until ${when(p.freeze_override.until)}): ${p.freeze_override.reason}</div>` : ''}
             </td>
             <td>
               ${action(ctx, {

@@ -25,7 +25,11 @@ export function deployCommands(program: Command): void {
       .option('-v, --version <version>', 'the version to deploy')
       .option('-t, --bump <part>', 'bump the current version instead: major, minor or patch')
       .option('--dry-run', 'show the plan; change nothing')
-      .option('--skip-backup', 'no pre-deploy backup'),
+      .option('--skip-backup', 'no pre-deploy backup')
+      .option(
+        '--override-freeze <reason>',
+        "deploy during a freeze window anyway: another key's approval is then needed",
+      ),
   )
     .addHelpText(
       'after',
@@ -33,14 +37,21 @@ export function deployCommands(program: Command): void {
 Examples:
   opsflow deploy web -v 2.0.0
   opsflow deploy web -t minor --dry-run
-  opsflow deploy web -v "$TAG" --timeout 30m      # in CI: exits non-zero when the deploy rolls back`,
+  opsflow deploy web -v "$TAG" --timeout 30m      # in CI: exits non-zero when the deploy rolls back
+  opsflow deploy web -v 2.0.1 --override-freeze "hotfix for the checkout outage"`,
     )
     .action(
       run(
         async (
           ctx,
           target: string,
-          o: FollowFlags & { version?: string; bump?: string; dryRun?: boolean; skipBackup?: boolean },
+          o: FollowFlags & {
+            version?: string;
+            bump?: string;
+            dryRun?: boolean;
+            skipBackup?: boolean;
+            overrideFreeze?: string;
+          },
         ) => {
           if ((o.version === undefined) === (o.bump === undefined))
             throw usage('give exactly one of -v VERSION and -t major|minor|patch');
@@ -52,6 +63,7 @@ Examples:
             ...(o.version !== undefined ? { version: o.version } : { bump: o.bump as 'major' | 'minor' | 'patch' }),
             dryRun: o.dryRun === true,
             skipBackup: o.skipBackup === true,
+            ...(o.overrideFreeze !== undefined ? { overrideFreeze: { reason: o.overrideFreeze } } : {}),
           };
           const answer = await call(ctx.url, ctx.api.POST('/v1/deploys', { body }));
           if ('plan' in answer) {
@@ -143,13 +155,14 @@ Examples:
           ctx.out.emit(answer);
           table(
             ctx.out,
-            ['TARGET', 'ENVIRONMENT', 'APPROVAL', 'BACKUP FIRST', 'HEALTH'],
+            ['TARGET', 'ENVIRONMENT', 'APPROVAL', 'BACKUP FIRST', 'HEALTH', 'FROZEN'],
             answer.items.map((t) => [
               t.name,
               t.environment,
               t.requiresApproval ? 'required' : 'no',
               t.backupDatabase,
               t.health.url,
+              t.frozen ? `${t.frozen.window} until ${t.frozen.until}` : t.freezeWindows.length > 0 ? 'no' : null,
             ]),
           );
           return;

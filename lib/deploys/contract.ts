@@ -42,12 +42,21 @@ export interface DeployInput {
   bump?: Bump;
   dryRun?: boolean;
   skipBackup?: boolean;
+  /** Started during a freeze window with an override: the run then needs another key's approval. */
+  freezeOverride?: FreezeOverride;
   /** The key that asked (runs started before scoped keys carry only `requestedBy`, a key id). */
   requester?: Actor;
   requestedBy?: string;
   reason?: string;
   /** Set by the deploy itself when its watch window continues as new; never by a caller. */
   resume?: DeployResume;
+}
+
+/** A deploy during a freeze window, asked for anyway: which window, until when, and why. */
+export interface FreezeOverride {
+  window: string;
+  until: string;
+  reason: string;
 }
 
 export interface DeployPlan {
@@ -157,10 +166,12 @@ export const rejectUpdate = defineUpdate<Decision, [{ by: string; byKeyId?: stri
 
 /** Four-eyes: who asked for a deploy may not approve it, unless the target allows it. */
 export function selfApprovalRefused(
-  input: Pick<DeployInput, 'requester'>,
+  input: Pick<DeployInput, 'requester' | 'freezeOverride'>,
   target: { allowSelfApproval?: boolean },
   byKeyId: string | undefined,
 ): string | undefined {
-  if (target.allowSelfApproval || !input.requester || byKeyId !== input.requester.keyId) return undefined;
+  if (!input.requester || byKeyId !== input.requester.keyId) return undefined;
+  // A freeze override is never its requester's to approve, whatever the target allows.
+  if (target.allowSelfApproval && !input.freezeOverride) return undefined;
   return `the key that requested this deploy (${input.requester.keyName}) cannot approve it: another key must (four-eyes)`;
 }

@@ -11,6 +11,7 @@ import type {
   DeployInput,
   DeployResult,
   DeployStatus,
+  FreezeOverride,
   HealthSample,
   TimelineEntry,
 } from './contract.js';
@@ -31,6 +32,7 @@ export interface DeployRow {
   decision: Decision | null;
   backup_id: string | null;
   skip_backup: boolean;
+  freeze_override: FreezeOverride | null;
   started_at: Date;
   finished_at: Date | null;
   timeline: TimelineEntry[];
@@ -56,6 +58,8 @@ export interface DeployView {
   backupId: string | null;
   /** The requester asked to skip the pre-deploy backup (an approver sees it before approving). */
   skipBackup: boolean;
+  /** Started during a freeze window with an override: the window, its end and the reason (the approver sees it). */
+  freezeOverride: FreezeOverride | null;
   startedAt: string;
   finishedAt: string | null;
   timeline: TimelineEntry[];
@@ -79,6 +83,7 @@ export const deployView = (r: DeployRow): DeployView => ({
   decision: r.decision,
   backupId: r.backup_id,
   skipBackup: r.skip_backup,
+  freezeOverride: r.freeze_override ?? null,
   startedAt: r.started_at.toISOString(),
   finishedAt: r.finished_at?.toISOString() ?? null,
   timeline: r.timeline,
@@ -110,9 +115,9 @@ export async function insertStartedDeploy(
 ): Promise<void> {
   await pool.query(
     `INSERT INTO opsflow.deploys (id, workflow_id, run_id, target, environment, kind, status, version, requested_by,
-       requested_by_key, reason, skip_backup, started_at)
-     VALUES ($1, $2, $3, $4, $5, $6, 'planning', $7, $8, $9, $10, $11, now())
-     ON CONFLICT (id) DO UPDATE SET skip_backup = EXCLUDED.skip_backup`,
+       requested_by_key, reason, skip_backup, freeze_override, started_at)
+     VALUES ($1, $2, $3, $4, $5, $6, 'planning', $7, $8, $9, $10, $11, $12, now())
+     ON CONFLICT (id) DO UPDATE SET skip_backup = EXCLUDED.skip_backup, freeze_override = EXCLUDED.freeze_override`,
     [
       d.input.id,
       d.workflowId,
@@ -125,6 +130,7 @@ export async function insertStartedDeploy(
       d.input.requester?.keyId ?? null,
       d.input.reason ?? null,
       d.input.skipBackup === true,
+      d.input.freezeOverride ?? null,
     ],
   );
 }
@@ -229,6 +235,7 @@ const TIMELINE_COLUMNS = [
   'reason',
   'decision',
   'skip_backup',
+  'freeze_override',
   'started_at',
   'finished_at',
   'samples',

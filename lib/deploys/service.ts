@@ -46,6 +46,7 @@ import {
   type DeployRow,
   type DeployView,
 } from './rows.js';
+import { activeFreeze, type FreezeWindow } from './freeze.js';
 import { targetsDigest, type DeployTarget } from './targets.js';
 
 export class DeployError extends ServiceError {}
@@ -70,6 +71,10 @@ export interface DeployTargetView {
   health: DeployTarget['health'];
   watchWindowSec: number;
   approvalTimeoutSec: number;
+  timeZone: string;
+  freezeWindows: FreezeWindow[];
+  /** The freeze deploys are in now, and when it ends; null when they may go. */
+  frozen: { window: string; until: string } | null;
 }
 
 export const targetView = (t: DeployTarget): DeployTargetView => ({
@@ -83,7 +88,15 @@ export const targetView = (t: DeployTarget): DeployTargetView => ({
   health: t.health,
   watchWindowSec: t.watchWindowSec,
   approvalTimeoutSec: t.approvalTimeoutSec,
+  timeZone: t.timeZone,
+  freezeWindows: t.freezeWindows,
+  frozen: frozenView(t, new Date()),
 });
+
+function frozenView(t: DeployTarget, at: Date): DeployTargetView['frozen'] {
+  const f = activeFreeze(t, at);
+  return f ? { window: f.window, until: f.until.toISOString() } : null;
+}
 
 /** How long a start waits for a finished deploy's workflow to close (it sends its report first). */
 const RECORDED_RUN_WAIT_MS = 30_000;
@@ -240,10 +253,28 @@ export function createDeployService(deps: DeployServiceDeps) {
 
     /** A deploy of a version (or a bump): started, or with `dryRun` its plan and nothing changed. */
     async deploy(
-      req: { target: string; version?: string; bump?: Bump; dryRun: boolean; skipBackup: boolean },
+      req: {
+        target: string;
+        version?: string;
+        bump?: Bump;
+        dryRun: boolean;
+        skipBackup: boolean;
+        overrideFreeze?: { reason: string };
+      },
       requester: Actor & { scopes: ReadonlySet<Scope> },
     ): Promise<{ id: string } | { dryRun: true; plan: DeployPlan }> {
       const target = declared(req.target);
+      // A freeze refuses deploys (dry runs too: they say what would happen); an override with a reason goes to an
+      // approver instead, four-eyes, whatever the target's own approval settings. Rollbacks are never frozen.
+      const now = new Date();
+      const freeze = activeFreeze(target, now);
+      if (freeze && !req.overrideFreeze) {
+        throw new DeployError(
+          'unprocessable',
+          `${target.name} is frozen: window ${freeze.describe} until ${freeze.until.toISOString()}; deploy after it, or give overrideFreeze {"reason": "…"} for another key's approval`,
+          [{ path: 'overrideFreeze', message: `frozen until ${freeze.until.toISOString()} (${freeze.window})` }],
+        );
+      }
       // Skipping the safety net of a guarded target is an approver's call, and the approver is shown it.
       if (req.skipBackup && target.requiresApproval && !requester.scopes.has('deploys:approve')) {
         throw new DeployError(
@@ -256,7 +287,6 @@ export function createDeployService(deps: DeployServiceDeps) {
       if ((req.version === undefined) === (req.bump === undefined)) {
         throw new DeployError('unprocessable', 'give exactly one of version and bump');
       }
-      const now = new Date();
       const input = inputFor(target, {
         id: deployCatalogId(target.name, now),
         kind: 'deploy',
@@ -264,6 +294,15 @@ export function createDeployService(deps: DeployServiceDeps) {
         bump: req.bump,
         skipBackup: req.skipBackup,
         requester: { keyId: requester.keyId, keyName: requester.keyName },
+        ...(freeze && req.overrideFreeze
+          ? {
+              freezeOverride: {
+                window: freeze.window,
+                until: freeze.until.toISOString(),
+                reason: req.overrideFreeze.reason.trim(),
+              },
+            }
+          : {}),
       });
       if (req.dryRun) return { dryRun: true, plan: await plan(target, input, now) };
       return { id: await start(target, input) };
@@ -300,7 +339,8 @@ export function createDeployService(deps: DeployServiceDeps) {
     ): Promise<Decision> {
       const row = await rowOrNotFound(id);
       const target = targets.get(row.target);
-      if (d.approve && row.requested_by_key === actor.keyId && !target?.allowSelfApproval) {
+      // A freeze override is never its requester's to approve, whatever the target allows.
+      if (d.approve && row.requested_by_key === actor.keyId && (!target?.allowSelfApproval || row.freeze_override)) {
         throw new DeployError(
           'forbidden',
           `the key that requested deploy ${id} (${actor.keyName}) cannot approve it: another key with deploys:approve must (four-eyes)`,

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { freezeWindowSchema, timeZoneSchema } from './freeze.js';
 
 /** The most samples one health gate may take (timeoutSec / intervalSec). */
 export const MAX_GATE_SAMPLES = 1500;
@@ -62,6 +63,10 @@ export const deployTargetSchema = z
     health: healthSchema,
     watchWindowSec: seconds(0, 24 * 3600).default(0),
     approvalTimeoutSec: seconds(1, 30 * 24 * 3600).default(24 * 3600),
+    /** The IANA zone the freeze windows are in. */
+    timeZone: timeZoneSchema.default('UTC'),
+    /** Deploys are refused in these (an override with a reason needs an approver); rollbacks never are. */
+    freezeWindows: z.array(freezeWindowSchema).max(50).default([]),
   })
   .strict()
   .transform((t) => ({ ...t, requiresApproval: t.requiresApproval ?? t.environment === 'production' }));

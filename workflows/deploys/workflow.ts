@@ -191,6 +191,8 @@ async function plan(run: Run): Promise<DeployPlan> {
     version: input.version,
     bump: input.bump,
     skipBackup: input.skipBackup,
+    // Only when there is one: older runs' plan input stays as it was.
+    ...(input.freezeOverride ? { freezeOverride: input.freezeOverride } : {}),
   });
   run.t = planned.settings ?? run.t;
   if (!run.t) {

@@ -41,12 +41,40 @@ const targetFields = {
   approvalTimeoutSec: z.number().int(),
 };
 
+const FreezeWindow = z
+  .object({
+    name: z.string().optional(),
+    start: z.string().openapi({ description: '"Fri 16:00" (weekly) or "22:00" (daily), in the target\'s time zone' }),
+    end: z.string(),
+  })
+  .openapi('FreezeWindow');
+
 export const DeployTarget = z
-  .object({ ...targetFields, backupDatabase: z.string().nullable() })
+  .object({
+    ...targetFields,
+    backupDatabase: z.string().nullable(),
+    timeZone: z.string().openapi({ description: 'The IANA time zone of its freeze windows' }),
+    freezeWindows: z.array(FreezeWindow),
+    frozen: z
+      .object({ window: z.string(), until: z.string() })
+      .nullable()
+      .openapi({ description: 'The freeze deploys are in now and when it ends; null when they may go' }),
+  })
   .openapi('DeployTarget');
 
-/** The worker's settings for a target, as a plan records them. */
-const TargetSettings = z.object({ ...targetFields, backupDatabase: z.string().optional() });
+/** The worker's settings for a target, as a plan records them (plans from before freezes lack those). */
+const TargetSettings = z.object({
+  ...targetFields,
+  backupDatabase: z.string().optional(),
+  timeZone: z.string().optional(),
+  freezeWindows: z.array(FreezeWindow).optional(),
+});
+
+export const FreezeOverride = z
+  .object({ window: z.string(), until: z.string(), reason: z.string() })
+  .openapi('FreezeOverride', {
+    description: 'Started during a freeze window with an override: the window, when it ends and the reason',
+  });
 
 const HealthSample = z
   .object({
@@ -125,6 +153,7 @@ export const Deploy = z
     decision: Decision.nullable(),
     backupId: z.string().nullable(),
     skipBackup: z.boolean().openapi({ description: 'The requester asked to skip the pre-deploy backup' }),
+    freezeOverride: FreezeOverride.nullable(),
     startedAt: z.iso.datetime(),
     finishedAt: z.iso.datetime().nullable(),
     timeline: z.array(TimelineEntry),

@@ -28,7 +28,8 @@ export function deployTargetRoutes(deploys: DeployService) {
       method: 'post',
       path: '/deploys',
       operationId: 'startDeploy',
-      summary: 'Deploy a version (or bump major/minor/patch); dryRun returns the plan and changes nothing',
+      summary:
+        'Deploy a version (or bump major/minor/patch); dryRun returns the plan and changes nothing. In a freeze window: 422 naming it and its end, unless overrideFreeze',
       request: {
         body: {
           required: true,
@@ -43,6 +44,14 @@ export function deployTargetRoutes(deploys: DeployService) {
                   description:
                     'Deploy without the pre-deploy backup; on a target that requires approval, needs deploys:approve too (and the approver sees it)',
                 }),
+                overrideFreeze: z
+                  .object({ reason: z.string().trim().min(1).max(1000) })
+                  .strict()
+                  .optional()
+                  .openapi({
+                    description:
+                      "Deploy during one of the target's freeze windows anyway: the deploy then waits for another key's approval (four-eyes), which sees the reason. Outside a freeze it changes nothing",
+                  }),
               })
               .strict(),
           ),
