@@ -86,11 +86,16 @@ describe('opsflow CLI against the real stack', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-cli-'));
-    for (const n of ['web', 'prod']) ports[n] = await freePort();
+    for (const n of ['web', 'prod', 'web-live']) ports[n] = await freePort();
     await writeFile(
       path.join(dir, 'targets.json'),
       JSON.stringify({
-        targets: [target('web'), target('prod', { environment: 'production', approvalTimeoutSec: 600 })],
+        targets: [
+          target('web'),
+          target('prod', { environment: 'production', approvalTimeoutSec: 600 }),
+          // Takes web's versions once they succeeded there (no soak here).
+          target('web-live', { promotesFrom: 'web', watchWindowSec: 0 }),
+        ],
       }),
     );
     await recreateDatabase(stateDb);
@@ -265,6 +270,20 @@ describe('opsflow CLI against the real stack', () => {
       'rolled_back',
       'succeeded',
     ]);
+
+    // Promotion: web runs 1.0.0 again (1.1.0-bad500 rolled back), and web-live takes it; web promotes from nothing.
+    const targets = await cli(['deploys', '--targets']);
+    expect(targets.stdout).toMatch(/web-live .*web 1\.0\.0 \(good\) → —/);
+    const refused = await cli(['promote', 'web']);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/web promotes from no target \(promotesFrom is not set\)/);
+    const unstaged = await cli(['deploy', 'web-live', '-v', '1.1.0-bad500']);
+    expect(unstaged.code).toBe(3);
+    expect(unstaged.stderr).toMatch(/has not; deploy it to web first/);
+    const promoted = await cli(['promote', 'web-live']);
+    expect(promoted.code, promoted.stdout + promoted.stderr).toBe(0);
+    expect(promoted.stdout).toMatch(/promotion deploy:web-live:\S+ started/);
+    expect(promoted.stdout).toMatch(/✔ deploy of web-live 1\.0\.0 succeeded/);
   });
 
   it('a production deploy waits for approval by another key, made with `keys create`, and then succeeds', async () => {

@@ -690,6 +690,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/deploy-targets/{name}/promote': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Deploy the version the target's source (promotesFrom) runs now, once it succeeded and soaked there; then the usual freeze, approval, backup and gate. 422 when it is not promotable, naming why
+     * @description Requires the scope `deploys:run`.
+     */
+    post: operations['promoteDeployTarget'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/deploy-targets/{name}/rollback': {
     parameters: {
       query?: never;
@@ -1586,6 +1606,10 @@ export interface components {
         window: string;
         until: string;
       } | null;
+      /** @description Versions come from this target, once they succeeded and soaked there */
+      promotesFrom: string | null;
+      soakSec: number;
+      promotion: components['schemas']['Promotion'];
     };
     DeployHealthCheck: {
       url: string;
@@ -1604,6 +1628,20 @@ export interface components {
       start: string;
       end: string;
     };
+    /** @description The pipeline, source → this target (null: promotesFrom is not set) */
+    Promotion: {
+      from: string;
+      /** @description The version the source runs now and whether it may be promoted */
+      candidate: {
+        version: string;
+        /** @enum {string} */
+        state: 'good' | 'soaking' | 'rolled_back' | 'never';
+        /** @description good: promotable since; soaking: until; rolled_back: when */
+        at: string | null;
+      } | null;
+      /** @description The version this target runs now */
+      current: string | null;
+    } | null;
     DeployDryRun: {
       /** @enum {boolean} */
       dryRun: true;
@@ -1636,6 +1674,8 @@ export interface components {
         backupDatabase?: string;
         timeZone?: string;
         freezeWindows?: components['schemas']['FreezeWindow'][];
+        promotesFrom?: string;
+        soakSec?: number;
       };
       targetsDigest?: string;
     };
@@ -4935,6 +4975,100 @@ export interface operations {
           version?: string;
           /** @enum {string} */
           bump?: 'major' | 'minor' | 'patch';
+          /** @default false */
+          dryRun?: boolean;
+          /**
+           * @description Deploy without the pre-deploy backup; on a target that requires approval, needs deploys:approve too (and the approver sees it)
+           * @default false
+           */
+          skipBackup?: boolean;
+          /** @description Deploy during one of the target's freeze windows anyway: the deploy then waits for another key's approval (four-eyes), which sees the reason. Outside a freeze it changes nothing */
+          overrideFreeze?: {
+            reason: string;
+          };
+        };
+      };
+    };
+    responses: {
+      /** @description The plan (dry run) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DeployDryRun'];
+        };
+      };
+      /** @description Started */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            id: string;
+          };
+        };
+      };
+      /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description No API key, or an invalid, revoked or expired one (`unauthorized`) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The API key lacks the scope deploys:run (`forbidden`) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited (`rate_limited`); Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error (`internal`); the request id finds it in the logs */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  promoteDeployTarget: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        'application/json': {
           /** @default false */
           dryRun?: boolean;
           /**

@@ -21,6 +21,7 @@ import { openDeadLetters } from '../../lib/webhooks/deliveries.js';
 import { recoverPage } from '../../lib/webhooks/recover.js';
 import { backupHistory } from '../../lib/backups/rows.js';
 import { deployTimeline } from '../../lib/deploys/rows.js';
+import type { PromotionView } from '../../lib/deploys/service.js';
 import { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
 import { crossOrigin, secureRequest, sessionCookieName } from '../auth.js';
 import { addressBucket, clientAddress, parseCidrs } from '../rate-limit.js';
@@ -268,7 +269,13 @@ export function mountConsole(deps: ConsoleDeps): void {
     return backupsPage(c.get('page'), { freshness: status.backups, ...history });
   });
 
-  page('/deploys', 'Deploys', async (c) => deploysPage(c.get('page'), await deployTimeline(pool)));
+  page('/deploys', 'Deploys', async (c) => {
+    const [timeline, declared] = await Promise.all([
+      deployTimeline(pool),
+      api<{ items: { name: string; promotion: PromotionView | null }[] }>(c, '/v1/deploy-targets'),
+    ]);
+    return deploysPage(c.get('page'), { ...timeline, targets: declared.items });
+  });
 
   page('/audit', 'Audit', async (c) => {
     const filters: AuditFilterValues = {};

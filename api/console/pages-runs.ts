@@ -6,6 +6,7 @@ import { html } from 'hono/html';
 import type { StatusReport } from '../../lib/status.js';
 import type { BackupRun, RestoreSummary } from '../../lib/backups/rows.js';
 import type { DeployTimelineRow } from '../../lib/deploys/rows.js';
+import type { PromotionView } from '../../lib/deploys/service.js';
 import {
   action,
   badge,
@@ -116,9 +117,54 @@ const deployTone = (status: string): Tone =>
         ? 'bad'
         : 'idle';
 
-export function deploysPage(ctx: PageContext, d: { recent: DeployTimelineRow[]; pending: DeployTimelineRow[] }): Html {
+const promotionTone = (state: string): Tone => (state === 'good' ? 'ok' : state === 'soaking' ? 'warn' : 'bad');
+
+/** Each promotion pipeline, source → target, the versions side by side, and Promote when the source's is good. */
+function pipelines(ctx: PageContext, list: { name: string; promotion: PromotionView | null }[]): Html | string {
+  const promoted = list.filter((t) => t.promotion !== null);
+  if (promoted.length === 0) return '';
+  return html`<h2>Pipelines</h2>
+    ${table(
+      ['From', 'Its version', 'To', 'Runs', ''],
+      promoted.map((t) => {
+        const p = t.promotion!;
+        const c = p.candidate;
+        return html`<tr data-pipeline="${t.name}">
+          <td>${p.from}</td>
+          <td>
+            ${c ? html`${c.version} ${badge(promotionTone(c.state), c.state === 'soaking' ? 'soaking' : c.state.replace('_', ' '))}${c.state === 'soaking' && c.at ? html` <span class="muted">until ${when(c.at)}</span>` : ''}` : '—'}
+          </td>
+          <td>${t.name}</td>
+          <td>${p.current ?? '—'}</td>
+          <td>
+            ${
+              c?.state === 'good' && c.version !== p.current
+                ? action(ctx, {
+                    scope: 'deploys:run',
+                    path: `/v1/deploy-targets/${encodeURIComponent(t.name)}/promote`,
+                    label: `Promote ${c.version}`,
+                    what: `Promote ${c.version} from ${p.from} to ${t.name}`,
+                    confirm: `Deploy ${c.version} to ${t.name}?`,
+                  })
+                : ''
+            }
+          </td>
+        </tr>`;
+      }),
+    )}`;
+}
+
+export function deploysPage(
+  ctx: PageContext,
+  d: {
+    recent: DeployTimelineRow[];
+    pending: DeployTimelineRow[];
+    targets: { name: string; promotion: PromotionView | null }[];
+  },
+): Html {
   const targets = [...new Set(d.recent.map((r) => r.target))].sort();
-  return html`<h2>Waiting for approval (${d.pending.length})</h2>
+  return html`${pipelines(ctx, d.targets)}
+    <h2>Waiting for approval (${d.pending.length})</h2>
     ${table(
       ['Requested', 'Target', 'Version', 'Requested by', 'Reason', 'Decide'],
       d.pending.map(

@@ -1,4 +1,4 @@
-/** deploy, rollback, approve, reject, deploys, watch — what `deploy.sh` did, with approval and a health gate. */
+/** deploy, promote, rollback, approve, reject, deploys, watch — what `deploy.sh` did, with approval and a health gate. */
 import type { Command } from 'commander';
 import { call, usage, table, type Ctx } from '../context.js';
 import { followAny, followDeploy } from '../follow.js';
@@ -12,6 +12,46 @@ async function started(ctx: Ctx, id: string, what: string, flags: FollowFlags): 
     return 0;
   }
   return followDeploy(ctx, id, followOptions(flags));
+}
+
+/** A dry run's answer: the plan, and that nothing changed. */
+function printPlan(
+  ctx: Ctx,
+  answer: {
+    plan: {
+      target: string;
+      environment: string;
+      previousVersion: string | null;
+      version: string;
+      command: string;
+      requiresApproval: boolean;
+      backupDatabase: string | null;
+      steps: string[];
+    };
+  },
+): number {
+  const plan = answer.plan;
+  ctx.out.emit(answer);
+  ctx.out.line(
+    `plan for ${plan.target} (${plan.environment}): ${plan.previousVersion ?? '(nothing deployed)'} → ${ctx.out.c.bold(plan.version)}`,
+  );
+  ctx.out.line(
+    `  command: ${plan.command}; approval: ${plan.requiresApproval ? 'required' : 'not required'}; backup first: ${plan.backupDatabase ?? 'no'}`,
+  );
+  for (const s of plan.steps) ctx.out.line(`  ${ctx.out.c.dim('·')} ${s}`);
+  ctx.out.line(ctx.out.c.dim('dry run: nothing was changed'));
+  return 0;
+}
+
+/** `staging 1.2.0 (good) → 1.1.0`: the source's version, whether it may come, and what the target runs. */
+function promotionText(p: {
+  from: string;
+  candidate: { version: string; state: string; at: string | null } | null;
+  current: string | null;
+}): string {
+  const c = p.candidate;
+  const state = !c ? '' : c.state === 'soaking' ? ` (soaking until ${c.at})` : ` (${c.state.replace('_', ' ')})`;
+  return `${p.from} ${c?.version ?? '—'}${state} → ${p.current ?? '—'}`;
 }
 
 export function deployCommands(program: Command): void {
@@ -66,20 +106,45 @@ Examples:
             ...(o.overrideFreeze !== undefined ? { overrideFreeze: { reason: o.overrideFreeze } } : {}),
           };
           const answer = await call(ctx.url, ctx.api.POST('/v1/deploys', { body }));
-          if ('plan' in answer) {
-            const plan = answer.plan;
-            ctx.out.emit(answer);
-            ctx.out.line(
-              `plan for ${plan.target} (${plan.environment}): ${plan.previousVersion ?? '(nothing deployed)'} → ${ctx.out.c.bold(plan.version)}`,
-            );
-            ctx.out.line(
-              `  command: ${plan.command}; approval: ${plan.requiresApproval ? 'required' : 'not required'}; backup first: ${plan.backupDatabase ?? 'no'}`,
-            );
-            for (const s of plan.steps) ctx.out.line(`  ${ctx.out.c.dim('·')} ${s}`);
-            ctx.out.line(ctx.out.c.dim('dry run: nothing was changed'));
-            return 0;
-          }
-          return started(ctx, answer.id, 'deploy', o);
+          return 'plan' in answer ? printPlan(ctx, answer) : started(ctx, answer.id, 'deploy', o);
+        },
+      ),
+    );
+
+  withFollow(
+    program
+      .command('promote')
+      .argument('<target>', 'a target with promotesFrom (e.g. production, promoting from staging)')
+      .description(
+        "Deploy to a target the version its source target runs now, once it succeeded and soaked there; then the target's own approval, backup, gate and watch",
+      )
+      .option('--dry-run', 'show the plan; change nothing')
+      .option('--skip-backup', 'no pre-deploy backup')
+      .option(
+        '--override-freeze <reason>',
+        "promote during a freeze window anyway: another key's approval is then needed",
+      ),
+  )
+    .addHelpText('after', '\nExamples:\n  opsflow promote production\n  opsflow promote production --dry-run')
+    .action(
+      run(
+        async (
+          ctx,
+          target: string,
+          o: FollowFlags & { dryRun?: boolean; skipBackup?: boolean; overrideFreeze?: string },
+        ) => {
+          const answer = await call(
+            ctx.url,
+            ctx.api.POST('/v1/deploy-targets/{name}/promote', {
+              params: { path: { name: target } },
+              body: {
+                dryRun: o.dryRun === true,
+                skipBackup: o.skipBackup === true,
+                ...(o.overrideFreeze !== undefined ? { overrideFreeze: { reason: o.overrideFreeze } } : {}),
+              },
+            }),
+          );
+          return 'plan' in answer ? printPlan(ctx, answer) : started(ctx, answer.id, 'promotion', o);
         },
       ),
     );
@@ -155,7 +220,7 @@ Examples:
           ctx.out.emit(answer);
           table(
             ctx.out,
-            ['TARGET', 'ENVIRONMENT', 'APPROVAL', 'BACKUP FIRST', 'HEALTH', 'FROZEN'],
+            ['TARGET', 'ENVIRONMENT', 'APPROVAL', 'BACKUP FIRST', 'HEALTH', 'FROZEN', 'PROMOTES'],
             answer.items.map((t) => [
               t.name,
               t.environment,
@@ -163,6 +228,7 @@ Examples:
               t.backupDatabase,
               t.health.url,
               t.frozen ? `${t.frozen.window} until ${t.frozen.until}` : t.freezeWindows.length > 0 ? 'no' : null,
+              t.promotion ? promotionText(t.promotion) : null,
             ]),
           );
           return;

@@ -47,6 +47,7 @@ import {
   type DeployView,
 } from './rows.js';
 import { activeFreeze, type FreezeWindow } from './freeze.js';
+import { currentVersion, refusalOf, standing, type Standing } from './promotion.js';
 import { targetsDigest, type DeployTarget } from './targets.js';
 
 export class DeployError extends ServiceError {}
@@ -75,6 +76,18 @@ export interface DeployTargetView {
   freezeWindows: FreezeWindow[];
   /** The freeze deploys are in now, and when it ends; null when they may go. */
   frozen: { window: string; until: string } | null;
+  /** The target versions come from (null: any version may be deployed), and how long they soak there first. */
+  promotesFrom: string | null;
+  soakSec: number;
+}
+
+/** A promotion pipeline as the console and `GET /v1/deploy-targets` show it: source → target, side by side. */
+export interface PromotionView {
+  from: string;
+  /** The version the source runs now and where it stands (null: nothing has run there yet). */
+  candidate: { version: string; state: Standing['kind']; at: string | null } | null;
+  /** The version the target itself runs now. */
+  current: string | null;
 }
 
 export const targetView = (t: DeployTarget): DeployTargetView => ({
@@ -91,6 +104,8 @@ export const targetView = (t: DeployTarget): DeployTargetView => ({
   timeZone: t.timeZone,
   freezeWindows: t.freezeWindows,
   frozen: frozenView(t, new Date()),
+  promotesFrom: t.promotesFrom ?? null,
+  soakSec: t.soakSec,
 });
 
 function frozenView(t: DeployTarget, at: Date): DeployTargetView['frozen'] {
@@ -228,8 +243,72 @@ export function createDeployService(deps: DeployServiceDeps) {
     return deps.temporal.workflow.getHandle<DeployWorkflow>(r.workflow_id, latest.runId);
   }
 
-  return {
-    targets: (): DeployTargetView[] => [...targets.values()].map(targetView),
+  /** A promoted target takes only an explicit version that is good on its source (422 naming why not). */
+  async function checkPromotion(target: DeployTarget, req: { version?: string }, now: Date): Promise<void> {
+    if (req.version === undefined) {
+      throw new DeployError(
+        'unprocessable',
+        `${target.name} promotes from ${target.promotesFrom}: give the version (or POST /v1/deploy-targets/${target.name}/promote), not a bump`,
+        [{ path: 'bump', message: 'a promoted target takes versions from its source' }],
+      );
+    }
+    const refusal = refusalOf(
+      target,
+      await standing(deps.pool, target.promotesFrom!, req.version, target.soakSec, now),
+    );
+    if (refusal) throw new DeployError('unprocessable', refusal, [{ path: 'version', message: refusal }]);
+  }
+
+  async function promotionView(t: DeployTarget, now: Date): Promise<PromotionView | null> {
+    if (!t.promotesFrom) return null;
+    const [source, current] = await Promise.all([
+      currentVersion(deps.pool, t.promotesFrom),
+      currentVersion(deps.pool, t.name),
+    ]);
+    const s = source === null ? undefined : await standing(deps.pool, t.promotesFrom, source, t.soakSec, now);
+    const at = (x: Standing) =>
+      x.kind === 'good' ? x.since : x.kind === 'soaking' ? x.until : x.kind === 'rolled_back' ? x.at : null;
+    return {
+      from: t.promotesFrom,
+      candidate: s ? { version: s.version, state: s.kind, at: at(s)?.toISOString() ?? null } : null,
+      current,
+    };
+  }
+
+  const service = {
+    /** The declared targets; a promoted one with its pipeline (what its source runs and whether it may come). */
+    async targets(): Promise<(DeployTargetView & { promotion: PromotionView | null })[]> {
+      const now = new Date();
+      return Promise.all(
+        [...targets.values()].map(async (t) => ({ ...targetView(t), promotion: await promotionView(t, now) })),
+      );
+    },
+
+    /**
+     * Deploys the version the target's source runs now, when it is good there (succeeded, soaked, not rolled back):
+     * the usual deploy from then on (freeze, approval, backup, gate).
+     */
+    async promote(
+      name: string,
+      req: { dryRun: boolean; skipBackup: boolean; overrideFreeze?: { reason: string } },
+      requester: Actor & { scopes: ReadonlySet<Scope> },
+    ): Promise<{ id: string } | { dryRun: true; plan: DeployPlan }> {
+      const target = declared(name);
+      if (!target.promotesFrom) {
+        throw new DeployError(
+          'unprocessable',
+          `${target.name} promotes from no target (promotesFrom is not set): deploy a version to it instead`,
+        );
+      }
+      const version = await currentVersion(deps.pool, target.promotesFrom);
+      if (!version) {
+        throw new DeployError(
+          'unprocessable',
+          `nothing has been deployed to ${target.promotesFrom} yet: nothing to promote`,
+        );
+      }
+      return service.deploy({ target: target.name, version, ...req }, requester);
+    },
 
     async list(filters: { target?: string; status?: DeployStatus }, query: { after?: CursorKey; limit: number }) {
       const { items, nextCursor } = await deployPage(deps.pool, filters, query);
@@ -268,6 +347,7 @@ export function createDeployService(deps: DeployServiceDeps) {
       // approver instead, four-eyes, whatever the target's own approval settings. Rollbacks are never frozen.
       const now = new Date();
       const freeze = activeFreeze(target, now);
+      if (target.promotesFrom) await checkPromotion(target, req, now);
       if (freeze && !req.overrideFreeze) {
         throw new DeployError(
           'unprocessable',
@@ -376,6 +456,7 @@ export function createDeployService(deps: DeployServiceDeps) {
       }
     },
   };
+  return service;
 }
 
 export type DeployService = ReturnType<typeof createDeployService>;

@@ -67,6 +67,9 @@ export const deployTargetSchema = z
     timeZone: timeZoneSchema.default('UTC'),
     /** Deploys are refused in these (an override with a reason needs an approver); rollbacks never are. */
     freezeWindows: z.array(freezeWindowSchema).max(50).default([]),
+    /** The target a version must have succeeded on (and soaked for `soakSec`) before it may be deployed here. */
+    promotesFrom: z.string().min(1).optional(),
+    soakSec: seconds(0, 30 * 24 * 3600).default(0),
   })
   .strict()
   .transform((t) => ({ ...t, requiresApproval: t.requiresApproval ?? t.environment === 'production' }));
@@ -112,6 +115,27 @@ export function parseDeployTargets(raw: unknown, backupDatabases: string[], sour
     seen.add(t.name);
     if (t.backupDatabase && !backupDatabases.includes(t.backupDatabase)) {
       problems.push(`${t.name}.backupDatabase: ${t.backupDatabase} is not in BACKUP_DATABASE_URLS`);
+    }
+  }
+  const byName = new Map(parsed.data.map((t) => [t.name, t]));
+  for (const t of parsed.data) {
+    if (t.promotesFrom === undefined) continue;
+    if (!byName.has(t.promotesFrom)) {
+      problems.push(`${t.name}.promotesFrom: ${t.promotesFrom} is not a declared target`);
+      continue;
+    }
+    // A chain (staging → canary → production) is fine; a loop would make every version unpromotable.
+    const seenInChain = new Set([t.name]);
+    for (
+      let from = byName.get(t.promotesFrom);
+      from;
+      from = from.promotesFrom ? byName.get(from.promotesFrom) : undefined
+    ) {
+      if (seenInChain.has(from.name)) {
+        problems.push(`${t.name}.promotesFrom: ${t.promotesFrom} leads back to ${from.name} (a loop)`);
+        break;
+      }
+      seenInChain.add(from.name);
     }
   }
   if (problems.length > 0) throw new DeployTargetsError(`${source}: ${problems.join('; ')}`);

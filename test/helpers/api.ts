@@ -38,3 +38,15 @@ export function apiCaller(app: RequestsApp | (() => RequestsApp), key = TEST_API
     return { status: res.status, body: (await res.json().catch(() => null)) as T };
   };
 }
+
+/** A console page's HTML as a session of `key` sees it (logged in through the login form). */
+export async function consoleHtml(app: RequestsApp, page: string, key = TEST_API_KEY): Promise<string> {
+  const login = await app.request('/console/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://localhost' },
+    body: new URLSearchParams({ key }).toString(),
+  });
+  const cookie = /opsflow_session=([^;]+)/.exec(login.headers.get('set-cookie') ?? '')?.[1];
+  if (!cookie) throw new Error(`console login failed: ${login.status}`);
+  return (await app.request(page, { headers: { cookie: `opsflow_session=${cookie}` } })).text();
+}

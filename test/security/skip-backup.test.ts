@@ -8,9 +8,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiCaller } from '../helpers/api.js';
+import { apiCaller, consoleHtml } from '../helpers/api.js';
 import { serviceTarget } from '../helpers/deploy-service.js';
-import { createHarness, testApp, TEST_API_KEY, type Harness } from '../helpers/harness.js';
+import { createHarness, testApp, type Harness } from '../helpers/harness.js';
 
 // Own target names: workflow ids are per target, and the Temporal server is shared with other files.
 const PROD = `skip-prod-${process.pid}`;
@@ -71,15 +71,7 @@ describe('security: skipping the pre-deploy backup', () => {
     expect(listed.body.items).toEqual([expect.objectContaining({ id: started.body.id, skipBackup: true })]);
     // The approval row shows it once the run waits for approval (here set by hand: no worker runs it).
     await h.pool.query(`UPDATE opsflow.deploys SET status = 'awaiting_approval' WHERE id = $1`, [started.body.id]);
-    const login = await testApp(h).request('/console/login', {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://localhost' },
-      body: new URLSearchParams({ key: TEST_API_KEY }).toString(),
-    });
-    const cookie = /opsflow_session=([^;]+)/.exec(login.headers.get('set-cookie') ?? '')![1]!;
-    const page = await (
-      await testApp(h).request('/console/deploys', { headers: { cookie: `opsflow_session=${cookie}` } })
-    ).text();
+    const page = await consoleHtml(testApp(h), '/console/deploys');
     const row = page.slice(page.indexOf(`data-pending="${started.body.id}"`));
     expect(row.slice(0, row.indexOf('</tr>'))).toContain('no pre-deploy backup');
   });

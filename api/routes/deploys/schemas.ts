@@ -59,6 +59,29 @@ export const DeployTarget = z
       .object({ window: z.string(), until: z.string() })
       .nullable()
       .openapi({ description: 'The freeze deploys are in now and when it ends; null when they may go' }),
+    promotesFrom: z
+      .string()
+      .nullable()
+      .openapi({ description: 'Versions come from this target, once they succeeded and soaked there' }),
+    soakSec: z.number().int(),
+    promotion: z
+      .object({
+        from: z.string(),
+        candidate: z
+          .object({
+            version: z.string(),
+            state: z.enum(['good', 'soaking', 'rolled_back', 'never']),
+            at: z
+              .string()
+              .nullable()
+              .openapi({ description: 'good: promotable since; soaking: until; rolled_back: when' }),
+          })
+          .nullable()
+          .openapi({ description: 'The version the source runs now and whether it may be promoted' }),
+        current: z.string().nullable().openapi({ description: 'The version this target runs now' }),
+      })
+      .nullable()
+      .openapi('Promotion', { description: 'The pipeline, source → this target (null: promotesFrom is not set)' }),
   })
   .openapi('DeployTarget');
 
@@ -68,6 +91,8 @@ const TargetSettings = z.object({
   backupDatabase: z.string().optional(),
   timeZone: z.string().optional(),
   freezeWindows: z.array(FreezeWindow).optional(),
+  promotesFrom: z.string().optional(),
+  soakSec: z.number().int().optional(),
 });
 
 export const FreezeOverride = z
