@@ -88,6 +88,17 @@ describe('config', () => {
     }
   });
 
+  it('BACKUP_STORES: local by default, S3 too with a bucket, or exactly the ones named', () => {
+    expect(loadConfig({}).backups.stores).toEqual(['local']);
+    expect(loadConfig({ S3_BUCKET: 'bkt' }).backups.stores).toEqual(['local', 's3']);
+    expect(loadConfig({ S3_BUCKET: 'bkt', BACKUP_STORES: 's3' }).backups.stores).toEqual(['s3']);
+    expect(loadConfig({ S3_BUCKET: 'bkt', BACKUP_STORES: 's3, local, s3' }).backups.stores).toEqual(['local', 's3']);
+    expect(loadConfig({ S3_BUCKET: 'bkt', BACKUP_STORES: 'local' }).backups.stores).toEqual(['local']);
+    expect(problems({ BACKUP_STORES: 's3' })).toEqual(['BACKUP_STORES: s3 needs S3_BUCKET']);
+    expect(problems({ BACKUP_STORES: 'local,gcs' })).toEqual(['BACKUP_STORES: gcs is not a store (local, s3)']);
+    expect(problems({ BACKUP_STORES: ' , ' })).toEqual(['BACKUP_STORES: name at least one store (local, s3)']);
+  });
+
   it('requires the client certificate and key together', () => {
     expect(problems({ TEMPORAL_TLS_CLIENT_CERT_PATH: '/tmp/cert.pem' })[0]).toContain('TEMPORAL_TLS_CLIENT_KEY_PATH');
   });

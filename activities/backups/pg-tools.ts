@@ -98,18 +98,24 @@ export function run(
 }
 
 /**
- * The roles an archive makes owners of its objects, from its table of contents (`pg_restore --list`: each
- * entry's last field is its owner). Reads the file only; no server is involved.
+ * What an archive holds, from its table of contents (`pg_restore --list`; the file only, no server): the roles it
+ * makes owners of its objects (each entry's last field) and its tables (`schema.name`). Throws when pg_restore
+ * cannot read it as an archive.
  */
-export async function archiveOwners(config: Config, file: string): Promise<string[]> {
+export async function archiveContents(config: Config, file: string): Promise<{ owners: string[]; tables: string[] }> {
   const { stdout } = await execFileAsync(bin(config, 'pg_restore'), ['--list', file], { maxBuffer: 64 * 1024 * 1024 });
   const owners = new Set<string>();
+  const tables: string[] = [];
   for (const line of stdout.split('\n')) {
     if (!/^\d+;/.test(line)) continue;
-    const owner = line.trim().split(/\s+/).at(-1);
+    const fields = line.trim().split(/\s+/);
+    const owner = fields.at(-1);
     if (owner && owner !== '-') owners.add(owner);
+    // `215; 1259 16386 TABLE public orders app`: the name may hold spaces, so it is what lies between.
+    const table = /^\d+; \d+ \d+ TABLE (?!DATA )(\S+) (.+) (\S+)$/.exec(line.trim());
+    if (table) tables.push(`${table[1]}.${table[2]}`);
   }
-  return [...owners].sort();
+  return { owners: [...owners].sort(), tables };
 }
 
 /** Of `roles`, those the connected role cannot make owners (not a superuser, not a member; or no such role). */

@@ -28,7 +28,7 @@ import type {
 import type { BackupActivityDeps, RestorableBackup } from './deps.js';
 import { createRestoreTargetActivities } from './restore-target.js';
 import {
-  archiveOwners,
+  archiveContents,
   BackupErrorType,
   bin,
   countRows,
@@ -115,6 +115,25 @@ export const createRestoreActivities = (
     // that was hashed: a tampered copy never runs a statement.
     const copy = await verifiedCopy(input.location, input.sha256, input.sizeBytes);
     if (!copy.ok) return { ok: false, reason: copy.reason, tables };
+    // Its table of contents before any server is touched: an unreadable archive, or one that lacks a table the
+    // snapshot counted, fails here, naming it, without a database created or a statement run.
+    let contents: { owners: string[]; tables: string[] };
+    try {
+      contents = await archiveContents(deps.config, copy.file);
+    } catch (err) {
+      await rm(copy.dir, { recursive: true, force: true });
+      const detail = ((err as { stderr?: string }).stderr ?? (err as Error).message).trim().slice(0, 500);
+      return { ok: false, reason: `not a readable archive (pg_restore --list): ${detail}`, tables };
+    }
+    const unlisted = Object.keys(input.expected).filter((t) => !contents.tables.includes(t));
+    if (unlisted.length > 0) {
+      await rm(copy.dir, { recursive: true, force: true });
+      return {
+        ok: false,
+        reason: `the archive lists no table ${unlisted.join(', ')} (pg_restore --list), which the snapshot counted`,
+        tables,
+      };
+    }
     const admin = new pg.Client({ connectionString: maintenanceUrl(deps.config, input.server) });
     await admin.connect();
     const url = databaseUrlOn(deps.config, input.server, input.dbName);
@@ -130,9 +149,7 @@ export const createRestoreActivities = (
       // Owners and grants are kept when the restoring role may make every owner the archive names an owner (a
       // superuser, or a member of each); a role that may not (compose's backup role is no superuser) restores
       // everything as its own, and the result names the owners not kept — never a restore that fails halfway.
-      const ownersNotKept = input.preserveOwnership
-        ? await rolesNotSettable(admin, await archiveOwners(deps.config, copy.file))
-        : [];
+      const ownersNotKept = input.preserveOwnership ? await rolesNotSettable(admin, contents.owners) : [];
       const keepOwners = input.preserveOwnership && ownersNotKept.length === 0;
       const notKept = ownersNotKept.length > 0 ? { ownersNotKept } : {};
       const ownership = keepOwners ? [] : ['--no-owner', '--no-privileges'];

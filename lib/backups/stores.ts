@@ -131,8 +131,11 @@ export function s3Store(cfg: NonNullable<Config['backups']['s3']>): BlobStore {
   };
 }
 
+/** BACKUP_STORES: the local directory, S3, or both (config checked that s3 has its bucket). */
 export function configuredStores(config: Config): BlobStore[] {
-  const stores = [localStore(path.resolve(config.backups.dir))];
-  if (config.backups.s3) stores.push(s3Store(config.backups.s3));
-  return stores;
+  const { stores, dir, s3 } = config.backups;
+  return [
+    ...(stores.includes('local') ? [localStore(path.resolve(dir))] : []),
+    ...(stores.includes('s3') && s3 ? [s3Store(s3)] : []),
+  ];
 }

@@ -1,12 +1,14 @@
 /** The backup family's variables (BACKUP_*, S3_*, the verify server, pg tools) and its part of the Config. */
 import { z } from 'zod';
-import type { RetentionPolicy } from '../backups/contract.js';
+import type { RetentionPolicy, StoreName } from '../backups/contract.js';
 import { bool, csv, httpUrl, postgresUrl } from './parse.js';
 
 export const backupVariables = {
   BACKUP_DATABASE_URLS: csv.pipe(z.array(postgresUrl)).optional(),
   BACKUP_DIR: z.string().min(1).optional(),
   BACKUP_SCHEDULE: z.string().min(9).default('0 2 * * *'),
+  /** `local`, `s3` or both (comma-separated); unset: local, and S3 too when S3_BUCKET is set. */
+  BACKUP_STORES: csv.optional(),
   BACKUP_LOCAL_KEEP_DAILY: z.coerce.number().int().min(0).default(7),
   BACKUP_LOCAL_KEEP_WEEKLY: z.coerce.number().int().min(0).default(0),
   BACKUP_LOCAL_KEEP_MONTHLY: z.coerce.number().int().min(0).default(0),
@@ -31,6 +33,8 @@ export interface BackupsConfig {
   /** Databases to back up, by name (the URL's database); default: opsflow's own. */
   databases: { name: string; url: string }[];
   dir: string;
+  /** Where each backup is stored (every copy is checked by verification). */
+  stores: StoreName[];
   schedule: string;
   /** Server where scratch databases for verification are created (its maintenance database). */
   verifyUrl: string;
@@ -97,12 +101,27 @@ function restoreTargets(
   return out;
 }
 
+const STORE_NAMES: readonly StoreName[] = ['local', 's3'];
+
+/** BACKUP_STORES, checked: known names, at least one, s3 only with a bucket. */
+function backupStores(e: BackupEnv, problems: string[]): StoreName[] {
+  if (e.BACKUP_STORES === undefined) return e.S3_BUCKET ? ['local', 's3'] : ['local'];
+  const named = [...new Set(e.BACKUP_STORES)];
+  const unknown = named.filter((n) => !STORE_NAMES.includes(n as StoreName));
+  if (unknown.length > 0) problems.push(`BACKUP_STORES: ${unknown.join(', ')} is not a store (local, s3)`);
+  const stores = STORE_NAMES.filter((n) => named.includes(n));
+  if (named.length === 0) problems.push('BACKUP_STORES: name at least one store (local, s3)');
+  if (stores.includes('s3') && !e.S3_BUCKET) problems.push('BACKUP_STORES: s3 needs S3_BUCKET');
+  return stores;
+}
+
 export function backupsConfig(e: BackupEnv, databases: BackupsConfig['databases'], problems: string[]): BackupsConfig {
   const maintenance = new URL(e.VERIFY_DATABASE_URL ?? databases[0]!.url);
   maintenance.pathname = '/postgres';
   return {
     databases,
     dir: e.BACKUP_DIR ?? `${e.OPSFLOW_DATA_DIR}/backups`,
+    stores: backupStores(e, problems),
     schedule: e.BACKUP_SCHEDULE,
     verifyUrl: maintenance.toString(),
     pgBinDir: e.PG_BIN_DIR,

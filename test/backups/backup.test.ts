@@ -324,6 +324,39 @@ describe('backup workflow', () => {
     }
   });
 
+  it('BACKUP_STORES=s3: no local copy; verification restores the S3 copy; retention works on S3 alone', async () => {
+    const s3Only = await createHarness({
+      BACKUP_DATABASE_URLS: sourceUrl(),
+      BACKUP_STORES: 's3',
+      S3_BUCKET: s3.bucket,
+      S3_ENDPOINT: s3.endpoint,
+      S3_PREFIX: 's3-only/',
+    });
+    const s3Workers = await startWorkers(s3Only, ['backups']);
+    try {
+      const run = () =>
+        s3Only.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+          taskQueue: s3Only.queues.backups,
+          workflowId: backupWorkflowId(source, new Date()),
+          args: [{ database: source }],
+        });
+      const first = await run();
+      expect(first.status, first.reason).toBe('verified');
+      expect(first.locations).toEqual([{ store: 's3', key: expect.stringContaining(source) as unknown }]);
+      expect(first.verification?.tables.every((t) => t.restored === t.expected)).toBe(true);
+      // Nothing on local disk: not the dump, not a partial file.
+      expect(await readdir(path.join(s3Only.config.backups.dir, source)).catch(() => [])).toEqual([]);
+      expect((await stat(path.join(s3.dir, s3.bucket)).catch(() => null))?.isDirectory()).toBe(true);
+      // The day's second backup supersedes the first, in S3 only.
+      const second = await run();
+      expect(second.status).toBe('verified');
+      expect(second.deleted).toEqual([{ backupId: first.id, store: 's3' }]);
+    } finally {
+      await s3Workers.stop();
+      await s3Only.close();
+    }
+  });
+
   it('S3 unreachable: the run fails with the reason, is catalogued failed, the report says so, nothing partial is left', async () => {
     const broken = await createHarness({
       BACKUP_DATABASE_URLS: sourceUrl(),
@@ -454,6 +487,50 @@ describe('backup workflow', () => {
     expect(list.items.map((i) => i.id)).toContain(id);
     expect((await app.request('/v1/backups/backup:none:x', { headers: auth })).status).toBe(404);
     await saveHistory(id, 'backups/verified.json');
+  });
+
+  it('verification reads the archive’s table of contents first: an archive without a counted table, or no archive at all, fails naming why', async () => {
+    // pg_dump stood in for by scripts: one leaves a table out of the archive, the other writes no archive; the
+    // other tools pass through to the installed ones.
+    const tools = async (dump: string) => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'toc-pg-'));
+      for (const tool of ['pg_restore', 'psql', 'pg_dumpall']) {
+        await writeFile(path.join(dir, tool), `#!/bin/sh\nexec ${tool} "$@"\n`, { mode: 0o755 });
+      }
+      await writeFile(
+        path.join(dir, 'pg_dump'),
+        `#!/bin/sh\nif [ "$1" = "--version" ]; then exec pg_dump --version; fi\n${dump}\n`,
+        { mode: 0o755 },
+      );
+      return dir;
+    };
+    for (const [dump, reason] of [
+      [
+        'exec pg_dump --exclude-table=billing.invoices "$@"',
+        /^the archive lists no table billing\.invoices \(pg_restore --list\), which the snapshot counted/,
+      ],
+      ['cat /dev/null; echo "not an archive"', /^not a readable archive \(pg_restore --list\)/],
+    ] as const) {
+      const toc = await createHarness({ BACKUP_DATABASE_URLS: sourceUrl(), PG_BIN_DIR: await tools(dump) });
+      const tocWorkers = await startWorkers(toc, ['backups']);
+      try {
+        const result = await toc.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+          taskQueue: toc.queues.backups,
+          workflowId: backupWorkflowId(source, new Date()),
+          args: [{ database: source }],
+        });
+        expect(result.status).toBe('failed');
+        expect(result.reason).toMatch(reason);
+        // Failed before a scratch database was made: nothing of this run on the server.
+        const scratch = await toc.pool.query('SELECT 1 FROM pg_database WHERE datname = $1', [
+          scratchName('opsflow_verify_', result.id),
+        ]);
+        expect(scratch.rowCount).toBe(0);
+      } finally {
+        await tocWorkers.stop();
+        await toc.close();
+      }
+    }
   });
 
   it('a pg_dump older than the server is a clear error before anything is dumped, without retries', async () => {
