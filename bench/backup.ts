@@ -7,7 +7,8 @@
  *   - plain `pg_restore --no-owner --no-privileges` of that file into an empty database;
  *   - the backupDatabase workflow (local store) through a real Temporal dev server and a worker process:
  *     its dump step (snapshot, row counts, pg_dump streamed with sha256) and its verify step (re-hash,
- *     pg_restore --list, restore into a scratch database, row-count comparison), read from the catalog.
+ *     pg_restore --list, restore into a scratch database, row-count comparison), read from the catalog;
+ *   - the same workflow on a second worker with BACKUP_ENCRYPTION_KEY set (encrypted copies).
  * After one untimed pg_dump (so both sides start from a warm page cache), BENCH_ROUNDS (≥ 3) rounds alternate
  * which side runs first; medians with their range are reported. Prints the ratios and the worker's peak RSS per size; writes bench/RESULTS.md. Targets (issue 5): backup
  * ≤ 1.2× plain pg_dump, verification ≤ 1.5× plain pg_restore, worker RSS flat as the database grows.
@@ -63,6 +64,9 @@ interface Round {
   backupMs: number;
   verifyMs: number;
   workflowMs: number;
+  /** The same workflow on a worker with BACKUP_ENCRYPTION_KEY set (every stored copy encrypted). */
+  encBackupMs: number;
+  encVerifyMs: number;
 }
 
 interface Row {
@@ -110,6 +114,18 @@ async function main() {
   const client = await connectClient(temporalSettings(config));
   const worker = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'worker/main.ts')], {
     env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  // A second worker, on queues of its own, that encrypts what it stores.
+  const encWorker = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'worker/main.ts')], {
+    env: {
+      ...process.env,
+      ...env,
+      OPSFLOW_TASK_QUEUE_PREFIX: 'bench-backup-enc',
+      OPSFLOW_WORKER_FAMILIES: 'backups',
+      BACKUP_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      BACKUP_DIR: path.join(tmp, 'backups-enc'),
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
 
@@ -178,11 +194,11 @@ async function main() {
           const dumpMs = await timed(plainDump);
           return { dumpMs, restoreMs: await plainRestore() };
         };
-        const workflow = async () => {
+        const workflow = async (prefix = 'bench-backup') => {
           const rss = sampleRss(worker.pid!);
           const t0 = performance.now();
           const r = await client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
-            taskQueue: taskQueues('bench-backup').backups,
+            taskQueue: taskQueues(prefix).backups,
             workflowId: backupWorkflowId(source, new Date()),
             args: [{ database: source }],
           });
@@ -200,14 +216,23 @@ async function main() {
         const w0 = plainFirst ? undefined : await workflow();
         const p = await plain();
         const w = w0 ?? (await workflow());
-        rounds.push({ plainDumpMs: p.dumpMs, plainRestoreMs: p.restoreMs, ...w });
+        const e = await workflow('bench-backup-enc');
+        rounds.push({
+          plainDumpMs: p.dumpMs,
+          plainRestoreMs: p.restoreMs,
+          ...w,
+          encBackupMs: e.backupMs,
+          encVerifyMs: e.verifyMs,
+        });
       }
       await rm(file);
       rows.push({ scale, dbMb, dumpMb, rounds, rssMb });
     }
   } finally {
-    worker.kill('SIGTERM');
-    await new Promise((r) => worker.once('exit', r));
+    for (const w of [worker, encWorker]) {
+      w.kill('SIGTERM');
+      await new Promise((r) => w.once('exit', r));
+    }
     await client.connection.close();
     await pool.end();
     await server.stop();
@@ -237,6 +262,16 @@ async function main() {
     ...rows.map(
       (r) =>
         `| ${r.scale} | ${r.dbMb.toFixed(0)} MB | ${r.dumpMb.toFixed(0)} MB | ${spread(col(r, 'plainDumpMs'))} | ${spread(col(r, 'backupMs'))} | ${ratio(col(r, 'backupMs'), col(r, 'plainDumpMs'))} | ${spread(col(r, 'plainRestoreMs'))} | ${spread(col(r, 'verifyMs'))} | ${ratio(col(r, 'verifyMs'), col(r, 'plainRestoreMs'))} | ${spread(col(r, 'workflowMs'))} | ${r.rssMb.toFixed(0)} MB |`,
+    ),
+    '',
+    'With `BACKUP_ENCRYPTION_KEY` set (AES-256-GCM in 1 MiB chunks while the dump streams; verification decrypts as',
+    'it fetches), on a second worker process, in the same rounds:',
+    '',
+    '| pgbench scale | plain pg_dump -Fc | encrypted dump step | ratio to plain pg_dump | to the unencrypted step | encrypted verify step | to the unencrypted step |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map(
+      (r) =>
+        `| ${r.scale} | ${spread(col(r, 'plainDumpMs'))} | ${spread(col(r, 'encBackupMs'))} | ${ratio(col(r, 'encBackupMs'), col(r, 'plainDumpMs'))} | ${ratio(col(r, 'encBackupMs'), col(r, 'backupMs'))} | ${spread(col(r, 'encVerifyMs'))} | ${ratio(col(r, 'encVerifyMs'), col(r, 'verifyMs'))} |`,
     ),
     '',
   ];

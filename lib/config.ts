@@ -136,6 +136,8 @@ export const SECRET_VARIABLES = [
   'TEMPORAL_API_KEY',
   'AWS_ACCESS_KEY_ID',
   'AWS_SECRET_ACCESS_KEY',
+  'BACKUP_ENCRYPTION_KEY',
+  'BACKUP_ENCRYPTION_KEY_PREVIOUS',
 ] as const;
 
 export interface Config {

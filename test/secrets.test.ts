@@ -36,6 +36,8 @@ describe('*_FILE for every secret variable', () => {
     TEMPORAL_API_KEY: 'file-temporal-api-key',
     AWS_ACCESS_KEY_ID: 'AKIAFILE',
     AWS_SECRET_ACCESS_KEY: 'file-secret-access-key',
+    BACKUP_ENCRYPTION_KEY: key().toString('base64'),
+    BACKUP_ENCRYPTION_KEY_PREVIOUS: key().toString('hex'),
   };
 
   it('reads each one from NAME_FILE (one trailing newline dropped), as if it were set', async () => {

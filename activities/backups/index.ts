@@ -5,11 +5,13 @@
  * Long steps heartbeat and kill their child process when cancelled.
  */
 import { createHash } from 'node:crypto';
+import { finished } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
 import { publishOpsEvent } from '../../lib/webhooks/ops-events.js';
 import { webhookServiceDeps } from '../../lib/webhooks/service.js';
+import { encryptingStream } from '../../lib/backups/encryption.js';
 import { configuredStores, type BlobStore, type PendingWrite } from '../../lib/backups/stores.js';
 import type {
   BackupResult,
@@ -133,8 +135,14 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
         const storeFailed = Promise.race(
           writes.map(({ store, write }) => write.failed.then((err) => ({ store: store.name, err }))),
         );
+        // Encrypted as it streams when BACKUP_ENCRYPTION_KEY is set: the stores, and the sha256 in the catalogue,
+        // only ever see the encrypted bytes.
+        const key = deps.config.backups.encryption.current;
+        const out = key ? dump.child.stdout!.pipe(encryptingStream(key)) : dump.child.stdout!;
+        const drained = finished(out);
+        // A dump stopped early never drains; that is not an error of its own.
+        drained.catch(() => undefined);
         try {
-          const out = dump.child.stdout!;
           // Fan out with backpressure: the slowest store sets the pace, memory stays flat.
           out.on('data', (chunk: Buffer) => {
             hash.update(chunk);
@@ -150,7 +158,8 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
               }
             }
           });
-          const failure = await Promise.race([dump.done.then(() => undefined), storeFailed]);
+          // Done when pg_dump has exited and its last bytes (the encryption's last chunk) went out.
+          const failure = await Promise.race([Promise.all([dump.done, drained]).then(() => undefined), storeFailed]);
           if (failure) {
             stopDump();
             await dump.done.catch(() => undefined);

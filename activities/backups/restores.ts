@@ -15,6 +15,7 @@ import pg from 'pg';
 import { quoteIdent } from '../../lib/db.js';
 import { databaseUrlOn, maintenanceUrl, type Server } from '../../lib/backups/databases.js';
 import { markScratch } from '../../lib/backups/scratch.js';
+import { decryptingStream } from '../../lib/backups/encryption.js';
 import type { BlobStore } from '../../lib/backups/stores.js';
 import { publishOpsEvent } from '../../lib/webhooks/ops-events.js';
 import type { WebhookServiceDeps } from '../../lib/webhooks/service.js';
@@ -76,7 +77,13 @@ export const createRestoreActivities = (
           done(null, chunk);
         },
       });
-      await pipeline(source, tap, createWriteStream(file, { mode: 0o600 }));
+      // Hashed as stored, decrypted on the way to the file (what pg_restore reads once the hash matched).
+      await pipeline(
+        source,
+        tap,
+        decryptingStream(deps.config.backups.encryption),
+        createWriteStream(file, { mode: 0o600 }),
+      );
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       return { ok: false, reason: `${location.store} copy unreadable: ${(err as Error).message}` };

@@ -1,12 +1,17 @@
 /** The backup family's variables (BACKUP_*, S3_*, the verify server, pg tools) and its part of the Config. */
 import { z } from 'zod';
 import type { RetentionPolicy, StoreName } from '../backups/contract.js';
+import type { BackupKeys } from '../backups/encryption.js';
+import { parseEncryptionKey } from '../secret-box.js';
 import { bool, csv, httpUrl, postgresUrl } from './parse.js';
 
 export const backupVariables = {
   BACKUP_DATABASE_URLS: csv.pipe(z.array(postgresUrl)).optional(),
   BACKUP_DIR: z.string().min(1).optional(),
   BACKUP_SCHEDULE: z.string().min(9).default('0 2 * * *'),
+  /** Encrypts every stored copy (32 bytes, base64 or hex); the previous ones still decrypt older copies. */
+  BACKUP_ENCRYPTION_KEY: z.string().min(1).optional(),
+  BACKUP_ENCRYPTION_KEY_PREVIOUS: csv.optional(),
   /** `local`, `s3` or both (comma-separated); unset: local, and S3 too when S3_BUCKET is set. */
   BACKUP_STORES: csv.optional(),
   BACKUP_LOCAL_KEEP_DAILY: z.coerce.number().int().min(0).default(7),
@@ -33,6 +38,8 @@ export interface BackupsConfig {
   /** Databases to back up, by name (the URL's database); default: opsflow's own. */
   databases: { name: string; url: string }[];
   dir: string;
+  /** BACKUP_ENCRYPTION_KEY (current: unset, copies are stored as pg_dump wrote them) and its predecessors. */
+  encryption: BackupKeys;
   /** Where each backup is stored (every copy is checked by verification). */
   stores: StoreName[];
   schedule: string;
@@ -115,6 +122,19 @@ function backupStores(e: BackupEnv, problems: string[]): StoreName[] {
   return stores;
 }
 
+/** BACKUP_ENCRYPTION_KEY and _PREVIOUS, each 32 bytes as base64 or 64 hex digits. */
+function backupKeys(e: BackupEnv, problems: string[]): BackupKeys {
+  const current = e.BACKUP_ENCRYPTION_KEY === undefined ? undefined : parseEncryptionKey(e.BACKUP_ENCRYPTION_KEY);
+  if (e.BACKUP_ENCRYPTION_KEY !== undefined && !current) {
+    problems.push('BACKUP_ENCRYPTION_KEY: must be 32 bytes as base64 (openssl rand -base64 32) or 64 hex digits');
+  }
+  const previous = (e.BACKUP_ENCRYPTION_KEY_PREVIOUS ?? []).map(parseEncryptionKey);
+  if (previous.some((k) => !k)) {
+    problems.push('BACKUP_ENCRYPTION_KEY_PREVIOUS: each key must be 32 bytes as base64 or 64 hex digits');
+  }
+  return { current, previous: previous.filter((k): k is Buffer => k !== undefined) };
+}
+
 export function backupsConfig(e: BackupEnv, databases: BackupsConfig['databases'], problems: string[]): BackupsConfig {
   const maintenance = new URL(e.VERIFY_DATABASE_URL ?? databases[0]!.url);
   maintenance.pathname = '/postgres';
@@ -122,6 +142,7 @@ export function backupsConfig(e: BackupEnv, databases: BackupsConfig['databases'
     databases,
     dir: e.BACKUP_DIR ?? `${e.OPSFLOW_DATA_DIR}/backups`,
     stores: backupStores(e, problems),
+    encryption: backupKeys(e, problems),
     schedule: e.BACKUP_SCHEDULE,
     verifyUrl: maintenance.toString(),
     pgBinDir: e.PG_BIN_DIR,

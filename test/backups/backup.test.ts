@@ -2,6 +2,8 @@
  * Backups with real pg_dump/pg_restore, a real PostgreSQL source, a local store and a real S3-compatible
  * server (s3rver), on the real Temporal server.
  */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
@@ -12,6 +14,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createBackupActivities, scratchName } from '../../activities/backups/index.js';
+import { backupKeyId } from '../../lib/backups/encryption.js';
 import { quoteIdent } from '../../lib/db.js';
 import { BACKUP_WORKFLOW, backupWorkflowId, type BackupResult } from '../../lib/backups/contract.js';
 
@@ -355,6 +358,86 @@ describe('backup workflow', () => {
       await s3Workers.stop();
       await s3Only.close();
     }
+  });
+
+  it('BACKUP_ENCRYPTION_KEY: every copy stored encrypted, verified and restored through the key; a rotated key still opens it; an unknown one is named', async () => {
+    const k1 = randomBytes(32);
+    const k2 = randomBytes(32);
+    const harness = (env: Record<string, string>) =>
+      createHarness({
+        BACKUP_DATABASE_URLS: sourceUrl(),
+        S3_BUCKET: s3.bucket,
+        S3_ENDPOINT: s3.endpoint,
+        S3_PREFIX: 'encrypted/',
+        ...env,
+      });
+    const enc = await harness({ BACKUP_ENCRYPTION_KEY: k1.toString('base64') });
+    const encWorkers = await startWorkers(enc, ['backups']);
+    let backup: BackupResult;
+    try {
+      backup = await enc.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
+        taskQueue: enc.queues.backups,
+        workflowId: backupWorkflowId(source, new Date()),
+        args: [{ database: source }],
+      });
+      expect(backup.status, backup.reason).toBe('verified');
+      expect(backup.verification?.tables.every((t) => t.restored === t.expected)).toBe(true);
+      // On disk and in S3 the same encrypted bytes (one sha256 for both, checked by verification); no archive
+      // pg_restore can read without the key.
+      const stored = await readFile(path.join(enc.config.backups.dir, backup.locations[0]!.key));
+      expect(stored.subarray(0, 4).toString()).toBe('OFBE');
+      expect(stored.subarray(5, 9)).toEqual(backupKeyId(k1));
+      expect(backup.locations.map((l) => l.store)).toEqual(['local', 's3']);
+      const tried = await new Promise<string>((resolve) =>
+        execFile('pg_restore', ['--list', path.join(enc.config.backups.dir, backup.locations[0]!.key)], (err) =>
+          resolve(err ? 'refused' : 'read'),
+        ),
+      );
+      expect(tried).toBe('refused');
+    } finally {
+      await encWorkers.stop();
+      await enc.close();
+    }
+
+    // Rotated: the new key encrypts, the previous one still opens the old copy — a drill restores it.
+    const rotated = await harness({
+      BACKUP_ENCRYPTION_KEY: k2.toString('base64'),
+      BACKUP_ENCRYPTION_KEY_PREVIOUS: k1.toString('hex'),
+    });
+    const restoreActivities = createBackupActivities(workerDeps(rotated));
+    const env = new MockActivityEnvironment();
+    const opened = await inActivity(env, () =>
+      restoreActivities.restoreAndCompare({
+        server: 'verify',
+        dbName: scratchName('opsflow_drill_', `${backup.id}-rotated`),
+        location: backup.locations.find((l) => l.store === 's3')!,
+        sha256: backup.sha256!,
+        sizeBytes: backup.sizeBytes!,
+        expected: Object.fromEntries(backup.verification!.tables.map((t) => [t.table, t.expected])),
+        keep: false,
+      }),
+    );
+    expect(opened).toMatchObject({ ok: true });
+    await rotated.close();
+
+    // The key dropped: the copy is refused, naming the key it needs.
+    const lost = await harness({ BACKUP_ENCRYPTION_KEY: k2.toString('base64') });
+    const lostActivities = createBackupActivities(workerDeps(lost));
+    const refused = await inActivity(env, () =>
+      lostActivities.restoreAndCompare({
+        server: 'verify',
+        dbName: scratchName('opsflow_drill_', `${backup.id}-lost`),
+        // (Each harness has its own data directory: the S3 copy is the one both reach.)
+        location: backup.locations.find((l) => l.store === 's3')!,
+        sha256: backup.sha256!,
+        sizeBytes: backup.sizeBytes!,
+        expected: {},
+        keep: false,
+      }),
+    );
+    expect(refused.ok).toBe(false);
+    expect(refused.reason).toContain(`encrypted under key ${backupKeyId(k1).toString('hex')}`);
+    await lost.close();
   });
 
   it('S3 unreachable: the run fails with the reason, is catalogued failed, the report says so, nothing partial is left', async () => {
