@@ -5,6 +5,7 @@
  * Long steps heartbeat and kill their child process when cancelled.
  */
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -13,12 +14,14 @@ import { publishOpsEvent } from '../../lib/webhooks/ops-events.js';
 import { webhookServiceDeps } from '../../lib/webhooks/service.js';
 import { encryptingStream } from '../../lib/backups/encryption.js';
 import { configuredStores, type BlobStore, type PendingWrite } from '../../lib/backups/stores.js';
-import type {
-  BackupResult,
-  DumpResult,
-  StoredCopy,
-  StoreName,
-  VerificationResult,
+import {
+  globalsKey,
+  type BackupResult,
+  type DumpResult,
+  type GlobalsCopy,
+  type StoredCopy,
+  type StoreName,
+  type VerificationResult,
 } from '../../lib/backups/contract.js';
 import { planRetention } from '../../workflows/backups/retention.js';
 import {
@@ -64,6 +67,49 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
   const restores = createRestoreActivities({ ...deps, stores, storeByName, events });
   const { restoreAndCompare } = restores;
 
+  /**
+   * The server's globals — roles and tablespaces, `pg_dumpall --globals-only --no-role-passwords` (any role may
+   * read them so; passwords stay with the server) — encrypted like the dump, written to every store under `key`
+   * and read back from each: a restore onto a server without the source's roles needs them first.
+   */
+  async function dumpGlobals(url: string, key: string): Promise<GlobalsCopy> {
+    const conn = pgConnection(url);
+    const dumpall = run(bin(deps.config, 'pg_dumpall'), ['--globals-only', '--no-role-passwords', conn.arg], {
+      env: conn.env,
+    });
+    const chunks: Buffer[] = [];
+    dumpall.child.stdout!.on('data', (c: Buffer) => chunks.push(c));
+    try {
+      await Promise.all([dumpall.done, finished(dumpall.child.stdout!)]);
+    } catch (err) {
+      throw fail(BackupErrorType.DumpFailed, `pg_dumpall --globals-only failed: ${(err as Error).message}`);
+    }
+    const encryptWith = deps.config.backups.encryption.current;
+    const bytes = encryptWith
+      ? await collect(Readable.from([Buffer.concat(chunks)]).pipe(encryptingStream(encryptWith)))
+      : Buffer.concat(chunks);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    for (const store of stores) {
+      const write = store.write(key);
+      write.sink.end(bytes);
+      try {
+        await write.commit();
+        const back = await collect(await store.read(key));
+        if (createHash('sha256').update(back).digest('hex') !== sha256) throw new Error('read back differs');
+      } catch (err) {
+        await write.abort();
+        throw fail(BackupErrorType.StoreFailed, `store ${store.name}: globals: ${(err as Error).message}`, false);
+      }
+    }
+    return { key, sha256, sizeBytes: bytes.length };
+  }
+
+  async function collect(stream: Readable): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const c of stream) parts.push(c as Buffer);
+    return Buffer.concat(parts);
+  }
+
   return {
     /** Snapshot + counts, then pg_dump of that snapshot streamed into every store while hashing. */
     async dumpToStores(input: { runId: string; database: string; key: string }): Promise<DumpResult> {
@@ -71,6 +117,7 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
       const source = new pg.Client({ connectionString: url });
       await source.connect();
       const writes: { store: BlobStore; write: PendingWrite }[] = [];
+      let globals: GlobalsCopy | undefined;
       try {
         // One dump per database at a time, whoever started it (schedule, API, a pre-deploy backup): a session
         // lock in the database itself, released when this connection ends — a dead worker's goes with it.
@@ -107,6 +154,8 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
         const snapshot = (await source.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s;
         const tableCounts = await countRows(source);
 
+        // The server's roles and tablespaces first (small, quick), beside where the dump goes.
+        globals = await dumpGlobals(url, globalsKey(input.key));
         for (const store of stores) writes.push({ store, write: store.write(input.key) });
         const conn = pgConnection(url);
         const dump = run(bin(deps.config, 'pg_dump'), ['--format=custom', `--snapshot=${snapshot}`, conn.arg], {
@@ -181,9 +230,12 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
           sha256: hash.digest('hex'),
           locations: writes.map(({ store }) => ({ store: store.name, key: input.key })),
           tableCounts,
+          globals,
         };
       } catch (err) {
         await Promise.all(writes.map(({ write }) => write.abort()));
+        const written = globals;
+        if (written) await Promise.all(stores.map((s) => s.remove(written.key).catch(() => undefined)));
         if (err instanceof ApplicationFailure) throw err;
         throw fail(BackupErrorType.DumpFailed, (err as Error).message, false);
       } finally {
@@ -266,10 +318,10 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
     }): Promise<void> {
       const done = input.status !== 'running';
       await deps.pool.query(
-        `INSERT INTO opsflow.backups (id, database, status, reason, started_at, finished_at, steps, size_bytes, sha256, locations, table_counts, verification)
-         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END, $7, $8, $9, $10, $11, $12)
+        `INSERT INTO opsflow.backups (id, database, status, reason, started_at, finished_at, steps, size_bytes, sha256, locations, table_counts, verification, globals)
+         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (id) DO UPDATE SET status = $3, reason = $4, finished_at = CASE WHEN $6 THEN now() END, steps = $7,
-           size_bytes = $8, sha256 = $9, locations = $10, table_counts = $11, verification = $12`,
+           size_bytes = $8, sha256 = $9, locations = $10, table_counts = $11, verification = $12, globals = $13`,
         [
           input.id,
           input.database,
@@ -283,6 +335,7 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
           JSON.stringify(input.dump?.locations ?? []),
           input.dump ? JSON.stringify(input.dump.tableCounts) : null,
           input.verification ? JSON.stringify(input.verification) : null,
+          input.dump?.globals ? JSON.stringify(input.dump.globals) : null,
         ],
       );
     },
@@ -297,8 +350,9 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
           started_at: Date;
           status: string;
           locations: StoredCopy[];
+          globals: GlobalsCopy | null;
         }>(
-          `SELECT id, started_at, status, locations FROM opsflow.backups
+          `SELECT id, started_at, status, locations, globals FROM opsflow.backups
            WHERE database = $1 AND status <> 'running' AND NOT ($2 = ANY (deleted_from)) AND locations @> $3::jsonb`,
           [input.database, store.name, JSON.stringify([{ store: store.name }])],
         );
@@ -314,6 +368,7 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
           const row = rows.find((r) => r.id === id)!;
           const loc = row.locations.find((l) => l.store === store.name)!;
           await store.remove(loc.key);
+          if (row.globals) await store.remove(row.globals.key);
           await deps.pool.query(
             `UPDATE opsflow.backup_retention SET deleted_at = now() WHERE backup_id = $1 AND store = $2`,
             [id, store.name],

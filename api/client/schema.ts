@@ -1492,6 +1492,12 @@ export interface components {
       sizeBytes: number | null;
       sha256: string | null;
       locations: components['schemas']['StoredCopy'][];
+      /** @description The server's roles and tablespaces (pg_dumpall --globals-only, no role passwords), stored beside the dump in the same stores */
+      globals: {
+        key: string;
+        sha256: string;
+        sizeBytes: number;
+      } | null;
       verification: components['schemas']['Verification'];
       deletedFrom: ('local' | 's3')[];
     };
@@ -1530,6 +1536,12 @@ export interface components {
       sizeBytes?: number | null;
       sha256?: string | null;
       locations?: components['schemas']['StoredCopy'][];
+      /** @description The server's roles and tablespaces (pg_dumpall --globals-only, no role passwords), stored beside the dump in the same stores */
+      globals?: {
+        key: string;
+        sha256: string;
+        sizeBytes: number;
+      } | null;
       verification?: components['schemas']['Verification'];
       deletedFrom?: ('local' | 's3')[];
       progress: components['schemas']['LiveProgress'];

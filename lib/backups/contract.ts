@@ -24,12 +24,24 @@ export interface BackupInput {
   stepRetry?: { maximumAttempts?: number; initialIntervalMs?: number; heartbeatTimeoutMs?: number };
 }
 
+/** The server's globals as stored beside a dump (the same stores): its key, and its stored bytes' sha256 and size. */
+export interface GlobalsCopy {
+  key: string;
+  sha256: string;
+  sizeBytes: number;
+}
+
 export interface DumpResult {
   sizeBytes: number;
   sha256: string;
   locations: StoredCopy[];
   tableCounts: Record<string, number>;
+  /** Absent in results from before globals were stored. */
+  globals?: GlobalsCopy;
 }
+
+/** Where a dump's globals are stored: beside it, `orders/2026-….dump` → `orders/2026-….globals.sql`. */
+export const globalsKey = (dumpKey: string) => dumpKey.replace(/\.dump$/, '') + '.globals.sql';
 
 export interface VerificationResult {
   ok: boolean;

@@ -4,7 +4,7 @@
  */
 import type { Pool } from '../db.js';
 import { catalogPage, type CursorKey } from '../pagination.js';
-import type { StoredCopy, StoreName, VerificationResult } from './contract.js';
+import type { GlobalsCopy, StoredCopy, StoreName, VerificationResult } from './contract.js';
 
 type BackupStatus = 'running' | 'verified' | 'failed';
 type RestoreStatus = 'running' | 'restored' | 'failed';
@@ -25,6 +25,7 @@ export interface BackupRow {
   table_counts: Record<string, number> | null;
   verification: VerificationResult | null;
   deleted_from: StoreName[];
+  globals: GlobalsCopy | null;
 }
 
 export interface BackupView {
@@ -38,6 +39,8 @@ export interface BackupView {
   sizeBytes: number | null;
   sha256: string | null;
   locations: StoredCopy[];
+  /** The server's roles and tablespaces, stored beside the dump in the same stores (null: made before that). */
+  globals: GlobalsCopy | null;
   verification: VerificationResult | null;
   deletedFrom: StoreName[];
 }
@@ -53,6 +56,7 @@ export const backupView = (r: BackupRow): BackupView => ({
   sizeBytes: r.size_bytes === null ? null : Number(r.size_bytes),
   sha256: r.sha256,
   locations: r.locations,
+  globals: r.globals ?? null,
   verification: r.verification,
   deletedFrom: r.deleted_from,
 });

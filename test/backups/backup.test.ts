@@ -3,7 +3,7 @@
  * server (s3rver), on the real Temporal server.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import os from 'node:os';
@@ -180,6 +180,16 @@ describe('backup workflow', () => {
     }>('SELECT status, sha256, size_bytes, steps FROM opsflow.backups WHERE id = $1', [result.id]);
     expect(rows[0]).toMatchObject({ status: 'verified', sha256: result.sha256, size_bytes: String(result.sizeBytes) });
     expect(Object.keys(rows[0]!.steps)).toEqual(['dump', 'verify']);
+    // The server's globals beside the dump, in both stores: roles (this database's owner among them), no passwords.
+    const { rows: g } = await h.pool.query<{ globals: { key: string; sha256: string; sizeBytes: number } }>(
+      'SELECT globals FROM opsflow.backups WHERE id = $1',
+      [result.id],
+    );
+    expect(g[0]!.globals.key).toBe(result.locations[0]!.key.replace(/\.dump$/, '.globals.sql'));
+    const globals = await readFile(path.join(h.config.backups.dir, g[0]!.globals.key), 'utf8');
+    expect(globals).toContain('CREATE ROLE postgres;');
+    expect(globals).not.toMatch(/PASSWORD/);
+    expect(createHash('sha256').update(globals).digest('hex')).toBe(g[0]!.globals.sha256);
 
     // This run's scratch database only: other runs on the same server may be verifying at this moment.
     const scratch = await h.pool.query('SELECT datname FROM pg_database WHERE datname = $1', [
@@ -217,6 +227,14 @@ describe('backup workflow', () => {
     // The newest is kept in both stores (the paths are right), the one it supersedes is gone from both.
     for (const copy of second.locations) expect(await exists[copy.store](copy.key), copy.key).toBe(true);
     for (const copy of first.locations) expect(await exists[copy.store](copy.key), copy.key).toBe(false);
+    // Each backup's globals went with it (and the kept one's stay).
+    const globalsOf = async (id: string) =>
+      (await h.pool.query<{ globals: { key: string } }>('SELECT globals FROM opsflow.backups WHERE id = $1', [id]))
+        .rows[0]!.globals.key;
+    for (const store of ['local', 's3'] as const) {
+      expect(await exists[store](await globalsOf(second.id)), `${store} globals kept`).toBe(true);
+      expect(await exists[store](await globalsOf(first.id)), `${store} globals deleted`).toBe(false);
+    }
     const { rows } = await h.pool.query<{ deleted_from: string[] }>(
       'SELECT deleted_from FROM opsflow.backups WHERE id = $1',
       [first.id],
@@ -387,6 +405,11 @@ describe('backup workflow', () => {
       const stored = await readFile(path.join(enc.config.backups.dir, backup.locations[0]!.key));
       expect(stored.subarray(0, 4).toString()).toBe('OFBE');
       expect(stored.subarray(5, 9)).toEqual(backupKeyId(k1));
+      const globals = await readFile(
+        path.join(enc.config.backups.dir, backup.locations[0]!.key.replace(/\.dump$/, '.globals.sql')),
+      );
+      expect(globals.subarray(0, 4).toString()).toBe('OFBE');
+      expect(globals.includes(Buffer.from('CREATE ROLE'))).toBe(false);
       expect(backup.locations.map((l) => l.store)).toEqual(['local', 's3']);
       const tried = await new Promise<string>((resolve) =>
         execFile('pg_restore', ['--list', path.join(enc.config.backups.dir, backup.locations[0]!.key)], (err) =>

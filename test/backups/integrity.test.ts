@@ -49,7 +49,7 @@ describe('backup integrity at the tool boundary', () => {
     // What an attacker would put in the store: a valid dump whose SQL leaves a marker table.
     await sql(evil, `CREATE TABLE tampered_marker (x int); INSERT INTO tampered_marker VALUES (1);`);
     bin = await mkdtemp(path.join(os.tmpdir(), 'opsflow-pgbin-'));
-    for (const tool of ['pg_dump', 'pg_restore']) {
+    for (const tool of ['pg_dump', 'pg_dumpall', 'pg_restore']) {
       const file = path.join(bin, tool);
       await writeFile(
         file,
@@ -75,7 +75,7 @@ exec ${tool} "$@"
     await rm(bin, { recursive: true, force: true });
   });
 
-  it('ps during a backup shows no password: pg_dump and pg_restore get it through PGPASSWORD', async () => {
+  it('ps during a backup shows no password: pg_dump, pg_dumpall and pg_restore get it through PGPASSWORD', async () => {
     const backup = await h.client.workflow.execute<typeof backupDatabase>(BACKUP_WORKFLOW, {
       taskQueue: h.queues.backups,
       workflowId: backupWorkflowId(source, new Date()),
@@ -84,6 +84,7 @@ exec ${tool} "$@"
     expect(backup.status, backup.reason).toBe('verified');
     const calls = await log();
     expect(calls).toMatch(/== pg_dump .*--dbname=postgres/);
+    expect(calls).toMatch(/== pg_dumpall --globals-only --no-role-passwords --dbname=postgres/);
     expect(calls).toMatch(/== pg_restore /);
     expect(calls).toMatch(/PGPASSWORD set: yes/);
     expect(calls).not.toContain(PASSWORD);

@@ -39,6 +39,10 @@ export const Backup = z
     sizeBytes: z.number().nullable(),
     sha256: z.string().nullable(),
     locations: z.array(StoredCopy),
+    globals: z.object({ key: z.string(), sha256: z.string(), sizeBytes: z.number() }).nullable().openapi({
+      description:
+        "The server's roles and tablespaces (pg_dumpall --globals-only, no role passwords), stored beside the dump in the same stores",
+    }),
     verification: Verification.nullable(),
     deletedFrom: z.array(z.enum(['local', 's3'])),
   })
