@@ -2,9 +2,9 @@
  * Promotion: a target that `promotesFrom` another takes only versions that succeeded there and soaked — stayed
  * there `soakSec` after its deploy (gate and watch window) finished, with no manual rollback away from it since.
  * The API checks every deploy of such a target against its source; `promote` deploys the source's current version
- * when it is good. Rollbacks are not promotions and are not checked.
+ * when it is good. Rollbacks are not promotions and are not checked. Pure: the rows come from rows.ts.
  */
-import type { Pool } from '../db.js';
+import type { PromotionEvidence } from './rows.js';
 import type { DeployTarget } from './targets.js';
 
 /** Where a version stands on a promotion's source target. */
@@ -14,44 +14,17 @@ export type Standing =
   | { kind: 'rolled_back'; version: string; at: Date; rollbackId: string }
   | { kind: 'never'; version: string };
 
-/** The version `source` runs now: its newest finished deploy's, or the one a rolled-back deploy went back to. */
-export async function currentVersion(pool: Pool, source: string): Promise<string | null> {
-  const { rows } = await pool.query<{ status: string; version: string | null; previous_version: string | null }>(
-    `SELECT status, version, previous_version FROM opsflow.deploys
-     WHERE target = $1 AND status IN ('succeeded', 'rolled_back') ORDER BY started_at DESC LIMIT 1`,
-    [source],
-  );
-  const r = rows[0];
-  if (!r) return null;
-  return r.status === 'rolled_back' ? r.previous_version : r.version;
-}
-
-/** How `version` stands on `source` at `now`, given the soak its promotion asks. */
-export async function standing(
-  pool: Pool,
-  source: string,
+/** How `version` stands on its source at `now`, from the evidence `promotionEvidence` (rows.ts) found. */
+export function standingOf(
   version: string,
+  evidence: PromotionEvidence | undefined,
   soakSec: number,
   now: Date,
-): Promise<Standing> {
-  const { rows } = await pool.query<{ finished_at: Date; rollback_id: string | null; rollback_at: Date | null }>(
-    `SELECT d.finished_at, r.id AS rollback_id, r.started_at AS rollback_at
-     FROM opsflow.deploys d
-     LEFT JOIN LATERAL (
-       SELECT id, started_at FROM opsflow.deploys r
-       WHERE r.target = d.target AND r.kind = 'rollback' AND r.previous_version = d.version
-         AND r.started_at > d.started_at
-       ORDER BY r.started_at LIMIT 1
-     ) r ON true
-     WHERE d.target = $1 AND d.kind = 'deploy' AND d.version = $2 AND d.status = 'succeeded'
-       AND d.finished_at IS NOT NULL
-     ORDER BY d.finished_at DESC LIMIT 1`,
-    [source, version],
-  );
-  const r = rows[0];
-  if (!r) return { kind: 'never', version };
-  if (r.rollback_id) return { kind: 'rolled_back', version, at: r.rollback_at!, rollbackId: r.rollback_id };
-  const until = new Date(r.finished_at.getTime() + soakSec * 1000);
+): Standing {
+  if (!evidence) return { kind: 'never', version };
+  if (evidence.rollback)
+    return { kind: 'rolled_back', version, at: evidence.rollback.at, rollbackId: evidence.rollback.id };
+  const until = new Date(evidence.finishedAt.getTime() + soakSec * 1000);
   return until > now ? { kind: 'soaking', version, until } : { kind: 'good', version, since: until };
 }
 

@@ -210,6 +210,46 @@ export async function lastOutcome(
   return rows[0];
 }
 
+/** The version the target runs now: its newest finished deploy's, or the one a rolled-back deploy went back to. */
+export async function runningVersion(pool: Pool, target: string): Promise<string | null> {
+  const last = await lastOutcome(pool, target);
+  if (!last) return null;
+  return last.status === 'rolled_back' ? last.previous_version : last.version;
+}
+
+/** What promotion judges a version on a source by: its newest successful deploy there, and a rollback away since. */
+export interface PromotionEvidence {
+  finishedAt: Date;
+  rollback: { id: string; at: Date } | null;
+}
+
+export async function promotionEvidence(
+  pool: Pool,
+  source: string,
+  version: string,
+): Promise<PromotionEvidence | undefined> {
+  const { rows } = await pool.query<{ finished_at: Date; rollback_id: string | null; rollback_at: Date | null }>(
+    `SELECT d.finished_at, r.id AS rollback_id, r.started_at AS rollback_at
+     FROM opsflow.deploys d
+     LEFT JOIN LATERAL (
+       SELECT id, started_at FROM opsflow.deploys r
+       WHERE r.target = d.target AND r.kind = 'rollback' AND r.previous_version = d.version
+         AND r.started_at > d.started_at
+       ORDER BY r.started_at LIMIT 1
+     ) r ON true
+     WHERE d.target = $1 AND d.kind = 'deploy' AND d.version = $2 AND d.status = 'succeeded'
+       AND d.finished_at IS NOT NULL
+     ORDER BY d.finished_at DESC LIMIT 1`,
+    [source, version],
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  return {
+    finishedAt: r.finished_at,
+    rollback: r.rollback_id ? { id: r.rollback_id, at: r.rollback_at! } : null,
+  };
+}
+
 /** What ran before `version` on the target, as its newest successful deploy recorded it. */
 export async function versionBefore(pool: Pool, target: string, version: string | null): Promise<string | null> {
   const { rows } = await pool.query<{ previous_version: string | null }>(

@@ -42,12 +42,14 @@ import {
   deployRow,
   deployView,
   insertStartedDeploy,
+  promotionEvidence,
+  runningVersion,
   versionShipped,
   type DeployRow,
   type DeployView,
 } from './rows.js';
 import { activeFreeze, type FreezeWindow } from './freeze.js';
-import { currentVersion, refusalOf, standing, type Standing } from './promotion.js';
+import { refusalOf, standingOf, type Standing } from './promotion.js';
 import { targetsDigest, type DeployTarget } from './targets.js';
 
 export class DeployError extends ServiceError {}
@@ -252,20 +254,21 @@ export function createDeployService(deps: DeployServiceDeps) {
         [{ path: 'bump', message: 'a promoted target takes versions from its source' }],
       );
     }
-    const refusal = refusalOf(
-      target,
-      await standing(deps.pool, target.promotesFrom!, req.version, target.soakSec, now),
-    );
+    const evidence = await promotionEvidence(deps.pool, target.promotesFrom!, req.version);
+    const refusal = refusalOf(target, standingOf(req.version, evidence, target.soakSec, now));
     if (refusal) throw new DeployError('unprocessable', refusal, [{ path: 'version', message: refusal }]);
   }
 
   async function promotionView(t: DeployTarget, now: Date): Promise<PromotionView | null> {
     if (!t.promotesFrom) return null;
     const [source, current] = await Promise.all([
-      currentVersion(deps.pool, t.promotesFrom),
-      currentVersion(deps.pool, t.name),
+      runningVersion(deps.pool, t.promotesFrom),
+      runningVersion(deps.pool, t.name),
     ]);
-    const s = source === null ? undefined : await standing(deps.pool, t.promotesFrom, source, t.soakSec, now);
+    const s =
+      source === null
+        ? undefined
+        : standingOf(source, await promotionEvidence(deps.pool, t.promotesFrom, source), t.soakSec, now);
     const at = (x: Standing) =>
       x.kind === 'good' ? x.since : x.kind === 'soaking' ? x.until : x.kind === 'rolled_back' ? x.at : null;
     return {
@@ -300,7 +303,7 @@ export function createDeployService(deps: DeployServiceDeps) {
           `${target.name} promotes from no target (promotesFrom is not set): deploy a version to it instead`,
         );
       }
-      const version = await currentVersion(deps.pool, target.promotesFrom);
+      const version = await runningVersion(deps.pool, target.promotesFrom);
       if (!version) {
         throw new DeployError(
           'unprocessable',
