@@ -12,7 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
 import { publishOpsEvent } from '../../lib/webhooks/ops-events.js';
 import { webhookServiceDeps } from '../../lib/webhooks/service.js';
-import { encryptingStream } from '../../lib/backups/encryption.js';
+import { backupKeyId, encryptingStream } from '../../lib/backups/encryption.js';
 import { configuredStores, type BlobStore, type PendingWrite } from '../../lib/backups/stores.js';
 import {
   globalsKey,
@@ -231,6 +231,7 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
           locations: writes.map(({ store }) => ({ store: store.name, key: input.key })),
           tableCounts,
           globals,
+          ...(key ? { encryptionKeyId: backupKeyId(key).toString('hex') } : {}),
         };
       } catch (err) {
         await Promise.all(writes.map(({ write }) => write.abort()));
@@ -318,10 +319,11 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
     }): Promise<void> {
       const done = input.status !== 'running';
       await deps.pool.query(
-        `INSERT INTO opsflow.backups (id, database, status, reason, started_at, finished_at, steps, size_bytes, sha256, locations, table_counts, verification, globals)
-         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END, $7, $8, $9, $10, $11, $12, $13)
+        `INSERT INTO opsflow.backups (id, database, status, reason, started_at, finished_at, steps, size_bytes, sha256, locations, table_counts, verification, globals, encryption_key_id)
+         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (id) DO UPDATE SET status = $3, reason = $4, finished_at = CASE WHEN $6 THEN now() END, steps = $7,
-           size_bytes = $8, sha256 = $9, locations = $10, table_counts = $11, verification = $12, globals = $13`,
+           size_bytes = $8, sha256 = $9, locations = $10, table_counts = $11, verification = $12, globals = $13,
+           encryption_key_id = $14`,
         [
           input.id,
           input.database,
@@ -336,6 +338,7 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
           input.dump ? JSON.stringify(input.dump.tableCounts) : null,
           input.verification ? JSON.stringify(input.verification) : null,
           input.dump?.globals ? JSON.stringify(input.dump.globals) : null,
+          input.dump?.encryptionKeyId ?? null,
         ],
       );
     },

@@ -1498,6 +1498,8 @@ export interface components {
         sha256: string;
         sizeBytes: number;
       } | null;
+      /** @description The id of the key its copies are encrypted under (BACKUP_ENCRYPTION_KEY or a previous one); null: stored unencrypted */
+      encryptionKeyId: string | null;
       verification: components['schemas']['Verification'];
       deletedFrom: ('local' | 's3')[];
     };
@@ -1542,6 +1544,8 @@ export interface components {
         sha256: string;
         sizeBytes: number;
       } | null;
+      /** @description The id of the key its copies are encrypted under (BACKUP_ENCRYPTION_KEY or a previous one); null: stored unencrypted */
+      encryptionKeyId?: string | null;
       verification?: components['schemas']['Verification'];
       deletedFrom?: ('local' | 's3')[];
       progress: components['schemas']['LiveProgress'];

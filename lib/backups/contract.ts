@@ -38,6 +38,8 @@ export interface DumpResult {
   tableCounts: Record<string, number>;
   /** Absent in results from before globals were stored. */
   globals?: GlobalsCopy;
+  /** The key the copies are encrypted under (its id); absent when stored unencrypted. */
+  encryptionKeyId?: string;
 }
 
 /** Where a dump's globals are stored: beside it, `orders/2026-….dump` → `orders/2026-….globals.sql`. */

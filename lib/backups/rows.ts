@@ -26,6 +26,7 @@ export interface BackupRow {
   verification: VerificationResult | null;
   deleted_from: StoreName[];
   globals: GlobalsCopy | null;
+  encryption_key_id: string | null;
 }
 
 export interface BackupView {
@@ -41,6 +42,8 @@ export interface BackupView {
   locations: StoredCopy[];
   /** The server's roles and tablespaces, stored beside the dump in the same stores (null: made before that). */
   globals: GlobalsCopy | null;
+  /** The id of the key its copies are encrypted under; null: stored unencrypted. */
+  encryptionKeyId: string | null;
   verification: VerificationResult | null;
   deletedFrom: StoreName[];
 }
@@ -57,6 +60,7 @@ export const backupView = (r: BackupRow): BackupView => ({
   sha256: r.sha256,
   locations: r.locations,
   globals: r.globals ?? null,
+  encryptionKeyId: r.encryption_key_id ?? null,
   verification: r.verification,
   deletedFrom: r.deleted_from,
 });

@@ -189,6 +189,9 @@ describe('backup workflow', () => {
     const globals = await readFile(path.join(h.config.backups.dir, g[0]!.globals.key), 'utf8');
     expect(globals).toContain('CREATE ROLE postgres;');
     expect(globals).not.toMatch(/PASSWORD/);
+    expect(
+      (await h.pool.query('SELECT encryption_key_id FROM opsflow.backups WHERE id = $1', [result.id])).rows,
+    ).toEqual([{ encryption_key_id: null }]);
     expect(createHash('sha256').update(globals).digest('hex')).toBe(g[0]!.globals.sha256);
 
     // This run's scratch database only: other runs on the same server may be verifying at this moment.
@@ -410,6 +413,12 @@ describe('backup workflow', () => {
       );
       expect(globals.subarray(0, 4).toString()).toBe('OFBE');
       expect(globals.includes(Buffer.from('CREATE ROLE'))).toBe(false);
+      // The catalogue names the key, so an operator knows which backups still need an old one.
+      const { rows } = await enc.pool.query<{ encryption_key_id: string | null }>(
+        'SELECT encryption_key_id FROM opsflow.backups WHERE id = $1',
+        [backup.id],
+      );
+      expect(rows[0]!.encryption_key_id).toBe(backupKeyId(k1).toString('hex'));
       expect(backup.locations.map((l) => l.store)).toEqual(['local', 's3']);
       const tried = await new Promise<string>((resolve) =>
         execFile('pg_restore', ['--list', path.join(enc.config.backups.dir, backup.locations[0]!.key)], (err) =>

@@ -43,6 +43,10 @@ export const Backup = z
       description:
         "The server's roles and tablespaces (pg_dumpall --globals-only, no role passwords), stored beside the dump in the same stores",
     }),
+    encryptionKeyId: z.string().nullable().openapi({
+      description:
+        'The id of the key its copies are encrypted under (BACKUP_ENCRYPTION_KEY or a previous one); null: stored unencrypted',
+    }),
     verification: Verification.nullable(),
     deletedFrom: z.array(z.enum(['local', 's3'])),
   })
