@@ -5,7 +5,6 @@
  * Long steps heartbeat and kill their child process when cancelled.
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -38,6 +37,7 @@ import {
   scratchName,
   verificationTable,
 } from './pg-tools.js';
+import { storeGlobals } from './globals.js';
 import { createRestoreActivities } from './restores.js';
 
 import { scratchServers, sweepScratch, type ScratchSweep } from '../../lib/backups/scratch.js';
@@ -66,49 +66,6 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
   const events = webhookServiceDeps(deps.config, deps.pool, deps.client, deps.queues);
   const restores = createRestoreActivities({ ...deps, stores, storeByName, events });
   const { restoreAndCompare } = restores;
-
-  /**
-   * The server's globals — roles and tablespaces, `pg_dumpall --globals-only --no-role-passwords` (any role may
-   * read them so; passwords stay with the server) — encrypted like the dump, written to every store under `key`
-   * and read back from each: a restore onto a server without the source's roles needs them first.
-   */
-  async function dumpGlobals(url: string, key: string): Promise<GlobalsCopy> {
-    const conn = pgConnection(url);
-    const dumpall = run(bin(deps.config, 'pg_dumpall'), ['--globals-only', '--no-role-passwords', conn.arg], {
-      env: conn.env,
-    });
-    const chunks: Buffer[] = [];
-    dumpall.child.stdout!.on('data', (c: Buffer) => chunks.push(c));
-    try {
-      await Promise.all([dumpall.done, finished(dumpall.child.stdout!)]);
-    } catch (err) {
-      throw fail(BackupErrorType.DumpFailed, `pg_dumpall --globals-only failed: ${(err as Error).message}`);
-    }
-    const encryptWith = deps.config.backups.encryption.current;
-    const bytes = encryptWith
-      ? await collect(Readable.from([Buffer.concat(chunks)]).pipe(encryptingStream(encryptWith)))
-      : Buffer.concat(chunks);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    for (const store of stores) {
-      const write = store.write(key);
-      write.sink.end(bytes);
-      try {
-        await write.commit();
-        const back = await collect(await store.read(key));
-        if (createHash('sha256').update(back).digest('hex') !== sha256) throw new Error('read back differs');
-      } catch (err) {
-        await write.abort();
-        throw fail(BackupErrorType.StoreFailed, `store ${store.name}: globals: ${(err as Error).message}`, false);
-      }
-    }
-    return { key, sha256, sizeBytes: bytes.length };
-  }
-
-  async function collect(stream: Readable): Promise<Buffer> {
-    const parts: Buffer[] = [];
-    for await (const c of stream) parts.push(c as Buffer);
-    return Buffer.concat(parts);
-  }
 
   return {
     /** Snapshot + counts, then pg_dump of that snapshot streamed into every store while hashing. */
@@ -155,7 +112,7 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
         const tableCounts = await countRows(source);
 
         // The server's roles and tablespaces first (small, quick), beside where the dump goes.
-        globals = await dumpGlobals(url, globalsKey(input.key));
+        globals = await storeGlobals(deps.config, stores, url, globalsKey(input.key));
         for (const store of stores) writes.push({ store, write: store.write(input.key) });
         const conn = pgConnection(url);
         const dump = run(bin(deps.config, 'pg_dump'), ['--format=custom', `--snapshot=${snapshot}`, conn.arg], {
@@ -186,8 +143,8 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
         );
         // Encrypted as it streams when BACKUP_ENCRYPTION_KEY is set: the stores, and the sha256 in the catalogue,
         // only ever see the encrypted bytes.
-        const key = deps.config.backups.encryption.current;
-        const out = key ? dump.child.stdout!.pipe(encryptingStream(key)) : dump.child.stdout!;
+        const encryptWith = deps.config.backups.encryption.current;
+        const out = encryptWith ? dump.child.stdout!.pipe(encryptingStream(encryptWith)) : dump.child.stdout!;
         const drained = finished(out);
         // A dump stopped early never drains; that is not an error of its own.
         drained.catch(() => undefined);
@@ -231,7 +188,7 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
           locations: writes.map(({ store }) => ({ store: store.name, key: input.key })),
           tableCounts,
           globals,
-          ...(key ? { encryptionKeyId: backupKeyId(key).toString('hex') } : {}),
+          ...(encryptWith ? { encryptionKeyId: backupKeyId(encryptWith).toString('hex') } : {}),
         };
       } catch (err) {
         await Promise.all(writes.map(({ write }) => write.abort()));

@@ -4,18 +4,12 @@
  * the target checks and the promotion (restore-target.ts), the restore record and report, and the freshness
  * check.
  */
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { rm } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import pg from 'pg';
 import { quoteIdent } from '../../lib/db.js';
 import { databaseUrlOn, maintenanceUrl, type Server } from '../../lib/backups/databases.js';
 import { markScratch } from '../../lib/backups/scratch.js';
-import { decryptingStream } from '../../lib/backups/encryption.js';
 import type { BlobStore } from '../../lib/backups/stores.js';
 import { publishOpsEvent } from '../../lib/webhooks/ops-events.js';
 import type { WebhookServiceDeps } from '../../lib/webhooks/service.js';
@@ -27,9 +21,9 @@ import type {
   VerificationResult,
 } from '../../lib/backups/contract.js';
 import type { BackupActivityDeps, RestorableBackup } from './deps.js';
+import { checkedCopy } from './copies.js';
 import { createRestoreTargetActivities } from './restore-target.js';
 import {
-  archiveContents,
   BackupErrorType,
   bin,
   countRows,
@@ -52,55 +46,6 @@ export const createRestoreActivities = (
   const { stores, storeByName, events } = deps;
 
   /**
-   * Copies a stored backup into a private temporary file (under OPSFLOW_DATA_DIR/tmp, mode 0600) while hashing
-   * it. The file is handed back only when its size and sha256 match the catalogue; otherwise it is removed
-   * and the reason returned. The caller removes `dir` when done.
-   */
-  async function verifiedCopy(
-    location: StoredCopy,
-    sha256: string,
-    sizeBytes: number,
-  ): Promise<{ ok: true; file: string; dir: string } | { ok: false; reason: string }> {
-    const root = path.resolve(deps.config.dataDir, 'tmp');
-    await mkdir(root, { recursive: true, mode: 0o700 });
-    const dir = await mkdtemp(path.join(root, 'restore-'));
-    const file = path.join(dir, 'backup.dump');
-    const hash = createHash('sha256');
-    let size = 0;
-    const beat = setInterval(() => Context.current().heartbeat({ step: 'fetch', bytes: size }), 1000);
-    try {
-      const source = await storeByName(location.store).read(location.key);
-      const tap = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          hash.update(chunk);
-          size += chunk.length;
-          done(null, chunk);
-        },
-      });
-      // Hashed as stored, decrypted on the way to the file (what pg_restore reads once the hash matched).
-      await pipeline(
-        source,
-        tap,
-        decryptingStream(deps.config.backups.encryption),
-        createWriteStream(file, { mode: 0o600 }),
-      );
-    } catch (err) {
-      await rm(dir, { recursive: true, force: true });
-      return { ok: false, reason: `${location.store} copy unreadable: ${(err as Error).message}` };
-    } finally {
-      clearInterval(beat);
-    }
-    if (size !== sizeBytes || hash.digest('hex') !== sha256) {
-      await rm(dir, { recursive: true, force: true });
-      return {
-        ok: false,
-        reason: `${location.store} copy differs from the catalog (size ${size}/${sizeBytes}, sha256 mismatch); nothing was restored from it`,
-      };
-    }
-    return { ok: true, file, dir };
-  }
-
-  /**
    * Restores one stored copy into database `dbName` on `server` (created fresh; an existing one of that name
    * is dropped first: callers pass names opsflow owns) from a local copy whose sha256 and size were checked
    * first, then compares row counts with `expected`. On any failure the database is dropped; on success it is
@@ -120,27 +65,12 @@ export const createRestoreActivities = (
     const tables = expectedTables(input.expected);
     // Nothing reaches pg_restore before its bytes match the catalogue, and what it reads is the very file
     // that was hashed: a tampered copy never runs a statement.
-    const copy = await verifiedCopy(input.location, input.sha256, input.sizeBytes);
+    const copy = await checkedCopy(deps.config, storeByName(input.location.store), input.location, {
+      sha256: input.sha256,
+      sizeBytes: input.sizeBytes,
+      tables: Object.keys(input.expected),
+    });
     if (!copy.ok) return { ok: false, reason: copy.reason, tables };
-    // Its table of contents before any server is touched: an unreadable archive, or one that lacks a table the
-    // snapshot counted, fails here, naming it, without a database created or a statement run.
-    let contents: { owners: string[]; tables: string[] };
-    try {
-      contents = await archiveContents(deps.config, copy.file);
-    } catch (err) {
-      await rm(copy.dir, { recursive: true, force: true });
-      const detail = ((err as { stderr?: string }).stderr ?? (err as Error).message).trim().slice(0, 500);
-      return { ok: false, reason: `not a readable archive (pg_restore --list): ${detail}`, tables };
-    }
-    const unlisted = Object.keys(input.expected).filter((t) => !contents.tables.includes(t));
-    if (unlisted.length > 0) {
-      await rm(copy.dir, { recursive: true, force: true });
-      return {
-        ok: false,
-        reason: `the archive lists no table ${unlisted.join(', ')} (pg_restore --list), which the snapshot counted`,
-        tables,
-      };
-    }
     const admin = new pg.Client({ connectionString: maintenanceUrl(deps.config, input.server) });
     await admin.connect();
     const url = databaseUrlOn(deps.config, input.server, input.dbName);
@@ -156,7 +86,7 @@ export const createRestoreActivities = (
       // Owners and grants are kept when the restoring role may make every owner the archive names an owner (a
       // superuser, or a member of each); a role that may not (compose's backup role is no superuser) restores
       // everything as its own, and the result names the owners not kept — never a restore that fails halfway.
-      const ownersNotKept = input.preserveOwnership ? await rolesNotSettable(admin, contents.owners) : [];
+      const ownersNotKept = input.preserveOwnership ? await rolesNotSettable(admin, copy.owners) : [];
       const keepOwners = input.preserveOwnership && ownersNotKept.length === 0;
       const notKept = ownersNotKept.length > 0 ? { ownersNotKept } : {};
       const ownership = keepOwners ? [] : ['--no-owner', '--no-privileges'];

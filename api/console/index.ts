@@ -21,7 +21,7 @@ import { openDeadLetters } from '../../lib/webhooks/deliveries.js';
 import { recoverPage } from '../../lib/webhooks/recover.js';
 import { backupHistory } from '../../lib/backups/rows.js';
 import { deployTimeline } from '../../lib/deploys/rows.js';
-import type { PromotionView } from '../../lib/deploys/service.js';
+import type { PromotionView } from '../../lib/deploys/target-view.js';
 import { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
 import { crossOrigin, secureRequest, sessionCookieName } from '../auth.js';
 import { addressBucket, clientAddress, parseCidrs } from '../rate-limit.js';

@@ -6,7 +6,7 @@ import { html } from 'hono/html';
 import type { StatusReport } from '../../lib/status.js';
 import type { BackupRun, RestoreSummary } from '../../lib/backups/rows.js';
 import type { DeployTimelineRow } from '../../lib/deploys/rows.js';
-import type { PromotionView } from '../../lib/deploys/service.js';
+import type { PromotionView } from '../../lib/deploys/target-view.js';
 import {
   action,
   badge,

@@ -28,6 +28,20 @@ export function standingOf(
   return until > now ? { kind: 'soaking', version, until } : { kind: 'good', version, since: until };
 }
 
+/** The moment a standing names: good since, soaking until, rolled back at; none for `never`. */
+export function standingAt(s: Standing): Date | null {
+  switch (s.kind) {
+    case 'good':
+      return s.since;
+    case 'soaking':
+      return s.until;
+    case 'rolled_back':
+      return s.at;
+    case 'never':
+      return null;
+  }
+}
+
 /** Why a standing does not allow the promotion, for a 422 (undefined: it does). */
 export function refusalOf(target: DeployTarget, s: Standing): string | undefined {
   const from = target.promotesFrom!;

@@ -48,8 +48,9 @@ import {
   type DeployRow,
   type DeployView,
 } from './rows.js';
-import { activeFreeze, type FreezeWindow } from './freeze.js';
-import { refusalOf, standingOf, type Standing } from './promotion.js';
+import { activeFreeze } from './freeze.js';
+import { refusalOf, standingOf } from './promotion.js';
+import { promotionView, targetView, type DeployTargetView, type PromotionView } from './target-view.js';
 import { targetsDigest, type DeployTarget } from './targets.js';
 
 export class DeployError extends ServiceError {}
@@ -60,59 +61,6 @@ export interface DeployServiceDeps {
   temporal: Client;
   queues: TaskQueues;
   probe?: TemporalProbe;
-}
-
-/** A target as callers see it: its settings, never its commands. */
-export interface DeployTargetView {
-  name: string;
-  environment: DeployTarget['environment'];
-  requiresApproval: boolean;
-  allowSelfApproval: boolean;
-  backupDatabase: string | null;
-  hasRollbackCommand: boolean;
-  timeoutSec: number;
-  health: DeployTarget['health'];
-  watchWindowSec: number;
-  approvalTimeoutSec: number;
-  timeZone: string;
-  freezeWindows: FreezeWindow[];
-  /** The freeze deploys are in now, and when it ends; null when they may go. */
-  frozen: { window: string; until: string } | null;
-  /** The target versions come from (null: any version may be deployed), and how long they soak there first. */
-  promotesFrom: string | null;
-  soakSec: number;
-}
-
-/** A promotion pipeline as the console and `GET /v1/deploy-targets` show it: source → target, side by side. */
-export interface PromotionView {
-  from: string;
-  /** The version the source runs now and where it stands (null: nothing has run there yet). */
-  candidate: { version: string; state: Standing['kind']; at: string | null } | null;
-  /** The version the target itself runs now. */
-  current: string | null;
-}
-
-export const targetView = (t: DeployTarget): DeployTargetView => ({
-  name: t.name,
-  environment: t.environment,
-  requiresApproval: t.requiresApproval,
-  allowSelfApproval: t.allowSelfApproval,
-  backupDatabase: t.backupDatabase ?? null,
-  hasRollbackCommand: t.commands.rollback !== undefined,
-  timeoutSec: t.timeoutSec,
-  health: t.health,
-  watchWindowSec: t.watchWindowSec,
-  approvalTimeoutSec: t.approvalTimeoutSec,
-  timeZone: t.timeZone,
-  freezeWindows: t.freezeWindows,
-  frozen: frozenView(t, new Date()),
-  promotesFrom: t.promotesFrom ?? null,
-  soakSec: t.soakSec,
-});
-
-function frozenView(t: DeployTarget, at: Date): DeployTargetView['frozen'] {
-  const f = activeFreeze(t, at);
-  return f ? { window: f.window, until: f.until.toISOString() } : null;
 }
 
 /** How long a start waits for a finished deploy's workflow to close (it sends its report first). */
@@ -259,31 +207,15 @@ export function createDeployService(deps: DeployServiceDeps) {
     if (refusal) throw new DeployError('unprocessable', refusal, [{ path: 'version', message: refusal }]);
   }
 
-  async function promotionView(t: DeployTarget, now: Date): Promise<PromotionView | null> {
-    if (!t.promotesFrom) return null;
-    const [source, current] = await Promise.all([
-      runningVersion(deps.pool, t.promotesFrom),
-      runningVersion(deps.pool, t.name),
-    ]);
-    const s =
-      source === null
-        ? undefined
-        : standingOf(source, await promotionEvidence(deps.pool, t.promotesFrom, source), t.soakSec, now);
-    const at = (x: Standing) =>
-      x.kind === 'good' ? x.since : x.kind === 'soaking' ? x.until : x.kind === 'rolled_back' ? x.at : null;
-    return {
-      from: t.promotesFrom,
-      candidate: s ? { version: s.version, state: s.kind, at: at(s)?.toISOString() ?? null } : null,
-      current,
-    };
-  }
-
   const service = {
     /** The declared targets; a promoted one with its pipeline (what its source runs and whether it may come). */
     async targets(): Promise<(DeployTargetView & { promotion: PromotionView | null })[]> {
       const now = new Date();
       return Promise.all(
-        [...targets.values()].map(async (t) => ({ ...targetView(t), promotion: await promotionView(t, now) })),
+        [...targets.values()].map(async (t) => ({
+          ...targetView(t),
+          promotion: await promotionView(deps.pool, t, now),
+        })),
       );
     },
 
