@@ -32,6 +32,7 @@ describe('*_FILE for every secret variable', () => {
     DATABASE_URL: 'postgres://app:file-pw@db.internal:5432/app',
     BACKUP_DATABASE_URLS: 'postgres://app:file-pw@db.internal:5432/app',
     VERIFY_DATABASE_URL: 'postgres://app:file-pw@verify.internal:5432/postgres',
+    RESTORE_SERVERS: 'dr=postgres://app:file-pw@dr.internal:5432/postgres',
     SMTP_URL: 'smtps://mailer:file-pw@smtp.example.com:465',
     TEMPORAL_API_KEY: 'file-temporal-api-key',
     AWS_ACCESS_KEY_ID: 'AKIAFILE',

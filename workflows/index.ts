@@ -9,5 +9,5 @@ export { subscriptionLifecycle } from './subscriptions/workflow.js';
 export { subscriptionSweep } from './subscriptions/sweep.js';
 export { backupDatabase } from './backups/workflow.js';
 export { scratchJanitor } from './backups/janitor.js';
-export { backupFreshnessCheck, backupRestoreDrill, restoreBackup } from './backups/restore.js';
+export { backupDrDrill, backupFreshnessCheck, backupRestoreDrill, restoreBackup } from './backups/restore.js';
 export { deployTarget } from './deploys/workflow.js';

@@ -3,7 +3,13 @@
  * Temporal's or the server's own database; a non-empty one only with overwrite), and again at the promotion, which puts the verified staging copy in its place.
  */
 import pg from 'pg';
-import { maintenanceUrl, restoreTargetRefusal, targetState, type TargetState } from '../../lib/backups/databases.js';
+import {
+  maintenanceUrl,
+  restoreServerOf,
+  restoreTargetRefusal,
+  targetState,
+  type TargetState,
+} from '../../lib/backups/databases.js';
 import { unmarkScratch } from '../../lib/backups/scratch.js';
 import type { Config } from '../../lib/config.js';
 import { quoteIdent } from '../../lib/db.js';
@@ -14,9 +20,15 @@ export const createRestoreTargetActivities = (deps: { config: Config }) => ({
    * Checks a restore target before anything is written: allowed for the source (restoreTargetRefusal); a
    * non-empty one only with `overwrite`.
    */
-  async checkRestoreTarget(input: { database: string; target: string; overwrite: boolean }): Promise<TargetState> {
-    const server = { database: input.database };
-    const refusal = await restoreTargetRefusal(deps.config, input.database, input.target);
+  async checkRestoreTarget(input: {
+    database: string;
+    target: string;
+    overwrite: boolean;
+    /** A RESTORE_SERVERS entry; absent: the source's own server. */
+    server?: string;
+  }): Promise<TargetState> {
+    const server = restoreServerOf(input.database, input.server);
+    const refusal = await restoreTargetRefusal(deps.config, input.database, input.target, server);
     if (refusal) throw fail(BackupErrorType.BadTarget, refusal);
     const state = await targetState(deps.config, server, input.target);
     if (state === 'non-empty' && !input.overwrite) {
@@ -38,8 +50,9 @@ export const createRestoreTargetActivities = (deps: { config: Config }) => ({
     to: string;
     /** Absent in runs started before the re-check: they replace as they always did. */
     overwrite?: boolean;
+    server?: string;
   }): Promise<void> {
-    const server = { database: input.database };
+    const server = restoreServerOf(input.database, input.server);
     const admin = new pg.Client({ connectionString: maintenanceUrl(deps.config, server) });
     await admin.connect();
     try {
@@ -53,7 +66,7 @@ export const createRestoreTargetActivities = (deps: { config: Config }) => ({
         throw fail(BackupErrorType.RestoreFailed, `restored database ${input.from} disappeared before promotion`);
       }
       // The target was checked before the restore began, minutes ago: check again right before it is replaced.
-      const refusal = await restoreTargetRefusal(deps.config, input.database, input.to);
+      const refusal = await restoreTargetRefusal(deps.config, input.database, input.to, server);
       if (refusal) {
         await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(input.from)} WITH (FORCE)`);
         throw fail(BackupErrorType.BadTarget, `${refusal}; nothing was replaced`);

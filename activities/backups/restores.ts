@@ -8,13 +8,15 @@ import { rm } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import pg from 'pg';
 import { quoteIdent } from '../../lib/db.js';
-import { databaseUrlOn, maintenanceUrl, type Server } from '../../lib/backups/databases.js';
+import { databaseUrlOn, maintenanceUrl, restoreServerUrl, type Server } from '../../lib/backups/databases.js';
 import { markScratch } from '../../lib/backups/scratch.js';
 import type { BlobStore } from '../../lib/backups/stores.js';
 import { publishOpsEvent } from '../../lib/webhooks/ops-events.js';
 import type { WebhookServiceDeps } from '../../lib/webhooks/service.js';
 import type {
   FreshnessResult,
+  GlobalsCopy,
+  GlobalsRestore,
   RestoreResult,
   StoredCopy,
   StoreName,
@@ -22,6 +24,7 @@ import type {
 } from '../../lib/backups/contract.js';
 import type { BackupActivityDeps, RestorableBackup } from './deps.js';
 import { checkedCopy } from './copies.js';
+import { applyGlobals } from './globals.js';
 import { createRestoreTargetActivities } from './restore-target.js';
 import {
   BackupErrorType,
@@ -202,16 +205,38 @@ export const createRestoreActivities = (
       };
     },
 
+    /**
+     * A DR restore's first step: the backup's globals applied to the RESTORE_SERVERS entry (applyGlobals). A
+     * backup made before globals were stored has none: the result says so and the restore goes on.
+     */
+    async restoreGlobals(input: { backupId: string; server: string }): Promise<GlobalsRestore> {
+      const url = restoreServerUrl(deps.config, input.server);
+      const { rows } = await deps.pool.query<{
+        globals: GlobalsCopy | null;
+        locations: StoredCopy[];
+        deleted_from: string[];
+      }>('SELECT globals, locations, deleted_from FROM opsflow.backups WHERE id = $1', [input.backupId]);
+      const row = rows[0];
+      if (!row) throw fail(BackupErrorType.NotRestorable, `backup ${input.backupId} not found`);
+      const globals = row.globals;
+      if (!globals) return { rolesCreated: [], rolesPresent: [], failed: [], skipped: 0, missing: true };
+      const copies = row.locations
+        .filter((l) => !row.deleted_from.includes(l.store) && stores.some((s) => s.name === l.store))
+        .map((l) => ({ store: storeByName(l.store), copy: globals }));
+      return applyGlobals(deps.config, copies, url);
+    },
+
     ...createRestoreTargetActivities(deps),
 
     /** Upserts a restore / drill catalog row (keyed by id). */
     async recordRestore(input: RestoreResult & { startedAt: string; running?: boolean }): Promise<void> {
       await deps.pool.query(
         `INSERT INTO opsflow.restores (id, kind, backup_id, database, target_database, status, reason, started_at, finished_at, source,
-           verification, requested_by, requested_by_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN NULL ELSE now() END, $10, $11, $12, $13)
+           verification, requested_by, requested_by_key, server, globals, rto_ms, rto_target_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN NULL ELSE now() END, $10, $11, $12, $13, $14, $15, $16, $17)
          ON CONFLICT (id) DO UPDATE SET backup_id = $3, status = $6, reason = $7,
-           finished_at = CASE WHEN $9 THEN NULL ELSE now() END, source = $10, verification = $11`,
+           finished_at = CASE WHEN $9 THEN NULL ELSE now() END, source = $10, verification = $11, globals = $15,
+           rto_ms = $16`,
         [
           input.id,
           input.kind,
@@ -226,6 +251,10 @@ export const createRestoreActivities = (
           input.verification ? JSON.stringify(input.verification) : null,
           input.requester?.keyName ?? null,
           input.requester?.keyId ?? null,
+          input.server ?? null,
+          input.globals ? JSON.stringify(input.globals) : null,
+          input.rtoMs ?? null,
+          input.rtoTargetMs ?? null,
         ],
       );
     },

@@ -596,7 +596,7 @@ export interface paths {
     get?: never;
     put?: never;
     /**
-     * Restore a verified backup into a database on its source server; confirm must repeat the target, a non-empty target needs overwrite
+     * Restore a verified backup into a database on its source server, or with server onto a RESTORE_SERVERS entry (the backup's roles first); confirm must repeat the target, a non-empty target needs overwrite
      * @description Requires the scope `backups:restore`.
      */
     post: operations['restoreBackup'];
@@ -1562,7 +1562,9 @@ export interface components {
     Restore: {
       id: string;
       /** @enum {string} */
-      kind: 'restore' | 'drill';
+      kind: 'restore' | 'drill' | 'dr-drill';
+      /** @description The RESTORE_SERVERS entry restored onto; null: the source's own server (a drill: the verify server) */
+      server: string | null;
       backupId: string | null;
       database: string;
       targetDatabase: string;
@@ -1579,11 +1581,36 @@ export interface components {
         keyId: string | null;
         keyName: string;
       } | null;
+      globals: components['schemas']['GlobalsRestore'];
+      /** @description DR drills: time from the start to a usable database */
+      rtoMs: number | null;
+      /** @description DR drills: RTO_TARGET when it ran */
+      rtoTargetMs: number | null;
     };
+    /** @description A restore onto another server: the backup's roles */
+    GlobalsRestore: {
+      /** @description Roles the server lacked, created without passwords */
+      rolesCreated: string[];
+      /** @description Roles the server had: left as they were */
+      rolesPresent: string[];
+      failed: {
+        statement: string;
+        reason: string;
+      }[];
+      /** @description Statements not applied: tablespaces, per-database role settings */
+      skipped: number;
+      /**
+       * @description The backup predates stored globals
+       * @enum {boolean}
+       */
+      missing?: true;
+    } | null;
     RestoreDetail: {
       id: string;
       /** @enum {string} */
-      kind?: 'restore' | 'drill';
+      kind?: 'restore' | 'drill' | 'dr-drill';
+      /** @description The RESTORE_SERVERS entry restored onto; null: the source's own server (a drill: the verify server) */
+      server?: string | null;
       backupId?: string | null;
       database?: string;
       targetDatabase?: string;
@@ -1600,6 +1627,11 @@ export interface components {
         keyId: string | null;
         keyName: string;
       } | null;
+      globals?: components['schemas']['GlobalsRestore'];
+      /** @description DR drills: time from the start to a usable database */
+      rtoMs?: number | null;
+      /** @description DR drills: RTO_TARGET when it ran */
+      rtoTargetMs?: number | null;
       progress: components['schemas']['LiveProgress'];
     };
     DeployTarget: {
@@ -4625,6 +4657,8 @@ export interface operations {
           confirm: string;
           /** @default false */
           overwrite?: boolean;
+          /** @description A RESTORE_SERVERS entry (disaster recovery): the backup's roles are created there first if missing */
+          server?: string;
         };
       };
     };
@@ -4691,7 +4725,7 @@ export interface operations {
   listRestores: {
     parameters: {
       query?: {
-        kind?: 'restore' | 'drill';
+        kind?: 'restore' | 'drill' | 'dr-drill';
         database?: string;
         cursor?: string;
         limit?: number;

@@ -85,15 +85,21 @@ export function backupCommands(program: Command): void {
       .argument('<database>', "the database to restore into, on the backup's server")
       .description('Restore a verified backup into a database (asks to type the database name, or --confirm)')
       .option('--confirm <database>', 'the database name again, for scripts (no prompt)')
-      .option('--overwrite', 'replace a database that is not empty'),
+      .option('--overwrite', 'replace a database that is not empty')
+      .option('--server <name>', "another server from RESTORE_SERVERS (disaster recovery: the backup's roles first)"),
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  opsflow restore backup:app:2026-11-28T02-00-00-000Z app_restore_1\n  opsflow restore backup:app:… app --overwrite --confirm app',
+      '\nExamples:\n  opsflow restore backup:app:2026-11-28T02-00-00-000Z app_restore_1\n  opsflow restore backup:app:… app --overwrite --confirm app\n  opsflow restore backup:app:… app --server dr --confirm app',
     )
     .action(
       run(
-        async (ctx, backupId: string, database: string, o: FollowFlags & { confirm?: string; overwrite?: boolean }) => {
+        async (
+          ctx,
+          backupId: string,
+          database: string,
+          o: FollowFlags & { confirm?: string; overwrite?: boolean; server?: string },
+        ) => {
           const follow = followOptions(o);
           const typed = await confirmation(database, o.confirm);
           if (typed !== database)
@@ -102,7 +108,12 @@ export function backupCommands(program: Command): void {
             ctx.url,
             ctx.api.POST('/v1/backups/{id}/restore', {
               params: { path: { id: backupId } },
-              body: { targetDatabase: database, confirm: typed, overwrite: o.overwrite === true },
+              body: {
+                targetDatabase: database,
+                confirm: typed,
+                overwrite: o.overwrite === true,
+                ...(o.server ? { server: o.server } : {}),
+              },
             }),
           );
           ctx.out.emit({ event: 'started', id: answer.id });

@@ -77,13 +77,20 @@ export const backupWorkflowId = (database: string, startedAt: Date) =>
 
 export const RESTORE_WORKFLOW = 'restoreBackup';
 export const RESTORE_DRILL_WORKFLOW = 'backupRestoreDrill';
+export const DR_DRILL_WORKFLOW = 'backupDrDrill';
 export const FRESHNESS_WORKFLOW = 'backupFreshnessCheck';
 
+/**
+ * A restore's target as its ids name it: the database, and `@<server>` when it is on a RESTORE_SERVERS entry
+ * (the same name on two servers is two targets).
+ */
+export const restoreTarget = (targetDatabase: string, server?: string | null) =>
+  server ? `${targetDatabase}@${server}` : targetDatabase;
 /** One restore per target database at a time: a second one is refused while the first runs. */
-export const restoreWorkflowId = (targetDatabase: string) => `restore:${targetDatabase}`;
+export const restoreWorkflowId = (target: string) => `restore:${target}`;
 /** The restore's catalog id (one per run). */
-export const restoreCatalogId = (targetDatabase: string, at: Date) =>
-  `restore:${targetDatabase}:${at.toISOString().replace(/[:.]/g, '-')}`;
+export const restoreCatalogId = (target: string, at: Date) =>
+  `restore:${target}:${at.toISOString().replace(/[:.]/g, '-')}`;
 
 export interface RestoreInput {
   /** Catalog id of this restore (`restoreCatalogId`). */
@@ -92,14 +99,39 @@ export interface RestoreInput {
   targetDatabase: string;
   /** Replace a non-empty target. Without it a non-empty target fails the run and nothing changes. */
   overwrite: boolean;
+  /**
+   * A RESTORE_SERVERS entry to restore onto (disaster recovery: the server's globals first, then the database);
+   * absent: the source's own server.
+   */
+  server?: string;
   /** The key that asked for the restore (runs started before scoped keys carry only a key id). */
   requester?: Actor;
   requestedBy?: string;
 }
 
+/** What a DR restore did with the backup's globals before the database. */
+export interface GlobalsRestore {
+  /** Roles the target server lacked, created as the source had them (without passwords: set them after). */
+  rolesCreated: string[];
+  /** Roles the target server had: left exactly as they are. */
+  rolesPresent: string[];
+  /** Statements the restoring role could not apply (a superuser role, say), with PostgreSQL's reason. */
+  failed: { statement: string; reason: string }[];
+  /** Statements not applied on purpose: tablespaces, per-database role settings. */
+  skipped: number;
+  /** The backup was made before globals were stored with each backup: there were none to apply. */
+  missing?: true;
+}
+
 export interface RestoreResult {
   id: string;
-  kind: 'restore' | 'drill';
+  kind: 'restore' | 'drill' | 'dr-drill';
+  /** The RESTORE_SERVERS entry restored onto; absent: the source's own server (or, for a drill, the verify server). */
+  server?: string;
+  globals?: GlobalsRestore;
+  /** DR drills: time from the drill's start to a usable database (restored, counts matched), and its target. */
+  rtoMs?: number;
+  rtoTargetMs?: number;
   backupId: string | null;
   database: string;
   targetDatabase: string;
@@ -117,6 +149,14 @@ export interface DrillInput {
   databases?: string[];
 }
 
+export interface DrDrillInput {
+  databases: string[];
+  /** The RESTORE_SERVERS entry the drill restores onto. */
+  server: string;
+  /** RTO_TARGET: a drill slower than this fails, naming both. */
+  rtoTargetMs: number;
+}
+
 /** A database whose newest verified backup is older than this is stale: a day's schedule plus two hours' slack. */
 export const DEFAULT_MAX_BACKUP_AGE_MS = 26 * 3600 * 1000;
 
@@ -132,7 +172,7 @@ export interface FreshnessResult {
 }
 
 export interface RestoreProgress {
-  step: 'load' | 'check-target' | 'restore' | 'promote' | 'record' | 'report' | 'done';
+  step: 'load' | 'check-target' | 'globals' | 'restore' | 'promote' | 'record' | 'report' | 'done';
 }
 export const restoreProgressQuery = defineQuery<RestoreProgress>('progress');
 

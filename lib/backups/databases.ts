@@ -10,10 +10,37 @@ import type { Config } from '../config.js';
 /** A database name opsflow will create, drop or restore into: a plain identifier, nothing to quote wrongly. */
 export const DATABASE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
-/** Where a database lives: the verification server, or the server of a configured (backed-up) database. */
-export type Server = 'verify' | { database: string };
+/**
+ * Where a database lives: the verification server, the server of a configured (backed-up) database, or a
+ * RESTORE_SERVERS entry (another server a restore may target: disaster recovery).
+ */
+export type Server = 'verify' | { database: string } | { restoreServer: string };
 
 export class UnknownDatabaseError extends Error {}
+export class UnknownServerError extends Error {}
+
+/** The maintenance URL of a RESTORE_SERVERS entry. */
+export function restoreServerUrl(config: Config, name: string): string {
+  const server = config.backups.restoreServers.find((s) => s.name === name);
+  if (!server) {
+    const known = config.backups.restoreServers.map((s) => s.name);
+    throw new UnknownServerError(
+      `server ${name} is not in RESTORE_SERVERS${known.length ? ` (${known.join(', ')})` : ' (none is set)'}`,
+    );
+  }
+  return server.url;
+}
+
+/** The server a restore of `source` writes to: its own, or the named RESTORE_SERVERS entry. */
+export const restoreServerOf = (source: string, server: string | undefined): Server =>
+  server ? { restoreServer: server } : { database: source };
+
+const serverUrl = (config: Config, server: Server) =>
+  server === 'verify'
+    ? config.backups.verifyUrl
+    : 'restoreServer' in server
+      ? restoreServerUrl(config, server.restoreServer)
+      : sourceUrl(config, server.database);
 
 export function sourceUrl(config: Config, database: string): string {
   const db = config.backups.databases.find((d) => d.name === database);
@@ -23,7 +50,7 @@ export function sourceUrl(config: Config, database: string): string {
 
 /** The URL of database `name` on `server` (credentials and options kept). */
 export function databaseUrlOn(config: Config, server: Server, name: string): string {
-  const url = new URL(server === 'verify' ? config.backups.verifyUrl : sourceUrl(config, server.database));
+  const url = new URL(serverUrl(config, server));
   url.pathname = `/${encodeURIComponent(name)}`;
   return url.toString();
 }
@@ -86,19 +113,21 @@ export const targetPattern = (pattern: string) =>
   );
 
 /**
- * Why `target` may not receive a restore of `source`, or undefined when it may: a bad name, a database no restore
- * ever writes to, opsflow's own, or a name outside the source's allow-list.
+ * Why `target` (on `server`, by default the source's own) may not receive a restore of `source`, or undefined when
+ * it may: a bad name, a database no restore ever writes to, opsflow's own, or a name outside the source's
+ * allow-list (the same list on every server).
  */
 export async function restoreTargetRefusal(
   config: Config,
   source: string,
   target: string,
+  server: Server = { database: source },
 ): Promise<string | undefined> {
   if (!DATABASE_NAME.test(target)) return `invalid database name ${target}`;
   if (NEVER_RESTORED.includes(target)) {
     return `${target} is never a restore target (the server's own and Temporal's databases are refused, whatever RESTORE_TARGETS says)`;
   }
-  if (await isOpsflowDatabase(config, { database: source }, target)) {
+  if (await isOpsflowDatabase(config, server, target)) {
     return `${target} holds opsflow's own state; restore it elsewhere`;
   }
   const patterns = restoreTargetPatterns(config, source);

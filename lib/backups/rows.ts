@@ -4,7 +4,7 @@
  */
 import type { Pool } from '../db.js';
 import { catalogPage, type CursorKey } from '../pagination.js';
-import type { GlobalsCopy, StoredCopy, StoreName, VerificationResult } from './contract.js';
+import type { GlobalsCopy, GlobalsRestore, StoredCopy, StoreName, VerificationResult } from './contract.js';
 
 type BackupStatus = 'running' | 'verified' | 'failed';
 type RestoreStatus = 'running' | 'restored' | 'failed';
@@ -65,9 +65,11 @@ export const backupView = (r: BackupRow): BackupView => ({
   deletedFrom: r.deleted_from,
 });
 
+export type RestoreKind = 'restore' | 'drill' | 'dr-drill';
+
 export interface RestoreRow {
   id: string;
-  kind: 'restore' | 'drill';
+  kind: RestoreKind;
   backup_id: string | null;
   database: string;
   target_database: string;
@@ -79,11 +81,16 @@ export interface RestoreRow {
   verification: VerificationResult | null;
   requested_by: string | null;
   requested_by_key: string | null;
+  server: string | null;
+  globals: GlobalsRestore | null;
+  rto_ms: string | null;
+  rto_target_ms: string | null;
 }
 
 export interface RestoreView {
   id: string;
-  kind: 'restore' | 'drill';
+  kind: RestoreKind;
+  server: string | null;
   backupId: string | null;
   database: string;
   targetDatabase: string;
@@ -94,11 +101,15 @@ export interface RestoreView {
   source: StoredCopy | null;
   verification: VerificationResult | null;
   requestedBy: { keyId: string | null; keyName: string } | null;
+  globals: GlobalsRestore | null;
+  rtoMs: number | null;
+  rtoTargetMs: number | null;
 }
 
 export const restoreView = (r: RestoreRow): RestoreView => ({
   id: r.id,
   kind: r.kind,
+  server: r.server ?? null,
   backupId: r.backup_id,
   database: r.database,
   targetDatabase: r.target_database,
@@ -109,6 +120,9 @@ export const restoreView = (r: RestoreRow): RestoreView => ({
   source: r.source,
   verification: r.verification,
   requestedBy: r.requested_by === null ? null : { keyId: r.requested_by_key, keyName: r.requested_by },
+  globals: r.globals ?? null,
+  rtoMs: r.rto_ms === null || r.rto_ms === undefined ? null : Number(r.rto_ms),
+  rtoTargetMs: r.rto_target_ms === null || r.rto_target_ms === undefined ? null : Number(r.rto_target_ms),
 });
 
 export async function backupRow(pool: Pool, id: string): Promise<BackupRow | undefined> {
@@ -131,7 +145,7 @@ export function backupPage(
 
 export function restorePage(
   pool: Pool,
-  filters: { kind?: 'restore' | 'drill'; database?: string },
+  filters: { kind?: RestoreKind; database?: string },
   query: { after?: CursorKey; limit: number },
 ) {
   return catalogPage<RestoreRow>(pool, 'opsflow.restores', { kind: filters.kind, database: filters.database }, query);

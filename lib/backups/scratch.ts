@@ -51,7 +51,10 @@ export interface ScratchSweep {
   kept: { name: string; reason: string }[];
 }
 
-/** Servers opsflow makes scratch databases on: the verification server and each backed-up database's. */
+/**
+ * Servers opsflow makes scratch databases on: the verification server, each backed-up database's, and each
+ * RESTORE_SERVERS entry (a DR drill's scratch copy, a DR restore's staging copy).
+ */
 export function scratchServers(config: Config): { label: string; server: Server }[] {
   const seen = new Map<string, { label: string; server: Server }>();
   const add = (server: Server) => {
@@ -61,6 +64,7 @@ export function scratchServers(config: Config): { label: string; server: Server 
   };
   add('verify');
   for (const db of config.backups.databases) add({ database: db.name });
+  for (const s of config.backups.restoreServers) add({ restoreServer: s.name });
   return [...seen.values()];
 }
 

@@ -25,11 +25,18 @@ import {
   progressQuery,
   RESTORE_WORKFLOW,
   restoreCatalogId,
+  restoreTarget,
   restoreProgressQuery,
   restoreWorkflowId,
   type RestoreInput,
 } from './contract.js';
-import { restoreTargetRefusal, targetState } from './databases.js';
+import {
+  restoreServerOf,
+  restoreServerUrl,
+  restoreTargetRefusal,
+  targetState,
+  type UnknownServerError,
+} from './databases.js';
 import {
   backupPage,
   backupRow,
@@ -38,6 +45,7 @@ import {
   restoreRow,
   restoreView,
   type BackupView,
+  type RestoreKind,
   type RestoreView,
 } from './rows.js';
 
@@ -142,7 +150,7 @@ export function createBackupService(deps: BackupServiceDeps) {
     /** Restores a verified backup into a database on its source server. */
     async restore(
       backupId: string,
-      req: { targetDatabase: string; confirm: string; overwrite: boolean },
+      req: { targetDatabase: string; confirm: string; overwrite: boolean; server?: string },
       requester: Actor,
     ): Promise<{ id: string; workflowId: string }> {
       if (req.confirm !== req.targetDatabase) {
@@ -159,8 +167,16 @@ export function createBackupService(deps: BackupServiceDeps) {
           `database ${backup.database} is no longer configured (BACKUP_DATABASE_URLS)`,
         );
       }
-      const server = { database: backup.database };
-      const refusal = await restoreTargetRefusal(deps.config, backup.database, req.targetDatabase);
+      if (req.server !== undefined) {
+        try {
+          restoreServerUrl(deps.config, req.server);
+        } catch (err) {
+          const { message } = err as UnknownServerError;
+          throw new BackupError('unprocessable', message, [{ path: 'server', message }]);
+        }
+      }
+      const server = restoreServerOf(backup.database, req.server);
+      const refusal = await restoreTargetRefusal(deps.config, backup.database, req.targetDatabase, server);
       if (refusal) {
         throw new BackupError('unprocessable', refusal, [{ path: 'targetDatabase', message: refusal }]);
       }
@@ -170,14 +186,16 @@ export function createBackupService(deps: BackupServiceDeps) {
           `database ${req.targetDatabase} is not empty; add overwrite: true to replace it`,
         );
       }
+      const target = restoreTarget(req.targetDatabase, req.server);
       const input: RestoreInput = {
-        id: restoreCatalogId(req.targetDatabase, new Date()),
+        id: restoreCatalogId(target, new Date()),
         backupId,
         targetDatabase: req.targetDatabase,
         overwrite: req.overwrite,
+        ...(req.server ? { server: req.server } : {}),
         requester,
       };
-      const workflowId = restoreWorkflowId(req.targetDatabase);
+      const workflowId = restoreWorkflowId(target);
       try {
         await deps.temporal.workflow.start(RESTORE_WORKFLOW, {
           taskQueue: deps.queues.backups,
@@ -188,13 +206,13 @@ export function createBackupService(deps: BackupServiceDeps) {
             { key: BackupDatabase, value: backup.database },
             { key: OpsStatus, value: 'running' },
           ],
-          staticSummary: `restore ${backupId} into ${req.targetDatabase}${req.overwrite ? ' (overwrite)' : ''}`,
+          staticSummary: `restore ${backupId} into ${req.targetDatabase}${req.server ? ` on ${req.server}` : ''}${req.overwrite ? ' (overwrite)' : ''}`,
           // Lets getRestore answer for this run before its first activity has written the row.
           memo: { restoreId: input.id },
         });
       } catch (err) {
         if (err instanceof WorkflowExecutionAlreadyStartedError) {
-          throw new BackupError('conflict', `a restore into ${req.targetDatabase} is already running`, {
+          throw new BackupError('conflict', `a restore into ${target} is already running`, {
             workflowId,
           });
         }
@@ -204,7 +222,7 @@ export function createBackupService(deps: BackupServiceDeps) {
     },
 
     async listRestores(
-      filters: { kind?: 'restore' | 'drill'; database?: string },
+      filters: { kind?: RestoreKind; database?: string },
       query: { after?: CursorKey; limit: number },
     ) {
       const { items, nextCursor } = await restorePage(deps.pool, filters, query);
@@ -232,7 +250,7 @@ export function createBackupService(deps: BackupServiceDeps) {
       const progress =
         row.status === 'running' && row.kind === 'restore'
           ? await liveProgress(
-              deps.temporal.workflow.getHandle(restoreWorkflowId(row.target_database)),
+              deps.temporal.workflow.getHandle(restoreWorkflowId(restoreTarget(row.target_database, row.server))),
               restoreProgressQuery,
             )
           : null;

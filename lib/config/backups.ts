@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { RetentionPolicy, StoreName } from '../backups/contract.js';
 import type { BackupKeys } from '../backups/encryption.js';
 import { parseEncryptionKey } from '../secret-box.js';
-import { bool, csv, httpUrl, postgresUrl } from './parse.js';
+import { bool, csv, duration, httpUrl, postgresUrl } from './parse.js';
 
 export const backupVariables = {
   BACKUP_DATABASE_URLS: csv.pipe(z.array(postgresUrl)).optional(),
@@ -24,6 +24,10 @@ export const backupVariables = {
   PG_BIN_DIR: z.string().min(1).optional(),
   /** `orders=orders,orders_restore_*;billing=billing_copy`: where each source database's backups may be restored. */
   RESTORE_TARGETS: z.string().optional(),
+  /** `dr=postgres://opsflow_backup@dr-db:5432/postgres;…`: other servers a restore may target (disaster recovery). */
+  RESTORE_SERVERS: z.string().optional(),
+  /** The recovery time the monthly DR drill is held to (time from its start to a usable database). */
+  RTO_TARGET: duration.default(4 * 3600_000),
   S3_BUCKET: z.string().min(3).max(63).optional(),
   S3_PREFIX: z.string().default('opsflow/'),
   S3_ENDPOINT: httpUrl.optional(),
@@ -48,6 +52,10 @@ export interface BackupsConfig {
   pgBinDir: string | undefined;
   /** RESTORE_TARGETS: per source database, the target name patterns allowed (absent: the default rule). */
   restoreTargets: Record<string, string[]>;
+  /** RESTORE_SERVERS: other servers a restore may target, by name, each URL pointing at its maintenance database. */
+  restoreServers: { name: string; url: string }[];
+  /** RTO_TARGET in ms: what the DR drill's time to a usable database is held to. */
+  rtoTargetMs: number;
   retention: { local: RetentionPolicy; s3: RetentionPolicy };
   s3:
     | {
@@ -108,6 +116,47 @@ function restoreTargets(
   return out;
 }
 
+/** A RESTORE_SERVERS name: what `POST /v1/backups/{id}/restore {server}` and the drill's report call it. */
+export const RESTORE_SERVER_NAME = /^[a-z][a-z0-9_-]{0,30}$/;
+
+/** RESTORE_SERVERS → [{ name, url }] (the URL's database replaced by `postgres`); a problem for each bad entry. */
+function restoreServers(value: string | undefined, problems: string[]): BackupsConfig['restoreServers'] {
+  const out: BackupsConfig['restoreServers'] = [];
+  for (const entry of (value ?? '')
+    .split(';')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const at = entry.indexOf('=');
+    const name = at > 0 ? entry.slice(0, at).trim() : '';
+    const url = at > 0 ? entry.slice(at + 1).trim() : '';
+    // The entry may hold a password: problems name the server, never echo the URL.
+    if (!RESTORE_SERVER_NAME.test(name)) {
+      problems.push(
+        `RESTORE_SERVERS: each entry is name=postgres://user@host:port/postgres, the name lowercase letters, digits, - or _ (entry ${out.length + 1})`,
+      );
+      continue;
+    }
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      problems.push(`RESTORE_SERVERS: ${name}: not a URL such as postgres://user@host:5432/postgres`);
+      continue;
+    }
+    if (!/^postgres(ql)?:$/.test(parsed.protocol)) {
+      problems.push(`RESTORE_SERVERS: ${name}: must start with postgres://`);
+      continue;
+    }
+    if (out.some((s) => s.name === name)) {
+      problems.push(`RESTORE_SERVERS: ${name} is named twice`);
+      continue;
+    }
+    parsed.pathname = '/postgres';
+    out.push({ name, url: parsed.toString() });
+  }
+  return out;
+}
+
 const STORE_NAMES: readonly StoreName[] = ['local', 's3'];
 
 /** BACKUP_STORES, checked: known names, at least one, s3 only with a bucket. */
@@ -147,6 +196,8 @@ export function backupsConfig(e: BackupEnv, databases: BackupsConfig['databases'
     verifyUrl: maintenance.toString(),
     pgBinDir: e.PG_BIN_DIR,
     restoreTargets: restoreTargets(e.RESTORE_TARGETS, databases, problems),
+    restoreServers: restoreServers(e.RESTORE_SERVERS, problems),
+    rtoTargetMs: e.RTO_TARGET,
     retention: {
       local: {
         daily: e.BACKUP_LOCAL_KEEP_DAILY,

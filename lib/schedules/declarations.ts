@@ -19,7 +19,9 @@ import {
   SCRATCH_JANITOR_WORKFLOW,
   FRESHNESS_WORKFLOW,
   RESTORE_DRILL_WORKFLOW,
+  DR_DRILL_WORKFLOW,
   type BackupInput,
+  type DrDrillInput,
   type DrillInput,
   type FreshnessInput,
   type ScratchJanitorInput,
@@ -142,6 +144,30 @@ export function declareSchedules(config: Config, queues: TaskQueues): ScheduleDe
       overlap: ScheduleOverlapPolicy.SKIP,
       catchupWindow: '1 day',
     },
+    // With a DR server: the monthly proof that a lost server can be rebuilt there, in time.
+    ...(config.backups.restoreServers.length > 0
+      ? [
+          {
+            id: 'opsflow:dr-drill',
+            description: `Monthly DR drill, second Sunday 04:00: newest remote backup restored onto ${config.backups.restoreServers[0]!.name} (globals first), RTO against RTO_TARGET`,
+            spec: {
+              calendars: [{ dayOfMonth: { start: 8, end: 14 }, dayOfWeek: 'SUNDAY' as const, hour: 4, minute: 0 }],
+              timezone: tz,
+            },
+            workflowType: DR_DRILL_WORKFLOW,
+            args: [
+              {
+                databases: config.backups.databases.map((d) => d.name),
+                server: config.backups.restoreServers[0]!.name,
+                rtoTargetMs: config.backups.rtoTargetMs,
+              } satisfies DrDrillInput,
+            ],
+            taskQueue: queues.backups,
+            overlap: ScheduleOverlapPolicy.SKIP,
+            catchupWindow: '1 day',
+          } satisfies ScheduleDeclaration,
+        ]
+      : []),
     {
       id: 'opsflow:backup-freshness',
       description: 'Hourly: alert when a database has no verified backup in 26 h',

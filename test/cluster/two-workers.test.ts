@@ -125,14 +125,44 @@ describe('two workers on Temporal-on-PostgreSQL, one killed mid-work', () => {
     victim!.child.kill('SIGKILL');
     const survivor = workers.find((w) => w !== victim)!;
 
-    const result = (await handle.result()) as BackupResult;
+    // Bounded below the test's own timeout, so a stuck run says where it is stuck and what the workers said.
+    const within = async <T>(what: string, wf: string, p: Promise<T>): Promise<T> => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          void h.client.workflow
+            .getHandle(wf)
+            .describe()
+            .then(
+              (d) => JSON.stringify({ status: d.status.name, pending: d.raw.pendingActivities }),
+              (err: Error) => err.message,
+            )
+            .then((state) =>
+              reject(
+                new Error(`${what} not done in 90 s: ${state}\n${workers.map((w) => w.output()).join('\n---\n')}`),
+              ),
+            );
+        }, 90_000);
+      });
+      try {
+        return await Promise.race([p, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const result = await within('the backup', id, handle.result() as Promise<BackupResult>);
     expect(result.status, survivor.output()).toBe('verified');
     const local = await readdir(path.join(h.config.backups.dir, source));
     expect(local.filter((f) => f.includes('.partial'))).toEqual([]);
     const catalog = await h.pool.query<{ status: string }>('SELECT status FROM opsflow.backups WHERE id = $1', [id]);
     expect(catalog.rows).toEqual([{ status: 'verified' }]);
 
-    const delivery: unknown = await h.client.workflow.getHandle(deliveryWorkflowId(event.deliveries[0]!.id)).result();
+    const deliveryId = deliveryWorkflowId(event.deliveries[0]!.id);
+    const delivery: unknown = await within(
+      'the delivery',
+      deliveryId,
+      h.client.workflow.getHandle(deliveryId).result(),
+    );
     expect(delivery).toMatchObject({ status: 'delivered' });
     // Delivered once (one 200 at the receiver), every attempt recorded once, no dead letter.
     expect(okResponses).toBe(1);

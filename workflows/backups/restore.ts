@@ -15,10 +15,12 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createBackupActivities, RestorableBackup } from '../../activities/backups/index.js';
+import type { Server } from '../../lib/backups/databases.js';
 import { BackupDatabase, OpsKind, OpsStatus } from '../../lib/search-attributes.js';
 import {
   DEFAULT_MAX_BACKUP_AGE_MS,
   restoreProgressQuery,
+  type DrDrillInput,
   type DrillInput,
   type FreshnessInput,
   type FreshnessResult,
@@ -34,6 +36,11 @@ const { loadBackup, checkRestoreTarget, promoteRestoredDatabase, recordRestore, 
     startToCloseTimeout: '1 minute',
     retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['NotRestorable', 'BadTarget', 'UnknownDatabase'] },
   });
+// Reads the globals copy from a store and applies it in one transaction: minutes at most.
+const { restoreGlobals } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['NotRestorable', 'RestoreFailed'] },
+});
 const { restoreAndCompare } = proxyActivities<Activities>({
   startToCloseTimeout: '6 hours',
   heartbeatTimeout: '1 minute',
@@ -50,7 +57,7 @@ const reasonOf = (err: unknown) =>
 /** Tries each stored copy in turn (local first for speed) until one restores with matching counts. */
 async function restoreFirstGoodCopy(
   backup: RestorableBackup,
-  target: { server: 'verify' | { database: string }; dbName: string; keep: boolean; preserveOwnership: boolean },
+  target: { server: Server; dbName: string; keep: boolean; preserveOwnership: boolean },
   result: RestoreResult,
 ): Promise<void> {
   const reasons: string[] = [];
@@ -80,7 +87,9 @@ export async function restoreBackup(input: RestoreInput): Promise<RestoreResult>
   setHandler(restoreProgressQuery, () => progress);
   const step = (name: RestoreProgress['step']) => {
     progress.step = name;
-    setCurrentDetails(`${name}: ${input.backupId} → ${input.targetDatabase}`);
+    setCurrentDetails(
+      `${name}: ${input.backupId} → ${input.targetDatabase}${input.server ? ` on ${input.server}` : ''}`,
+    );
   };
   step('load');
   upsertSearchAttributes([
@@ -94,20 +103,38 @@ export async function restoreBackup(input: RestoreInput): Promise<RestoreResult>
     database: '',
     targetDatabase: input.targetDatabase,
     status: 'failed',
+    ...(input.server ? { server: input.server } : {}),
     ...(input.requester ? { requester: input.requester } : {}),
   };
+  // Runs started before RESTORE_SERVERS carry no server and take exactly the steps they always took.
+  const server = input.server;
   try {
     const backup = await loadBackup({ backupId: input.backupId });
     result.database = backup.database;
     upsertSearchAttributes([{ key: BackupDatabase, value: backup.database }]);
     await recordRestore({ ...result, startedAt, running: true });
     step('check-target');
-    await checkRestoreTarget({ database: backup.database, target: input.targetDatabase, overwrite: input.overwrite });
+    await checkRestoreTarget({
+      database: backup.database,
+      target: input.targetDatabase,
+      overwrite: input.overwrite,
+      ...(server ? { server } : {}),
+    });
+    if (server) {
+      // Another server may lack the source's roles: they come first, so the restore can keep its owners.
+      step('globals');
+      result.globals = await restoreGlobals({ backupId: backup.backupId, server });
+    }
     step('restore');
     const staging = `${input.targetDatabase.slice(0, 50)}_r${runId.replace(/-/g, '').slice(0, 10)}`.toLowerCase();
     await restoreFirstGoodCopy(
       backup,
-      { server: { database: backup.database }, dbName: staging, keep: true, preserveOwnership: true },
+      {
+        server: server ? { restoreServer: server } : { database: backup.database },
+        dbName: staging,
+        keep: true,
+        preserveOwnership: true,
+      },
       result,
     );
     if (result.status === 'restored') {
@@ -117,6 +144,7 @@ export async function restoreBackup(input: RestoreInput): Promise<RestoreResult>
         from: staging,
         to: input.targetDatabase,
         overwrite: input.overwrite,
+        ...(server ? { server } : {}),
       });
     }
   } catch (err) {
@@ -136,27 +164,26 @@ export async function restoreBackup(input: RestoreInput): Promise<RestoreResult>
 }
 
 /**
- * The monthly restore drill: for every database, the newest verified backup — from the remote store when
- * there is one — is restored into a scratch database on the verification server, its counts compared with
- * the catalog, and the scratch database dropped. One report for all.
+ * A drill's loop, for each database: its newest verified backup on the remote store, `restore` (which sets the
+ * result's status), the row recorded; then one report for all, and the run's status.
  */
-export async function backupRestoreDrill(input: DrillInput): Promise<RestoreResult[]> {
+async function drillEach(
+  base: Pick<RestoreResult, 'kind'> & Partial<RestoreResult>,
+  databases: string[],
+  restore: (backup: RestorableBackup, result: RestoreResult, began: number) => Promise<void>,
+): Promise<RestoreResult[]> {
   const { workflowId, startTime, runId } = workflowInfo();
   const startedAt = startTime.toISOString();
-  upsertSearchAttributes([
-    { key: OpsKind, value: 'backup-drill' },
-    { key: OpsStatus, value: 'running' },
-  ]);
-  const databases = input.databases ?? [];
   const results: RestoreResult[] = [];
   for (const database of databases) {
+    const began = Date.now();
     const result: RestoreResult = {
       id: `${workflowId}:${database}`,
-      kind: 'drill',
       backupId: null,
       database,
       targetDatabase: `opsflow_drill_${runId.replace(/-/g, '').slice(0, 12)}`,
       status: 'failed',
+      ...base,
     };
     try {
       const backup = await newestVerifiedBackup({ database });
@@ -164,26 +191,85 @@ export async function backupRestoreDrill(input: DrillInput): Promise<RestoreResu
         result.reason = 'no verified backup to drill';
       } else {
         result.backupId = backup.backupId;
-        setCurrentDetails(`restoring ${backup.backupId} (${database}) into ${result.targetDatabase}`);
-        await recordRestore({ ...result, startedAt, running: true });
-        await restoreFirstGoodCopy(
-          backup,
-          { server: 'verify', dbName: result.targetDatabase, keep: false, preserveOwnership: false },
-          result,
+        setCurrentDetails(
+          `restoring ${backup.backupId} (${database}) into ${result.targetDatabase}${result.server ? ` on ${result.server}` : ''}`,
         );
+        await recordRestore({ ...result, startedAt, running: true });
+        await restore(backup, result, began);
       }
     } catch (err) {
+      result.status = 'failed';
       result.reason = reasonOf(err);
     }
     await recordRestore({ ...result, startedAt });
     results.push(result);
   }
   await sendRestoreReport({ results });
-  setCurrentDetails(results.map((r) => `${r.database}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`).join('; '));
+  const rto = (r: RestoreResult) => (r.rtoMs !== undefined ? ` in ${formatMs(r.rtoMs)}` : '');
+  setCurrentDetails(
+    results.map((r) => `${r.database}: ${r.status}${rto(r)}${r.reason ? ` (${r.reason})` : ''}`).join('; '),
+  );
   upsertSearchAttributes([
     { key: OpsStatus, value: results.every((r) => r.status === 'restored') ? 'passed' : 'failed' },
   ]);
   return results;
+}
+
+/**
+ * The monthly restore drill: for every database, the newest verified backup — from the remote store when
+ * there is one — is restored into a scratch database on the verification server, its counts compared with
+ * the catalog, and the scratch database dropped. One report for all.
+ */
+export async function backupRestoreDrill(input: DrillInput): Promise<RestoreResult[]> {
+  upsertSearchAttributes([
+    { key: OpsKind, value: 'backup-drill' },
+    { key: OpsStatus, value: 'running' },
+  ]);
+  return drillEach({ kind: 'drill' }, input.databases ?? [], (backup, result) =>
+    restoreFirstGoodCopy(
+      backup,
+      { server: 'verify', dbName: result.targetDatabase, keep: false, preserveOwnership: false },
+      result,
+    ),
+  );
+}
+
+/**
+ * The monthly DR drill: for every database, the newest verified backup the remote store holds is restored onto
+ * a RESTORE_SERVERS entry as a disaster would need it — the server's roles first, then the database into a
+ * scratch name, its counts compared — and the scratch database dropped. Its RTO is the time from the drill's
+ * start to a usable database; slower than RTO_TARGET fails the drill, naming both. One report for all.
+ */
+export async function backupDrDrill(input: DrDrillInput): Promise<RestoreResult[]> {
+  upsertSearchAttributes([
+    { key: OpsKind, value: 'backup-dr-drill' },
+    { key: OpsStatus, value: 'running' },
+  ]);
+  const base = { kind: 'dr-drill' as const, server: input.server, rtoTargetMs: input.rtoTargetMs };
+  return drillEach(base, input.databases, async (backup, result, began) => {
+    result.globals = await restoreGlobals({ backupId: backup.backupId, server: input.server });
+    await restoreFirstGoodCopy(
+      backup,
+      { server: { restoreServer: input.server }, dbName: result.targetDatabase, keep: false, preserveOwnership: true },
+      result,
+    );
+    if (result.status !== 'restored') return;
+    // Workflow time: when the restore's counts matched, as recorded in the history.
+    result.rtoMs = Date.now() - began;
+    if (result.rtoMs > input.rtoTargetMs) {
+      result.status = 'failed';
+      result.reason = `RTO ${formatMs(result.rtoMs)} exceeds RTO_TARGET ${formatMs(input.rtoTargetMs)}`;
+    }
+  });
+}
+
+/** 4h 12m, 3m 5s, 850 ms: what a drill's RTO reads as. */
+function formatMs(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${s % 60}s` : `${s}s`;
 }
 
 /** Hourly: alert ops when a database has no verified backup in the last 26 h. */

@@ -74,7 +74,7 @@ export function backupRoutes(deps: ApiDeps) {
       path: '/backups/{id}/restore',
       operationId: 'restoreBackup',
       summary:
-        'Restore a verified backup into a database on its source server; confirm must repeat the target, a non-empty target needs overwrite',
+        "Restore a verified backup into a database on its source server, or with server onto a RESTORE_SERVERS entry (the backup's roles first); confirm must repeat the target, a non-empty target needs overwrite",
       request: {
         params: Id,
         body: {
@@ -85,6 +85,10 @@ export function backupRoutes(deps: ApiDeps) {
                 targetDatabase: z.string().regex(DATABASE_NAME, 'a plain database name (letters, digits, _)'),
                 confirm: z.string().max(63),
                 overwrite: z.boolean().default(false),
+                server: z.string().max(31).optional().openapi({
+                  description:
+                    "A RESTORE_SERVERS entry (disaster recovery): the backup's roles are created there first if missing",
+                }),
               })
               .strict(),
           ),
@@ -106,7 +110,7 @@ export function backupRoutes(deps: ApiDeps) {
       summary: 'Restores and restore drills, newest first',
       request: {
         query: z.object({
-          kind: z.enum(['restore', 'drill']).optional(),
+          kind: z.enum(['restore', 'drill', 'dr-drill']).optional(),
           database: z.string().max(63).optional(),
           cursor: Cursor,
           limit: Limit,

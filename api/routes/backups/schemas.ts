@@ -58,10 +58,24 @@ export const BackupDetail = Backup.partial()
   .extend({ progress: LiveProgress })
   .openapi('BackupDetail');
 
+const GlobalsRestore = z
+  .object({
+    rolesCreated: z.array(z.string()).openapi({ description: 'Roles the server lacked, created without passwords' }),
+    rolesPresent: z.array(z.string()).openapi({ description: 'Roles the server had: left as they were' }),
+    failed: z.array(z.object({ statement: z.string(), reason: z.string() })),
+    skipped: z.number().openapi({ description: 'Statements not applied: tablespaces, per-database role settings' }),
+    missing: z.literal(true).optional().openapi({ description: 'The backup predates stored globals' }),
+  })
+  .openapi('GlobalsRestore');
+
 export const Restore = z
   .object({
     id: z.string(),
-    kind: z.enum(['restore', 'drill']),
+    kind: z.enum(['restore', 'drill', 'dr-drill']),
+    server: z.string().nullable().openapi({
+      description:
+        "The RESTORE_SERVERS entry restored onto; null: the source's own server (a drill: the verify server)",
+    }),
     backupId: z.string().nullable(),
     database: z.string(),
     targetDatabase: z.string(),
@@ -72,6 +86,9 @@ export const Restore = z
     source: StoredCopy.nullable(),
     verification: Verification.nullable(),
     requestedBy,
+    globals: GlobalsRestore.nullable().openapi({ description: "A restore onto another server: the backup's roles" }),
+    rtoMs: z.number().nullable().openapi({ description: 'DR drills: time from the start to a usable database' }),
+    rtoTargetMs: z.number().nullable().openapi({ description: 'DR drills: RTO_TARGET when it ran' }),
   })
   .openapi('Restore');
 
