@@ -8,7 +8,9 @@
  *   - the backupDatabase workflow (local store) through a real Temporal dev server and a worker process:
  *     its dump step (snapshot, row counts, pg_dump streamed with sha256) and its verify step (re-hash,
  *     pg_restore --list, restore into a scratch database, row-count comparison), read from the catalog;
- *   - the same workflow on a second worker with BACKUP_ENCRYPTION_KEY set (encrypted copies).
+ *   - the same workflow on a second worker with BACKUP_ENCRYPTION_KEY set (encrypted copies);
+ *   - the same workflow on a third worker with BACKUP_JOBS=2 (pg_dump --format=directory --jobs=2 stored as a
+ *     tar, pg_restore --jobs=2), beside plain `pg_dump -Fd -j 2` — two jobs because this machine has two cores.
  * After one untimed pg_dump (so both sides start from a warm page cache), BENCH_ROUNDS (≥ 3) rounds alternate
  * which side runs first; medians with their range are reported. Prints the ratios and the worker's peak RSS per size; writes bench/RESULTS.md. Targets (issue 5): backup
  * ≤ 1.2× plain pg_dump, verification ≤ 1.5× plain pg_restore, worker RSS flat as the database grows.
@@ -67,6 +69,10 @@ interface Round {
   /** The same workflow on a worker with BACKUP_ENCRYPTION_KEY set (every stored copy encrypted). */
   encBackupMs: number;
   encVerifyMs: number;
+  /** Plain `pg_dump -Fd -j 2`, and the workflow on a worker with BACKUP_JOBS=2. */
+  plainDirDumpMs: number;
+  jobsBackupMs: number;
+  jobsVerifyMs: number;
 }
 
 interface Row {
@@ -129,6 +135,19 @@ async function main() {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
 
+  // A third, with BACKUP_JOBS=2: directory-format dumps with two jobs, restores with two.
+  const jobsWorker = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'worker/main.ts')], {
+    env: {
+      ...process.env,
+      ...env,
+      OPSFLOW_TASK_QUEUE_PREFIX: 'bench-backup-jobs',
+      OPSFLOW_WORKER_FAMILIES: 'backups',
+      BACKUP_JOBS: '2',
+      BACKUP_DIR: path.join(tmp, 'backups-jobs'),
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+
   const rows: Row[] = [];
   try {
     for (const [i, scale] of SCALES.entries()) {
@@ -162,6 +181,15 @@ async function main() {
       const file = path.join(tmp, `${source}.dump`);
       const plainDump = () =>
         execFileAsync('pg_dump', ['-Fc', '-h', '127.0.0.1', '-U', 'postgres', '-f', file, source]);
+      const dirDump = path.join(tmp, `${source}.dir`);
+      const plainDirDump = async () => {
+        await rm(dirDump, { recursive: true, force: true });
+        const ms = await timed(() =>
+          execFileAsync('pg_dump', ['-Fd', '-j', '2', '-h', '127.0.0.1', '-U', 'postgres', '-f', dirDump, source]),
+        );
+        await rm(dirDump, { recursive: true, force: true });
+        return ms;
+      };
       const restoreDb = `${source}_plain_restore`;
       const plainRestore = async () => {
         await recreate(restoreDb);
@@ -217,7 +245,12 @@ async function main() {
         const p = await plain();
         const w = w0 ?? (await workflow());
         const e = await workflow('bench-backup-enc');
+        const plainDirDumpMs = await plainDirDump();
+        const j = await workflow('bench-backup-jobs');
         rounds.push({
+          plainDirDumpMs,
+          jobsBackupMs: j.backupMs,
+          jobsVerifyMs: j.verifyMs,
           plainDumpMs: p.dumpMs,
           plainRestoreMs: p.restoreMs,
           ...w,
@@ -229,7 +262,7 @@ async function main() {
       rows.push({ scale, dbMb, dumpMb, rounds, rssMb });
     }
   } finally {
-    for (const w of [worker, encWorker]) {
+    for (const w of [worker, encWorker, jobsWorker]) {
       w.kill('SIGTERM');
       await new Promise((r) => w.once('exit', r));
     }
@@ -272,6 +305,17 @@ async function main() {
     ...rows.map(
       (r) =>
         `| ${r.scale} | ${spread(col(r, 'plainDumpMs'))} | ${spread(col(r, 'encBackupMs'))} | ${ratio(col(r, 'encBackupMs'), col(r, 'plainDumpMs'))} | ${ratio(col(r, 'encBackupMs'), col(r, 'backupMs'))} | ${spread(col(r, 'encVerifyMs'))} | ${ratio(col(r, 'encVerifyMs'), col(r, 'verifyMs'))} |`,
+    ),
+    '',
+    'With `BACKUP_JOBS=2` (pg_dump `--format=directory --jobs=2` into a temporary directory, then stored as a tar of it;',
+    'verification restores with `pg_restore --jobs=2`), on a third worker process, in the same rounds, beside the one-job',
+    'workflow above (`-j 1`, the custom format) and plain `pg_dump -Fd -j 2`:',
+    '',
+    '| pgbench scale | plain pg_dump -Fd -j 2 | dump step, 2 jobs | to plain -Fd -j 2 | to the 1-job dump step | verify step, 2 jobs | to the 1-job verify step |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map(
+      (r) =>
+        `| ${r.scale} | ${spread(col(r, 'plainDirDumpMs'))} | ${spread(col(r, 'jobsBackupMs'))} | ${ratio(col(r, 'jobsBackupMs'), col(r, 'plainDirDumpMs'))} | ${ratio(col(r, 'jobsBackupMs'), col(r, 'backupMs'))} | ${spread(col(r, 'jobsVerifyMs'))} | ${ratio(col(r, 'jobsVerifyMs'), col(r, 'verifyMs'))} |`,
     ),
     '',
   ];

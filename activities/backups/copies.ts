@@ -16,8 +16,10 @@ import type { StoredCopy } from '../../lib/backups/contract.js';
 import { decryptingStream } from '../../lib/backups/encryption.js';
 import type { BlobStore } from '../../lib/backups/stores.js';
 import type { Config } from '../../lib/config.js';
+import { isTarArchive, unpackDirectoryDump } from './dump-process.js';
 import { archiveContents } from './pg-tools.js';
 
+/** `file`: what pg_restore reads — the archive file, or the unpacked directory of a directory dump. */
 export type CheckedCopy = { ok: true; file: string; dir: string; owners: string[] } | { ok: false; reason: string };
 
 export async function checkedCopy(
@@ -58,11 +60,22 @@ export async function checkedCopy(
       `${location.store} copy differs from the catalog (size ${size}/${expected.sizeBytes}, sha256 mismatch); nothing was restored from it`,
     );
   }
+  // A directory dump (BACKUP_JOBS > 1) is stored as a tar of its directory: pg_restore reads the directory.
+  let archive = file;
+  try {
+    if (await isTarArchive(file)) {
+      archive = path.join(dir, 'archive');
+      await unpackDirectoryDump(file, archive);
+      await rm(file, { force: true });
+    }
+  } catch (err) {
+    return refuse(`not a readable directory archive (tar): ${(err as Error).message.slice(0, 500)}`);
+  }
   // Its table of contents before any server is touched: an unreadable archive, or one that lacks a table the
   // snapshot counted, fails here, naming it, without a database created or a statement run.
   let contents: { owners: string[]; tables: string[] };
   try {
-    contents = await archiveContents(config, file);
+    contents = await archiveContents(config, archive);
   } catch (err) {
     const detail = ((err as { stderr?: string }).stderr ?? (err as Error).message).trim().slice(0, 500);
     return refuse(`not a readable archive (pg_restore --list): ${detail}`);
@@ -71,5 +84,5 @@ export async function checkedCopy(
   if (unlisted.length > 0) {
     return refuse(`the archive lists no table ${unlisted.join(', ')} (pg_restore --list), which the snapshot counted`);
   }
-  return { ok: true, file, dir, owners: contents.owners };
+  return { ok: true, file: archive, dir, owners: contents.owners };
 }

@@ -32,11 +32,10 @@ import {
   fail,
   majorOf,
   onCancel,
-  pgConnection,
-  run,
   scratchName,
   verificationTable,
 } from './pg-tools.js';
+import { startDump } from './dump-process.js';
 import { storeGlobals } from './globals.js';
 import { createRestoreActivities } from './restores.js';
 
@@ -114,15 +113,8 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
         // The server's roles and tablespaces first (small, quick), beside where the dump goes.
         globals = await storeGlobals(deps.config, stores, url, globalsKey(input.key));
         for (const store of stores) writes.push({ store, write: store.write(input.key) });
-        const conn = pgConnection(url);
-        const dump = run(bin(deps.config, 'pg_dump'), ['--format=custom', `--snapshot=${snapshot}`, conn.arg], {
-          env: conn.env,
-        });
-        // Killing is not enough while the pipe is paused: its unread bytes keep the child's 'close' from firing.
-        const stopDump = () => {
-          dump.child.kill('SIGKILL');
-          dump.child.stdout?.destroy();
-        };
+        const dump = startDump(deps.config, url, snapshot);
+        const stopDump = () => dump.stop();
         const stopCancel = onCancel(stopDump);
         const hash = createHash('sha256');
         let size = 0;
@@ -131,8 +123,10 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
         let lastSize = 0;
         let lastProgress = Date.now();
         const beat = setInterval(() => {
-          if (size !== lastSize) {
-            lastSize = size;
+          // A directory dump writes its temporary directory before a byte is streamed: that counts as moving.
+          const moved = size + dump.staged();
+          if (moved !== lastSize) {
+            lastSize = moved;
             lastProgress = Date.now();
           }
           if (Date.now() - lastProgress < STALL_LIMIT_MS) Context.current().heartbeat({ bytes: size });
@@ -144,7 +138,7 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
         // Encrypted as it streams when BACKUP_ENCRYPTION_KEY is set: the stores, and the sha256 in the catalogue,
         // only ever see the encrypted bytes.
         const encryptWith = deps.config.backups.encryption.current;
-        const out = encryptWith ? dump.child.stdout!.pipe(encryptingStream(encryptWith)) : dump.child.stdout!;
+        const out = encryptWith ? dump.stdout.pipe(encryptingStream(encryptWith)) : dump.stdout;
         const drained = finished(out);
         // A dump stopped early never drains; that is not an error of its own.
         drained.catch(() => undefined);
@@ -188,6 +182,7 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
           locations: writes.map(({ store }) => ({ store: store.name, key: input.key })),
           tableCounts,
           globals,
+          format: dump.format,
           ...(encryptWith ? { encryptionKeyId: backupKeyId(encryptWith).toString('hex') } : {}),
         };
       } catch (err) {
@@ -276,11 +271,11 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
     }): Promise<void> {
       const done = input.status !== 'running';
       await deps.pool.query(
-        `INSERT INTO opsflow.backups (id, database, status, reason, started_at, finished_at, steps, size_bytes, sha256, locations, table_counts, verification, globals, encryption_key_id)
-         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END, $7, $8, $9, $10, $11, $12, $13, $14)
+        `INSERT INTO opsflow.backups (id, database, status, reason, started_at, finished_at, steps, size_bytes, sha256, locations, table_counts, verification, globals, encryption_key_id, format)
+         VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          ON CONFLICT (id) DO UPDATE SET status = $3, reason = $4, finished_at = CASE WHEN $6 THEN now() END, steps = $7,
            size_bytes = $8, sha256 = $9, locations = $10, table_counts = $11, verification = $12, globals = $13,
-           encryption_key_id = $14`,
+           encryption_key_id = $14, format = $15`,
         [
           input.id,
           input.database,
@@ -296,6 +291,7 @@ export const createBackupActivities = (deps: BackupActivityDeps) => {
           input.verification ? JSON.stringify(input.verification) : null,
           input.dump?.globals ? JSON.stringify(input.dump.globals) : null,
           input.dump?.encryptionKeyId ?? null,
+          input.dump?.format ?? null,
         ],
       );
     },

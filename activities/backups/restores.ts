@@ -94,9 +94,15 @@ export const createRestoreActivities = (
       const notKept = ownersNotKept.length > 0 ? { ownersNotKept } : {};
       const ownership = keepOwners ? [] : ['--no-owner', '--no-privileges'];
       const conn = pgConnection(url);
-      const restore = run(bin(deps.config, 'pg_restore'), [...ownership, '--exit-on-error', conn.arg, copy.file], {
-        env: conn.env,
-      });
+      // BACKUP_JOBS > 1: as many tables at once (pg_restore reads a file or a directory in parallel alike).
+      const jobs = deps.config.backups.jobs > 1 ? [`--jobs=${deps.config.backups.jobs}`] : [];
+      const restore = run(
+        bin(deps.config, 'pg_restore'),
+        [...ownership, ...jobs, '--exit-on-error', conn.arg, copy.file],
+        {
+          env: conn.env,
+        },
+      );
       const stopCancel = onCancel(() => restore.child.kill('SIGKILL'));
       const beat = setInterval(() => Context.current().heartbeat({ step: 'restore' }), 1000);
       try {

@@ -1498,6 +1498,11 @@ export interface components {
         sha256: string;
         sizeBytes: number;
       } | null;
+      /**
+       * @description pg_dump's format: custom (one stream), or directory (BACKUP_JOBS > 1: dumped with that many jobs, stored as a tar of the directory, restored with as many)
+       * @enum {string}
+       */
+      format: 'custom' | 'directory';
       /** @description The id of the key its copies are encrypted under (BACKUP_ENCRYPTION_KEY or a previous one); null: stored unencrypted */
       encryptionKeyId: string | null;
       verification: components['schemas']['Verification'];
@@ -1544,6 +1549,11 @@ export interface components {
         sha256: string;
         sizeBytes: number;
       } | null;
+      /**
+       * @description pg_dump's format: custom (one stream), or directory (BACKUP_JOBS > 1: dumped with that many jobs, stored as a tar of the directory, restored with as many)
+       * @enum {string}
+       */
+      format?: 'custom' | 'directory';
       /** @description The id of the key its copies are encrypted under (BACKUP_ENCRYPTION_KEY or a previous one); null: stored unencrypted */
       encryptionKeyId?: string | null;
       verification?: components['schemas']['Verification'];

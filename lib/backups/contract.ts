@@ -38,6 +38,8 @@ export interface DumpResult {
   tableCounts: Record<string, number>;
   /** Absent in results from before globals were stored. */
   globals?: GlobalsCopy;
+  /** pg_dump's format: `custom` (one stream), or `directory` (BACKUP_JOBS > 1, stored as a tar of the directory). */
+  format?: 'custom' | 'directory';
   /** The key the copies are encrypted under (its id); absent when stored unencrypted. */
   encryptionKeyId?: string;
 }

@@ -27,6 +27,7 @@ export interface BackupRow {
   deleted_from: StoreName[];
   globals: GlobalsCopy | null;
   encryption_key_id: string | null;
+  format: 'custom' | 'directory' | null;
 }
 
 export interface BackupView {
@@ -44,6 +45,7 @@ export interface BackupView {
   globals: GlobalsCopy | null;
   /** The id of the key its copies are encrypted under; null: stored unencrypted. */
   encryptionKeyId: string | null;
+  format: 'custom' | 'directory';
   verification: VerificationResult | null;
   deletedFrom: StoreName[];
 }
@@ -61,6 +63,7 @@ export const backupView = (r: BackupRow): BackupView => ({
   locations: r.locations,
   globals: r.globals ?? null,
   encryptionKeyId: r.encryption_key_id ?? null,
+  format: r.format ?? 'custom',
   verification: r.verification,
   deletedFrom: r.deleted_from,
 });

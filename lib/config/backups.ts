@@ -9,6 +9,8 @@ export const backupVariables = {
   BACKUP_DATABASE_URLS: csv.pipe(z.array(postgresUrl)).optional(),
   BACKUP_DIR: z.string().min(1).optional(),
   BACKUP_SCHEDULE: z.string().min(9).default('0 2 * * *'),
+  /** Above 1: pg_dump's directory format with this many jobs, and pg_restore with as many. */
+  BACKUP_JOBS: z.coerce.number().int().min(1).max(32).default(1),
   /** Encrypts every stored copy (32 bytes, base64 or hex); the previous ones still decrypt older copies. */
   BACKUP_ENCRYPTION_KEY: z.string().min(1).optional(),
   BACKUP_ENCRYPTION_KEY_PREVIOUS: csv.optional(),
@@ -47,6 +49,8 @@ export interface BackupsConfig {
   /** Where each backup is stored (every copy is checked by verification). */
   stores: StoreName[];
   schedule: string;
+  /** BACKUP_JOBS: 1 dumps `--format=custom` on one core; N > 1 dumps `--format=directory --jobs=N` and restores with N jobs. */
+  jobs: number;
   /** Server where scratch databases for verification are created (its maintenance database). */
   verifyUrl: string;
   pgBinDir: string | undefined;
@@ -193,6 +197,7 @@ export function backupsConfig(e: BackupEnv, databases: BackupsConfig['databases'
     stores: backupStores(e, problems),
     encryption: backupKeys(e, problems),
     schedule: e.BACKUP_SCHEDULE,
+    jobs: e.BACKUP_JOBS,
     verifyUrl: maintenance.toString(),
     pgBinDir: e.PG_BIN_DIR,
     restoreTargets: restoreTargets(e.RESTORE_TARGETS, databases, problems),

@@ -43,6 +43,10 @@ export const Backup = z
       description:
         "The server's roles and tablespaces (pg_dumpall --globals-only, no role passwords), stored beside the dump in the same stores",
     }),
+    format: z.enum(['custom', 'directory']).openapi({
+      description:
+        "pg_dump's format: custom (one stream), or directory (BACKUP_JOBS > 1: dumped with that many jobs, stored as a tar of the directory, restored with as many)",
+    }),
     encryptionKeyId: z.string().nullable().openapi({
       description:
         'The id of the key its copies are encrypted under (BACKUP_ENCRYPTION_KEY or a previous one); null: stored unencrypted',
