@@ -126,6 +126,14 @@ export function followDeploy(ctx: Ctx, id: string, opts: FollowOptions): Promise
       for (const s of sampleList.slice(sampleList.length - fresh)) {
         out.emit({ event: 'sample', id, ...s });
         const mark = s.ok ? out.c.green('✔') : out.c.red('✗');
+        if (s.phase === 'analysis') {
+          // A metric measurement: its value and how it measured against the condition.
+          const why = s.measurement !== 'success' && s.error ? ` ${out.c.dim(s.error)}` : '';
+          out.line(
+            `${out.c.dim(time(s.at))}   ${s.measurement === 'inconclusive' ? out.c.yellow('?') : mark} analysis ${s.metric ?? ''} = ${s.value ?? '—'} (${s.measurement ?? '—'})${why}`,
+          );
+          continue;
+        }
         const what = s.status !== null ? `HTTP ${s.status}` : (s.error ?? 'no answer');
         const version = s.versionSeen ? ` version ${s.versionSeen}` : '';
         out.line(

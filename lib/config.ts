@@ -110,6 +110,9 @@ export const envSchema = z.object({
   OPSFLOW_ENCRYPTION_KEY_PREVIOUS: csv.optional(),
 
   DEPLOY_TARGETS_FILE: z.string().min(1).optional(),
+  /** The Prometheus server deploy targets' `analysis` queries go to (its HTTP API, /api/v1/query). */
+  PROMETHEUS_URL: httpUrl.optional(),
+  PROMETHEUS_BEARER_TOKEN: z.string().min(1).optional(),
 
   HEALTH_CHECK_URLS: csv.pipe(z.array(httpUrl)).default([]),
   HEALTH_CHECK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
@@ -129,6 +132,7 @@ export const SECRET_VARIABLES = [
   'OPSFLOW_ENCRYPTION_KEY',
   'OPSFLOW_ENCRYPTION_KEY_PREVIOUS',
   'METRICS_TOKEN',
+  'PROMETHEUS_BEARER_TOKEN',
   'DATABASE_URL',
   'BACKUP_DATABASE_URLS',
   'VERIFY_DATABASE_URL',
@@ -206,7 +210,11 @@ export interface Config {
   encryption: { current: Buffer | undefined; previous: Buffer[] };
   webhooks: WebhooksConfig;
   /** Deploy targets from DEPLOY_TARGETS_FILE (none when the default file does not exist). */
-  deploys: { targets: DeployTarget[] };
+  deploys: {
+    targets: DeployTarget[];
+    /** Where analysis queries go (PROMETHEUS_URL), with PROMETHEUS_BEARER_TOKEN when set. */
+    prometheus: { url: string; bearerToken: string | undefined } | undefined;
+  };
   /** How long finished history is kept (the daily historyRetention run deletes what is older). */
   retention: { webhookMs: number; systemCheckMs: number; auditMs: number };
 }
@@ -292,6 +300,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!(err instanceof DeployTargetsError)) throw err;
     problems.push(err.message);
   }
+  const analysed = deployTargets.filter((t) => t.analysis).map((t) => t.name);
+  if (analysed.length > 0 && !e.PROMETHEUS_URL) {
+    problems.push(
+      `PROMETHEUS_URL: deploy targets ${analysed.join(', ')} hold analysis queries; set the Prometheus to ask`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -341,7 +355,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     backups,
     encryption: { current, previous: previous.filter((k): k is Buffer => k !== undefined) },
     webhooks: webhooksConfig(e),
-    deploys: { targets: deployTargets },
+    deploys: {
+      targets: deployTargets,
+      prometheus: e.PROMETHEUS_URL ? { url: e.PROMETHEUS_URL, bearerToken: e.PROMETHEUS_BEARER_TOKEN } : undefined,
+    },
     retention: {
       webhookMs: e.WEBHOOK_HISTORY_RETENTION,
       systemCheckMs: e.SYSTEM_CHECK_RETENTION,

@@ -29,6 +29,7 @@ describe('*_FILE for every secret variable', () => {
     OPSFLOW_ENCRYPTION_KEY: key().toString('base64'),
     OPSFLOW_ENCRYPTION_KEY_PREVIOUS: key().toString('hex'),
     METRICS_TOKEN: 'file-metrics-token-0123456789',
+    PROMETHEUS_BEARER_TOKEN: 'file-prometheus-token',
     DATABASE_URL: 'postgres://app:file-pw@db.internal:5432/app',
     BACKUP_DATABASE_URLS: 'postgres://app:file-pw@db.internal:5432/app',
     VERIFY_DATABASE_URL: 'postgres://app:file-pw@verify.internal:5432/postgres',

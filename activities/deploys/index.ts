@@ -17,6 +17,7 @@ import { publishDeployOutcome, publishDeployProgress } from '../../lib/deploys/e
 import { webhookServiceDeps } from '../../lib/webhooks/service.js';
 import type { CommandResult, DeployInput, DeployPlan, DeployResult, HealthSample } from '../../lib/deploys/contract.js';
 import { bumpVersion, DEPLOY_VERSION, type Bump } from '../../lib/deploys/plan.js';
+import { measureMetric } from './analysis.js';
 
 interface Deps {
   config: Config;
@@ -233,6 +234,11 @@ export const createDeployActivities = (deps: Deps) => {
         'deploy command finished',
       );
       return result;
+    },
+
+    /** One measurement of one of the target's analysis metrics (activities/deploys/analysis.ts). */
+    async analysisSample(input: { target: string; metric: string; version: string }): Promise<HealthSample> {
+      return measureMetric(deps.config, declared(input.target), input.metric, input.version);
     },
 
     async healthSample(input: {

@@ -1800,15 +1800,22 @@ export interface components {
       at: string;
       detail?: string;
     };
+    /** @description A health check of the target's URL, or (phase analysis) a measurement of one of its metric queries */
     HealthSample: {
       /** @enum {string} */
-      phase: 'gate' | 'watch' | 'rollback-gate';
+      phase: 'gate' | 'watch' | 'rollback-gate' | 'analysis';
       at: string;
       ok: boolean;
       status: number | null;
       latencyMs: number;
       versionSeen: string | null;
       error?: string;
+      /** @description analysis: the metric measured */
+      metric?: string;
+      /** @description analysis: the query's value; null when none */
+      value?: number | null;
+      /** @enum {string} */
+      measurement?: 'success' | 'failure' | 'inconclusive';
     };
     CommandResult: {
       exitCode: number | null;

@@ -6,6 +6,7 @@ import { html } from 'hono/html';
 import type { StatusReport } from '../../lib/status.js';
 import type { BackupRun, RestoreSummary } from '../../lib/backups/rows.js';
 import type { DeployTimelineRow } from '../../lib/deploys/rows.js';
+import type { HealthSample } from '../../lib/deploys/contract.js';
 import type { PromotionView } from '../../lib/deploys/target-view.js';
 import {
   action,
@@ -226,26 +227,7 @@ export function deploysPage(
               </tr>`,
           ),
         )}
-        ${
-          sampled
-            ? plot(
-                `samples-${t}`,
-                `${t}: health samples of ${sampled.version ?? sampled.id} (${sampled.status}), latency; failed samples marked`,
-                {
-                  x: sampled.samples.map((s) => new Date(s.at).getTime() / 1000),
-                  series: [
-                    { label: 'latency', values: sampled.samples.map((s) => s.latencyMs) },
-                    {
-                      label: 'failed',
-                      values: sampled.samples.map((s) => (s.ok ? null : s.latencyMs)),
-                      color: '#dc2626',
-                    },
-                  ],
-                  unit: 'ms',
-                },
-              )
-            : ''
-        }
+        ${sampled ? samplePlots(t, sampled) : ''}
       </section>`;
     })}
     ${targets.length === 0 ? html`<p class="muted">No deploys yet.</p>` : ''}`;
@@ -321,4 +303,51 @@ export function schedulesPage(ctx: PageContext, items: ScheduleView[]): Html {
     ),
     'No schedules declared.',
   );
+}
+
+/**
+ * A run's health samples (latency, failed ones marked) and, when its target has metric analysis, each metric's
+ * measured values over time (failed and inconclusive measurements marked).
+ */
+function samplePlots(t: string, run: { id: string; version: string | null; status: string; samples: HealthSample[] }) {
+  const health = run.samples.filter((s) => s.phase !== 'analysis');
+  const analysis = run.samples.filter((s) => s.phase === 'analysis');
+  const seconds = (list: HealthSample[]) => list.map((s) => new Date(s.at).getTime() / 1000);
+  const of = `${run.version ?? run.id} (${run.status})`;
+  const metrics = [...new Set(analysis.map((s) => s.metric ?? ''))];
+  return html`${
+    health.length > 0
+      ? plot(`samples-${t}`, `${t}: health samples of ${of}, latency; failed samples marked`, {
+          x: seconds(health),
+          series: [
+            { label: 'latency', values: health.map((s) => s.latencyMs) },
+            { label: 'failed', values: health.map((s) => (s.ok ? null : s.latencyMs)), color: '#dc2626' },
+          ],
+          unit: 'ms',
+        })
+      : ''
+  }${
+    analysis.length > 0
+      ? plot(`analysis-${t}`, `${t}: metric analysis of ${of}, each measurement; failures and inconclusive marked`, {
+          x: seconds(analysis),
+          series: [
+            ...metrics.map((m) => ({
+              label: m,
+              values: analysis.map((s) => (s.metric === m ? (s.value ?? null) : null)),
+            })),
+            {
+              label: 'failed',
+              values: analysis.map((s) => (s.measurement === 'failure' ? (s.value ?? null) : null)),
+              color: '#dc2626',
+            },
+            {
+              label: 'inconclusive',
+              values: analysis.map((s) => (s.measurement === 'inconclusive' ? 0 : null)),
+              color: '#d97706',
+            },
+          ],
+          unit: '',
+        })
+      : ''
+  }`;
 }

@@ -96,13 +96,18 @@ export interface DeployResume {
 }
 
 export interface HealthSample {
-  phase: 'gate' | 'watch' | 'rollback-gate';
+  /** `analysis`: a measurement of a metric query (lib/deploys/analysis.ts), not a health check. */
+  phase: 'gate' | 'watch' | 'rollback-gate' | 'analysis';
   at: string;
   ok: boolean;
   status: number | null;
   latencyMs: number;
   versionSeen: string | null;
   error?: string;
+  /** Analysis measurements: the metric, the query's value (null when there was none) and how it measured. */
+  metric?: string;
+  value?: number | null;
+  measurement?: 'success' | 'failure' | 'inconclusive';
 }
 
 export interface CommandResult {

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { analysisSchema } from './analysis.js';
 import { freezeWindowSchema, timeZoneSchema } from './freeze.js';
 
 /** The most samples one health gate may take (timeoutSec / intervalSec). */
@@ -61,6 +62,8 @@ export const deployTargetSchema = z
       .default({}),
     timeoutSec: seconds(1, 24 * 3600).default(600),
     health: healthSchema,
+    /** Prometheus queries judged after the health gate passes (lib/deploys/analysis.ts). */
+    analysis: analysisSchema.optional(),
     watchWindowSec: seconds(0, 24 * 3600).default(0),
     approvalTimeoutSec: seconds(1, 30 * 24 * 3600).default(24 * 3600),
     /** The IANA zone the freeze windows are in. */

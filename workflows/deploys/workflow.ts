@@ -39,6 +39,7 @@ import type {
   HealthSample,
 } from '../../lib/deploys/contract.js';
 import { gateStep, keepSample, type GateCounters } from '../../lib/deploys/plan.js';
+import { analysisGate } from './analysis.js';
 import { end, mark, newRun, setHandlers, setStatus, type Input, type Run } from './run.js';
 
 type Activities = ReturnType<typeof createDeployActivities>;
@@ -254,8 +255,10 @@ async function shipAndGate(run: Run, planned: DeployPlan): Promise<boolean> {
   }
   mark(run, 'health-gate', planned.version);
   const gate = await healthGate(run, 'gate', planned.version);
-  if (!gate.ok) {
-    await rollBack(run, gate.reason!);
+  // Targets without analysis queries (every run before them) take exactly the steps they always took.
+  const analysed = gate.ok && run.t!.analysis ? await analysisGate(run, planned.version, record) : gate;
+  if (!analysed.ok) {
+    await rollBack(run, analysed.reason!);
     return false;
   }
   return true;

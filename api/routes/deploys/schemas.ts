@@ -103,15 +103,20 @@ export const FreezeOverride = z
 
 const HealthSample = z
   .object({
-    phase: z.enum(['gate', 'watch', 'rollback-gate']),
+    phase: z.enum(['gate', 'watch', 'rollback-gate', 'analysis']),
     at: z.string(),
     ok: z.boolean(),
     status: z.number().int().nullable(),
     latencyMs: z.number(),
     versionSeen: z.string().nullable(),
     error: z.string().optional(),
+    metric: z.string().optional().openapi({ description: 'analysis: the metric measured' }),
+    value: z.number().nullable().optional().openapi({ description: "analysis: the query's value; null when none" }),
+    measurement: z.enum(['success', 'failure', 'inconclusive']).optional(),
   })
-  .openapi('HealthSample');
+  .openapi('HealthSample', {
+    description: "A health check of the target's URL, or (phase analysis) a measurement of one of its metric queries",
+  });
 
 const TimelineEntry = z
   .object({ step: z.string(), at: z.string(), detail: z.string().optional() })
