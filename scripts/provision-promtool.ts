@@ -28,6 +28,20 @@ export function provisionPromtool(opts: { say?: Say; pathEnv?: string; cachePath
   return provisionGoTool(promtool, opts);
 }
 
+/** The Prometheus server itself, found or built the same way (the deploy gate's metric analysis is tested on it). */
+const prometheus: GoTool = {
+  ...promtool,
+  name: 'prometheus',
+  purpose: 'a Prometheus server (the metric analysis tests query one)',
+  module: 'github.com/prometheus/prometheus/cmd/prometheus',
+  envVar: 'PROMETHEUS_PATH',
+  alternatives: ['install Prometheus (Debian/Ubuntu: apt-get install prometheus; macOS: brew install prometheus)'],
+};
+
+export function provisionPrometheus(opts: { say?: Say } = {}): Promise<string> {
+  return provisionGoTool(prometheus, opts);
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   provisionPromtool()
     .then((bin) => process.stdout.write(`${bin}\n`))

@@ -1,12 +1,13 @@
 /**
- * A real Prometheus server for the tests (the `prometheus` binary: PROMETHEUS_PATH, or on PATH — Debian's
- * prometheus package, which CI installs for promtool), scraping the given targets every second, on a free port
+ * A real Prometheus server for the tests (the `prometheus` binary, found like promtool: PROMETHEUS_PATH, PATH —
+ * Debian's prometheus package, which CI installs for promtool — or a build of the pinned module into .tools/), scraping the given targets every second, on a free port
  * with its own storage directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { provisionPrometheus } from '../../scripts/provision-promtool.js';
 import { freePort } from '../global-setup.js';
 
 export interface PrometheusServer {
@@ -35,7 +36,7 @@ export async function startPrometheus(targets: string[]): Promise<PrometheusServ
   const url = `http://127.0.0.1:${port}`;
   let output = '';
   const child: ChildProcess = spawn(
-    process.env.PROMETHEUS_PATH ?? 'prometheus',
+    await provisionPrometheus(),
     [
       `--config.file=${config}`,
       `--storage.tsdb.path=${path.join(dir, 'data')}`,
