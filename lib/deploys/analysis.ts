@@ -30,6 +30,8 @@ export const metricSchema = z
 export const analysisSchema = z
   .object({
     metrics: z.array(metricSchema).min(1).max(10),
+    /** Seconds after the health gate before the first measurement (a rate() window needs the new version's data). */
+    initialDelaySec: z.number().int().min(0).max(3600).default(0),
     /** At a metric's inconclusive limit: roll back, or wait for an approver to continue or reject (roll back). */
     onInconclusive: z.enum(['rollback', 'pause']).default('rollback'),
   })

@@ -88,6 +88,7 @@ describe('analysis judgement (pure)', () => {
     const parsed = parseDeployTargets(target({ metrics: [metric] }), []);
     expect(parsed[0]!.analysis).toEqual({
       metrics: [{ ...metric, intervalSec: 30, count: 5, failureLimit: 0, inconclusiveLimit: 0 }],
+      initialDelaySec: 0,
       onInconclusive: 'rollback',
     });
     const dir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-analysis-cfg-'));
@@ -130,15 +131,15 @@ describe('metric analysis (real Prometheus, real deploys)', () => {
     await writeFile(
       file,
       JSON.stringify([
-        // The first measurements of a new version may come before Prometheus has two scrapes of it.
+        // The rate() window needs two scrapes of the new version: the first measurement waits 3 s for them.
         serviceTarget(dir, METRIC, metricPort, {
           watchWindowSec: 0,
-          analysis: { metrics: [{ ...errorRatio, inconclusiveLimit: 4 }] },
+          analysis: { metrics: [{ ...errorRatio, inconclusiveLimit: 4 }], initialDelaySec: 3 },
         }),
         serviceTarget(dir, PAUSED, pausedPort, {
           watchWindowSec: 0,
           allowSelfApproval: true,
-          analysis: { metrics: [{ ...errorRatio, inconclusiveLimit: 1 }], onInconclusive: 'pause' },
+          analysis: { metrics: [{ ...errorRatio, inconclusiveLimit: 1 }], initialDelaySec: 3, onInconclusive: 'pause' },
         }),
       ]),
     );

@@ -28,6 +28,7 @@ export async function analysisGate(
 ): Promise<GateOutcome> {
   const analysis = run.t!.analysis!;
   mark(run, 'analysis', analysis.metrics.map((m) => m.name).join(', '));
+  if (analysis.initialDelaySec > 0) await sleep(analysis.initialDelaySec * 1000);
   const state = analysis.metrics.map((metric) => ({
     metric,
     counters: { taken: 0, failures: 0, inconclusive: 0 },
