@@ -78,7 +78,8 @@ export async function applyGlobals(
     }
   }
   if (sql === undefined) {
-    throw fail(BackupErrorType.RestoreFailed, `the backup's globals could not be read: ${reasons.join('; ')}`, false);
+    const why = reasons.length > 0 ? reasons.join('; ') : 'no configured store holds them (BACKUP_STORES)';
+    throw fail(BackupErrorType.RestoreFailed, `the backup's globals could not be read: ${why}`, false);
   }
   const plan = planGlobals(sql);
   const result: GlobalsRestore = { rolesCreated: [], rolesPresent: [], failed: [], skipped: plan.skipped.length };
