@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import pg from 'pg';
+import { inTransaction } from '../../lib/db.js';
 import type { GlobalsCopy, GlobalsRestore } from '../../lib/backups/contract.js';
 import { decryptingStream, encryptingStream } from '../../lib/backups/encryption.js';
 import { planGlobals } from '../../lib/backups/globals.js';
@@ -89,38 +90,35 @@ export async function applyGlobals(
     const { rows } = await admin.query<{ rolname: string }>('SELECT rolname FROM pg_roles');
     const present = new Set(rows.map((r) => r.rolname));
     // One transaction: a worker killed halfway leaves no half-made role, and a retry starts from what is there.
-    await admin.query('BEGIN');
-    const attempt = async (statements: string[]): Promise<boolean> => {
-      await admin.query('SAVEPOINT globals');
-      for (const statement of statements) {
-        try {
-          await admin.query(statement);
-        } catch (err) {
-          await admin.query('ROLLBACK TO SAVEPOINT globals');
-          result.failed.push({ statement, reason: (err as Error).message });
-          return false;
+    await inTransaction(admin, async (tx) => {
+      const attempt = async (statements: string[]): Promise<boolean> => {
+        await tx.query('SAVEPOINT globals');
+        for (const statement of statements) {
+          try {
+            await tx.query(statement);
+          } catch (err) {
+            await tx.query('ROLLBACK TO SAVEPOINT globals');
+            result.failed.push({ statement, reason: (err as Error).message });
+            return false;
+          }
         }
+        await tx.query('RELEASE SAVEPOINT globals');
+        return true;
+      };
+      for (const role of plan.roles) {
+        if (present.has(role.name)) result.rolesPresent.push(role.name);
+        else if (await attempt(role.statements)) result.rolesCreated.push(role.name);
       }
-      await admin.query('RELEASE SAVEPOINT globals');
-      return true;
-    };
-    for (const role of plan.roles) {
-      if (present.has(role.name)) result.rolesPresent.push(role.name);
-      else if (await attempt(role.statements)) result.rolesCreated.push(role.name);
-    }
-    for (const m of plan.memberships) {
-      // A membership changes its member: only members made now get theirs; a present role is never altered.
-      if (!result.rolesCreated.includes(m.member)) continue;
-      if (!present.has(m.role) && !result.rolesCreated.includes(m.role)) {
-        result.failed.push({ statement: m.statement, reason: `role ${m.role} does not exist` });
-        continue;
+      for (const m of plan.memberships) {
+        // A membership changes its member: only members made now get theirs; a present role is never altered.
+        if (!result.rolesCreated.includes(m.member)) continue;
+        if (!present.has(m.role) && !result.rolesCreated.includes(m.role)) {
+          result.failed.push({ statement: m.statement, reason: `role ${m.role} does not exist` });
+          continue;
+        }
+        await attempt([m.statement]);
       }
-      await attempt([m.statement]);
-    }
-    await admin.query('COMMIT');
-  } catch (err) {
-    await admin.query('ROLLBACK').catch(() => undefined);
-    throw err;
+    });
   } finally {
     await admin.end();
   }

@@ -12,7 +12,7 @@ import {
 } from '../../lib/backups/databases.js';
 import { unmarkScratch } from '../../lib/backups/scratch.js';
 import type { Config } from '../../lib/config.js';
-import { quoteIdent } from '../../lib/db.js';
+import { inTransaction, quoteIdent } from '../../lib/db.js';
 import { BackupErrorType, fail } from './pg-tools.js';
 
 export const createRestoreTargetActivities = (deps: { config: Config }) => ({
@@ -81,15 +81,10 @@ export const createRestoreTargetActivities = (deps: { config: Config }) => ({
       await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(input.to)} WITH (FORCE)`);
       // The staging copy stops being scratch as it takes the target's name: both or neither, so the janitor
       // never sees a promoted database marked.
-      await admin.query('BEGIN');
-      try {
-        await unmarkScratch(admin, input.from);
-        await admin.query(`ALTER DATABASE ${quoteIdent(input.from)} RENAME TO ${quoteIdent(input.to)}`);
-        await admin.query('COMMIT');
-      } catch (err) {
-        await admin.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
+      await inTransaction(admin, async (tx) => {
+        await unmarkScratch(tx, input.from);
+        await tx.query(`ALTER DATABASE ${quoteIdent(input.from)} RENAME TO ${quoteIdent(input.to)}`);
+      });
     } finally {
       await admin.end();
     }

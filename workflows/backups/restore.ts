@@ -107,7 +107,7 @@ export async function restoreBackup(input: RestoreInput): Promise<RestoreResult>
     ...(input.requester ? { requester: input.requester } : {}),
   };
   // Runs started before RESTORE_SERVERS carry no server and take exactly the steps they always took.
-  const server = input.server;
+  const { server } = input;
   try {
     const backup = await loadBackup({ backupId: input.backupId });
     result.database = backup.database;
@@ -118,7 +118,7 @@ export async function restoreBackup(input: RestoreInput): Promise<RestoreResult>
       database: backup.database,
       target: input.targetDatabase,
       overwrite: input.overwrite,
-      ...(server ? { server } : {}),
+      server,
     });
     if (server) {
       // Another server may lack the source's roles: they come first, so the restore can keep its owners.
@@ -144,7 +144,7 @@ export async function restoreBackup(input: RestoreInput): Promise<RestoreResult>
         from: staging,
         to: input.targetDatabase,
         overwrite: input.overwrite,
-        ...(server ? { server } : {}),
+        server,
       });
     }
   } catch (err) {
