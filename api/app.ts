@@ -14,6 +14,7 @@ import type { ApiDeps } from './deps.js';
 import { auditTrail } from './audit.js';
 import { apiKeyAuth, bearerToken, sessionCookieName } from './auth.js';
 import { mountConsole } from './console/index.js';
+import { mountPortal } from './portal/index.js';
 import { createSessionStore } from '../lib/console/sessions.js';
 import { getCookie } from 'hono/cookie';
 import { mountDocs } from './docs.js';
@@ -24,6 +25,7 @@ import { ApiError, errorResponse, SERVICE_STATUS } from './errors.js';
 import { ServiceError } from '../lib/errors.js';
 import { newRouter } from './router.js';
 import { apiKeyRoutes } from './routes/keys/index.js';
+import { portalLinkRoutes } from './routes/keys/portal-links.js';
 import { auditRoutes } from './routes/audit/index.js';
 import { backupRoutes } from './routes/backups/index.js';
 import { deployRoutes } from './routes/deploys/index.js';
@@ -166,11 +168,13 @@ export function createApp(deps: ApiDeps) {
   mountDocs(app, '0.1.0');
 
   mountConsole({ ...deps, keyStore, sessions, app });
+  mountPortal({ ...deps, keyStore, sessions, app });
 
   app.use('/v1/*', apiKeyAuth(keyStore, sessions));
   app.use('/v1/*', auditTrail({ pool: deps.pool, log: deps.log, trustedProxies: deps.config.trustedProxies }));
   app.use('/v1/*', temporalBudget(deps.temporal.connection, deps.probe));
   app.route('/v1', apiKeyRoutes(deps, keyStore));
+  app.route('/v1', portalLinkRoutes(deps, keyStore));
   app.route('/v1', systemCheckRoutes(deps));
   app.route('/v1', webhookRoutes({ ...deps, secrets }));
   // One service for both: its import starts share one limiter.

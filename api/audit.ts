@@ -114,7 +114,8 @@ export function auditTrail(deps: { pool: Pool; log: Logger; trustedProxies: stri
           actor,
           action: audit.action,
           resource: audit.resource,
-          via: bearerToken(c) ? 'api' : 'console',
+          // A session of a tenant key is a portal's (the console takes operators' keys only).
+          via: bearerToken(c) ? 'api' : actor.tenantId ? 'portal' : 'console',
           requestId: c.get('requestId'),
           address: clientAddress(c, trusted),
         });

@@ -50,6 +50,7 @@ const tagOf: Record<string, keyof typeof TAGS> = {
   'system-check': 'system',
   status: 'system',
   'api-keys': 'keys',
+  tenants: 'keys',
   audit: 'audit',
 };
 

@@ -314,6 +314,24 @@ describe('opsflow CLI against the real stack', () => {
     expect(deploy.stdout).toMatch(/✔ deploy of prod 2\.0\.0 succeeded/);
   });
 
+  it('portal-link prints a one-time link for a tenant; a bad --expires-in is a usage error, a tenant key refused', async () => {
+    const made = await cli(['portal-link', 'acme', '--expires-in', '2h']);
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stdout.trim()).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/portal\/open\/[\w-]{43}$/);
+    expect(made.stderr).toMatch(/opens once, until .* as key key_\w+ \(read, endpoints:write, deliveries:redrive\)/);
+    const opened = await fetch(made.stdout.trim(), { redirect: 'manual' });
+    expect(opened.status).toBe(303);
+    const bad = await cli(['portal-link', 'acme', '--expires-in', 'soon']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--expires-in must be an age/);
+    const tenantKey = JSON.parse(
+      (await cli(['keys', 'create', 'acme-admin', '-s', 'admin', '--tenant', 'acme', '--json'])).stdout,
+    ) as { key: string };
+    const refused = await cli(['portal-link', 'acme'], { key: tenantKey.key });
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/HTTP 403 forbidden/);
+  });
+
   it('audit: who did what, filtered; bad filters are usage errors or the API refusal', async () => {
     const made = await cli(['keys', 'create', 'cli-audited', '-s', 'read', '--json']);
     expect(made.code).toBe(0);

@@ -46,6 +46,28 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/tenants/{tenantId}/portal-links': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A one-time link to the tenant portal: the tenant's endpoints, catalogue, deliveries and recovers
+     * @description Only a global key holding read and endpoints:write; the portal gets those of its scopes among read, endpoints:write and deliveries:redrive, for that tenant only, until the link expires.
+     *
+     *     Requires the scope `endpoints:write`.
+     */
+    post: operations['createPortalLink'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/system-check': {
     parameters: {
       query?: never;
@@ -136,6 +158,26 @@ export interface paths {
      * @description Requires the scope `endpoints:write`.
      */
     post: operations['rotateEndpointSecret'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/endpoints/{id}/test': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Send an opsflow.test event to this endpoint alone, as a delivery like any other (not to PagerDuty endpoints)
+     * @description Requires the scope `endpoints:write`.
+     */
+    post: operations['sendTestEvent'];
     delete?: never;
     options?: never;
     head?: never;
@@ -1055,6 +1097,16 @@ export interface components {
         details?: unknown;
       };
     };
+    PortalLink: {
+      /** @description Opens the portal once; give it to the tenant (shown in this answer only) */
+      url: string;
+      tenantId: string;
+      /** @description The tenant key the portal acts as; revoking it ends the portal's session */
+      keyId: string;
+      scopes: ('read' | 'endpoints:write' | 'deliveries:redrive')[];
+      /** @description The link, its key and any session it opened end then */
+      expiresAt: string;
+    };
     SystemCheckResult: {
       workflowId: string;
       /** @enum {string} */
@@ -1180,6 +1232,10 @@ export interface components {
       routingKey?: string;
       /** @description At most this many requests a second reach the endpoint, from every worker together; deliveries beyond it wait their turn (none is dropped or dead-lettered for it). Sends are spaced evenly and held to 91% of it, a margin for jitter between sending and arrival. Absent or null: unlimited */
       rateLimitPerSecond?: number | null;
+    };
+    TestSend: {
+      eventId: string;
+      deliveryId: string;
     };
     EventCreate: {
       type: string;
@@ -1975,7 +2031,7 @@ export interface components {
       /** @description The HTTP status the request was answered with (null while pending) */
       status: number | null;
       /** @enum {string} */
-      via: 'api' | 'console';
+      via: 'api' | 'console' | 'portal';
       /** @description Finds the request in the logs (X-Request-Id) */
       requestId: string;
       address: string | null;
@@ -2211,6 +2267,80 @@ export interface operations {
         };
       };
       /** @description The API key lacks the scope keys:admin (`forbidden`) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited (`rate_limited`); Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error (`internal`); the request id finds it in the logs */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createPortalLink: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        tenantId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        'application/json': {
+          /** @description How long the link and its portal last (default 86400 s) */
+          expiresInSec?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description The link, shown once */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['PortalLink'];
+        };
+      };
+      /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description No API key, or an invalid, revoked or expired one (`unauthorized`) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The API key lacks the scope endpoints:write (`forbidden`) */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2742,6 +2872,73 @@ export interface operations {
             /** @description Until when the old secret signs too; null when the old one could not be decrypted (its key was lost) and was dropped */
             previousSecretExpiresAt: string | null;
           };
+        };
+      };
+      /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description No API key, or an invalid, revoked or expired one (`unauthorized`) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The API key lacks the scope endpoints:write (`forbidden`) */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited (`rate_limited`); Retry-After says when to try again */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error (`internal`); the request id finds it in the logs */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  sendTestEvent: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The test event and its delivery, started */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['TestSend'];
         };
       };
       /** @description The request is malformed or fails validation (`malformed_json`, `validation_failed`) */

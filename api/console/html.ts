@@ -25,7 +25,20 @@ export const PAGES = [
   { path: '/console/audit', name: 'Audit' },
 ] as const;
 
-export function layout(ctx: PageContext | undefined, current: string, title: string, body: Html): Html {
+/** Which site a page belongs to: the operator console, or a tenant's portal (its own pages and logout). */
+export interface Site {
+  pages: readonly { path: string; name: string }[];
+  logout: string;
+}
+export const CONSOLE_SITE: Site = { pages: PAGES, logout: '/console/logout' };
+
+export function layout(
+  ctx: PageContext | undefined,
+  current: string,
+  title: string,
+  body: Html,
+  site: Site = CONSOLE_SITE,
+): Html {
   return html`<!doctype html>
     <html lang="en">
       <head>
@@ -45,7 +58,7 @@ export function layout(ctx: PageContext | undefined, current: string, title: str
           ${
             ctx
               ? html`<nav>
-                    ${PAGES.map(
+                    ${site.pages.map(
                       (p) =>
                         html`<a
                           href="${p.path}"
@@ -58,7 +71,7 @@ export function layout(ctx: PageContext | undefined, current: string, title: str
                   <span class="who"
                     >${ctx.principal.keyName} (${ctx.principal.keyId}) · ${[...ctx.principal.scopes].join(' ')}</span
                   >
-                  <form method="post" action="/console/logout">
+                  <form method="post" action="${site.logout}">
                     <input type="hidden" name="_csrf" value="${ctx.csrfToken}" /><button type="submit">Log out</button>
                   </form>`
               : ''
@@ -149,6 +162,10 @@ export function action(
     confirm?: string;
     fields?: Html;
     id?: string;
+    /** PATCH, DELETE: else POST. */
+    method?: 'PATCH' | 'DELETE';
+    /** A field of the answer shown on the page once (a new secret) instead of reloading. */
+    reveal?: string;
   },
 ): Html {
   if (!ctx.principal.scopes.has(opts.scope)) {
@@ -158,6 +175,8 @@ export function action(
     class="inline"
     data-api="${opts.path}"
     data-what="${opts.what}"
+    ${opts.method ? html`data-method="${opts.method}"` : ''}
+    ${opts.reveal ? html`data-reveal="${opts.reveal}"` : ''}
     ${opts.confirm ? html`data-confirm="${opts.confirm}"` : ''}
     ${opts.id ? html`id="${opts.id}"` : ''}
   >

@@ -10,10 +10,10 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context, Hono } from 'hono';
-import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { getCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import type { KeyStore, Principal } from '../../lib/keys/store.js';
-import { csrfMatches, type Session, type SessionStore } from '../../lib/console/sessions.js';
+import type { Session, SessionStore } from '../../lib/console/sessions.js';
 import { deliveryTotals, endpointHealth, webhookSeries, type Range } from '../../lib/console/data.js';
 import type { StatusReport } from '../../lib/status.js';
 import type { ApiDeps } from '../deps.js';
@@ -23,12 +23,14 @@ import { backupHistory } from '../../lib/backups/rows.js';
 import { deployTimeline } from '../../lib/deploys/rows.js';
 import type { PromotionView } from '../../lib/deploys/target-view.js';
 import { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
-import { crossOrigin, secureRequest, sessionCookieName } from '../auth.js';
+import { crossOrigin, sessionCookieName } from '../auth.js';
+import { endSession, setSessionCookie } from './session-cookie.js';
 import { addressBucket, clientAddress, parseCidrs } from '../rate-limit.js';
 import type { AuditRecord } from '../../lib/audit/log.js';
 import { auditWriter } from '../audit.js';
 import { AUDIT_FILTERS, auditPage, type AuditFilterValues } from './pages-audit.js';
-import { ApiError, type ErrorCode } from '../errors.js';
+import { ApiError } from '../errors.js';
+import { selfApi } from './self-api.js';
 import type { AppEnv } from '../router.js';
 import { layout, type Html, type PageContext } from './html.js';
 import { overviewPage, subscriptionsPage, webhooksPage } from './pages.js';
@@ -167,29 +169,15 @@ export function mountConsole(deps: ConsoleDeps): void {
       return loginPage(c, 403, `This key is tenant ${principal.tenantId}'s: the console is for operators' keys.`);
     }
     const { token } = await sessions.create(principal.keyId);
-    setCookie(c, sessionCookieName(c), token, {
-      httpOnly: true,
-      sameSite: 'Strict',
-      secure: secureRequest(c),
-      path: '/',
-      maxAge: Math.floor(sessions.ttlMs / 1000),
-    });
+    setSessionCookie(c, token, sessions.ttlMs / 1000, 'Strict');
     deps.log.info({ keyId: principal.keyId }, 'console login');
     await audit(c, principal, 'consoleLogin', 303);
     return c.redirect(safeNext(typeof form.next === 'string' ? form.next : undefined), 303);
   });
 
   app.post('/console/logout', async (c) => {
-    const token = getCookie(c, sessionCookieName(c));
-    const session = token ? await sessions.find(token) : undefined;
-    const form = await c.req.parseBody();
-    if (session && !csrfMatches(session, typeof form._csrf === 'string' ? form._csrf : undefined)) {
-      throw new ApiError(403, 'forbidden', 'Missing or wrong CSRF token');
-    }
-    if (token) await sessions.destroy(token);
-    const principal = session ? await keyStore.principalById(session.keyId) : undefined;
+    const principal = await endSession(c, { sessions, keyStore });
     if (principal) await audit(c, principal, 'consoleLogout', 303);
-    deleteCookie(c, sessionCookieName(c), { path: '/', secure: secureRequest(c) });
     return c.redirect('/console/login', 303);
   });
 
@@ -199,6 +187,8 @@ export function mountConsole(deps: ConsoleDeps): void {
     const token = getCookie(c, sessionCookieName(c));
     const session = token ? await sessions.find(token) : undefined;
     const principal: Principal | undefined = session ? await keyStore.principalById(session.keyId) : undefined;
+    // A tenant's session (a portal link's) belongs in its portal: the console is the operator's.
+    if (principal?.tenantId) return c.redirect('/portal', 303);
     if (!token || !session || !principal) {
       const next = encodeURIComponent(
         c.req.path + (c.req.url.includes('?') ? c.req.url.slice(c.req.url.indexOf('?')) : ''),
@@ -213,13 +203,7 @@ export function mountConsole(deps: ConsoleDeps): void {
     await next();
   };
 
-  /** The API's own answer to a GET, as this session (its scopes apply). */
-  async function api<T>(c: Context<ConsoleEnv>, p: string): Promise<T> {
-    const res = await app.request(p, { headers: { cookie: c.req.header('cookie') ?? '' } }, c.env);
-    const body = (await res.json()) as T & { error?: { code: ErrorCode; message: string } };
-    if (!res.ok) throw new ApiError(res.status as 403, body.error?.code ?? 'internal', body.error?.message ?? p);
-    return body;
-  }
+  const api = <T>(c: Context<ConsoleEnv>, p: string) => selfApi<T>(app, c, p);
 
   const render = (c: Context<ConsoleEnv>, current: string, title: string, body: () => Promise<Html>) => {
     const ctx = c.get('page');

@@ -237,4 +237,37 @@ export function adminCommands(program: Command): void {
         for (const m of k.alsoRevoked) ctx.out.line(`  also revoked ${m.id} (${m.name}), minted under it`);
       }),
     );
+
+  program
+    .command('portal-link')
+    .argument('<tenant>', 'the tenant whose portal it opens')
+    .description(
+      "A one-time link to the tenant's portal (its endpoints, catalogue, deliveries, recovers); needs read and endpoints:write",
+    )
+    .option('--expires-in <age>', 'how long the link and its portal last: 30m, 24h, 7d (default 24h)')
+    .addHelpText('after', '\nExamples:\n  opsflow portal-link acme\n  opsflow portal-link acme --expires-in 2h')
+    .action(
+      run(async (ctx, tenant: string, o: { expiresIn?: string }) => {
+        let expiresInSec: number | undefined;
+        if (o.expiresIn !== undefined) {
+          const m = /^(\d+)\s*([smhd])$/.exec(o.expiresIn);
+          if (!m) throw usage(`--expires-in must be an age such as 30m, 24h or 7d; got ${o.expiresIn}`);
+          expiresInSec = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+        }
+        const link = await call(
+          ctx.url,
+          ctx.api.POST('/v1/tenants/{tenantId}/portal-links', {
+            params: { path: { tenantId: tenant } },
+            body: expiresInSec === undefined ? {} : { expiresInSec },
+          }),
+        );
+        ctx.out.emit(link);
+        ctx.out.line(link.url);
+        if (!ctx.out.json) {
+          process.stderr.write(
+            `opens once, until ${link.expiresAt}, as key ${link.keyId} (${link.scopes.join(', ')})\n`,
+          );
+        }
+      }),
+    );
 }

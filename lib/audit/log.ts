@@ -17,7 +17,7 @@ export interface AuditEntry {
   action: string;
   resource: string | null;
   status: number;
-  via: 'api' | 'console';
+  via: 'api' | 'console' | 'portal';
   requestId: string;
   address: string | null;
   detail?: Record<string, string>;
@@ -32,7 +32,7 @@ export interface AuditRecord {
   outcome: AuditOutcome;
   /** Null while pending. */
   status: number | null;
-  via: 'api' | 'console';
+  via: 'api' | 'console' | 'portal';
   requestId: string;
   address: string | null;
   detail: Record<string, string> | null;
@@ -48,7 +48,7 @@ interface AuditRow {
   resource: string | null;
   outcome: AuditOutcome;
   status: number | null;
-  via: 'api' | 'console';
+  via: 'api' | 'console' | 'portal';
   request_id: string;
   address: string | null;
   detail: Record<string, string> | null;

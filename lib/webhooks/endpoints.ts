@@ -14,7 +14,7 @@ import { openStored, SecretBoxError, type SecretBox } from '../secret-box.js';
 import { DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT_MS, type EndpointOrdering } from './contract.js';
 import { PAGERDUTY_EVENT_TYPES, type EndpointFormat } from './formats.js';
 import { matchesType } from './event-types.js';
-import { internalKey } from './ops-events.js';
+import { internalKey, TEST_EVENT_TYPE } from './ops-events.js';
 import { publishEvent, WebhookError, type WebhookServiceDeps } from './service.js';
 import { generateSecret } from './signing.js';
 import { resolveWebhookTarget, transportPolicy, UrlRefusedError } from './ssrf.js';
@@ -313,6 +313,33 @@ export function createEndpointService(deps: EndpointServiceDeps) {
         [id, tenant ?? null],
       );
       if (!rowCount) throw notFound(id);
+    },
+
+    /**
+     * Sends `opsflow.test` to this endpoint alone (whatever its event types, channels and filter), as a delivery
+     * like any other — signed, retried, with its attempts recorded — so its owner sees the receiver answer.
+     * A disabled endpoint is refused (enable it first), and a PagerDuty one (a test would page someone).
+     */
+    async sendTest(id: string, by: string, tenant?: string): Promise<{ eventId: string; deliveryId: string }> {
+      const ep = await row(id, tenant);
+      if (!ep.enabled) throw new WebhookError('conflict', `endpoint ${id} is disabled: enable it before a test send`);
+      if (ep.format === 'pagerduty') {
+        throw new WebhookError('unprocessable', 'a PagerDuty endpoint is not sent test events: it would page someone');
+      }
+      const published = await publishEvent(deps.events, {
+        type: TEST_EVENT_TYPE,
+        payload: {
+          endpointId: id,
+          message: 'A test event from opsflow: this endpoint is reachable and verifies.',
+          sentBy: by,
+        },
+        idempotencyKey: internalKey(`test:${id}:${newId('t')}`),
+        tenantId: ep.tenant_id ?? undefined,
+        onlyEndpoint: id,
+      });
+      const delivery = published.deliveries[0];
+      if (!delivery) throw new WebhookError('conflict', `endpoint ${id} changed during the test send; send it again`);
+      return { eventId: published.eventId, deliveryId: delivery.id };
     },
 
     /** A new secret; the old one keeps signing alongside for 24 h. */

@@ -43,6 +43,8 @@ export const RESERVED_EVENT_NAMESPACES = [
   'subscription',
   'subscriptions',
 ] as const;
+/** What a test send (POST /v1/endpoints/{id}/test, the portal's button) delivers: opsflow's, never a caller's. */
+export const TEST_EVENT_TYPE = 'opsflow.test';
 /** Where the idempotency keys of opsflow's own publishes live. */
 const INTERNAL_KEY_NAMESPACE = 'opsflow:';
 

@@ -51,6 +51,11 @@ export interface PublishInput {
   retryScheduleMs?: number[];
   /** Reaches endpoints without channels, and those with one of these. */
   channels?: string[];
+  /**
+   * A test send: this one endpoint (enabled, of the event's tenant) and no other, whatever its event types,
+   * channels and payload filter.
+   */
+  onlyEndpoint?: string;
 }
 
 export interface PublishResult {
@@ -149,6 +154,7 @@ export async function publishEvent(
     PAGERDUTY_EVENT_TYPES,
     req.tenantOnly === true,
     req.channels ?? null,
+    req.onlyEndpoint ?? null,
   ];
   // The event, its deliveries (one per subscribed endpoint) and what their starts need, in one statement: one
   // round trip, committed together. An idempotency key seen before inserts nothing and comes back empty.
@@ -163,15 +169,16 @@ export async function publishEvent(
        INSERT INTO opsflow.webhook_deliveries (id, event_id, endpoint_id, event_type, tenant_id)
        SELECT 'dlv_' || substr(md5(random()::text || ep.id), 1, 24), ev.id, ep.id, $2, $5
        FROM ev, opsflow.webhook_endpoints ep
-       WHERE ep.enabled AND ep.deleted_at IS NULL AND ${eventTypeMatchSql(2)}
-         AND ((ep.tenant_id IS NULL AND NOT $10) OR ep.tenant_id = $5)
+       WHERE ep.enabled AND ep.deleted_at IS NULL AND ((ep.tenant_id IS NULL AND NOT $10) OR ep.tenant_id = $5)
+         -- a test send reaches its one endpoint
+         AND (ep.id = $12 OR ($12::text IS NULL AND ${eventTypeMatchSql(2)}
          -- an endpoint with channels takes only events on one of them
          AND (ep.channels IS NULL OR ep.channels && coalesce($11::text[], '{}'))
          -- a payload filter takes the events whose payload contains one of its objects
          AND (ep.payload_filter IS NULL OR EXISTS (
            SELECT 1 FROM jsonb_array_elements(ep.payload_filter) f WHERE ($3::jsonb -> 'data') @> f.value))
          -- PagerDuty endpoints get only events that trigger or resolve a condition
-         AND (ep.format <> 'pagerduty' OR $2 = ANY ($9::text[]))
+         AND (ep.format <> 'pagerduty' OR $2 = ANY ($9::text[]))))
        RETURNING id, event_id, endpoint_id, event_type, tenant_id, attempts
      )
      SELECT ev.id AS event_id, d.id, d.endpoint_id, d.event_type, d.tenant_id, d.attempts, ep.url_origin, ep.ordering,

@@ -132,6 +132,7 @@ describe('security: tenant-scoped keys', () => {
       ['updateEndpoint', 'PATCH', `/v1/endpoints/${b.endpoint}`, { description: 'mine now' }, notFound],
       ['deleteEndpoint', 'DELETE', `/v1/endpoints/${b.endpoint}`, undefined, notFound],
       ['rotateEndpointSecret', 'POST', `/v1/endpoints/${b.endpoint}/rotate-secret`, undefined, notFound],
+      ['sendTestEvent', 'POST', `/v1/endpoints/${b.endpoint}/test`, undefined, notFound],
       ['publishEvent', 'POST', '/v1/events', { type: 'invoice.paid', payload: {}, tenantId: 'tenant-b' }, forbidden],
       ['listEvents', 'GET', '/v1/events', undefined, listsNone(() => b.event)],
       ['listEvents', 'GET', '/v1/events?tenantId=tenant-b', undefined, forbidden],

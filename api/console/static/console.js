@@ -47,18 +47,42 @@
     figure.dataset.drawn = String(plot.series.length - 1);
   }
 
-  // ---- actions: a form posts its fields as JSON to the API path it names ----
+  // ---- actions: a form sends its fields as JSON to the API path it names ----
+  // A field's data-kind says what JSON it is: list (comma-separated strings), number, bool (a checkbox, sent
+  // checked or not), datetime (a local date and time, sent as an ISO instant); else a string. An empty field is
+  // left out, or sent as null with data-empty="null" (a PATCH clearing it).
+  function fieldsOf(form) {
+    const body = {};
+    for (const el of form.elements) {
+      if (!el.name || el.disabled) continue;
+      const kind = el.dataset.kind;
+      if (kind === 'bool') {
+        body[el.name] = el.checked;
+        continue;
+      }
+      const raw = el.value.trim();
+      if (raw === '') {
+        if (el.dataset.empty === 'null') body[el.name] = null;
+        continue;
+      }
+      if (kind === 'list') body[el.name] = raw.split(/[\s,]+/).filter(Boolean);
+      else if (kind === 'number') body[el.name] = Number(raw);
+      else if (kind === 'datetime') body[el.name] = new Date(raw).toISOString();
+      else body[el.name] = el.value;
+    }
+    return body;
+  }
+
   for (const form of document.querySelectorAll('form[data-api]')) {
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
-      const body = {};
-      for (const [name, value] of new FormData(form)) if (value !== '') body[name] = value;
+      const body = fieldsOf(form);
       const button = form.querySelector('button');
       if (button) button.disabled = true;
       try {
         const res = await fetch(form.dataset.api, {
-          method: 'POST',
+          method: form.dataset.method ?? 'POST',
           credentials: 'same-origin',
           headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
           body: JSON.stringify(body),
@@ -66,6 +90,15 @@
         const answer = await res.json().catch(() => ({}));
         if (!res.ok) {
           say(`${form.dataset.what ?? 'Action'} failed: ${answer.error?.message ?? res.status}`, true);
+          if (button) button.disabled = false;
+          return;
+        }
+        if (form.dataset.reveal) {
+          // A secret shown once: on this page only, never kept in storage across the reload.
+          say(
+            `${form.dataset.what ?? 'Done'}: done. Copy it now, it is not shown again: ${answer[form.dataset.reveal]}`,
+            false,
+          );
           if (button) button.disabled = false;
           return;
         }

@@ -31,7 +31,7 @@ export const AuditRecord = z
       .int()
       .nullable()
       .openapi({ description: 'The HTTP status the request was answered with (null while pending)' }),
-    via: z.enum(['api', 'console']),
+    via: z.enum(['api', 'console', 'portal']),
     requestId: z.string().openapi({ description: 'Finds the request in the logs (X-Request-Id)' }),
     address: z.string().nullable(),
     detail: z

@@ -229,5 +229,23 @@ export function endpointRoutes(endpoints: EndpointService) {
     async (c) => c.json(await endpoints.rotateSecret(c.req.valid('param').id, keyTenant(c)), 200),
   );
 
+  router.openapi(
+    route('endpoints:write', {
+      method: 'post',
+      path: '/endpoints/{id}/test',
+      operationId: 'sendTestEvent',
+      summary: 'Send an opsflow.test event to this endpoint alone, as a delivery like any other (not to PagerDuty endpoints)',
+      request: { params: IdParam },
+      responses: {
+        202: {
+          description: 'The test event and its delivery, started',
+          ...json(z.object({ eventId: z.string(), deliveryId: z.string() }).openapi('TestSend')),
+        },
+      },
+    }),
+    async (c) =>
+      c.json(await endpoints.sendTest(c.req.valid('param').id, actorLabel(actorOf(c)), keyTenant(c)), 202),
+  );
+
   return router;
 }
