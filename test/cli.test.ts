@@ -320,7 +320,8 @@ describe('opsflow CLI against the real stack', () => {
     expect(made.stdout.trim()).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/portal\/open\/[\w-]{43}$/);
     expect(made.stderr).toMatch(/opens once, until .* as key key_\w+ \(read, endpoints:write, deliveries:redrive\)/);
     const opened = await fetch(made.stdout.trim(), { redirect: 'manual' });
-    expect(opened.status).toBe(303);
+    expect(opened.status).toBe(200);
+    expect(await opened.text()).toContain('Open the portal');
     const bad = await cli(['portal-link', 'acme', '--expires-in', 'soon']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--expires-in must be an age/);

@@ -169,7 +169,7 @@ export function mountConsole(deps: ConsoleDeps): void {
       return loginPage(c, 403, `This key is tenant ${principal.tenantId}'s: the console is for operators' keys.`);
     }
     const { token } = await sessions.create(principal.keyId);
-    setSessionCookie(c, token, sessions.ttlMs / 1000, 'Strict');
+    setSessionCookie(c, token, sessions.ttlMs / 1000);
     deps.log.info({ keyId: principal.keyId }, 'console login');
     await audit(c, principal, 'consoleLogin', 303);
     return c.redirect(safeNext(typeof form.next === 'string' ? form.next : undefined), 303);

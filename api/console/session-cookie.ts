@@ -6,11 +6,11 @@ import type { KeyStore, Principal } from '../../lib/keys/store.js';
 import { secureRequest, sessionCookieName } from '../auth.js';
 import { ApiError } from '../errors.js';
 
-/** HttpOnly, Path=/, Secure (and `__Host-`) over https; `sameSite` Strict for the console, Lax for a link's first hop. */
-export function setSessionCookie(c: Context, token: string, maxAgeSec: number, sameSite: 'Strict' | 'Lax'): void {
+/** HttpOnly, SameSite=Strict, Path=/, and Secure (with the `__Host-` prefix) over https. */
+export function setSessionCookie(c: Context, token: string, maxAgeSec: number): void {
   setCookie(c, sessionCookieName(c), token, {
     httpOnly: true,
-    sameSite,
+    sameSite: 'Strict',
     secure: secureRequest(c),
     path: '/',
     maxAge: Math.max(1, Math.floor(maxAgeSec)),

@@ -10,9 +10,9 @@ import type { Context, Hono } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import type { Principal } from '../../lib/keys/store.js';
-import { redeemPortalLink } from '../../lib/portal/links.js';
+import { peekPortalLink, redeemPortalLink } from '../../lib/portal/links.js';
 import { auditWriter } from '../audit.js';
-import { sessionCookieName } from '../auth.js';
+import { crossOrigin, sessionCookieName } from '../auth.js';
 import { endSession, setSessionCookie } from '../console/session-cookie.js';
 import type { ConsoleDeps } from '../console/index.js';
 import { layout, type Html, type PageContext } from '../console/html.js';
@@ -42,7 +42,7 @@ const REFUSED: Record<'unknown' | 'used' | 'expired' | 'revoked', [404 | 410, st
 };
 
 /** A page with no session: what happened, and no way in but a new link (there is no login form). */
-const notice = (c: Context, status: 401 | 404 | 410, message: string) =>
+const notice = (c: Context, status: 401 | 403 | 404 | 410, message: string) =>
   c.html(layout(undefined, '', 'Portal', html`<p class="flash error" id="portal-notice">${message}</p>`), status);
 
 export function mountPortal(deps: ConsoleDeps): void {
@@ -66,15 +66,39 @@ export function mountPortal(deps: ConsoleDeps): void {
     });
   }
 
+  // The link's GET only shows a button: mail scanners and link previews fetch links, and must not spend a
+  // one-time one. The button's POST (from this page: its origin is checked, as the console's login form's is)
+  // uses the code and makes the session — a same-site navigation, so the cookie can be SameSite=Strict.
   app.get('/portal/open/:code', async (c) => {
+    const code = c.req.param('code');
+    const link = await peekPortalLink(pool, code);
+    if ('refused' in link) return notice(c, ...REFUSED[link.refused]);
+    return c.html(
+      layout(
+        undefined,
+        '',
+        'Portal',
+        html`<form class="login" method="post" action="/portal/open/${code}">
+          <p>
+            Your webhook endpoints at tenant <strong>${link.tenantId}</strong>: add and change them, send test events,
+            rotate secrets and read their deliveries.
+          </p>
+          <button type="submit" id="open-portal">Open the portal</button>
+          <p class="muted">This link opens once.</p>
+        </form>`,
+      ),
+    );
+  });
+
+  app.post('/portal/open/:code', async (c) => {
+    if (crossOrigin(c)) return notice(c, 403, 'Cross-origin open refused: use the link itself.');
     const redeemed = await redeemPortalLink(pool, c.req.param('code'));
     if ('refused' in redeemed) return notice(c, ...REFUSED[redeemed.refused]);
     const principal = await keyStore.principalById(redeemed.keyId);
     if (!principal) return notice(c, ...REFUSED.revoked);
     const { token } = await sessions.create(principal.keyId);
-    // Lax: the link arrives from another site (a mail, a dashboard), and Strict would drop the cookie on that first
-    // hop's redirect; writes still need the session's CSRF token.
-    setSessionCookie(c, token, ((principal.expiresAt?.getTime() ?? Date.now()) - Date.now()) / 1000, 'Lax');
+    const leftSec = ((principal.expiresAt?.getTime() ?? Date.now()) - Date.now()) / 1000;
+    setSessionCookie(c, token, Math.min(leftSec, sessions.ttlMs / 1000));
     deps.log.info({ keyId: principal.keyId, tenantId: principal.tenantId }, 'portal opened');
     await audit(c, principal, 'portalOpen', 303);
     return c.redirect('/portal', 303);

@@ -69,6 +69,23 @@ export async function createPortalLink(
 export type Redeemed = { keyId: string; tenantId: string } | { refused: 'unknown' | 'used' | 'expired' };
 
 /**
+ * What a link's code stands for, without using it: the page a GET shows (mail scanners and link previews fetch
+ * links, and must not spend a one-time one).
+ */
+export async function peekPortalLink(pool: Pool, code: string): Promise<Redeemed> {
+  if (!/^[A-Za-z0-9_-]{20,100}$/.test(code)) return { refused: 'unknown' };
+  const { rows } = await pool.query<{ key_id: string; tenant_id: string; used_at: Date | null; live: boolean }>(
+    `SELECT key_id, tenant_id, used_at, expires_at > now() AS live FROM opsflow.portal_links WHERE code_hash = $1`,
+    [digest(code)],
+  );
+  const r = rows[0];
+  if (!r) return { refused: 'unknown' };
+  if (r.used_at) return { refused: 'used' };
+  if (!r.live) return { refused: 'expired' };
+  return { keyId: r.key_id, tenantId: r.tenant_id };
+}
+
+/**
  * Uses a link's code: the first open within its life gets the key to make a session for; a second open, a
  * late one or an unknown code is refused (and which, so the page can say what to ask for).
  */

@@ -187,7 +187,11 @@ describe('the tenant portal in Chromium', () => {
     const link = await api<{ url: string }>('/v1/tenants/acme/portal-links', { expiresInSec: 3600 });
     const url = link.url.replace(/^http:\/\/[^/]+/, base);
     await page.goto(url, { waitUntil: 'networkidle0' });
+    // The link's page has a button (a link preview that fetches it spends nothing); pressing it opens the portal.
+    await Promise.all([page.waitForNavigation({ waitUntil: 'networkidle0' }), page.click('#open-portal')]);
     expect(page.url()).toBe(`${base}/portal`);
+    const cookies = await browser.defaultBrowserContext().cookies();
+    expect(cookies.find((c) => c.name === 'opsflow_session')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
     expect(await text('#portal-tenant')).toMatch(/Tenant acme/);
     expect(await page.$(`#endpoint-${ids.acmeHook}`)).not.toBeNull();
     expect(await page.$(`#endpoint-${ids.acmeFlaky}`)).not.toBeNull();

@@ -29,9 +29,13 @@ describe('security: the tenant portal', () => {
   let bDelivery = '';
   let aEndpoint = '';
 
-  /** Opens a link's path; the session cookie it sets, if any. */
+  /** Opens a link as a browser does: its page (GET), then its button (a same-origin POST); the cookie, if any. */
   const open = async (url: string) => {
-    const res = await testApp(h).request(new URL(url).pathname);
+    const path = new URL(url).pathname;
+    const page = await testApp(h).request(path);
+    if (page.status !== 200) return { res: page, cookie: undefined };
+    expect(await page.text()).toContain(`action="${path}"`);
+    const res = await testApp(h).request(path, { method: 'POST', headers: { origin: 'http://localhost' } });
     const cookie = res.headers.get('set-cookie')?.split(';')[0];
     return { res, cookie };
   };
@@ -127,11 +131,19 @@ describe('security: the tenant portal', () => {
 
   it('a link opens once, not after it expires, and an unknown code is not found', async () => {
     const made = await link(operatorKey, 'acme');
+    // A GET (a mail scanner, a link preview) does not spend it.
+    const path = new URL(made.body.url).pathname;
+    for (let i = 0; i < 2; i++) expect((await testApp(h).request(path)).status).toBe(200);
+    // Nor does a POST from another site.
+    const forged = await testApp(h).request(path, { method: 'POST', headers: { origin: 'https://evil.example' } });
+    expect(forged.status).toBe(403);
+    expect(forged.headers.get('set-cookie')).toBeNull();
     const first = await open(made.body.url);
     expect(first.res.status).toBe(303);
     expect(first.res.headers.get('location')).toBe('/portal');
     expect(first.cookie).toMatch(/^opsflow_session=/);
     expect(first.res.headers.get('set-cookie')).toMatch(/HttpOnly/i);
+    expect(first.res.headers.get('set-cookie')).toMatch(/SameSite=Strict/i);
     const again = await open(made.body.url);
     expect(again.res.status).toBe(410);
     expect(again.cookie).toBeUndefined();
