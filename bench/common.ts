@@ -1,5 +1,7 @@
 /** What the benchmarks share: free ports, a process's memory, and writing one section of bench/RESULTS.md. */
 import { execFile, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { Agent, createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -191,4 +193,28 @@ export function jsonPoster(apiKey: string, maxSockets: number) {
       req.on('error', reject);
       req.end(payload);
     });
+}
+
+/**
+ * The environment a benchmark's worker and API run with: its database and Temporal, one bootstrap key, a fresh
+ * encryption key, loopback receivers allowed, and no API rate limit (one key offers far more than the default
+ * per-key 600 a minute, which would measure the limiter instead of the work).
+ */
+export function benchEnv(opts: {
+  name: string;
+  temporalAddress: string;
+  databaseUrl: string;
+  apiKey: string;
+}): Record<string, string> {
+  return {
+    TEMPORAL_ADDRESS: opts.temporalAddress,
+    DATABASE_URL: opts.databaseUrl,
+    OPSFLOW_API_KEYS: opts.apiKey,
+    OPSFLOW_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    OPSFLOW_TASK_QUEUE_PREFIX: 'bench',
+    WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
+    API_RATE_LIMIT_PER_MINUTE: '1000000',
+    LOG_LEVEL: 'warn',
+    OPSFLOW_DATA_DIR: path.join(os.tmpdir(), `opsflow-bench-${opts.name}-${process.pid}`),
+  };
 }

@@ -12,7 +12,6 @@
  * written to bench/RESULTS.md.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -26,7 +25,15 @@ import { createLogger } from '../lib/logger.js';
 import { WINDOW_MS } from '../lib/webhooks/pacing.js';
 import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, temporalSettings } from '../lib/temporal.js';
-import { dropBenchDatabase, freePort, root, sleep, startBenchTemporal, writeResultsSection } from './common.js';
+import {
+  benchEnv,
+  dropBenchDatabase,
+  freePort,
+  root,
+  sleep,
+  startBenchTemporal,
+  writeResultsSection,
+} from './common.js';
 
 const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 10_000);
 const LIMIT = Number(process.env.BENCH_LIMIT ?? 20);
@@ -73,17 +80,7 @@ async function main() {
   const pool = createPool(databaseUrl, 10);
   await migrate(pool);
   const server = await startBenchTemporal(false);
-  const env = {
-    TEMPORAL_ADDRESS: server.address,
-    DATABASE_URL: databaseUrl,
-    OPSFLOW_API_KEYS: API_KEY,
-    OPSFLOW_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    OPSFLOW_TASK_QUEUE_PREFIX: 'bench',
-    WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
-    API_RATE_LIMIT_PER_MINUTE: '1000000',
-    LOG_LEVEL: 'warn',
-    OPSFLOW_DATA_DIR: path.join(os.tmpdir(), `opsflow-bench-rl-${process.pid}`),
-  };
+  const env = benchEnv({ name: 'rl', temporalAddress: server.address, databaseUrl, apiKey: API_KEY });
   const config = loadConfig(env);
   const log = createLogger('warn');
   const limited = await receiver();

@@ -14,7 +14,6 @@
  *    whether any of them made PostgreSQL read a history table sequentially (pg_stat_user_tables.seq_scan).
  * Figures are printed and written to bench/RESULTS.md ("## Scale").
  */
-import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,7 +31,7 @@ import { provisionTemporalCli } from '../scripts/provision-temporal.js';
 import { startDevServer } from '../scripts/dev-server.js';
 import { SUBSCRIPTION_SWEEP_WORKFLOW, SUBSCRIPTION_WORKFLOW } from '../lib/subscriptions/contract.js';
 import { HISTORY_TABLES, seedHistory, seqScans } from './history-seed.js';
-import { dropBenchDatabase, freePort, root, rssMb, sleep, writeResultsSection } from './common.js';
+import { benchEnv, dropBenchDatabase, freePort, root, rssMb, sleep, writeResultsSection } from './common.js';
 
 const API_KEY = 'bench-key-0123456789abcdef-0123456789';
 const sizes = (name: string, fallback: string) =>
@@ -59,17 +58,7 @@ async function main() {
     port: await freePort(),
     namespace: 'default',
   });
-  const env = {
-    TEMPORAL_ADDRESS: server.address,
-    DATABASE_URL: databaseUrl,
-    OPSFLOW_API_KEYS: API_KEY,
-    OPSFLOW_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    OPSFLOW_TASK_QUEUE_PREFIX: 'bench',
-    WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
-    API_RATE_LIMIT_PER_MINUTE: '1000000',
-    LOG_LEVEL: 'warn',
-    OPSFLOW_DATA_DIR: path.join(os.tmpdir(), `opsflow-bench-scale-${process.pid}`),
-  };
+  const env = benchEnv({ name: 'scale', temporalAddress: server.address, databaseUrl, apiKey: API_KEY });
   const config = loadConfig(env);
   const queues = taskQueues('bench');
   const log = createLogger('warn');

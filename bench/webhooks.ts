@@ -13,7 +13,6 @@
  * BENCH_WORKERS worker processes (default 1; 2 is the cluster's topology).
  */
 import { createOpsflowClient } from '../api/client/index.js';
-import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +27,7 @@ import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, temporalSettings } from '../lib/temporal.js';
 import { TEMPORAL_SERVER_VERSION } from '../scripts/cluster.js';
 import {
+  benchEnv,
   cpuSeconds,
   dropBenchDatabase,
   freePort,
@@ -67,19 +67,7 @@ async function main() {
   await migrate(pool);
 
   const server = await startBenchTemporal(ON_CLUSTER);
-  const env = {
-    TEMPORAL_ADDRESS: server.address,
-    DATABASE_URL: databaseUrl,
-    OPSFLOW_API_KEYS: API_KEY,
-    OPSFLOW_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    OPSFLOW_TASK_QUEUE_PREFIX: 'bench',
-    WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
-    // The publisher offers up to 100 events/s through one key: far above the default per-key limit (600/min),
-    // which would answer most of them 429 and measure the limiter instead of delivery.
-    API_RATE_LIMIT_PER_MINUTE: '1000000',
-    LOG_LEVEL: 'warn',
-    OPSFLOW_DATA_DIR: path.join(os.tmpdir(), `opsflow-bench-${process.pid}`),
-  };
+  const env = benchEnv({ name: 'webhooks', temporalAddress: server.address, databaseUrl, apiKey: API_KEY });
   const config = loadConfig(env);
   const log = createLogger('warn');
 

@@ -102,6 +102,7 @@ export const envSchema = z.object({
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).max(1000).default(40),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(100),
   WORKFLOW_START_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
+  BULK_TASK_PRIORITY: z.coerce.number().int().min(1).max(5).default(4),
   SYSTEM_CHECK_RETENTION: duration.default(30 * 24 * 3600 * 1000),
   AUDIT_RETENTION: duration.default(365 * 24 * 3600 * 1000),
 
@@ -180,6 +181,12 @@ export interface Config {
    * wait their turn, so one big request cannot flood the Temporal frontend.
    */
   startConcurrency: number;
+  /**
+   * The Temporal task priority (1 first … 5 last; unset work is 3) of the workflows bulk work starts — a batch
+   * import's, a large fan-out's, a redrive's and a recover's deliveries, the reconcilers' — so their queued tasks
+   * go after the ones a person is waiting for (BULK_TASK_PRIORITY; 3 turns the separation off).
+   */
+  bulkPriority: number;
   /**
    * Per family worker: workflows kept in the sticky cache (the rest are evicted and replayed from history when
    * their next task comes — a sleeping subscription costs nothing in memory), and task slots.
@@ -331,6 +338,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
     startConcurrency: e.WORKFLOW_START_CONCURRENCY,
+    bulkPriority: e.BULK_TASK_PRIORITY,
     workerTuning: {
       maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS,
       // The SDK refuses more task slots than cached workflows (unless the cache is off).

@@ -41,6 +41,9 @@ export interface DevServerOptions {
  */
 const START_TRIES = 3;
 
+/** The dynamic config key that turns on Temporal's priority-aware task matching (server 1.28–1.29: off by default). */
+export const PRIORITY_MATCHER = 'matching.useNewMatcher';
+
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -91,7 +94,10 @@ async function startOnce(opts: DevServerOptions): Promise<DevServer> {
   if (opts.uiPort !== undefined) args.push('--ui-port', String(opts.uiPort), '--ui-ip', ip);
   else args.push('--headless');
   if (opts.metricsPort !== undefined) args.push('--metrics-port', String(opts.metricsPort));
-  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
+  // Task priorities are honoured only by the priority-enabled matcher, off by default in server 1.29: opsflow's
+  // bulk work (BULK_TASK_PRIORITY) counts on it to stay behind interactive work.
+  const dynamicConfig = { [PRIORITY_MATCHER]: true, ...opts.dynamicConfig };
+  for (const [key, value] of Object.entries(dynamicConfig)) {
     args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   }
   if (opts.dbFile) {

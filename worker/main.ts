@@ -95,7 +95,13 @@ export async function runWorkers(opts: {
     : undefined;
   const subscriptionReconciler = config.workerFamilies.includes('subscriptions')
     ? startSubscriptionReconciler(
-        { pool, client, taskQueue: queues.subscriptions, concurrency: config.startConcurrency },
+        {
+          pool,
+          client,
+          taskQueue: queues.subscriptions,
+          concurrency: config.startConcurrency,
+          priority: config.bulkPriority,
+        },
         log,
         {
           intervalMs: config.subscriptionReconcileIntervalMs,

@@ -104,7 +104,13 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
   const handle = (id: string) => temporal.workflow.getHandle(subscriptionWorkflowId(id));
   // One limiter for every import this process answers: the starts run after the answers, so per-call limits
   // would add up (ten batches in a row, 320 starts in flight) and slow the next answers and Temporal alike.
-  const starter = { pool, client: temporal, taskQueue, concurrency: pLimit(deps.config.startConcurrency) };
+  const starter = {
+    pool,
+    client: temporal,
+    taskQueue,
+    concurrency: pLimit(deps.config.startConcurrency),
+    priority: deps.config.bulkPriority,
+  };
 
   function startOperation(id: string, details: SubscriptionDetails, status: SubscriptionStatus) {
     const { workflowType, options } = subscriptionStart(id, details, status, taskQueue);

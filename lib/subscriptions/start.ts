@@ -54,6 +54,11 @@ export interface SubscriptionStarterDeps {
   taskQueue: string;
   /** Starts in flight at once (WORKFLOW_START_CONCURRENCY), or a limiter shared by every call of a process. */
   concurrency: number | LimitFunction;
+  /**
+   * The Temporal task priority of these bulk starts (BULK_TASK_PRIORITY): an import's thousands of first
+   * workflow tasks queue behind the updates and single starts people wait for.
+   */
+  priority: number;
 }
 
 /**
@@ -70,6 +75,7 @@ export function startSubscriptionRows(deps: SubscriptionStarterDeps, rows: Subsc
       try {
         await deps.client.workflow.start(workflowType, {
           ...options,
+          priority: { priorityKey: deps.priority },
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         });

@@ -15,6 +15,8 @@ export interface WebhookServiceDeps {
   maxPayloadBytes: number;
   /** Workflow starts one publish (or reconciler round) keeps in flight at once. */
   startConcurrency: number;
+  /** The task priority of bulk work's deliveries (BULK_TASK_PRIORITY): large fan-outs, redrives, recovers, the reconciler. */
+  bulkPriority: number;
   /** The workflow type new deliveries run (WEBHOOK_DELIVERY_PATH). */
   workflowType: typeof WEBHOOK_DELIVERY_WORKFLOW | typeof WEBHOOK_DELIVERY_FAST_WORKFLOW;
   /**
@@ -53,6 +55,7 @@ export function webhookServiceDeps(
     taskQueue: queues.webhooks,
     maxPayloadBytes: config.webhooks.maxPayloadBytes,
     startConcurrency: config.startConcurrency,
+    bulkPriority: config.bulkPriority,
     workflowType: config.webhooks.deliveryPath === 'fast' ? WEBHOOK_DELIVERY_FAST_WORKFLOW : WEBHOOK_DELIVERY_WORKFLOW,
     eagerStart: config.webhooks.deliveryPath === 'fast' && canStartEagerly(client),
     markStarted: coalescing(async (ids: string[]) => {

@@ -178,6 +178,8 @@ export async function startRecover(deps: WebhookServiceDeps, req: RecoverRequest
       taskQueue: deps.taskQueue,
       workflowId: recoverWorkflowId(id),
       args: [{ recoverId: id }],
+      // Bulk work: the run and its activities (which inherit it) go after what people wait for.
+      priority: { priorityKey: deps.bulkPriority },
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       typedSearchAttributes: [
         { key: OpsKind, value: 'webhook-recover' },
@@ -304,7 +306,7 @@ export async function recoverNextBatch(deps: WebhookServiceDeps, id: string): Pr
     );
     // Sent again a few at a time; any failure fails the batch, which is repeated from the same cursor.
     const limitStarts = pLimit(deps.startConcurrency);
-    await Promise.all(items.map((d) => limitStarts(() => signalOrStart(deps, d))));
+    await Promise.all(items.map((d) => limitStarts(() => signalOrStart(deps, d, { bulk: true }))));
   }
   const last = items.at(-1);
   const { rows: after } = await deps.pool.query<RecoverRow>(

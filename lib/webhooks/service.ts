@@ -15,6 +15,7 @@ import type { Pool } from '../db.js';
 
 import { ServiceError } from '../errors.js';
 import { newId } from '../ids.js';
+import pLimit from 'p-limit';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
 import type { WebhookServiceDeps } from './deps.js';
 import { requeue, wakeSequencer } from './fifo.js';
@@ -96,10 +97,20 @@ function input(d: DeliveryStart): WebhookDeliveryInput {
 }
 
 /**
+ * Deliveries of one event beyond this many are bulk work: their workflows (and the activities they run) get the
+ * bulk task priority, so a fan-out to a thousand endpoints queues behind the small publishes beside it.
+ */
+export const BULK_FANOUT = 10;
+
+/** The workflow option that puts bulk work behind interactive work (BULK_TASK_PRIORITY); nothing otherwise. */
+const priorityOf = (deps: WebhookServiceDeps, bulk: boolean) =>
+  bulk ? { priority: { priorityKey: deps.bulkPriority } } : {};
+
+/**
  * Starts the delivery's first run; a run that exists (running or finished) is left alone. An ordered endpoint's
  * delivery is not started here: its sequencer is woken (started if need be) and runs it in its turn.
  */
-async function startDelivery(deps: WebhookServiceDeps, d: DeliveryStart): Promise<void> {
+async function startDelivery(deps: WebhookServiceDeps, d: DeliveryStart, bulk: boolean): Promise<void> {
   if (d.ordering === 'fifo') return wakeSequencer(deps, d.endpoint_id);
   try {
     await deps.client.workflow.start(deps.workflowType, {
@@ -109,6 +120,7 @@ async function startDelivery(deps: WebhookServiceDeps, d: DeliveryStart): Promis
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       typedSearchAttributes: searchAttributes(d),
+      ...priorityOf(deps, bulk),
       requestEagerStart: deps.eagerStart,
       staticSummary: `${d.event_type} → ${hostOf(d.url_origin)}`,
     });
@@ -213,7 +225,7 @@ export async function publishEvent(
   // The event and its deliveries are committed: from here on they are accepted, whatever Temporal says.
   // A start that fails now is left to the reconciler (startStrandedDeliveries) rather than failing a request
   // whose retry would publish the event twice.
-  const starts = startAndMark(deps, deliveries);
+  const starts = startAndMark(deps, deliveries, deliveries.length > BULK_FANOUT);
   let startFailed: Error | undefined;
   if (opts.answerWithinMs === undefined) startFailed = (await starts).error;
   else {
@@ -239,10 +251,10 @@ export async function publishEvent(
 }
 
 /** Starts each delivery's workflow (bounded, recorded as they go); those that failed stay unmarked for the reconciler. */
-function startAndMark(deps: WebhookServiceDeps, deliveries: DeliveryStart[]): Promise<StartOutcome> {
+function startAndMark(deps: WebhookServiceDeps, deliveries: DeliveryStart[], bulk: boolean): Promise<StartOutcome> {
   return startAll(deliveries, {
     concurrency: deps.startConcurrency,
-    start: (d) => startDelivery(deps, d),
+    start: (d) => startDelivery(deps, d, bulk),
     mark: deps.markStarted,
   });
 }
@@ -261,7 +273,7 @@ export async function startStrandedDeliveries(
      ORDER BY d.created_at LIMIT $2`,
     [opts.olderThanMs, opts.limit],
   );
-  return startAndMark(deps, rows);
+  return startAndMark(deps, rows, true);
 }
 
 /** The delivery with what a restart needs; for a tenant's request, only when its endpoint is that tenant's. */
@@ -298,9 +310,14 @@ export async function redriveDelivery(
 
 /**
  * Sends a delivery again: a running one cuts its wait, a finished one starts a new run with the same webhook-id
- * (an ordered endpoint's goes to the back of its queue).
+ * (an ordered endpoint's goes to the back of its queue). `bulk`: one of many (a redrive, a recover), whose new
+ * run gets the bulk task priority.
  */
-export async function signalOrStart(deps: WebhookServiceDeps, d: DeliveryStart): Promise<void> {
+export async function signalOrStart(
+  deps: WebhookServiceDeps,
+  d: DeliveryStart,
+  opts: { bulk?: boolean } = {},
+): Promise<void> {
   if (d.ordering === 'fifo') return requeue(deps, d);
   await deps.pool.query(
     `UPDATE opsflow.webhook_deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now()
@@ -315,6 +332,7 @@ export async function signalOrStart(deps: WebhookServiceDeps, d: DeliveryStart):
     signalArgs: [],
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
     typedSearchAttributes: searchAttributes(d),
+    ...priorityOf(deps, opts.bulk === true),
     staticSummary: `${d.event_type} → ${hostOf(d.url_origin)} (redrive)`,
   });
 }
@@ -361,18 +379,26 @@ export async function redriveDeadLetters(
       filter.tenant ?? null,
     ],
   );
-  let failed = 0;
-  for (const row of rows) {
-    try {
-      const d = await loadForRedrive(deps.pool, row.delivery_id);
-      if (d) await signalOrStart(deps, d);
-    } catch {
-      failed += 1;
-      await deps.pool.query(
-        'UPDATE opsflow.dead_letters SET resolved_at = NULL, resolution = NULL, resolved_by = NULL WHERE id = $1',
-        [row.id],
-      );
-    }
-  }
+  // WORKFLOW_START_CONCURRENCY restarts in flight (one after another, a thousand of them outlast a request's
+  // Temporal budget when the server is busy).
+  const limit = pLimit(deps.startConcurrency);
+  const restarted = await Promise.all(
+    rows.map((row) =>
+      limit(async () => {
+        try {
+          const d = await loadForRedrive(deps.pool, row.delivery_id);
+          if (d) await signalOrStart(deps, d, { bulk: true });
+          return true;
+        } catch {
+          await deps.pool.query(
+            'UPDATE opsflow.dead_letters SET resolved_at = NULL, resolution = NULL, resolved_by = NULL WHERE id = $1',
+            [row.id],
+          );
+          return false;
+        }
+      }),
+    ),
+  );
+  const failed = restarted.filter((ok) => !ok).length;
   return { redriven: rows.length - failed, failed };
 }

@@ -194,7 +194,7 @@ describe('subscription bulk import', () => {
     const mailsBefore = smtp.messages.filter((m) => JSON.stringify(m.to).includes(done)).length;
 
     const reconciler = startSubscriptionReconciler(
-      { pool: h.pool, client: h.client, taskQueue: h.queues.subscriptions, concurrency: 4 },
+      { pool: h.pool, client: h.client, taskQueue: h.queues.subscriptions, concurrency: 4, priority: 4 },
       h.log,
       { intervalMs: 200, olderThanMs: 0, batch: 100 },
     );
@@ -227,7 +227,7 @@ describe('subscription bulk import', () => {
     expect(res.status).toBeGreaterThanOrEqual(500); // Temporal refused: the caller is told it failed
     expect(await rowsOf([id])).toEqual([{ id, status: 'active', started: false }]);
     const reconciler = startSubscriptionReconciler(
-      { pool: h.pool, client: h.client, taskQueue: h.queues.subscriptions, concurrency: 4 },
+      { pool: h.pool, client: h.client, taskQueue: h.queues.subscriptions, concurrency: 4, priority: 4 },
       h.log,
       { intervalMs: 200, olderThanMs: 0, batch: 100 },
     );

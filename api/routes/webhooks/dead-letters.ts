@@ -4,12 +4,16 @@ import { actorLabel } from '../../../lib/keys/scopes.js';
 import { deadLetterPage } from '../../../lib/webhooks/deliveries.js';
 import { discardDeadLetter } from '../../../lib/webhooks/dead-letters.js';
 import { redriveDeadLetters, webhookServiceDeps } from '../../../lib/webhooks/service.js';
+import { waitLonger } from '../../../lib/temporal-deadline.js';
 import { actorOf, keyTenant } from '../../auth.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
 import type { ApiDeps } from '../../deps.js';
 import { newRouter } from '../../router.js';
 import { route } from '../../scoped.js';
 import { DateParam, DeadLetter, IdParam } from './shared.js';
+
+/** How long a redrive's restarts may wait for Temporal, together. */
+const REDRIVE_WAIT_MS = 60_000;
 
 export function deadLetterRoutes(deps: ApiDeps) {
   const router = newRouter();
@@ -74,15 +78,16 @@ export function deadLetterRoutes(deps: ApiDeps) {
       const body =
         (c.req.valid('json') as Partial<{ endpointId: string; since: Date; until: Date; limit: number }> | undefined) ??
         {};
-      return c.json(
-        await redriveDeadLetters(service, {
+      // Up to 1,000 restarts: more than the request's 10 s Temporal backstop may cover on a busy server.
+      const result = await waitLonger(deps, REDRIVE_WAIT_MS, () =>
+        redriveDeadLetters(service, {
           ...body,
           limit: body.limit ?? 50,
           by: actorLabel(actorOf(c)),
           tenant: keyTenant(c),
         }),
-        200,
       );
+      return c.json(result, 200);
     },
   );
 

@@ -234,7 +234,8 @@ export function endpointRoutes(endpoints: EndpointService) {
       method: 'post',
       path: '/endpoints/{id}/test',
       operationId: 'sendTestEvent',
-      summary: 'Send an opsflow.test event to this endpoint alone, as a delivery like any other (not to PagerDuty endpoints)',
+      summary:
+        'Send an opsflow.test event to this endpoint alone, as a delivery like any other (not to PagerDuty endpoints)',
       request: { params: IdParam },
       responses: {
         202: {
@@ -243,8 +244,7 @@ export function endpointRoutes(endpoints: EndpointService) {
         },
       },
     }),
-    async (c) =>
-      c.json(await endpoints.sendTest(c.req.valid('param').id, actorLabel(actorOf(c)), keyTenant(c)), 202),
+    async (c) => c.json(await endpoints.sendTest(c.req.valid('param').id, actorLabel(actorOf(c)), keyTenant(c)), 202),
   );
 
   return router;
