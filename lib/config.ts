@@ -103,6 +103,7 @@ export const envSchema = z.object({
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(100),
   WORKFLOW_START_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
   BULK_TASK_PRIORITY: z.coerce.number().int().min(1).max(5).default(4),
+  BULK_START_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
   SYSTEM_CHECK_RETENTION: duration.default(30 * 24 * 3600 * 1000),
   AUDIT_RETENTION: duration.default(365 * 24 * 3600 * 1000),
 
@@ -187,6 +188,11 @@ export interface Config {
    * go after the ones a person is waiting for (BULK_TASK_PRIORITY; 3 turns the separation off).
    */
   bulkPriority: number;
+  /**
+   * Workflow starts all of a process's bulk work keeps in flight at once, together (BULK_START_CONCURRENCY):
+   * the pace that leaves the Temporal frontend room for interactive calls (lib/bulk-starts.ts).
+   */
+  bulkStartConcurrency: number;
   /**
    * Per family worker: workflows kept in the sticky cache (the rest are evicted and replayed from history when
    * their next task comes — a sleeping subscription costs nothing in memory), and task slots.
@@ -339,6 +345,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePoolMax: e.DATABASE_POOL_MAX,
     startConcurrency: e.WORKFLOW_START_CONCURRENCY,
     bulkPriority: e.BULK_TASK_PRIORITY,
+    bulkStartConcurrency: e.BULK_START_CONCURRENCY,
     workerTuning: {
       maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS,
       // The SDK refuses more task slots than cached workflows (unless the cache is off).

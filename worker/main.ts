@@ -15,6 +15,7 @@ import { taskQueues } from '../lib/task-queues.js';
 import { connectClient, connectWorker, temporalSettings } from '../lib/temporal.js';
 import { webhookServiceDeps } from '../lib/webhooks/service.js';
 import { startDeliveryReconciler, startSubscriptionReconciler } from './reconciler.js';
+import { bulkStarts } from '../lib/bulk-starts.js';
 import { declareSchedules } from '../lib/schedules/declarations.js';
 import { applySchedules } from './schedules.js';
 import { createWorkers, workflowBundleFor } from './workers.js';
@@ -99,7 +100,7 @@ export async function runWorkers(opts: {
           pool,
           client,
           taskQueue: queues.subscriptions,
-          concurrency: config.startConcurrency,
+          concurrency: bulkStarts(config.bulkStartConcurrency),
           priority: config.bulkPriority,
         },
         log,

@@ -12,7 +12,7 @@ import {
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
-import pLimit from 'p-limit';
+import { bulkStarts } from '../bulk-starts.js';
 import type { Config } from '../config.js';
 import { withTransaction, type Pool } from '../db.js';
 import { ServiceError } from '../errors.js';
@@ -108,7 +108,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
     pool,
     client: temporal,
     taskQueue,
-    concurrency: pLimit(deps.config.startConcurrency),
+    concurrency: bulkStarts(deps.config.bulkStartConcurrency),
     priority: deps.config.bulkPriority,
   };
 

@@ -3,6 +3,8 @@
  * import service.ts back.
  */
 import { InternalConnectionLikeSymbol, type Client } from '@temporalio/client';
+import type { LimitFunction } from 'p-limit';
+import { bulkStarts } from '../bulk-starts.js';
 import { coalescing } from '../coalesce.js';
 import type { Config } from '../config.js';
 import type { Pool } from '../db.js';
@@ -17,6 +19,8 @@ export interface WebhookServiceDeps {
   startConcurrency: number;
   /** The task priority of bulk work's deliveries (BULK_TASK_PRIORITY): large fan-outs, redrives, recovers, the reconciler. */
   bulkPriority: number;
+  /** The process's one limiter for those deliveries' starts (BULK_START_CONCURRENCY, lib/bulk-starts.ts). */
+  bulkStarts: LimitFunction;
   /** The workflow type new deliveries run (WEBHOOK_DELIVERY_PATH). */
   workflowType: typeof WEBHOOK_DELIVERY_WORKFLOW | typeof WEBHOOK_DELIVERY_FAST_WORKFLOW;
   /**
@@ -56,6 +60,7 @@ export function webhookServiceDeps(
     maxPayloadBytes: config.webhooks.maxPayloadBytes,
     startConcurrency: config.startConcurrency,
     bulkPriority: config.bulkPriority,
+    bulkStarts: bulkStarts(config.bulkStartConcurrency),
     workflowType: config.webhooks.deliveryPath === 'fast' ? WEBHOOK_DELIVERY_FAST_WORKFLOW : WEBHOOK_DELIVERY_WORKFLOW,
     eagerStart: config.webhooks.deliveryPath === 'fast' && canStartEagerly(client),
     markStarted: coalescing(async (ids: string[]) => {

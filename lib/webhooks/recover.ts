@@ -14,7 +14,6 @@
  * A batch cut short (a worker lost) is done again from the row's cursor, so a delivery may be sent twice — with
  * the same webhook-id, which receivers deduplicate on; none is skipped.
  */
-import pLimit from 'p-limit';
 import { WorkflowIdReusePolicy } from '@temporalio/client';
 import type { Pool } from '../db.js';
 import { newId } from '../ids.js';
@@ -305,8 +304,7 @@ export async function recoverNextBatch(deps: WebhookServiceDeps, id: string): Pr
       [items.filter((d) => d.status === 'dead_lettered').map((d) => d.id), by],
     );
     // Sent again a few at a time; any failure fails the batch, which is repeated from the same cursor.
-    const limitStarts = pLimit(deps.startConcurrency);
-    await Promise.all(items.map((d) => limitStarts(() => signalOrStart(deps, d, { bulk: true }))));
+    await Promise.all(items.map((d) => deps.bulkStarts(() => signalOrStart(deps, d, { bulk: true }))));
   }
   const last = items.at(-1);
   const { rows: after } = await deps.pool.query<RecoverRow>(

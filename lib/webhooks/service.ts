@@ -15,7 +15,6 @@ import type { Pool } from '../db.js';
 
 import { ServiceError } from '../errors.js';
 import { newId } from '../ids.js';
-import pLimit from 'p-limit';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
 import type { WebhookServiceDeps } from './deps.js';
 import { requeue, wakeSequencer } from './fifo.js';
@@ -253,7 +252,7 @@ export async function publishEvent(
 /** Starts each delivery's workflow (bounded, recorded as they go); those that failed stay unmarked for the reconciler. */
 function startAndMark(deps: WebhookServiceDeps, deliveries: DeliveryStart[], bulk: boolean): Promise<StartOutcome> {
   return startAll(deliveries, {
-    concurrency: deps.startConcurrency,
+    concurrency: bulk ? deps.bulkStarts : deps.startConcurrency,
     start: (d) => startDelivery(deps, d, bulk),
     mark: deps.markStarted,
   });
@@ -379,9 +378,9 @@ export async function redriveDeadLetters(
       filter.tenant ?? null,
     ],
   );
-  // WORKFLOW_START_CONCURRENCY restarts in flight (one after another, a thousand of them outlast a request's
-  // Temporal budget when the server is busy).
-  const limit = pLimit(deps.startConcurrency);
+  // Restarts in flight at the bulk pace (one after another, a thousand of them outlast a request's Temporal budget
+  // when the server is busy; all at once, they crowd out interactive calls).
+  const limit = deps.bulkStarts;
   const restarted = await Promise.all(
     rows.map((row) =>
       limit(async () => {
