@@ -10,6 +10,7 @@ import path from 'node:path';
 import { loadClientConfigProfile, type ClientConfigProfile } from '@temporalio/envconfig';
 import { z } from 'zod';
 import { loadDeployTargets, DeployTargetsError, type DeployTarget } from './deploys/targets.js';
+import { capacityConfig, capacityVariables, type CapacityConfig } from './config/capacity.js';
 import { backupDatabases, backupsConfig, backupVariables, type BackupsConfig } from './config/backups.js';
 import { strongKey } from './keys/strength.js';
 import { bool, cidrs, csv, duration, httpUrl, port, postgresUrl, timezone } from './config/parse.js';
@@ -92,18 +93,6 @@ export const envSchema = z.object({
   OPS_EMAIL: z.string().email().optional(),
 
   SUBSCRIPTION_RECONCILE_INTERVAL: duration.default(30_000),
-  WORKER_MAX_CACHED_WORKFLOWS: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(100_000)
-    .refine((n) => n !== 1, 'must be 0 (no cache) or at least 2')
-    .default(500),
-  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).max(1000).default(40),
-  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(100),
-  WORKFLOW_START_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
-  BULK_TASK_PRIORITY: z.coerce.number().int().min(1).max(5).default(4),
-  BULK_START_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
   SYSTEM_CHECK_RETENTION: duration.default(30 * 24 * 3600 * 1000),
   AUDIT_RETENTION: duration.default(365 * 24 * 3600 * 1000),
 
@@ -119,6 +108,7 @@ export const envSchema = z.object({
   HEALTH_CHECK_URLS: csv.pipe(z.array(httpUrl)).default([]),
   HEALTH_CHECK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
   ...webhookVariables,
+  ...capacityVariables,
   ...backupVariables,
 });
 
@@ -147,7 +137,7 @@ export const SECRET_VARIABLES = [
   'BACKUP_ENCRYPTION_KEY_PREVIOUS',
 ] as const;
 
-export interface Config {
+export interface Config extends CapacityConfig {
   logLevel: Env['LOG_LEVEL'];
   logFormat: Env['LOG_FORMAT'];
   port: number;
@@ -177,27 +167,6 @@ export interface Config {
   consoleIdleTimeoutMs: number;
   databaseUrl: string;
   databasePoolMax: number;
-  /**
-   * Workflow starts one fan-out (an event to many endpoints, a batch import) keeps in flight at once; the rest
-   * wait their turn, so one big request cannot flood the Temporal frontend.
-   */
-  startConcurrency: number;
-  /**
-   * The Temporal task priority (1 first … 5 last; unset work is 3) of the workflows bulk work starts — a batch
-   * import's, a large fan-out's, a redrive's and a recover's deliveries, the reconcilers' — so their queued tasks
-   * go after the ones a person is waiting for (BULK_TASK_PRIORITY; 3 turns the separation off).
-   */
-  bulkPriority: number;
-  /**
-   * Workflow starts all of a process's bulk work keeps in flight at once, together (BULK_START_CONCURRENCY):
-   * the pace that leaves the Temporal frontend room for interactive calls (lib/bulk-starts.ts).
-   */
-  bulkStartConcurrency: number;
-  /**
-   * Per family worker: workflows kept in the sticky cache (the rest are evicted and replayed from history when
-   * their next task comes — a sleeping subscription costs nothing in memory), and task slots.
-   */
-  workerTuning: { maxCachedWorkflows: number; maxConcurrentWorkflowTasks: number; maxConcurrentActivities: number };
   /** How often subscription workers start imported rows whose workflow start never went through. */
   subscriptionReconcileIntervalMs: number;
   temporal: {
@@ -343,18 +312,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     consoleIdleTimeoutMs: e.CONSOLE_IDLE_TIMEOUT,
     databaseUrl: e.DATABASE_URL,
     databasePoolMax: e.DATABASE_POOL_MAX,
-    startConcurrency: e.WORKFLOW_START_CONCURRENCY,
-    bulkPriority: e.BULK_TASK_PRIORITY,
-    bulkStartConcurrency: e.BULK_START_CONCURRENCY,
-    workerTuning: {
-      maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS,
-      // The SDK refuses more task slots than cached workflows (unless the cache is off).
-      maxConcurrentWorkflowTasks:
-        e.WORKER_MAX_CACHED_WORKFLOWS > 0
-          ? Math.min(e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS, Math.max(e.WORKER_MAX_CACHED_WORKFLOWS, 2))
-          : e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
-      maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
-    },
+    ...capacityConfig(e),
     subscriptionReconcileIntervalMs: e.SUBSCRIPTION_RECONCILE_INTERVAL,
     temporal: {
       address: temporalProfile.address,
