@@ -22,11 +22,11 @@ import { OpsKind, OpsStatus, WebhookEndpointId } from '../search-attributes.js';
 import {
   DELIVERY_START_COLUMNS,
   DELIVERY_START_FROM,
-  signalOrStart,
   WebhookError,
   type DeliveryStart,
   type WebhookServiceDeps,
 } from './service.js';
+import { signalOrStart } from './redrive.js';
 import { ofTenant } from './tenants.js';
 
 export const WEBHOOK_RECOVER_WORKFLOW = 'webhookRecover';

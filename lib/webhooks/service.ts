@@ -1,6 +1,6 @@
 /**
  * Webhook operations shared by the API and the activities: publishing an event (fan-out to one delivery
- * workflow per subscribed endpoint) and redriving deliveries. PostgreSQL is written first, then the
+ * workflow per subscribed endpoint) and starting deliveries' workflows (redrives: ./redrive.ts). PostgreSQL is written first, then the
  * workflows are started, so a crash in between loses nothing: repeating the call (same idempotency key)
  * or the scheduled redrive starts what is missing, and workflow ids make a second start a no-op.
  */
@@ -11,20 +11,18 @@ import {
 } from '@temporalio/client';
 import type { SearchAttributePair } from '@temporalio/common';
 
-import type { Pool } from '../db.js';
-
 import { ServiceError } from '../errors.js';
 import { newId } from '../ids.js';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
 import type { WebhookServiceDeps } from './deps.js';
-import { requeue, wakeSequencer } from './fifo.js';
+import { wakeSequencer } from './fifo.js';
 export type { WebhookServiceDeps } from './deps.js';
 export { canStartEagerly, webhookServiceDeps } from './deps.js';
 import { conditionKey, PAGERDUTY_EVENT_TYPES } from './formats.js';
 import { OpsKind, OpsStatus, TenantId, WebhookEndpointId, WebhookEvent, WebhookHost } from '../search-attributes.js';
 import { eventTypeMatchSql } from './event-types.js';
 import { hostOf } from './urls.js';
-import { deliveryWorkflowId, retryNowSignal, type WebhookDeliveryInput } from './contract.js';
+import { deliveryWorkflowId, type WebhookDeliveryInput } from './contract.js';
 
 /** A refusal of the webhook service; the API renders it as its error envelope (lib/errors.ts). */
 export class WebhookError extends ServiceError {
@@ -79,7 +77,7 @@ export interface DeliveryStart {
   ordering: 'none' | 'fifo';
 }
 
-function searchAttributes(d: DeliveryStart): SearchAttributePair[] {
+export function searchAttributes(d: DeliveryStart): SearchAttributePair[] {
   const pairs: SearchAttributePair[] = [
     { key: OpsKind, value: 'webhook' },
     { key: OpsStatus, value: 'pending' },
@@ -91,7 +89,7 @@ function searchAttributes(d: DeliveryStart): SearchAttributePair[] {
   return pairs;
 }
 
-function input(d: DeliveryStart): WebhookDeliveryInput {
+export function deliveryInput(d: DeliveryStart): WebhookDeliveryInput {
   return { deliveryId: d.id, retryScheduleMs: d.retry_schedule_ms, previousAttempts: d.attempts };
 }
 
@@ -102,7 +100,7 @@ function input(d: DeliveryStart): WebhookDeliveryInput {
 export const BULK_FANOUT = 10;
 
 /** The workflow option that puts bulk work behind interactive work (BULK_TASK_PRIORITY); nothing otherwise. */
-const priorityOf = (deps: WebhookServiceDeps, bulk: boolean) =>
+export const priorityOf = (deps: WebhookServiceDeps, bulk: boolean) =>
   bulk ? { priority: { priorityKey: deps.bulkPriority } } : {};
 
 /**
@@ -115,7 +113,7 @@ async function startDelivery(deps: WebhookServiceDeps, d: DeliveryStart, bulk: b
     await deps.client.workflow.start(deps.workflowType, {
       taskQueue: deps.taskQueue,
       workflowId: deliveryWorkflowId(d.id),
-      args: [input(d)],
+      args: [deliveryInput(d)],
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       typedSearchAttributes: searchAttributes(d),
@@ -273,131 +271,4 @@ export async function startStrandedDeliveries(
     [opts.olderThanMs, opts.limit],
   );
   return startAndMark(deps, rows, true);
-}
-
-/** The delivery with what a restart needs; for a tenant's request, only when its endpoint is that tenant's. */
-async function loadForRedrive(pool: Pool, deliveryId: string, tenant?: string) {
-  const { rows } = await pool.query<DeliveryStart & { enabled: boolean; deleted_at: Date | null }>(
-    `SELECT ${DELIVERY_START_COLUMNS}, ep.enabled, ep.deleted_at FROM ${DELIVERY_START_FROM}
-     WHERE d.id = $1 AND ($2::text IS NULL OR ep.tenant_id = $2)`,
-    [deliveryId, tenant ?? null],
-  );
-  return rows[0];
-}
-
-/**
- * Attempts again now: a running delivery cuts its wait; a finished one (dead-lettered, discarded, or
- * delivered and to be resent) starts a new run with the same `webhook-id`, continuing its attempt count.
- */
-export async function redriveDelivery(
-  deps: WebhookServiceDeps,
-  deliveryId: string,
-  by: string,
-  tenant?: string,
-): Promise<void> {
-  const d = await loadForRedrive(deps.pool, deliveryId, tenant);
-  if (!d) throw new WebhookError('not_found', `delivery ${deliveryId} not found`);
-  if (d.deleted_at) throw new WebhookError('conflict', `endpoint ${d.endpoint_id} was deleted`);
-  if (!d.enabled) throw new WebhookError('conflict', `endpoint ${d.endpoint_id} is disabled: enable it first`);
-  await deps.pool.query(
-    `UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'redriven', resolved_by = $2
-     WHERE delivery_id = $1 AND resolved_at IS NULL`,
-    [deliveryId, by],
-  );
-  await signalOrStart(deps, d);
-}
-
-/**
- * Sends a delivery again: a running one cuts its wait, a finished one starts a new run with the same webhook-id
- * (an ordered endpoint's goes to the back of its queue). `bulk`: one of many (a redrive, a recover), whose new
- * run gets the bulk task priority.
- */
-export async function signalOrStart(
-  deps: WebhookServiceDeps,
-  d: DeliveryStart,
-  opts: { bulk?: boolean } = {},
-): Promise<void> {
-  if (d.ordering === 'fifo') return requeue(deps, d);
-  await deps.pool.query(
-    `UPDATE opsflow.webhook_deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now()
-     WHERE id = $1 AND status IN ('dead_lettered', 'discarded', 'delivered')`,
-    [d.id],
-  );
-  await deps.client.workflow.signalWithStart(deps.workflowType, {
-    taskQueue: deps.taskQueue,
-    workflowId: deliveryWorkflowId(d.id),
-    args: [input(d)],
-    signal: retryNowSignal,
-    signalArgs: [],
-    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    typedSearchAttributes: searchAttributes(d),
-    ...priorityOf(deps, opts.bulk === true),
-    staticSummary: `${d.event_type} → ${hostOf(d.url_origin)} (redrive)`,
-  });
-}
-
-export interface RedriveFilter {
-  /** Who redrives, as records name it: a key (`name (id)`) or `schedule`. */
-  by: string;
-  /** Only this tenant's endpoints' dead letters. */
-  tenant?: string;
-  endpointId?: string;
-  since?: Date;
-  until?: Date;
-  limit: number;
-}
-
-/**
- * Redrives up to `limit` open dead letters, oldest first, skipping those whose endpoint is disabled or
- * deleted. Claims rows with SKIP LOCKED, so the schedule and an operator can redrive at the same time
- * without sending anything twice; a dead letter whose restart fails is reopened.
- */
-export async function redriveDeadLetters(
-  deps: WebhookServiceDeps,
-  filter: RedriveFilter,
-): Promise<{ redriven: number; failed: number }> {
-  const { rows } = await deps.pool.query<{ id: string; delivery_id: string }>(
-    `UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'redriven', resolved_by = $5
-     WHERE id IN (
-       SELECT dl.id FROM opsflow.dead_letters dl
-       JOIN opsflow.webhook_endpoints ep ON ep.id = dl.endpoint_id
-       WHERE dl.resolved_at IS NULL AND ep.enabled AND ep.deleted_at IS NULL
-         AND ($1::text IS NULL OR dl.endpoint_id = $1)
-         AND ($2::timestamptz IS NULL OR dl.created_at >= $2)
-         AND ($3::timestamptz IS NULL OR dl.created_at < $3)
-         AND ($6::text IS NULL OR ep.tenant_id = $6)
-       ORDER BY dl.created_at LIMIT $4
-       FOR UPDATE OF dl SKIP LOCKED)
-     RETURNING id, delivery_id`,
-    [
-      filter.endpointId ?? null,
-      filter.since ?? null,
-      filter.until ?? null,
-      filter.limit,
-      filter.by,
-      filter.tenant ?? null,
-    ],
-  );
-  // Restarts in flight at the bulk pace (one after another, a thousand of them outlast a request's Temporal budget
-  // when the server is busy; all at once, they crowd out interactive calls).
-  const limit = deps.bulkStarts;
-  const restarted = await Promise.all(
-    rows.map((row) =>
-      limit(async () => {
-        try {
-          const d = await loadForRedrive(deps.pool, row.delivery_id);
-          if (d) await signalOrStart(deps, d, { bulk: true });
-          return true;
-        } catch {
-          await deps.pool.query(
-            'UPDATE opsflow.dead_letters SET resolved_at = NULL, resolution = NULL, resolved_by = NULL WHERE id = $1',
-            [row.id],
-          );
-          return false;
-        }
-      }),
-    ),
-  );
-  const failed = restarted.filter((ok) => !ok).length;
-  return { redriven: rows.length - failed, failed };
 }

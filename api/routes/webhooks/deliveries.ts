@@ -2,7 +2,8 @@
 import { z } from '@hono/zod-openapi';
 import { actorLabel } from '../../../lib/keys/scopes.js';
 import { deliveryDetail, deliveryPage } from '../../../lib/webhooks/deliveries.js';
-import { redriveDelivery, webhookServiceDeps } from '../../../lib/webhooks/service.js';
+import { redriveDelivery } from '../../../lib/webhooks/redrive.js';
+import { webhookServiceDeps } from '../../../lib/webhooks/service.js';
 import { actorOf, keyTenant } from '../../auth.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
 import type { ApiDeps } from '../../deps.js';
