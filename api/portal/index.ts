@@ -25,8 +25,8 @@ import {
   endpointsPage,
   eventTypesPage,
   PORTAL_SITE,
-  type PortalAttempt,
   type PortalDelivery,
+  type PortalDeliveryDetail,
   type PortalEndpoint,
   type PortalEventType,
   type PortalRecover,
@@ -166,10 +166,7 @@ export function mountPortal(deps: ConsoleDeps): void {
   page('/deliveries/:id', 'Delivery', async (c) =>
     deliveryPage(
       c.get('page'),
-      await api<PortalDelivery & { attempts: PortalAttempt[] }>(
-        c,
-        `/v1/deliveries/${encodeURIComponent(c.req.param('id') ?? '')}`,
-      ),
+      await api<PortalDeliveryDetail>(c, `/v1/deliveries/${encodeURIComponent(c.req.param('id') ?? '')}`),
     ),
   );
 

@@ -4,6 +4,7 @@
  * what a page can show is what the tenant key may read; every button is a form console.js sends to the API.
  */
 import { html } from 'hono/html';
+import type { components } from '../client/index.js';
 import { action, ago, badge, table, when, type Html, type PageContext, type Tone } from '../console/html.js';
 
 export const PORTAL_SITE = {
@@ -15,63 +16,13 @@ export const PORTAL_SITE = {
   logout: '/portal/logout',
 } as const;
 
-export interface PortalEndpoint {
-  id: string;
-  url: string;
-  description: string | null;
-  eventTypes: string[] | null;
-  channels: string[] | null;
-  enabled: boolean;
-  disabledReason: string | null;
-  format: string;
-  rateLimitPerSecond: number | null;
-  createdAt: string;
-}
-
-export interface PortalDelivery {
-  id: string;
-  eventId: string;
-  endpointId: string;
-  eventType: string;
-  status: string;
-  attempts: number;
-  lastStatusCode: number | null;
-  lastError: string | null;
-  nextAttemptAt: string | null;
-  deliveredAt: string | null;
-  createdAt: string;
-}
-
-export interface PortalAttempt {
-  attemptNo: number;
-  at: string;
-  statusCode: number | null;
-  latencyMs: number;
-  error: string | null;
-  responseBody: string | null;
-  outcome: string;
-}
-
-export interface PortalEventType {
-  name: string;
-  description: string;
-  schema: Record<string, unknown> | null;
-  deprecated: boolean;
-  deprecationNote: string | null;
-}
-
-export interface PortalRecover {
-  id: string;
-  endpointId: string;
-  since: string;
-  until: string;
-  status: string;
-  state: string;
-  total: number;
-  resent: number;
-  error: string | null;
-  createdAt: string;
-}
+/** What the pages show is the API's answer, typed as the API documents it (the generated client's schemas). */
+type Schemas = components['schemas'];
+export type PortalEndpoint = Schemas['Endpoint'];
+export type PortalDelivery = Schemas['Delivery'];
+export type PortalDeliveryDetail = Schemas['DeliveryDetail'];
+export type PortalEventType = Schemas['EventTypeEntry'];
+export type PortalRecover = Schemas['Recover'];
 
 const STATUS_TONE: Record<string, Tone> = {
   delivered: 'ok',
@@ -240,7 +191,7 @@ export function deliveriesPage(ctx: PageContext, items: PortalDelivery[], endpoi
   )}`;
 }
 
-export function deliveryPage(ctx: PageContext, d: PortalDelivery & { attempts: PortalAttempt[] }): Html {
+export function deliveryPage(ctx: PageContext, d: PortalDeliveryDetail): Html {
   return html`${banner(ctx)}
     <p>
       <strong>${d.eventType}</strong> to <code>${d.endpointId}</code> ·
