@@ -10,13 +10,11 @@
  * to anything but this loopback server fails it. `npm run test:browser` (not part of `npm test`, so a machine
  * without Chromium can run the suite); `.ci/run` installs Chromium and runs it.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { ServerType } from '@hono/node-server';
+import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { declareSchedules } from '../../lib/schedules/declarations.js';
 import { applySchedules } from '../../worker/schedules.js';
@@ -31,10 +29,10 @@ import {
   type Harness,
   type TestWorkers,
 } from '../helpers/harness.js';
+import { openChromium, requireChromium, serveOnLoopback, type ChromiumPage } from '../helpers/browser.js';
 import { startReceiver, type Receiver } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.resolve('test-results/console');
 const source = `console_source_${process.pid}`;
 const missing = `console_missing_${process.pid}`;
@@ -46,14 +44,12 @@ describe('the console in Chromium', () => {
   let base: string;
   let browser: Browser;
   let page: Page;
+  let ui: ChromiumPage;
   let dir: string;
   let good: Receiver;
   let flaky: Receiver;
   let flakyAnswer = 500;
   const ports: Record<string, number> = {};
-  const consoleErrors: string[] = [];
-  const failedResponses: string[] = [];
-  const foreignRequests: string[] = [];
   let deployerKey: string;
 
   const api = async <T = Record<string, unknown>>(p: string, body?: unknown, key = TEST_API_KEY) => {
@@ -70,8 +66,7 @@ describe('the console in Chromium', () => {
     (await api<{ status: string }>(`/v1/deploys/${encodeURIComponent(id)}`)).status;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium`);
-    await mkdir(SHOTS, { recursive: true });
+    await requireChromium(SHOTS);
     dir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-console-'));
     good = await startReceiver((_r, res) => {
       res.writeHead(200).end('ok');
@@ -99,9 +94,7 @@ describe('the console in Chromium', () => {
     });
     workers = await startWorkers(h, ['system', 'webhooks', 'subscriptions', 'backups', 'deploys']);
     await applySchedules(h.client, declareSchedules(h.config, h.queues)); // as a worker process's start does
-    server = serve({ fetch: testApp(h).fetch, port: 0, hostname: '127.0.0.1' });
-    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, base } = await serveOnLoopback(testApp(h).fetch));
 
     // ---- real work ----
     // Both take only the test's events (opsflow's own ops events — deploy.*, backup.* — go elsewhere).
@@ -180,26 +173,8 @@ describe('the console in Chromium', () => {
     );
 
     // ---- the browser ----
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-    });
-    page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 900 });
-    page.on('console', (m) => {
-      // A refused request is logged as "Failed to load resource": those are checked one by one below.
-      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) consoleErrors.push(m.text());
-    });
-    page.on('response', (r) => {
-      if (r.status() >= 400) failedResponses.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`);
-    });
-    page.on('pageerror', (e) => consoleErrors.push(String(e)));
-    page.on('request', (r) => {
-      const u = new URL(r.url());
-      if (u.protocol !== 'data:' && u.origin !== base) foreignRequests.push(r.url());
-    });
-    page.on('dialog', (d) => void d.accept());
+    ui = await openChromium(base, SHOTS);
+    ({ browser, page } = ui);
   }, 300_000);
 
   afterAll(async () => {
@@ -214,12 +189,12 @@ describe('the console in Chromium', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  const shot = (name: string) => ui.shot(name);
   const open = async (p: string) => {
     const res = await page.goto(`${base}${p}`, { waitUntil: 'networkidle0' });
     expect(res?.status(), p).toBe(200);
   };
-  const text = (selector: string) => page.$eval(selector, (e) => (e as HTMLElement).innerText.trim());
+  const text = (selector: string) => ui.text(selector);
   const cardNumber = async (id: string) => Number(await page.$eval(`#${id} .n`, (e) => e.textContent));
   const plotsDrawn = () =>
     page.$$eval('figure[data-plot]', (fs) => fs.map((f) => [f.id, f.dataset.drawn ?? 'no'] as const));
@@ -441,9 +416,12 @@ describe('the console in Chromium', () => {
   });
 
   it('made no request off this server, logged no console error, and was refused only where the test asked', () => {
-    expect(foreignRequests).toEqual([]);
-    expect(consoleErrors).toEqual([]);
+    expect(ui.foreignRequests).toEqual([]);
+    expect(ui.consoleErrors).toEqual([]);
     // The wrong key at login and the blank pause note; nothing else (no missing asset, no favicon).
-    expect(failedResponses).toEqual(['POST /console/login 401', 'POST /v1/schedules/opsflow%3Asystem-check/pause 400']);
+    expect(ui.failedResponses).toEqual([
+      'POST /console/login 401',
+      'POST /v1/schedules/opsflow%3Asystem-check/pause 400',
+    ]);
   });
 });

@@ -11,12 +11,9 @@
  * routes are refused from the page, the console sends the session back to the portal, and after logging out the
  * portal is closed. Any console error or a request to anything but this loopback server fails it.
  */
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { serve, type ServerType } from '@hono/node-server';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { ServerType } from '@hono/node-server';
+import type { Browser, Page } from 'puppeteer-core';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -27,10 +24,10 @@ import {
   type Harness,
   type TestWorkers,
 } from '../helpers/harness.js';
+import { openChromium, requireChromium, serveOnLoopback, type ChromiumPage } from '../helpers/browser.js';
 import { startReceiver, type Receiver } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.resolve('test-results/portal');
 
 describe('the tenant portal in Chromium', () => {
@@ -40,11 +37,10 @@ describe('the tenant portal in Chromium', () => {
   let base: string;
   let browser: Browser;
   let page: Page;
+  let ui: ChromiumPage;
   let acme: Receiver;
   let globex: Receiver;
   let flakyAnswer = 500;
-  const consoleErrors: string[] = [];
-  const foreignRequests: string[] = [];
   const ids = { acmeHook: '', acmeFlaky: '', added: '', globexEndpoint: '', globexDelivery: '', flakyDelivery: '' };
 
   const api = async <T = Record<string, unknown>>(p: string, body?: unknown, method?: string) => {
@@ -60,8 +56,7 @@ describe('the tenant portal in Chromium', () => {
   const deliveryStatus = async (id: string) => (await api<{ status: string }>(`/v1/deliveries/${id}`)).status;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium`);
-    await mkdir(SHOTS, { recursive: true });
+    await requireChromium(SHOTS);
     acme = await startReceiver((r, res) => {
       res
         .writeHead(r.path === '/flaky' ? flakyAnswer : 200)
@@ -72,9 +67,7 @@ describe('the tenant portal in Chromium', () => {
     });
     h = await createHarness({ WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32' });
     workers = await startWorkers(h, ['webhooks']);
-    server = serve({ fetch: testApp(h).fetch, port: 0, hostname: '127.0.0.1' });
-    await new Promise<void>((resolve) => server.once('listening', () => resolve()));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, base } = await serveOnLoopback(testApp(h).fetch));
 
     // The operator's set-up: two tenants' endpoints, a catalogue, an event each, one of acme's dead-lettered.
     ids.globexEndpoint = (
@@ -125,22 +118,8 @@ describe('the tenant portal in Chromium', () => {
       30_000,
     );
 
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-    });
-    page = await browser.newPage();
-    await page.setViewport({ width: 1280, height: 900 });
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) consoleErrors.push(m.text());
-    });
-    page.on('pageerror', (e) => consoleErrors.push(String(e)));
-    page.on('request', (r) => {
-      const u = new URL(r.url());
-      if (u.protocol !== 'data:' && u.origin !== base) foreignRequests.push(r.url());
-    });
-    page.on('dialog', (d) => void d.accept());
+    ui = await openChromium(base, SHOTS);
+    ({ browser, page } = ui);
   }, 300_000);
 
   afterAll(async () => {
@@ -156,8 +135,8 @@ describe('the tenant portal in Chromium', () => {
     await globex?.close();
   });
 
-  const shot = (name: string) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-  const text = (selector: string) => page.$eval(selector, (e) => (e as HTMLElement).innerText.trim());
+  const shot = (name: string) => ui.shot(name);
+  const text = (selector: string) => ui.text(selector);
   const open = async (p: string, status = 200) => {
     const res = await page.goto(`${base}${p}`, { waitUntil: 'networkidle0' });
     expect(res?.status(), p).toBe(status);
@@ -343,7 +322,7 @@ describe('the tenant portal in Chromium', () => {
     expect(await text('#portal-notice')).toMatch(/left the portal/);
     const closed = await page.goto(`${base}/portal`, { waitUntil: 'networkidle0' });
     expect(closed?.status()).toBe(401);
-    expect(consoleErrors).toEqual([]);
-    expect(foreignRequests).toEqual([]);
+    expect(ui.consoleErrors).toEqual([]);
+    expect(ui.foreignRequests).toEqual([]);
   });
 });
