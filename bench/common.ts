@@ -18,6 +18,12 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The p-th percentile of ascending figures (NaN when there are none). */
+export const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+export const ms = (n: number) => `${n.toFixed(0)} ms`;
+export const secs = (n: number) => `${(n / 1000).toFixed(1)} s`;
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = createServer().listen(0, '127.0.0.1', () => {

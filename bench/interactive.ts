@@ -13,24 +13,12 @@
  * 4:8 the defaults now (behind interactive work, 8 bulk starts at once per process). Each round first measures
  * the same lanes with nothing else running. Figures are printed and written to bench/RESULTS.md.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
-import { serve } from '@hono/node-server';
-import { createApp } from '../api/app.js';
-import { createOpsflowClient } from '../api/client/index.js';
 import { loadConfig } from '../lib/config.js';
-import { createPool, ensureDatabase, migrate } from '../lib/db.js';
-import { createLogger } from '../lib/logger.js';
-import { taskQueues } from '../lib/task-queues.js';
-import { connectClient, temporalSettings } from '../lib/temporal.js';
-import { provisionTemporalCli } from '../scripts/provision-temporal.js';
-import { startDevServer } from '../scripts/dev-server.js';
-import { benchEnv, dropBenchDatabase, freePort, root, sleep, writeResultsSection } from './common.js';
+import { ms, pct, secs as s, sleep, writeResultsSection } from './common.js';
+import { benchStack } from './stack.js';
 
-const API_KEY = 'bench-key-0123456789abcdef-0123456789';
 /** `priority:pace` per round: BULK_TASK_PRIORITY and BULK_START_CONCURRENCY. */
 const ROUNDS = (process.env.BENCH_ROUNDS ?? '3:1000,4:8').split(',').map((r) => {
   const [priority, pace] = r.split(':').map(Number);
@@ -46,58 +34,25 @@ const LANES = 20;
  * than the window the latencies need. The jobs' own times are measured to their end either way.
  */
 const WINDOW_MS = Number(process.env.BENCH_WINDOW_SEC ?? 300) * 1000;
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-const ms = (n: number) => `${n.toFixed(0)} ms`;
-const s = (n: number) => `${(n / 1000).toFixed(1)} s`;
 type Kind = 'change' | 'create' | 'publish';
 const workers: ChildProcess[] = [];
 
 async function main() {
-  const dbName = `opsflow_bench_interactive_${process.pid}`;
-  const databaseUrl = `postgres://postgres@127.0.0.1:5432/${dbName}`;
-  await ensureDatabase(databaseUrl);
-  const pool = createPool(databaseUrl, 10);
-  await migrate(pool);
-  const server = await startDevServer({
-    bin: await provisionTemporalCli(),
-    port: await freePort(),
-    namespace: 'default',
-  });
-  const baseEnv = benchEnv({ name: 'interactive', temporalAddress: server.address, databaseUrl, apiKey: API_KEY });
-  const queues = taskQueues('bench');
-  const log = createLogger('warn');
-  const receiver = createServer((req, res) => {
+  const stack = await benchStack('interactive', (req, res) => {
     req.resume();
     req.on('end', () => res.writeHead(200).end());
   });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-  const client = await connectClient(temporalSettings(loadConfig(baseEnv)));
-  const count = async (sql: string, params: unknown[] = []) =>
-    Number((await pool.query<{ n: string }>(sql, params)).rows[0]!.n);
-  const until = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
-      await sleep(250);
-    }
-  };
+  const { pool, env: baseEnv, receiverUrl, count, until } = stack;
   const far = (i = 0) => new Date(Date.now() + 30 * 86_400_000 + i * 1000).toISOString();
 
   const rows: string[] = [];
   for (const { priority, pace } of ROUNDS) {
     const env = { ...baseEnv, BULK_TASK_PRIORITY: String(priority), BULK_START_CONCURRENCY: String(pace) };
     const config = loadConfig(env);
-    const worker: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'worker/main.ts')], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const worker = stack.spawnWorker(env);
     workers.push(worker);
-    const app = createApp({ config, apiKeys: [API_KEY], pool, temporal: client, queues, log });
-    const apiPort = await freePort();
-    const api = serve({ fetch: app.fetch, port: apiPort, hostname: '127.0.0.1' });
-    const opsflow = createOpsflowClient({ baseUrl: `http://127.0.0.1:${apiPort}`, apiKey: API_KEY });
+    const api = await stack.serveApi(config);
+    const { opsflow } = api;
     const r = `p${priority}c${pace}`;
 
     // ---- this round's set-up: live subscriptions to change, endpoints, dead letters ----
@@ -299,11 +254,7 @@ async function main() {
   process.stdout.write(`\n${lines.join('\n')}\n`);
   await writeResultsSection('## Interactive work beside bulk work', lines);
 
-  receiver.close();
-  await client.connection.close();
-  await pool.end();
-  await server.stop();
-  await dropBenchDatabase(dbName);
+  await stack.close();
 }
 
 main().catch((err: unknown) => {

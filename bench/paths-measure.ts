@@ -6,6 +6,7 @@ import os from 'node:os';
 import type { WorkflowHandle } from '@temporalio/client';
 import { historyCost } from '../lib/history-cost.js';
 import { TEMPORAL_SERVER_VERSION } from '../scripts/cluster.js';
+import { pct } from './common.js';
 
 export interface Row {
   name: string;
@@ -156,9 +157,6 @@ export function rpcBreakdown(rows: Row[]): string[] {
     '',
   ];
 }
-
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 export interface PathsRun {
   temporal: 'dev' | 'cluster' | 'compose';

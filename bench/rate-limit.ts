@@ -29,6 +29,7 @@ import {
   benchEnv,
   dropBenchDatabase,
   freePort,
+  pct,
   root,
   sleep,
   startBenchTemporal,
@@ -40,9 +41,6 @@ const LIMIT = Number(process.env.BENCH_LIMIT ?? 20);
 const OTHER_RATE = 10;
 const BASELINE_SECONDS = 15;
 const API_KEY = 'bench-key-0123456789abcdef-0123456789';
-
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 /** The most arrivals in any window of `ms` (half-open), by arrival time. */
 function maxInWindow(sorted: number[], ms: number): number {

@@ -14,26 +14,14 @@
  *    whether any of them made PostgreSQL read a history table sequentially (pg_stat_user_tables.seq_scan).
  * Figures are printed and written to bench/RESULTS.md ("## Scale").
  */
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
-import { serve } from '@hono/node-server';
-import { createApp } from '../api/app.js';
-import { createOpsflowClient } from '../api/client/index.js';
 import { loadConfig } from '../lib/config.js';
-import { createPool, ensureDatabase, migrate } from '../lib/db.js';
-import { createLogger } from '../lib/logger.js';
 import { taskQueues } from '../lib/task-queues.js';
-import { connectClient, temporalSettings } from '../lib/temporal.js';
-import { provisionTemporalCli } from '../scripts/provision-temporal.js';
-import { startDevServer } from '../scripts/dev-server.js';
 import { SUBSCRIPTION_SWEEP_WORKFLOW, SUBSCRIPTION_WORKFLOW } from '../lib/subscriptions/contract.js';
 import { HISTORY_TABLES, seedHistory, seqScans } from './history-seed.js';
-import { benchEnv, dropBenchDatabase, freePort, root, rssMb, sleep, writeResultsSection } from './common.js';
+import { ms, pct, rssMb, secs as s, sleep, writeResultsSection } from './common.js';
+import { BENCH_API_KEY as API_KEY, benchStack } from './stack.js';
 
-const API_KEY = 'bench-key-0123456789abcdef-0123456789';
 const sizes = (name: string, fallback: string) =>
   (process.env[name] ?? fallback)
     .split(',')
@@ -42,29 +30,10 @@ const sizes = (name: string, fallback: string) =>
 const SUBSCRIPTIONS = sizes('BENCH_SUBSCRIPTIONS', '1000,10000');
 const FANOUT = sizes('BENCH_FANOUT', '10,100,1000');
 const HISTORY = sizes('BENCH_HISTORY', '10000,100000,1000000');
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-const ms = (n: number) => `${n.toFixed(0)} ms`;
-const s = (n: number) => `${(n / 1000).toFixed(1)} s`;
 
 async function main() {
-  const dbName = `opsflow_bench_scale_${process.pid}`;
-  const databaseUrl = `postgres://postgres@127.0.0.1:5432/${dbName}`;
-  await ensureDatabase(databaseUrl);
-  const pool = createPool(databaseUrl, 10);
-  await migrate(pool);
-  const server = await startDevServer({
-    bin: await provisionTemporalCli(),
-    port: await freePort(),
-    namespace: 'default',
-  });
-  const env = benchEnv({ name: 'scale', temporalAddress: server.address, databaseUrl, apiKey: API_KEY });
-  const config = loadConfig(env);
-  const queues = taskQueues('bench');
-  const log = createLogger('warn');
-
   const arrivals = new Map<string, number>(); // `${webhook-id} ${path}` → when
-  const receiver = createServer((req, res) => {
+  const stack = await benchStack('scale', (req, res) => {
     const key = `${String(req.headers['webhook-id'])} ${req.url}`;
     req.resume();
     req.on('end', () => {
@@ -72,27 +41,12 @@ async function main() {
       res.writeHead(200).end();
     });
   });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-
-  const worker = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'worker/main.ts')], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const client = await connectClient(temporalSettings(config));
-  const app = createApp({ config, apiKeys: [API_KEY], pool, temporal: client, queues, log });
-  const apiPort = await freePort();
-  const api = serve({ fetch: app.fetch, port: apiPort, hostname: '127.0.0.1' });
-  const opsflow = createOpsflowClient({ baseUrl: `http://127.0.0.1:${apiPort}`, apiKey: API_KEY });
-  const count = async (sql: string, params: unknown[] = []) =>
-    Number((await pool.query<{ n: string }>(sql, params)).rows[0]!.n);
-  const until = async (what: string, check: () => Promise<boolean>, timeoutMs: number) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
-      await sleep(250);
-    }
-  };
+  const { pool, client, env, receiverUrl, count, until } = stack;
+  const config = loadConfig(env);
+  const queues = taskQueues('bench');
+  const worker = stack.spawnWorker();
+  const api = await stack.serveApi(config);
+  const { opsflow } = api;
   const sub = (id: string, expiresAt: string, extra: Record<string, unknown> = {}) => ({
     id,
     tenantId: 'bench',
@@ -286,12 +240,9 @@ async function main() {
     let cursor: string | null = null;
     for (let i = 0; i < 19; i++) {
       const page = (await (
-        await fetch(
-          `http://127.0.0.1:${apiPort}/v1/deliveries${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`,
-          {
-            headers: { authorization: `Bearer ${API_KEY}` },
-          },
-        )
+        await fetch(`${api.url}/v1/deliveries${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`, {
+          headers: { authorization: `Bearer ${API_KEY}` },
+        })
       ).json()) as { nextCursor: string | null };
       cursor = page.nextCursor;
     }
@@ -305,7 +256,7 @@ async function main() {
       const times: number[] = [];
       for (let i = 0; i < 8; i++) {
         const t = performance.now();
-        const res = await fetch(`http://127.0.0.1:${apiPort}${url}`, {
+        const res = await fetch(`${api.url}${url}`, {
           headers: { authorization: `Bearer ${API_KEY}` },
         });
         await res.arrayBuffer();
@@ -365,11 +316,7 @@ async function main() {
   worker.kill('SIGTERM');
   await new Promise((r) => worker.once('exit', r));
   api.close();
-  receiver.close();
-  await client.connection.close();
-  await pool.end();
-  await server.stop();
-  await dropBenchDatabase(dbName);
+  await stack.close();
 }
 
 main().catch((err: unknown) => {

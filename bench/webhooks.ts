@@ -31,6 +31,7 @@ import {
   cpuSeconds,
   dropBenchDatabase,
   freePort,
+  pct,
   postgresCpuSeconds,
   root,
   rssMb,
@@ -55,9 +56,6 @@ const errorsText = (errors: string[]) => {
   for (const e of errors) counts.set(e, (counts.get(e) ?? 0) + 1);
   return `${errors.length} (${[...counts].map(([e, n]) => `${e} ×${n}`).join(', ')})`;
 };
-
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 async function main() {
   const dbName = `opsflow_bench_${process.pid}`;
