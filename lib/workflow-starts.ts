@@ -14,28 +14,28 @@ export interface StartOutcome {
   error?: Error;
 }
 
-/** Started ids are recorded this many at a time (or whatever is waiting when the previous write ends). */
+/** Started items are recorded this many at a time (or whatever is waiting when the previous write ends). */
 const MARK_BATCH = 50;
 
-export async function startAll<T extends { id: string }>(
+export async function startAll<T>(
   items: T[],
   opts: {
     /** Starts in flight at once, or a limiter shared with other calls (one per process for background starts). */
     concurrency: number | LimitFunction;
     start: (item: T) => Promise<void>;
     /** Records that these items' workflows exist. A failure only costs the reconciler a repeated start. */
-    mark: (ids: string[]) => Promise<void>;
+    mark: (items: T[]) => Promise<void>;
   },
 ): Promise<StartOutcome> {
   const limit = typeof opts.concurrency === 'number' ? pLimit(opts.concurrency) : opts.concurrency;
-  let waiting: string[] = [];
+  let waiting: T[] = [];
   let writing: Promise<void> = Promise.resolve();
   let markError: Error | undefined;
   const write = () => {
-    const ids = waiting;
+    const done = waiting;
     waiting = [];
     writing = writing.then(() =>
-      ids.length === 0 ? undefined : opts.mark(ids).catch((err: unknown) => void (markError ??= err as Error)),
+      done.length === 0 ? undefined : opts.mark(done).catch((err: unknown) => void (markError ??= err as Error)),
     );
     return writing;
   };
@@ -43,7 +43,7 @@ export async function startAll<T extends { id: string }>(
     items.map((item) =>
       limit(async () => {
         await opts.start(item);
-        waiting.push(item.id);
+        waiting.push(item);
         if (waiting.length >= MARK_BATCH) void write();
       }),
     ),

@@ -18,17 +18,19 @@ import {
   expiringSubscriptionRows,
   liveSubscriptionRows,
   recordNotificationMessage,
+  rowWorkflowId,
   sentReminders,
   setSubscriptionStatus,
+  type SubscriptionRow,
 } from '../../lib/subscriptions/rows.js';
 import { subscriptionStart } from '../../lib/subscriptions/start.js';
 import { internalKey, publishOpsEvent } from '../../lib/webhooks/ops-events.js';
 import { publishEvent, webhookServiceDeps } from '../../lib/webhooks/service.js';
 import {
   SUBSCRIPTION_WORKFLOW,
-  subscriptionWorkflowId,
-  type SubscriptionDetails,
   type SentReminder,
+  type SubscriptionDetails,
+  type SubscriptionRef,
   type SubscriptionStatus,
   type SweepInput,
   type SweepResult,
@@ -50,12 +52,19 @@ const SWEEP_PAGE = 1000;
 
 export async function startSubscriptionWorkflow(
   deps: { client: Client; queues: { subscriptions: string } },
-  id: string,
-  details: SubscriptionDetails,
-  status: SubscriptionStatus,
+  row: SubscriptionRow,
   reminders: SentReminder[] = [],
 ): Promise<boolean> {
-  const { workflowType, options } = subscriptionStart(id, details, status, deps.queues.subscriptions, reminders);
+  const { workflowType, options } = subscriptionStart(
+    row.id,
+    detailsFromRow(row),
+    row.status,
+    deps.queues.subscriptions,
+    {
+      reminders,
+      legacyWorkflowId: row.legacy_workflow_id,
+    },
+  );
   try {
     await deps.client.workflow.start(workflowType, {
       ...options,
@@ -76,23 +85,23 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
    * no longer the subscription's (renewed or canceled meanwhile).
    */
   async function notifyOnce(
-    id: string,
+    ref: SubscriptionRef,
     expiresAt: string,
     milestone: string,
     urgency: string,
     message: Parameters<Mailer['send']>[0],
   ): Promise<boolean> {
     return withTransaction(deps.pool, async (client) => {
-      const notification = { id, expiresAt, milestone, urgency };
+      const notification = { ...ref, expiresAt, milestone, urgency };
       // Renewed, moved or canceled since this reminder was planned (while its send was retried): not sent.
-      if (!(await periodStillCurrent(client, id, expiresAt))) return false;
+      if (!(await periodStillCurrent(client, ref, expiresAt))) return false;
       if (!(await claimNotification(client, notification))) return false; // sent before (a retry, a crash after the commit)
       // The Message-ID is derived from the unique key, so even the one window left (sent, then the commit
       // lost) produces a duplicate the receiving mail system can recognise.
-      const key = `${id}.${Date.parse(expiresAt)}.${milestone}`;
+      const key = `${ref.id}.${Date.parse(expiresAt)}.${milestone}`;
       const sent = await deps.mailer.send({ ...message, messageId: `<${key}@opsflow>` });
       await recordNotificationMessage(client, notification, sent.messageId);
-      await audit(client, id, 'notified', { milestone, urgency, expiresAt, to: message.to });
+      await audit(client, ref, 'notified', { milestone, urgency, expiresAt, to: message.to });
       return true;
     });
   }
@@ -106,7 +115,7 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
     }): Promise<{ sent: boolean }> {
       const d = input.details;
       const sent = await notifyOnce(
-        input.subscriptionId,
+        { tenantId: d.tenantId, id: input.subscriptionId },
         d.expiresAt,
         input.milestone,
         input.urgency,
@@ -122,11 +131,12 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
       reason?: string;
     }): Promise<void> {
       const { subscriptionId: id, status, details: d } = input;
+      const ref = { tenantId: d.tenantId, id };
       // Row and audit together, once: a retry (the email below failed, SMTP was down) finds the status already
       // set and writes no second audit row.
       await withTransaction(deps.pool, async (client) => {
-        if (!(await setSubscriptionStatus(client, id, status, input.reason))) return;
-        await audit(client, id, status, { expiresAt: d.expiresAt, reason: input.reason });
+        if (!(await setSubscriptionStatus(client, ref, status, input.reason))) return;
+        await audit(client, ref, status, { expiresAt: d.expiresAt, reason: input.reason });
       });
       await publishEvent(events, {
         type: `subscription.${status}`,
@@ -135,7 +145,7 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
         idempotencyKey: internalKey(`subscription.${status}:${id}:${d.expiresAt}`),
       });
       if (status === 'grace' || status === 'expired') {
-        await notifyOnce(id, d.expiresAt, status, 'critical', statusEmail({ ...d, status }));
+        await notifyOnce(ref, d.expiresAt, status, 'critical', statusEmail({ ...d, status }));
       }
     },
 
@@ -151,7 +161,9 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
       const windowMs = input.windowMs ?? 24 * 3600 * 1000;
       const threshold = input.alertThreshold ?? 10;
       const ctx = Context.current();
-      const resumed = (ctx.info.heartbeatDetails as { afterId?: string; checked?: number; restarted?: string[] }) ?? {};
+      // `after` is the last row done; a heartbeat from before ids were per tenant (afterId) starts over, harmlessly.
+      const resumed =
+        (ctx.info.heartbeatDetails as { after?: SubscriptionRef; checked?: number; restarted?: string[] }) ?? {};
       const running = new Set<string>();
       for await (const w of deps.client.workflow.list({
         query: `WorkflowType = '${SUBSCRIPTION_WORKFLOW}' AND ExecutionStatus = 'Running'`,
@@ -162,21 +174,20 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
       }
       const restarted: string[] = [...(resumed.restarted ?? [])];
       let checked = resumed.checked ?? 0;
-      let afterId = resumed.afterId ?? '';
+      let after = resumed.after;
       for (;;) {
-        const rows = await liveSubscriptionRows(deps.pool, afterId, SWEEP_PAGE);
+        const rows = await liveSubscriptionRows(deps.pool, after, SWEEP_PAGE);
         if (rows.length === 0) break;
         for (const row of rows) {
-          if (running.has(subscriptionWorkflowId(row.id))) continue;
+          if (running.has(rowWorkflowId(row))) continue;
           // What this period already sent stays sent: the new run plans only what is left.
-          const reminders = await sentReminders(deps.pool, row.id, row.expires_at);
-          if (await startSubscriptionWorkflow(deps, row.id, detailsFromRow(row), row.status, reminders)) {
-            restarted.push(row.id);
-          }
+          const reminders = await sentReminders(deps.pool, { tenantId: row.tenant_id, id: row.id }, row.expires_at);
+          if (await startSubscriptionWorkflow(deps, row, reminders)) restarted.push(row.id);
         }
         checked += rows.length;
-        afterId = rows.at(-1)!.id;
-        ctx.heartbeat({ afterId, checked, restarted, listed: running.size });
+        const last = rows.at(-1)!;
+        after = { tenantId: last.tenant_id, id: last.id };
+        ctx.heartbeat({ after, checked, restarted, listed: running.size });
       }
       const expiring = await expiringSubscriptionRows(deps.pool, windowMs);
       const alert = expiring.length > threshold;

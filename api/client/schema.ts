@@ -4207,7 +4207,10 @@ export interface operations {
   };
   getSubscription: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description The subscription's tenant: ids are per tenant. An operator's key may leave it out while only one tenant has the id; a tenant key's tenant is its own */
+        tenantId?: string;
+      };
       header?: never;
       path: {
         id: string;
@@ -4354,7 +4357,10 @@ export interface operations {
   };
   renewSubscription: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description The subscription's tenant: ids are per tenant. An operator's key may leave it out while only one tenant has the id; a tenant key's tenant is its own */
+        tenantId?: string;
+      };
       header?: never;
       path: {
         id: string;
@@ -4428,7 +4434,10 @@ export interface operations {
   };
   cancelSubscription: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description The subscription's tenant: ids are per tenant. An operator's key may leave it out while only one tenant has the id; a tenant key's tenant is its own */
+        tenantId?: string;
+      };
       header?: never;
       path: {
         id: string;

@@ -5,7 +5,7 @@
 import { html } from 'hono/html';
 import type { StatusReport } from '../../lib/status.js';
 import type { EndpointHealth, HourSeries, Range } from '../../lib/console/data.js';
-import type { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
+import { rowWorkflowId, type subscriptionsOverview } from '../../lib/subscriptions/rows.js';
 import type { DeadLetterRow } from '../../lib/webhooks/deliveries.js';
 import type { RecoverView } from '../../lib/webhooks/recover.js';
 import { hostOf } from '../../lib/webhooks/urls.js';
@@ -318,7 +318,7 @@ export function subscriptionsPage(ctx: PageContext, d: Awaited<ReturnType<typeof
         return html`<tr data-subscription="${s.id}">
           <td>${when(s.expires_at)}</td>
           <td>${badge(tone[u]!, span(left))}</td>
-          <td>${workflowLink(ctx, `subscription:${s.id}`, undefined, s.id)}</td>
+          <td>${workflowLink(ctx, rowWorkflowId(s), undefined, s.id)}</td>
           <td>${s.tenant_id}</td>
           <td>${s.email}</td>
           <td>${s.plan ?? '—'}</td>
@@ -329,12 +329,24 @@ export function subscriptionsPage(ctx: PageContext, d: Awaited<ReturnType<typeof
     <h2>Reminders sent today (${remindersTotal})</h2>
     <div class="cards" id="reminders-today">${Object.entries(d.remindersToday).map(([m, n]) => card(m, n))}</div>
     ${table(
-      ['Sent', 'Subscription', 'Milestone', 'Urgency'],
+      ['Sent', 'Subscription', 'Tenant', 'Milestone', 'Urgency'],
       d.remindersList.map(
         (r) =>
           html`<tr>
             <td>${when(r.sent_at)}</td>
-            <td>${workflowLink(ctx, `subscription:${r.subscription_id}`, undefined, r.subscription_id)}</td>
+            <td>
+              ${workflowLink(
+                ctx,
+                rowWorkflowId({
+                  tenant_id: r.tenant_id,
+                  id: r.subscription_id,
+                  legacy_workflow_id: r.legacy_workflow_id,
+                }),
+                undefined,
+                r.subscription_id,
+              )}
+            </td>
+            <td>${r.tenant_id}</td>
             <td>${r.milestone}</td>
             <td>${r.urgency}</td>
           </tr>`,
@@ -348,7 +360,7 @@ export function subscriptionsPage(ctx: PageContext, d: Awaited<ReturnType<typeof
         (s) =>
           html`<tr data-expired="${s.id}">
             <td>${when(s.expires_at)}</td>
-            <td>${workflowLink(ctx, `subscription:${s.id}`, undefined, s.id)}</td>
+            <td>${workflowLink(ctx, rowWorkflowId(s), undefined, s.id)}</td>
             <td>${s.tenant_id}</td>
             <td>${s.plan ?? '—'}</td>
             <td>${badge(s.status === 'grace' ? 'warn' : 'idle', s.status)}</td>

@@ -3,7 +3,21 @@ import { defineQuery, defineUpdate } from '@temporalio/workflow';
 
 export const SUBSCRIPTION_WORKFLOW = 'subscriptionLifecycle';
 export const SUBSCRIPTION_SWEEP_WORKFLOW = 'subscriptionSweep';
-export const subscriptionWorkflowId = (id: string) => `subscription:${id}`;
+/**
+ * A subscription's workflow id: `subscription:<tenant, URI-encoded>/<id>` (ids are per tenant). `legacy`: one made
+ * before ids were per tenant, whose workflow keeps the id it started with, `subscription:<id>`.
+ */
+export const subscriptionWorkflowId = (tenantId: string, id: string, legacy = false) =>
+  legacy ? `subscription:${id}` : `subscription:${encodeURIComponent(tenantId)}/${id}`;
+
+/** Which subscription: ids are per tenant. */
+export interface SubscriptionRef {
+  tenantId: string;
+  id: string;
+}
+
+/** A map key of a (tenant, id) pair. */
+export const refKey = (tenantId: string, id: string) => `${tenantId}\u0000${id}`;
 
 export const DEFAULT_REMINDER_OFFSETS = ['7d', '3d', '1d'] as const;
 export const DEFAULT_SEND_AT = '09:00';

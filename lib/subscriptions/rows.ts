@@ -5,7 +5,15 @@
  */
 import type { Pool, Queryable } from '../db.js';
 import type { CursorKey } from '../pagination.js';
-import type { SentReminder, SubscriptionDetails, SubscriptionStatus, Urgency } from './contract.js';
+import {
+  refKey,
+  subscriptionWorkflowId,
+  type SentReminder,
+  type SubscriptionDetails,
+  type SubscriptionRef,
+  type SubscriptionStatus,
+  type Urgency,
+} from './contract.js';
 
 export interface SubscriptionRow {
   id: string;
@@ -24,7 +32,17 @@ export interface SubscriptionRow {
   updated_at: Date;
   /** NULL until the workflow's start is recorded (the reconciler starts rows left so). */
   workflow_started_at: Date | null;
+  /** Made before ids were per tenant: its workflow id is `subscription:<id>`. */
+  legacy_workflow_id: boolean;
 }
+
+/** The row's workflow id. */
+export const rowWorkflowId = (r: { tenant_id: string; id: string; legacy_workflow_id: boolean }) =>
+  subscriptionWorkflowId(r.tenant_id, r.id, r.legacy_workflow_id);
+
+/** Pairs of (tenant, id) as two arrays, for `(tenant_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`. */
+const pairs = (refs: SubscriptionRef[]) => [refs.map((r) => r.tenantId), refs.map((r) => r.id)];
+const PAIRS = '(tenant_id, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))';
 
 export function detailsFromRow(r: SubscriptionRow): SubscriptionDetails {
   return {
@@ -59,26 +77,48 @@ const RECORDSET = `jsonb_to_recordset($1::jsonb) AS x(id text, tenant_id text, e
 
 export type AuditAction = 'created' | 'updated' | 'imported' | 'renewed' | 'notified' | SubscriptionStatus;
 
-export async function audit(db: Queryable, id: string | null, action: AuditAction | 'sweep', details: unknown) {
-  await db.query(`INSERT INTO opsflow.subscription_audit (subscription_id, action, details) VALUES ($1, $2, $3)`, [
-    id,
-    action,
-    JSON.stringify(details),
-  ]);
+export async function audit(
+  db: Queryable,
+  ref: SubscriptionRef | null,
+  action: AuditAction | 'sweep',
+  details: unknown,
+) {
+  await db.query(
+    `INSERT INTO opsflow.subscription_audit (tenant_id, subscription_id, action, details) VALUES ($1, $2, $3, $4)`,
+    [ref?.tenantId ?? null, ref?.id ?? null, action, JSON.stringify(details)],
+  );
 }
 
-export async function subscriptionRow(db: Queryable, id: string): Promise<SubscriptionRow | undefined> {
-  const { rows } = await db.query<SubscriptionRow>('SELECT * FROM opsflow.subscriptions WHERE id = $1', [id]);
+export async function subscriptionRow(db: Queryable, ref: SubscriptionRef): Promise<SubscriptionRow | undefined> {
+  const { rows } = await db.query<SubscriptionRow>(
+    'SELECT * FROM opsflow.subscriptions WHERE tenant_id = $1 AND id = $2',
+    [ref.tenantId, ref.id],
+  );
   return rows[0];
 }
 
-/** Rows by id, locked for the rest of the caller's transaction. */
-export async function lockSubscriptionRows(db: Queryable, ids: string[]): Promise<Map<string, SubscriptionRow>> {
+/** Every tenant's subscription with this id (an operator's key naming no tenant), by tenant. */
+export async function subscriptionRowsWithId(db: Queryable, id: string): Promise<SubscriptionRow[]> {
   const { rows } = await db.query<SubscriptionRow>(
-    'SELECT * FROM opsflow.subscriptions WHERE id = ANY ($1) FOR UPDATE',
-    [ids],
+    'SELECT * FROM opsflow.subscriptions WHERE id = $1 ORDER BY tenant_id LIMIT 20',
+    [id],
   );
-  return new Map(rows.map((r) => [r.id, r]));
+  return rows;
+}
+
+/** The id a list cursor carries: ids are per tenant, so the tenant too. */
+export const listCursorId = (r: { id: string; tenant_id: string }) => `${r.id}\u0000${r.tenant_id}`;
+
+/** Rows by (tenant, id), locked for the rest of the caller's transaction; keyed by refKey. */
+export async function lockSubscriptionRows(
+  db: Queryable,
+  refs: SubscriptionRef[],
+): Promise<Map<string, SubscriptionRow>> {
+  const { rows } = await db.query<SubscriptionRow>(
+    `SELECT * FROM opsflow.subscriptions WHERE ${PAIRS} FOR UPDATE`,
+    pairs(refs),
+  );
+  return new Map(rows.map((r) => [refKey(r.tenant_id, r.id), r]));
 }
 
 /** A PUT's row: created, or replaced with these details and status. */
@@ -92,7 +132,7 @@ export async function upsertSubscriptionRow(
     `INSERT INTO opsflow.subscriptions (id, tenant_id, email, name, plan, expires_at, timezone, reminder_offsets_ms, send_at, grace_days, status)
      SELECT id, tenant_id, email, name, plan, expires_at, timezone, reminder_offsets_ms, send_at, grace_days, $2
      FROM ${RECORDSET}
-     ON CONFLICT (id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, email = EXCLUDED.email, name = EXCLUDED.name,
+     ON CONFLICT (tenant_id, id) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name,
        plan = EXCLUDED.plan, expires_at = EXCLUDED.expires_at, timezone = EXCLUDED.timezone,
        reminder_offsets_ms = EXCLUDED.reminder_offsets_ms, send_at = EXCLUDED.send_at,
        grace_days = EXCLUDED.grace_days, status = EXCLUDED.status, updated_at = now()`,
@@ -100,7 +140,7 @@ export async function upsertSubscriptionRow(
   );
 }
 
-/** An import's new rows (active), one statement; ids that exist are left alone and not returned. */
+/** An import's new rows (active), one statement; subscriptions that exist are left alone and not returned. */
 export async function insertSubscriptionRows(
   db: Queryable,
   items: Array<{ id: string; details: SubscriptionDetails }>,
@@ -110,7 +150,7 @@ export async function insertSubscriptionRows(
        (id, tenant_id, email, name, plan, expires_at, timezone, reminder_offsets_ms, send_at, grace_days, status)
      SELECT id, tenant_id, email, name, plan, expires_at, timezone, reminder_offsets_ms, send_at, grace_days, 'active'
      FROM ${RECORDSET}
-     ON CONFLICT (id) DO NOTHING
+     ON CONFLICT (tenant_id, id) DO NOTHING
      RETURNING *`,
     [JSON.stringify(items.map((i) => columns(i.id, i.details)))],
   );
@@ -120,38 +160,39 @@ export async function insertSubscriptionRows(
 /** The audit rows of an import, one statement. */
 export async function auditImported(db: Queryable, items: Array<{ id: string; details: SubscriptionDetails }>) {
   await db.query(
-    `INSERT INTO opsflow.subscription_audit (subscription_id, action, details)
-     SELECT id, 'imported', details FROM jsonb_to_recordset($1::jsonb) AS x(id text, details jsonb)`,
+    `INSERT INTO opsflow.subscription_audit (tenant_id, subscription_id, action, details)
+     SELECT details->>'tenantId', id, 'imported', details FROM jsonb_to_recordset($1::jsonb) AS x(id text, details jsonb)`,
     [JSON.stringify(items)],
   );
 }
 
-export async function recordRenewal(db: Queryable, id: string, expiresAt: string): Promise<void> {
+export async function recordRenewal(db: Queryable, ref: SubscriptionRef, expiresAt: string): Promise<void> {
   await db.query(
-    `UPDATE opsflow.subscriptions SET expires_at = $2, status = 'active', updated_at = now() WHERE id = $1`,
-    [id, expiresAt],
+    `UPDATE opsflow.subscriptions SET expires_at = $3, status = 'active', updated_at = now()
+     WHERE tenant_id = $1 AND id = $2`,
+    [ref.tenantId, ref.id, expiresAt],
   );
 }
 
 /** The workflow's status on the row; false when the row had it already (a retried transition). */
 export async function setSubscriptionStatus(
   db: Queryable,
-  id: string,
+  ref: SubscriptionRef,
   status: SubscriptionStatus,
   reason: string | undefined,
 ): Promise<boolean> {
   const changed = await db.query(
-    `UPDATE opsflow.subscriptions SET status = $2, cancel_reason = COALESCE($3, cancel_reason), updated_at = now()
-     WHERE id = $1 AND status IS DISTINCT FROM $2`,
-    [id, status, reason ?? null],
+    `UPDATE opsflow.subscriptions SET status = $3, cancel_reason = COALESCE($4, cancel_reason), updated_at = now()
+     WHERE tenant_id = $1 AND id = $2 AND status IS DISTINCT FROM $3`,
+    [ref.tenantId, ref.id, status, reason ?? null],
   );
   return (changed.rowCount ?? 0) > 0;
 }
 
-export async function markSubscriptionsStarted(db: Queryable, ids: string[]): Promise<void> {
+export async function markSubscriptionsStarted(db: Queryable, refs: SubscriptionRef[]): Promise<void> {
   await db.query(
-    'UPDATE opsflow.subscriptions SET workflow_started_at = now() WHERE id = ANY ($1) AND workflow_started_at IS NULL',
-    [ids],
+    `UPDATE opsflow.subscriptions SET workflow_started_at = now() WHERE ${PAIRS} AND workflow_started_at IS NULL`,
+    pairs(refs),
   );
 }
 
@@ -170,11 +211,13 @@ export async function unstartedSubscriptionRows(
   return rows;
 }
 
-/** Active and grace rows in id order after `afterId` (the sweep's pages). */
-export async function liveSubscriptionRows(db: Queryable, afterId: string, limit: number) {
+/** Active and grace rows in (tenant, id) order after `after` (the sweep's pages). */
+export async function liveSubscriptionRows(db: Queryable, after: SubscriptionRef | undefined, limit: number) {
   const { rows } = await db.query<SubscriptionRow>(
-    `SELECT * FROM opsflow.subscriptions WHERE status IN ('active', 'grace') AND id > $1 ORDER BY id LIMIT $2`,
-    [afterId, limit],
+    `SELECT * FROM opsflow.subscriptions
+     WHERE status IN ('active', 'grace') AND ($1::text IS NULL OR (tenant_id, id) > ($1, $2))
+     ORDER BY tenant_id, id LIMIT $3`,
+    [after?.tenantId ?? null, after?.id ?? '', limit],
   );
   return rows;
 }
@@ -196,7 +239,10 @@ export interface SubscriptionFilter {
   expiringWithinMs?: number;
 }
 
-/** One page of the list, soonest expiry first: the keyset is (expires_at, id). Takes `limit + 1` rows. */
+/**
+ * One page of the list, soonest expiry first: the keyset is (expires_at, id, tenant_id), the cursor's id being
+ * `<id>\0<tenant>` (listCursorId; a cursor with an id alone goes on from that id's first tenant). Takes `limit + 1` rows.
+ */
 export async function subscriptionRowsPage(
   db: Queryable,
   filter: SubscriptionFilter,
@@ -207,15 +253,16 @@ export async function subscriptionRowsPage(
     `SELECT * FROM opsflow.subscriptions
      WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR tenant_id = $2)
        AND ($3::bigint IS NULL OR (expires_at > now() AND expires_at <= now() + ($3::bigint * interval '1 millisecond')))
-       AND ($4::timestamptz IS NULL OR (expires_at, id) > ($4, $5))
-     ORDER BY expires_at, id LIMIT $6`,
+       AND ($4::timestamptz IS NULL OR (expires_at, id, tenant_id) > ($4, $5, $7))
+     ORDER BY expires_at, id, tenant_id LIMIT $6`,
     [
       filter.status ?? null,
       filter.tenantId ?? null,
       filter.expiringWithinMs ?? null,
       after?.at ?? null,
-      after?.id ?? null,
+      after?.id.split('\u0000')[0] ?? null,
       limit + 1,
+      after?.id.split('\u0000')[1] ?? '',
     ],
   );
   return rows;
@@ -227,46 +274,46 @@ export async function subscriptionRowsPage(
  * the caller's transaction ends: a renewal or cancellation that lands while a reminder waits for its retry (an SMTP
  * outage) makes the retry send nothing, and one that comes during the send waits for it.
  */
-export async function periodStillCurrent(db: Queryable, id: string, expiresAt: string): Promise<boolean> {
+export async function periodStillCurrent(db: Queryable, ref: SubscriptionRef, expiresAt: string): Promise<boolean> {
   const { rows } = await db.query<{ current: boolean }>(
     // Within a millisecond: the workflow carries the expiry as an ISO string, the row may hold microseconds.
-    `SELECT abs(extract(epoch FROM expires_at - $2::timestamptz)) < 0.001 AND status <> 'canceled' AS current
-     FROM opsflow.subscriptions WHERE id = $1 FOR SHARE`,
-    [id, expiresAt],
+    `SELECT abs(extract(epoch FROM expires_at - $3::timestamptz)) < 0.001 AND status <> 'canceled' AS current
+     FROM opsflow.subscriptions WHERE tenant_id = $1 AND id = $2 FOR SHARE`,
+    [ref.tenantId, ref.id, expiresAt],
   );
   return rows[0]?.current === true;
 }
 
 export async function claimNotification(
   db: Queryable,
-  n: { id: string; expiresAt: string; milestone: string; urgency: string },
+  n: SubscriptionRef & { expiresAt: string; milestone: string; urgency: string },
 ): Promise<boolean> {
   const inserted = await db.query(
-    `INSERT INTO opsflow.subscription_notifications (subscription_id, expires_at, milestone, urgency)
-     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
-    [n.id, n.expiresAt, n.milestone, n.urgency],
+    `INSERT INTO opsflow.subscription_notifications (tenant_id, subscription_id, expires_at, milestone, urgency)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+    [n.tenantId, n.id, n.expiresAt, n.milestone, n.urgency],
   );
   return (inserted.rowCount ?? 0) > 0;
 }
 
 export async function recordNotificationMessage(
   db: Queryable,
-  n: { id: string; expiresAt: string; milestone: string },
+  n: SubscriptionRef & { expiresAt: string; milestone: string },
   messageId: string,
 ): Promise<void> {
   await db.query(
-    `UPDATE opsflow.subscription_notifications SET message_id = $4
-     WHERE subscription_id = $1 AND expires_at = $2 AND milestone = $3`,
-    [n.id, n.expiresAt, n.milestone, messageId],
+    `UPDATE opsflow.subscription_notifications SET message_id = $5
+     WHERE tenant_id = $1 AND subscription_id = $2 AND expires_at = $3 AND milestone = $4`,
+    [n.tenantId, n.id, n.expiresAt, n.milestone, messageId],
   );
 }
 
 /** What one period of a subscription has already sent. */
-export async function sentReminders(db: Queryable, id: string, expiresAt: Date): Promise<SentReminder[]> {
+export async function sentReminders(db: Queryable, ref: SubscriptionRef, expiresAt: Date): Promise<SentReminder[]> {
   const { rows } = await db.query<{ milestone: string; urgency: Urgency; sent_at: Date }>(
     `SELECT milestone, urgency, sent_at FROM opsflow.subscription_notifications
-     WHERE subscription_id = $1 AND expires_at = $2`,
-    [id, expiresAt],
+     WHERE tenant_id = $1 AND subscription_id = $2 AND expires_at = $3`,
+    [ref.tenantId, ref.id, expiresAt],
   );
   return rows.map((n) => ({
     milestone: n.milestone,
@@ -298,6 +345,7 @@ export async function countExpiringWithin(pool: Pool, windowMs: number): Promise
 export interface SubscriptionItem {
   id: string;
   tenant_id: string;
+  legacy_workflow_id: boolean;
   email: string;
   name: string | null;
   plan: string | null;
@@ -316,7 +364,7 @@ export async function subscriptionsOverview(pool: Pool, timezone: string) {
        WHERE status = 'active' AND expires_at >= now() AND expires_at < now() + interval '7 days' GROUP BY 1`,
     ),
     pool.query<SubscriptionItem>(
-      `SELECT id, tenant_id, email, name, plan, status, expires_at FROM opsflow.subscriptions
+      `SELECT id, tenant_id, legacy_workflow_id, email, name, plan, status, expires_at FROM opsflow.subscriptions
        WHERE status = 'active' AND expires_at >= now() AND expires_at < now() + interval '7 days'
        ORDER BY expires_at, id LIMIT 100`,
     ),
@@ -325,14 +373,23 @@ export async function subscriptionsOverview(pool: Pool, timezone: string) {
        WHERE sent_at >= (date_trunc('day', now() AT TIME ZONE $1) AT TIME ZONE $1) GROUP BY 1 ORDER BY 1`,
       [timezone],
     ),
-    pool.query<{ subscription_id: string; milestone: string; urgency: string; sent_at: Date }>(
-      `SELECT subscription_id, milestone, urgency, sent_at FROM opsflow.subscription_notifications
-       WHERE sent_at >= (date_trunc('day', now() AT TIME ZONE $1) AT TIME ZONE $1)
-       ORDER BY sent_at DESC LIMIT 50`,
+    pool.query<{
+      subscription_id: string;
+      tenant_id: string;
+      legacy_workflow_id: boolean;
+      milestone: string;
+      urgency: string;
+      sent_at: Date;
+    }>(
+      `SELECT n.subscription_id, n.tenant_id, s.legacy_workflow_id, n.milestone, n.urgency, n.sent_at
+       FROM opsflow.subscription_notifications n
+       JOIN opsflow.subscriptions s ON s.tenant_id = n.tenant_id AND s.id = n.subscription_id
+       WHERE n.sent_at >= (date_trunc('day', now() AT TIME ZONE $1) AT TIME ZONE $1)
+       ORDER BY n.sent_at DESC LIMIT 50`,
       [timezone],
     ),
     pool.query<SubscriptionItem>(
-      `SELECT id, tenant_id, email, name, plan, status, expires_at FROM opsflow.subscriptions
+      `SELECT id, tenant_id, legacy_workflow_id, email, name, plan, status, expires_at FROM opsflow.subscriptions
        WHERE status IN ('grace', 'expired') ORDER BY expires_at DESC, id LIMIT 30`,
     ),
   ]);

@@ -21,8 +21,8 @@ import { page, type CursorKey } from '../pagination.js';
 import type { TaskQueues } from '../task-queues.js';
 import {
   cancelUpdate,
+  refKey,
   renewUpdate,
-  subscriptionWorkflowId,
   updateDetailsUpdate,
   viewQuery,
   type SubscriptionDetails,
@@ -38,8 +38,11 @@ import {
   lockSubscriptionRows,
   markSubscriptionsStarted,
   recordRenewal,
+  listCursorId,
+  rowWorkflowId,
   subscriptionRow,
   subscriptionRowsPage,
+  subscriptionRowsWithId,
   upsertSubscriptionRow,
   type SubscriptionFilter,
   type SubscriptionRow,
@@ -101,7 +104,7 @@ function updateRefused(err: unknown): never {
 export function createSubscriptionService(deps: SubscriptionServiceDeps) {
   const { pool, temporal } = deps;
   const taskQueue = deps.queues.subscriptions;
-  const handle = (id: string) => temporal.workflow.getHandle(subscriptionWorkflowId(id));
+  const handle = (row: SubscriptionRow) => temporal.workflow.getHandle(rowWorkflowId(row));
   // One limiter for every import this process answers: the starts run after the answers, so per-call limits
   // would add up (ten batches in a row, 320 starts in flight) and slow the next answers and Temporal alike.
   const starter = {
@@ -112,8 +115,13 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
     priority: deps.config.bulkPriority,
   };
 
-  function startOperation(id: string, details: SubscriptionDetails, status: SubscriptionStatus) {
-    const { workflowType, options } = subscriptionStart(id, details, status, taskQueue);
+  function startOperation(
+    id: string,
+    details: SubscriptionDetails,
+    status: SubscriptionStatus,
+    legacyWorkflowId: boolean,
+  ) {
+    const { workflowType, options } = subscriptionStart(id, details, status, taskQueue, { legacyWorkflowId });
     return new WithStartWorkflowOperation(workflowType, {
       ...options,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
@@ -135,10 +143,21 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
     return subscriptionView(id, { status: 'active', details, plan: planPeriod(details), reminders: [] }, Date.now());
   }
 
-  /** The row; for a tenant's request, only that tenant's (another's is not found, as if it did not exist). */
+  /**
+   * The subscription an id names. Ids are per tenant: with a tenant (a tenant key's own, or the one an operator
+   * names) that tenant's; an operator naming none gets the one subscription with that id, or a conflict naming the
+   * tenants when several have it.
+   */
   async function existingRow(id: string, tenant?: string): Promise<SubscriptionRow> {
-    const row = await subscriptionRow(pool, id);
-    return row && (tenant === undefined || row.tenant_id === tenant) ? row : notFound(id);
+    if (tenant !== undefined) return (await subscriptionRow(pool, { tenantId: tenant, id })) ?? notFound(id);
+    const rows = await subscriptionRowsWithId(pool, id);
+    if (rows.length > 1) {
+      throw new SubscriptionError(
+        'conflict',
+        `subscription id ${id} is used by several tenants (${rows.map((r) => r.tenant_id).join(', ')}): name one with ?tenantId=`,
+      );
+    }
+    return rows[0] ?? notFound(id);
   }
 
   return {
@@ -151,12 +170,11 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
     async put(
       id: string,
       details: SubscriptionDetails,
-      opts: { allowPastExpiry?: boolean; tenant?: string } = {},
+      opts: { allowPastExpiry?: boolean } = {},
     ): Promise<{ view: SubscriptionView; created: boolean }> {
-      const existing = await subscriptionRow(pool, id);
-      // A tenant neither sees nor takes over another tenant's subscription: to it, that id does not exist, and
-      // cannot be created either.
-      if (existing && opts.tenant !== undefined && existing.tenant_id !== opts.tenant) notFound(id);
+      // The tenant is part of the subscription's name: another tenant's "sub_1" is another subscription.
+      const ref = { tenantId: details.tenantId, id };
+      const existing = await subscriptionRow(pool, ref);
       if (existing?.status === 'canceled') {
         throw new SubscriptionError('conflict', `subscription ${id} is canceled; use a new id for a new subscription`);
       }
@@ -175,23 +193,23 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
               id,
               existing && !periodChanged ? detailsFromRow(existing) : details,
               status,
+              existing?.legacy_workflow_id ?? false,
             ),
           })
           .catch(updateRefused));
-      await markSubscriptionsStarted(pool, [id]);
-      await audit(pool, id, existing ? 'updated' : 'created', details);
+      await markSubscriptionsStarted(pool, [ref]);
+      await audit(pool, ref, existing ? 'updated' : 'created', details);
       return { view, created: !existing };
     },
 
     /** From the workflow; a row whose workflow has not started yet answers with its details and no next action. */
     async get(id: string, tenant?: string): Promise<SubscriptionView> {
-      if (tenant !== undefined) await existingRow(id, tenant);
+      const row = await existingRow(id, tenant);
       try {
-        return await handle(id).query(viewQuery);
+        return await handle(row).query(viewQuery);
       } catch (err) {
         if (!(err instanceof WorkflowNotFoundError)) throw err;
       }
-      const row = await existingRow(id);
       return {
         subscriptionId: id,
         status: row.status,
@@ -216,7 +234,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
       const view = await temporal.workflow
         .executeUpdateWithStart(renewUpdate, {
           args: [{ expiresAt, plan: planPeriod({ ...current, expiresAt }) }],
-          startWorkflowOperation: startOperation(id, current, row.status),
+          startWorkflowOperation: startOperation(id, current, row.status, row.legacy_workflow_id),
         })
         .catch(async (err: unknown) => {
           // The workflow already has exactly this expiry: a renew retried after the process died between the
@@ -224,11 +242,12 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
           const at = /renewal must be later than the current expiry (\S+)/.exec(
             err instanceof WorkflowUpdateFailedError ? (err.cause?.message ?? '') : '',
           )?.[1];
-          if (at && Date.parse(at) === Date.parse(expiresAt)) return handle(id).query(viewQuery);
+          if (at && Date.parse(at) === Date.parse(expiresAt)) return handle(row).query(viewQuery);
           return updateRefused(err);
         });
-      await recordRenewal(pool, id, expiresAt);
-      await audit(pool, id, 'renewed', { from: row.expires_at.toISOString(), to: expiresAt });
+      const ref = { tenantId: row.tenant_id, id };
+      await recordRenewal(pool, ref, expiresAt);
+      await audit(pool, ref, 'renewed', { from: row.expires_at.toISOString(), to: expiresAt });
       return view;
     },
 
@@ -241,7 +260,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
       return temporal.workflow
         .executeUpdateWithStart(cancelUpdate, {
           args: [{ reason }],
-          startWorkflowOperation: startOperation(id, detailsFromRow(row), row.status),
+          startWorkflowOperation: startOperation(id, detailsFromRow(row), row.status, row.legacy_workflow_id),
         })
         .catch(updateRefused);
     },
@@ -249,9 +268,13 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
     /** A page of rows, soonest expiry first. */
     async list(filter: SubscriptionFilter, query: { after?: CursorKey; limit: number }) {
       const rows = await subscriptionRowsPage(pool, filter, query.after, query.limit);
-      const { items, nextCursor } = page(rows, query.limit, (r) => r.expires_at);
+      const { items, nextCursor } = page(
+        rows.map((row) => ({ row, id: listCursorId(row) })),
+        query.limit,
+        (r) => r.row.expires_at,
+      );
       return {
-        items: items.map((r): SubscriptionListItem => ({
+        items: items.map(({ row: r }): SubscriptionListItem => ({
           id: r.id,
           status: r.status,
           ...detailsFromRow(r),
@@ -267,22 +290,20 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
      * of new rows (and of earlier rows never started) start in the background, a bounded number at a time;
      * whatever does not start now is the reconciler's.
      */
-    async importBatch(candidates: ImportCandidate[], tenant?: string): Promise<ImportResult> {
+    async importBatch(candidates: ImportCandidate[]): Promise<ImportResult> {
       const outcomes = new Map<number, ImportOutcome>();
       const reject = (k: ImportCandidate, code: ImportRefusal, message: string) =>
         outcomes.set(k.index, { outcome: 'rejected', code, message });
       const toStart = await withTransaction(pool, async (client) => {
         const existing = await lockSubscriptionRows(
           client,
-          candidates.map((k) => k.id),
+          candidates.map((k) => ({ tenantId: k.details.tenantId, id: k.id })),
         );
         const unstarted: SubscriptionRow[] = [];
         const fresh: ImportCandidate[] = [];
         for (const k of candidates) {
-          const row = existing.get(k.id);
-          if (row && tenant !== undefined && row.tenant_id !== tenant) {
-            reject(k, 'conflict', `subscription id ${k.id} is taken: choose another`);
-          } else if (row?.status === 'canceled') reject(k, 'conflict', `subscription ${k.id} is canceled`);
+          const row = existing.get(refKey(k.details.tenantId, k.id));
+          if (row?.status === 'canceled') reject(k, 'conflict', `subscription ${k.id} is canceled`);
           else if (row && isDeepStrictEqual(detailsFromRow(row), k.details)) {
             outcomes.set(k.index, { outcome: 'unchanged' });
             if (!row.workflow_started_at) unstarted.push(row);
@@ -298,15 +319,16 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
         }
         if (fresh.length === 0) return unstarted;
         const inserted = await insertSubscriptionRows(client, fresh);
-        const created = new Set(inserted.map((r) => r.id));
+        const created = new Set(inserted.map((r) => refKey(r.tenant_id, r.id)));
+        const isCreated = (k: ImportCandidate) => created.has(refKey(k.details.tenantId, k.id));
         for (const k of fresh) {
-          if (created.has(k.id)) outcomes.set(k.index, { outcome: 'created' });
+          if (isCreated(k)) outcomes.set(k.index, { outcome: 'created' });
           // Inserted by another request between our read and our write: send it again to learn which.
           else reject(k, 'conflict', `subscription ${k.id} was written by another request just now`);
         }
         await auditImported(
           client,
-          fresh.filter((k) => created.has(k.id)).map((k) => ({ id: k.id, details: k.details })),
+          fresh.filter(isCreated).map((k) => ({ id: k.id, details: k.details })),
         );
         return [...inserted, ...unstarted];
       });

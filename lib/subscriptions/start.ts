@@ -25,17 +25,17 @@ export function subscriptionStart(
   details: SubscriptionDetails,
   status: SubscriptionStatus,
   taskQueue: string,
-  reminders: SentReminder[] = [],
+  opts: { reminders?: SentReminder[]; legacyWorkflowId?: boolean } = {},
 ) {
   const input: SubscriptionInput = {
     subscriptionId: id,
-    state: { details, status, plan: planPeriod(details), reminders },
+    state: { details, status, plan: planPeriod(details), reminders: opts.reminders ?? [] },
   };
   return {
     workflowType: SUBSCRIPTION_WORKFLOW,
     options: {
       taskQueue,
-      workflowId: subscriptionWorkflowId(id),
+      workflowId: subscriptionWorkflowId(details.tenantId, id, opts.legacyWorkflowId),
       args: [input] as [SubscriptionInput],
       typedSearchAttributes: [
         { key: OpsKind, value: 'subscription' },
@@ -71,7 +71,9 @@ export function startSubscriptionRows(deps: SubscriptionStarterDeps, rows: Subsc
   return startAll(rows, {
     concurrency: deps.concurrency,
     start: async (row) => {
-      const { workflowType, options } = subscriptionStart(row.id, detailsFromRow(row), row.status, deps.taskQueue);
+      const { workflowType, options } = subscriptionStart(row.id, detailsFromRow(row), row.status, deps.taskQueue, {
+        legacyWorkflowId: row.legacy_workflow_id,
+      });
       try {
         await deps.client.workflow.start(workflowType, {
           ...options,
@@ -83,7 +85,11 @@ export function startSubscriptionRows(deps: SubscriptionStarterDeps, rows: Subsc
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }
     },
-    mark: (ids) => markSubscriptionsStarted(deps.pool, ids),
+    mark: (started) =>
+      markSubscriptionsStarted(
+        deps.pool,
+        started.map((r) => ({ tenantId: r.tenant_id, id: r.id })),
+      ),
   });
 }
 

@@ -252,7 +252,7 @@ function startAndMark(deps: WebhookServiceDeps, deliveries: DeliveryStart[], bul
   return startAll(deliveries, {
     concurrency: bulk ? deps.bulkStarts : deps.startConcurrency,
     start: (d) => startDelivery(deps, d, bulk),
-    mark: deps.markStarted,
+    mark: (started) => deps.markStarted(started.map((d) => d.id)),
   });
 }
 

@@ -20,7 +20,8 @@ interface Body {
   items?: unknown[];
   error?: { code: string; message: string };
   rejected?: number;
-  results?: { error?: { code: string } }[];
+  results?: { outcome?: string; error?: { code: string } }[];
+  details?: { tenantId: string };
 }
 type Answer = ApiAnswer<Body>;
 
@@ -162,10 +163,14 @@ describe('security: tenant-scoped keys', () => {
       ['listSubscriptions', 'GET', '/v1/subscriptions', undefined, listsNone(() => b.subscription)],
       ['listSubscriptions', 'GET', '/v1/subscriptions?tenantId=tenant-b', undefined, forbidden],
       ['getSubscription', 'GET', `/v1/subscriptions/${b.subscription}`, undefined, notFound],
-      ['upsertSubscription', 'PUT', `/v1/subscriptions/${b.subscription}`, subBody('tenant-a'), notFound],
-      ['upsertSubscription', 'PUT', '/v1/subscriptions/sub_new_for_b', subBody('tenant-b'), forbidden],
+      ['getSubscription', 'GET', `/v1/subscriptions/${b.subscription}?tenantId=tenant-b`, undefined, forbidden],
       ['renewSubscription', 'POST', `/v1/subscriptions/${b.subscription}/renew`, { expiresAt: future }, notFound],
       ['cancelSubscription', 'POST', `/v1/subscriptions/${b.subscription}/cancel`, {}, notFound],
+      ['cancelSubscription', 'POST', `/v1/subscriptions/${b.subscription}/cancel?tenantId=tenant-b`, {}, forbidden],
+      // Ids are per tenant: B's id is free for A, whose PUT makes A's own subscription (once refused as 404,
+      // which told A that the id was someone else's).
+      ['upsertSubscription', 'PUT', `/v1/subscriptions/${b.subscription}`, subBody('tenant-a'), createdForA],
+      ['upsertSubscription', 'PUT', '/v1/subscriptions/sub_new_for_b', subBody('tenant-b'), forbidden],
       [
         'importSubscriptions',
         'POST',
@@ -178,8 +183,8 @@ describe('security: tenant-scoped keys', () => {
         },
         (r) => {
           expect(r.status).toBe(200);
-          expect(r.body.rejected).toBe(2);
-          expect(r.body.results?.map((x) => x.error?.code)).toEqual(['forbidden', 'conflict']);
+          expect(r.body.rejected).toBe(1);
+          expect(r.body.results?.map((x) => x.error?.code ?? x.outcome)).toEqual(['forbidden', 'unchanged']);
         },
       ],
     ];
@@ -282,6 +287,10 @@ function forbidden(r: Answer) {
 }
 function notFound(r: Answer) {
   expect(r.status).toBe(404);
+}
+function createdForA(r: Answer) {
+  expect(r.status).toBe(201);
+  expect(r.body.details?.tenantId).toBe('tenant-a');
 }
 function listsNone(id: () => string) {
   return (r: Answer) => {

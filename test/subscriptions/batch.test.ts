@@ -127,13 +127,15 @@ describe('subscription bulk import', () => {
 
     await allStarted(ids);
     // The workflows run with the imported details: a reminder planned for the future one, the past one expired.
-    const view = await h.client.workflow.getHandle(subscriptionWorkflowId(ids[0]!)).query('view');
+    const view = await h.client.workflow.getHandle(subscriptionWorkflowId('tenant-import', ids[0]!)).query('view');
     expect(view).toMatchObject({
       status: 'active',
       details: { plan: 'pro', timezone: 'Europe/Berlin', reminderOffsetsMs: [7 * 86_400_000, 86_400_000] },
       nextAction: { kind: 'reminder', milestone: '7d' },
     });
-    const expired: unknown = await h.client.workflow.getHandle(subscriptionWorkflowId(ids[2]!)).result();
+    const expired: unknown = await h.client.workflow
+      .getHandle(subscriptionWorkflowId('tenant-import', ids[2]!))
+      .result();
     expect(expired).toMatchObject({ status: 'expired' });
     expect((await rowsOf([ids[2]!]))[0]!.status).toBe('expired');
   });
@@ -146,7 +148,8 @@ describe('subscription bulk import', () => {
     const runs = async () =>
       Promise.all(
         [`${p}-a`, `${p}-b`].map(
-          async (id) => (await h.client.workflow.getHandle(subscriptionWorkflowId(id)).describe()).runId,
+          async (id) =>
+            (await h.client.workflow.getHandle(subscriptionWorkflowId('tenant-import', id)).describe()).runId,
         ),
       );
     const before = await runs();
@@ -174,9 +177,9 @@ describe('subscription bulk import', () => {
     expect(res.body).toMatchObject({ created: 3, workflowsStarting: 3 });
     await new Promise((resolve) => setTimeout(resolve, 1000)); // the background starts have failed by now
     expect((await rowsOf(ids)).map((r) => r.started)).toEqual([false, false, false]);
-    await expect(h.client.workflow.getHandle(subscriptionWorkflowId(ids[0]!)).describe()).rejects.toThrow(
-      WorkflowNotFoundError,
-    );
+    await expect(
+      h.client.workflow.getHandle(subscriptionWorkflowId('tenant-import', ids[0]!)).describe(),
+    ).rejects.toThrow(WorkflowNotFoundError);
 
     // A retried batch (after a crash, say) starts what is still unstarted: here through the refusing client
     // again, so the rows stay for the reconciler.
@@ -188,7 +191,7 @@ describe('subscription bulk import', () => {
     const done = `${p}-done`;
     expect((await batch([item(done, { expiresAt: inHours(-1), allowPastExpiry: true })])).body.created).toBe(1);
     await allStarted([done]); // started after the answer
-    const finished: unknown = await h.client.workflow.getHandle(subscriptionWorkflowId(done)).result();
+    const finished: unknown = await h.client.workflow.getHandle(subscriptionWorkflowId('tenant-import', done)).result();
     expect(finished).toMatchObject({ status: 'expired' });
     await h.pool.query('UPDATE opsflow.subscriptions SET workflow_started_at = NULL WHERE id = $1', [done]);
     const mailsBefore = smtp.messages.filter((m) => JSON.stringify(m.to).includes(done)).length;
@@ -205,11 +208,13 @@ describe('subscription bulk import', () => {
       await reconciler.stop();
     }
     for (const id of ids) {
-      const desc = await h.client.workflow.getHandle(subscriptionWorkflowId(id)).describe();
+      const desc = await h.client.workflow.getHandle(subscriptionWorkflowId('tenant-import', id)).describe();
       expect(desc.status.name).toBe('RUNNING');
     }
     const doneRuns = [];
-    for await (const w of h.client.workflow.list({ query: `WorkflowId = '${subscriptionWorkflowId(done)}'` })) {
+    for await (const w of h.client.workflow.list({
+      query: `WorkflowId = '${subscriptionWorkflowId('tenant-import', done)}'`,
+    })) {
       doneRuns.push(w.runId);
     }
     expect(doneRuns).toHaveLength(1);
@@ -236,7 +241,7 @@ describe('subscription bulk import', () => {
     } finally {
       await reconciler.stop();
     }
-    expect((await h.client.workflow.getHandle(subscriptionWorkflowId(id)).describe()).status.name).toBe('RUNNING');
+    expect((await h.client.workflow.getHandle(subscriptionWorkflowId('t', id)).describe()).status.name).toBe('RUNNING');
   });
 
   it('a PUT that creates answers without waiting for a worker; concurrent creates of one id make one workflow', async () => {
@@ -253,7 +258,7 @@ describe('subscription bulk import', () => {
     expect(view).toMatchObject({ status: 'active', nextAction: { kind: 'reminder', milestone: '1d' } });
     // sendAt defaults to 09:00 local: the reminder is on the day before expiry.
     expect(Date.parse(view.nextAction.at)).toBeLessThan(Date.parse(body.expiresAt));
-    const desc = await h.client.workflow.getHandle(subscriptionWorkflowId(id)).describe();
+    const desc = await h.client.workflow.getHandle(subscriptionWorkflowId('t', id)).describe();
     expect(desc.status.name).toBe('RUNNING');
     expect(await rowsOf([id])).toEqual([{ id, status: 'active', started: true }]);
 
@@ -271,12 +276,12 @@ describe('subscription bulk import', () => {
     );
     for (const r of answers) expect([200, 201]).toContain(r.status);
     const runs = [];
-    for await (const w of h.client.workflow.list({ query: `WorkflowId = '${subscriptionWorkflowId(twin)}'` })) {
+    for await (const w of h.client.workflow.list({ query: `WorkflowId = '${subscriptionWorkflowId('t', twin)}'` })) {
       runs.push(w.runId);
     }
     expect(runs).toHaveLength(1);
     const held = await h.client.workflow
-      .getHandle(subscriptionWorkflowId(twin))
+      .getHandle(subscriptionWorkflowId('t', twin))
       .query<{ details: { plan: string } }>('view');
     expect(['a', 'b']).toContain(held.details.plan);
   });

@@ -77,7 +77,7 @@ describe('subscription lifecycle', () => {
     expect(mails[0]!.text).toContain('expires on');
     expect(mails[0]!.html).toContain('Access ends');
 
-    const result: unknown = await h.client.workflow.getHandle(subscriptionWorkflowId(id)).result();
+    const result: unknown = await h.client.workflow.getHandle(subscriptionWorkflowId('tenant-a', id)).result();
     expect(result).toMatchObject({ status: 'expired' });
     const row = await h.pool.query<{ status: string }>('SELECT status FROM opsflow.subscriptions WHERE id = $1', [id]);
     expect(row.rows[0]?.status).toBe('expired');
@@ -97,7 +97,7 @@ describe('subscription lifecycle', () => {
       ['5s', 'sent'],
       ['3s', 'sent'],
     ]);
-    await saveHistory(subscriptionWorkflowId(id), 'subscriptions/expired.json');
+    await saveHistory(subscriptionWorkflowId('tenant-a', id), 'subscriptions/expired.json');
   });
 
   it('created inside the window: the most urgent reminder now, no burst; cancel stops the rest', async () => {
@@ -130,7 +130,7 @@ describe('subscription lifecycle', () => {
     expect(canceled.status).toBe(200);
     expect(canceled.body.status).toBe('canceled');
     expect(canceled.body.nextAction.kind).toBe('none');
-    await h.client.workflow.getHandle(subscriptionWorkflowId(id)).result();
+    await h.client.workflow.getHandle(subscriptionWorkflowId('tenant-b', id)).result();
     const row = await h.pool.query<{ status: string; cancel_reason: string }>(
       'SELECT status, cancel_reason FROM opsflow.subscriptions WHERE id = $1',
       [id],
@@ -139,7 +139,7 @@ describe('subscription lifecycle', () => {
     expect((await call('POST', `/v1/subscriptions/${id}/cancel`)).status).toBe(409);
     expect((await call('POST', `/v1/subscriptions/${id}/renew`, { expiresAt: inSeconds(99999) })).status).toBe(409);
     expect(mailTo(email)).toHaveLength(1);
-    await saveHistory(subscriptionWorkflowId(id), 'subscriptions/reminder-canceled.json');
+    await saveHistory(subscriptionWorkflowId('tenant-b', id), 'subscriptions/reminder-canceled.json');
   });
 
   it('renewal between reminders: no stale reminder of the old period, new ones planned', async () => {
@@ -156,7 +156,7 @@ describe('subscription lifecycle', () => {
       () => mailTo(email),
       (m) => m.length === 1,
     ); // the 5s one
-    const handle = h.client.workflow.getHandle(subscriptionWorkflowId(id));
+    const handle = h.client.workflow.getHandle(subscriptionWorkflowId('tenant-c', id));
     const firstRun = (await handle.describe()).runId;
 
     const earlier = await call('POST', `/v1/subscriptions/${id}/renew`, { expiresAt: inSeconds(1) });
@@ -182,7 +182,7 @@ describe('subscription lifecycle', () => {
     expect(row.rows[0]?.status).toBe('active');
     expect(row.rows[0]!.expires_at.getTime()).toBeGreaterThan(Date.now() + 9 * DAY);
     // The run in which the renewal happened (it ends by continuing as new).
-    await saveHistory(subscriptionWorkflowId(id), 'subscriptions/renewed.json', firstRun);
+    await saveHistory(subscriptionWorkflowId('tenant-c', id), 'subscriptions/renewed.json', firstRun);
     await handle.terminate('test done');
   });
 
@@ -191,7 +191,7 @@ describe('subscription lifecycle', () => {
     const email = `${id}@example.com`;
     const body = { tenantId: 'tenant-c', email, reminderOffsets: ['5s', '3s'], sendAt: null };
     expect((await call('PUT', `/v1/subscriptions/${id}`, { ...body, expiresAt: inSeconds(8) })).status).toBe(201);
-    const handle = h.client.workflow.getHandle(subscriptionWorkflowId(id));
+    const handle = h.client.workflow.getHandle(subscriptionWorkflowId('tenant-c', id));
     const firstRun = (await handle.describe()).runId;
     // Moved a day out before any reminder fell due: same PUT, new expiry.
     const later = new Date(Date.now() + DAY).toISOString();
@@ -238,7 +238,7 @@ describe('subscription lifecycle', () => {
     // A different, not later, expiry is still refused.
     const other = new Date(Date.now() + 45 * DAY).toISOString();
     expect((await call('POST', `/v1/subscriptions/${id}/renew`, { expiresAt: other })).status).toBe(422);
-    await h.client.workflow.getHandle(subscriptionWorkflowId(id)).terminate('test done');
+    await h.client.workflow.getHandle(subscriptionWorkflowId('tenant-r', id)).terminate('test done');
   });
 
   it('grace, then expired, with the row updated at each step', async () => {
@@ -255,7 +255,7 @@ describe('subscription lifecycle', () => {
       () => h.pool.query<{ status: string }>('SELECT status FROM opsflow.subscriptions WHERE id = $1', [id]),
       (r) => r.rows[0]?.status === 'grace',
     );
-    await h.client.workflow.getHandle(subscriptionWorkflowId(id)).result();
+    await h.client.workflow.getHandle(subscriptionWorkflowId('tenant-d', id)).result();
     const rows = await h.pool.query<{ status: string }>('SELECT status FROM opsflow.subscriptions WHERE id = $1', [id]);
     expect(rows.rows[0]?.status).toBe('expired');
     const subjects = (
@@ -323,7 +323,7 @@ describe('subscription lifecycle', () => {
     );
     const handle = await h.client.workflow.start('subscriptionLifecycle', {
       taskQueue: h.queues.subscriptions,
-      workflowId: subscriptionWorkflowId(id),
+      workflowId: subscriptionWorkflowId('t', id),
       args: [
         {
           subscriptionId: id,
@@ -338,15 +338,15 @@ describe('subscription lifecycle', () => {
       (m) => m.length === 2,
     );
     const view = await waitFor(
-      () => h.client.workflow.getHandle(subscriptionWorkflowId(id)).query(viewQuery),
+      () => h.client.workflow.getHandle(subscriptionWorkflowId('t', id)).query(viewQuery),
       (v) => v.reminders.length === 2,
     );
     expect(view.details).toEqual(details);
     expect(view.reminders.map((r) => r.milestone)).toEqual(['3598s', '3596s']);
     expect(view.nextAction).toMatchObject({ kind: 'reminder', milestone: '1m' });
-    const desc = await h.client.workflow.getHandle(subscriptionWorkflowId(id)).describe();
+    const desc = await h.client.workflow.getHandle(subscriptionWorkflowId('t', id)).describe();
     expect(desc.runId).not.toBe(firstRun);
-    await h.client.workflow.getHandle(subscriptionWorkflowId(id)).terminate('test done');
+    await h.client.workflow.getHandle(subscriptionWorkflowId('t', id)).terminate('test done');
   });
 
   it('updates that keep the period also continue as new when the history is long (details kept)', async () => {
@@ -364,7 +364,7 @@ describe('subscription lifecycle', () => {
     };
     const handle = await h.client.workflow.start('subscriptionLifecycle', {
       taskQueue: h.queues.subscriptions,
-      workflowId: subscriptionWorkflowId(id),
+      workflowId: subscriptionWorkflowId('t', id),
       args: [
         {
           subscriptionId: id,
@@ -377,19 +377,19 @@ describe('subscription lifecycle', () => {
     for (let i = 1; i <= 8; i++) {
       const next = { ...details, name: `Ada ${i}` };
       await h.client.workflow
-        .getHandle(subscriptionWorkflowId(id))
+        .getHandle(subscriptionWorkflowId('t', id))
         .executeUpdate(updateDetailsUpdate, { args: [{ details: next, plan: planPeriod(next) }] });
     }
     const desc = await waitFor(
-      () => h.client.workflow.getHandle(subscriptionWorkflowId(id)).describe(),
+      () => h.client.workflow.getHandle(subscriptionWorkflowId('t', id)).describe(),
       (d) => d.runId !== handle.firstExecutionRunId,
       10_000,
     );
     expect(desc.status.name).toBe('RUNNING');
-    const view = await h.client.workflow.getHandle(subscriptionWorkflowId(id)).query(viewQuery);
+    const view = await h.client.workflow.getHandle(subscriptionWorkflowId('t', id)).query(viewQuery);
     expect(view.details.name).toBe('Ada 8');
     expect(view.nextAction).toMatchObject({ kind: 'reminder' });
-    await h.client.workflow.getHandle(subscriptionWorkflowId(id)).terminate('test done');
+    await h.client.workflow.getHandle(subscriptionWorkflowId('t', id)).terminate('test done');
   });
 
   it('the sweep recreates a missing workflow and mails the expiring-soon report', async () => {
@@ -406,7 +406,7 @@ describe('subscription lifecycle', () => {
     });
     expect(result).toMatchObject({ alert: true });
     expect((result as { restarted: string[] }).restarted).toContain(id);
-    const desc = await h.client.workflow.getHandle(subscriptionWorkflowId(id)).describe();
+    const desc = await h.client.workflow.getHandle(subscriptionWorkflowId('tenant-sweep', id)).describe();
     expect(desc.status.name).toBe('RUNNING');
     const report = await waitFor(
       () => smtp.messages.filter((m) => m.subject?.includes('expiring within 24 h') && m.text?.includes(id)),
@@ -456,7 +456,7 @@ describe('subscription lifecycle', () => {
     expect(subjects.at(-1)).toMatch(/^\[ALERT\]/);
     const declared = declareSchedules(h.config, h.queues).find((d) => d.id === 'opsflow:subscription-sweep')!;
     expect(declared.args).toEqual([{ windowMs: DAY, alertThreshold: 10 }]);
-    await h.client.workflow.getHandle(subscriptionWorkflowId(id)).terminate('test done');
+    await h.client.workflow.getHandle(subscriptionWorkflowId('tenant-sweep', id)).terminate('test done');
   });
 
   it('the sweep lists running workflows through visibility: only rows without one get a start; a retry resumes', async () => {
@@ -472,7 +472,7 @@ describe('subscription lifecycle', () => {
       expect(res.status).toBe(201);
     }
     const gone = [ids[2]!, ids[7]!, ids[11]!];
-    for (const id of gone) await h.client.workflow.getHandle(subscriptionWorkflowId(id)).terminate('chaos');
+    for (const id of gone) await h.client.workflow.getHandle(subscriptionWorkflowId(tenant, id)).terminate('chaos');
     // Visibility catches up with the starts and terminations (it may lag a moment behind the server).
     await waitFor(
       async () => {
@@ -483,7 +483,7 @@ describe('subscription lifecycle', () => {
           listed.add(w.workflowId);
         return listed;
       },
-      (listed) => ids.every((id) => listed.has(subscriptionWorkflowId(id)) === !gone.includes(id)),
+      (listed) => ids.every((id) => listed.has(subscriptionWorkflowId(tenant, id)) === !gone.includes(id)),
       10_000,
     );
     const result = (await h.client.workflow.execute('subscriptionSweep', {
@@ -494,16 +494,18 @@ describe('subscription lifecycle', () => {
     // Exactly the three (rows of other tests may be missing theirs too: only ours are counted here).
     expect(result.restarted.filter((id) => ids.includes(id)).sort()).toEqual([...gone].sort());
     for (const id of gone) {
-      expect((await h.client.workflow.getHandle(subscriptionWorkflowId(id)).describe()).status.name).toBe('RUNNING');
+      expect((await h.client.workflow.getHandle(subscriptionWorkflowId(tenant, id)).describe()).status.name).toBe(
+        'RUNNING',
+      );
     }
     // A retried sweep starts after the last row its heartbeat reported, keeping the counts it had.
     const env = new MockActivityEnvironment({
-      heartbeatDetails: { afterId: '\uffff', checked: 41, restarted: ['from-before'] },
+      heartbeatDetails: { after: { tenantId: '\uffff', id: '' }, checked: 41, restarted: ['from-before'] },
     });
     const activities = createSubscriptionActivities({ ...h, queues: h.queues });
     const resumed = await env.run(() => activities.sweep({ windowMs: DAY }));
     expect(resumed).toMatchObject({ checked: 41, restarted: ['from-before'] });
-    for (const id of ids) await h.client.workflow.getHandle(subscriptionWorkflowId(id)).terminate('test done');
+    for (const id of ids) await h.client.workflow.getHandle(subscriptionWorkflowId(tenant, id)).terminate('test done');
   });
 
   describe('bad input', () => {
@@ -515,7 +517,7 @@ describe('subscription lifecycle', () => {
       expect((await h.pool.query('SELECT 1 FROM opsflow.subscriptions WHERE id = $1', [id])).rowCount).toBe(0);
       const imported = await call('PUT', `/v1/subscriptions/${id}`, { ...body, allowPastExpiry: true });
       expect(imported.status).toBe(201);
-      const result: unknown = await h.client.workflow.getHandle(subscriptionWorkflowId(id)).result();
+      const result: unknown = await h.client.workflow.getHandle(subscriptionWorkflowId('t', id)).result();
       expect(result).toMatchObject({ status: 'expired' });
     });
 

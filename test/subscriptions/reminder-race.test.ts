@@ -34,7 +34,7 @@ describe('subscription reminders in flight', () => {
 
   /** The reminder activity's attempt count while it is being retried (0 once it is not pending). */
   const sendAttempts = async (id: string) => {
-    const d = await h.client.workflow.getHandle(subscriptionWorkflowId(id)).describe();
+    const d = await h.client.workflow.getHandle(subscriptionWorkflowId('race', id)).describe();
     return d.raw.pendingActivities?.find((a) => a.activityType?.name === 'sendReminder')?.attempt ?? 0;
   };
 
@@ -79,7 +79,7 @@ describe('subscription reminders in flight', () => {
       ]);
       expect(sent.rowCount).toBe(0);
       await h.client.workflow
-        .getHandle(subscriptionWorkflowId(id))
+        .getHandle(subscriptionWorkflowId('race', id))
         .terminate('test done')
         .catch(() => undefined);
     }, 90_000);

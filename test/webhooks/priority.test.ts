@@ -99,7 +99,7 @@ describe('bulk work at a lower task priority', () => {
     const expiresAt = new Date(Date.now() + 30 * 86_400_000).toISOString();
     const put = await api('PUT', '/v1/subscriptions/prio-single', { tenantId: 't', email: 'a@example.com', expiresAt });
     expect(put.status).toBe(201);
-    expect(await priorityOf(h, 'subscription:prio-single')).toBe(3);
+    expect(await priorityOf(h, 'subscription:t/prio-single')).toBe(3);
     const batch = await api('POST', '/v1/subscriptions:batch', {
       items: [{ id: 'prio-bulk', tenantId: 't', email: 'b@example.com', expiresAt }],
     });
@@ -107,20 +107,20 @@ describe('bulk work at a lower task priority', () => {
     await waitFor(
       async () =>
         (await h.client.workflow
-          .getHandle('subscription:prio-bulk')
+          .getHandle('subscription:t/prio-bulk')
           .describe()
           .catch(() => undefined)) != null,
       (found) => found,
       10_000,
     );
-    expect(await priorityOf(h, 'subscription:prio-bulk')).toBe(4);
+    expect(await priorityOf(h, 'subscription:t/prio-bulk')).toBe(4);
     // Nothing of this test stays queued on the shared server (no worker ever polls these queues).
     const ids = [
       ...large.body.deliveries.map((d) => `webhook:${d.id}`),
       `webhook:${dead}`,
       `webhook-recover:${recover.body.id}`,
-      'subscription:prio-single',
-      'subscription:prio-bulk',
+      'subscription:t/prio-single',
+      'subscription:t/prio-bulk',
     ];
     for (const id of ids)
       await h.client.workflow

@@ -12,6 +12,7 @@ import type { ImportCandidate, SubscriptionService } from '../../../lib/subscrip
 import { json } from '../../pagination.js';
 import { newRouter } from '../../router.js';
 import { keyTenant } from '../../auth.js';
+import { refKey } from '../../../lib/subscriptions/contract.js';
 import { route } from '../../scoped.js';
 import { IdParam, PutBody, toDetails } from './schemas.js';
 
@@ -98,7 +99,9 @@ export function subscriptionBatchRoutes(subscriptions: SubscriptionService, defa
           };
           return;
         }
-        const seen = firstIndex.get(parsed.data.id);
+        // Ids are per tenant: the same id for two tenants is two subscriptions.
+        const key = refKey(parsed.data.tenantId, parsed.data.id);
+        const seen = firstIndex.get(key);
         if (seen !== undefined) {
           results[index] = rejected(index, id, 'validation_failed', `id also at index ${seen} of this batch`);
           return;
@@ -112,7 +115,7 @@ export function subscriptionBatchRoutes(subscriptions: SubscriptionService, defa
           );
           return;
         }
-        firstIndex.set(parsed.data.id, index);
+        firstIndex.set(key, index);
         candidates.push({
           index,
           id: parsed.data.id,
@@ -121,7 +124,7 @@ export function subscriptionBatchRoutes(subscriptions: SubscriptionService, defa
         });
       });
 
-      const { outcomes, workflowsStarting } = await subscriptions.importBatch(candidates, own);
+      const { outcomes, workflowsStarting } = await subscriptions.importBatch(candidates);
       for (const { index, id } of candidates) {
         const o = outcomes.get(index)!;
         results[index] =

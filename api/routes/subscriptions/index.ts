@@ -8,7 +8,7 @@ import { parseDuration } from '../../../lib/durations.js';
 import type { SubscriptionService } from '../../../lib/subscriptions/service.js';
 import { Cursor, cursorKey, json, Limit, pageResponse } from '../../pagination.js';
 import { newRouter } from '../../router.js';
-import { keyTenant, tenantScope } from '../../auth.js';
+import { tenantScope } from '../../auth.js';
 import { route } from '../../scoped.js';
 import {
   IdParam,
@@ -17,6 +17,7 @@ import {
   Subscription,
   SubscriptionListItem,
   SubscriptionStatus,
+  TenantQuery,
   toDetails,
 } from './schemas.js';
 
@@ -41,7 +42,6 @@ export function subscriptionRoutes(subscriptions: SubscriptionService, defaultTi
       tenantScope(c, body.tenantId); // a tenant key writes its own tenant's subscriptions only (403)
       const { view, created } = await subscriptions.put(id, toDetails(body, defaultTimezone), {
         allowPastExpiry: body.allowPastExpiry,
-        tenant: keyTenant(c),
       });
       return created ? c.json(view, 201) : c.json(view, 200);
     },
@@ -53,10 +53,11 @@ export function subscriptionRoutes(subscriptions: SubscriptionService, defaultTi
       path: '/subscriptions/{id}',
       operationId: 'getSubscription',
       summary: 'Status, expiry, reminders sent and the next action with its time (from the workflow)',
-      request: { params: IdParam },
+      request: { params: IdParam, query: TenantQuery },
       responses: { 200: { description: 'The subscription', ...json(Subscription) } },
     }),
-    async (c) => c.json(await subscriptions.get(c.req.valid('param').id, keyTenant(c)), 200),
+    async (c) =>
+      c.json(await subscriptions.get(c.req.valid('param').id, tenantScope(c, c.req.valid('query').tenantId)), 200),
   );
 
   router.openapi(
@@ -65,12 +66,17 @@ export function subscriptionRoutes(subscriptions: SubscriptionService, defaultTi
       path: '/subscriptions/{id}/renew',
       operationId: 'renewSubscription',
       summary: 'Renew to a later expiry: timers re-armed, no reminder of the old period afterwards',
-      request: { params: IdParam, body: { required: true, ...json(z.object({ expiresAt: Instant }).strict()) } },
+      request: {
+        params: IdParam,
+        query: TenantQuery,
+        body: { required: true, ...json(z.object({ expiresAt: Instant }).strict()) },
+      },
       responses: { 200: { description: 'Renewed', ...json(Subscription) } },
     }),
     async (c) => {
       const expiresAt = new Date(c.req.valid('json').expiresAt).toISOString();
-      return c.json(await subscriptions.renew(c.req.valid('param').id, expiresAt, keyTenant(c)), 200);
+      const tenant = tenantScope(c, c.req.valid('query').tenantId);
+      return c.json(await subscriptions.renew(c.req.valid('param').id, expiresAt, tenant), 200);
     },
   );
 
@@ -82,13 +88,15 @@ export function subscriptionRoutes(subscriptions: SubscriptionService, defaultTi
       summary: 'Cancel: no further reminders, status canceled',
       request: {
         params: IdParam,
+        query: TenantQuery,
         body: { required: false, ...json(z.object({ reason: z.string().max(500).optional() }).strict()) },
       },
       responses: { 200: { description: 'Canceled', ...json(Subscription) } },
     }),
     async (c) => {
       const body = (c.req.valid('json') as { reason?: string } | undefined) ?? {};
-      return c.json(await subscriptions.cancel(c.req.valid('param').id, body.reason, keyTenant(c)), 200);
+      const tenant = tenantScope(c, c.req.valid('query').tenantId);
+      return c.json(await subscriptions.cancel(c.req.valid('param').id, body.reason, tenant), 200);
     },
   );
 

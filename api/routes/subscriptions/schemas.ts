@@ -10,6 +10,13 @@ import {
 export const IdParam = z.object({
   id: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'letters, digits and . _ : - only'),
 });
+/** Which tenant's subscription an id names (ids are per tenant); a tenant key's own is implied. */
+export const TenantQuery = z.object({
+  tenantId: z.string().min(1).max(255).optional().openapi({
+    description:
+      "The subscription's tenant: ids are per tenant. An operator's key may leave it out while only one tenant has the id; a tenant key's tenant is its own",
+  }),
+});
 export const Instant = z.iso.datetime({ offset: true });
 const TimeZone = z.string().refine((tz) => {
   try {
