@@ -20,7 +20,7 @@ import { getCookie } from 'hono/cookie';
 import { mountDocs } from './docs.js';
 import { createMetrics } from './metrics.js';
 import { parseCidrs, rateLimit } from './rate-limit.js';
-import { isTemporalUnreachable, temporalBudget } from './temporal-budget.js';
+import { isTemporalCallCancelled, isTemporalUnreachable, temporalBudget } from './temporal-budget.js';
 import { ApiError, errorResponse, SERVICE_STATUS } from './errors.js';
 import { ServiceError } from '../lib/errors.js';
 import { newRouter } from './router.js';
@@ -205,6 +205,9 @@ export function createApp(deps: ApiDeps) {
         'Temporal',
         'Temporal did not answer in time; try again shortly (a start that reached it is refused as a duplicate, never run twice)',
       );
+    }
+    if (isTemporalCallCancelled(err)) {
+      return unavailable('Temporal', 'Temporal did not answer in time; try again shortly');
     }
     if (isPostgresUnavailable(err)) {
       return unavailable(

@@ -28,11 +28,27 @@ export function temporalBudget(connection: Connection, probe: TemporalProbe | un
   };
 }
 
-/** The error, or one of its causes, is a gRPC deadline or unavailability: Temporal did not answer. */
-export function isTemporalUnreachable(err: unknown): boolean {
+/** gRPC CANCELLED: the SDK gave up a call it was waiting on (seen: an update-with-start under heavy load). */
+const CANCELLED = 1;
+
+/** Whether the error, or one of its causes, carries one of these gRPC status codes. */
+function hasGrpcCode(err: unknown, codes: ReadonlySet<number>): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'number' && UNREACHABLE_CODES.has(code)) return true;
+    if (typeof code === 'number' && codes.has(code)) return true;
   }
   return false;
+}
+
+/** The error, or one of its causes, is a gRPC deadline or unavailability: Temporal did not answer. */
+export function isTemporalUnreachable(err: unknown): boolean {
+  return hasGrpcCode(err, UNREACHABLE_CODES);
+}
+
+/**
+ * A Temporal call was cancelled before its answer: the caller may try again (503), but it says nothing of whether
+ * Temporal is reachable, so the probe is not told.
+ */
+export function isTemporalCallCancelled(err: unknown): boolean {
+  return hasGrpcCode(err, new Set([CANCELLED]));
 }

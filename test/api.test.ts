@@ -144,6 +144,44 @@ describe('API skeleton', () => {
       expect(isPostgresUnavailable(Object.assign(new Error('terminating connection'), { code: '57P01' }))).toBe(true);
     });
 
+    it('a Temporal call cancelled before its answer is 503 unavailable with Retry-After, not 500', async () => {
+      // A real cancelled call: a long poll on the dev server, cancelled by its caller.
+      const abort = new AbortController();
+      const { connection } = h.client;
+      const poll = connection.withDeadline(Date.now() + 30_000, () =>
+        connection.withAbortSignal(abort.signal, () =>
+          connection.workflowService.pollWorkflowTaskQueue({
+            namespace: h.config.temporal.namespace,
+            taskQueue: { name: `cancelled-${Date.now()}` },
+            identity: 'api-test',
+          }),
+        ),
+      );
+      setTimeout(() => abort.abort(), 200);
+      const cancelled = (await poll.then(
+        () => new Error('the poll was answered'),
+        (err: unknown) => err,
+      )) as Error & { code?: number };
+      expect(cancelled.code, cancelled.message).toBe(1);
+      const withCancelled = testApp(h);
+      withCancelled.get('/v1/__cancelled', () => {
+        throw cancelled;
+      });
+      const res = await withCancelled.request('/v1/__cancelled', { headers: auth });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+        code: 'unavailable',
+        message: expect.stringMatching(/^Temporal did not answer in time/) as string,
+      });
+      // Any other error is still a 500.
+      const failing = testApp(h);
+      failing.get('/v1/__failing', () => {
+        throw Object.assign(new Error('invalid argument'), { code: 3 });
+      });
+      expect((await failing.request('/v1/__failing', { headers: auth })).status).toBe(500);
+    });
+
     it('GET /ready is 503 naming Temporal when it does not answer', async () => {
       const connection = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
       const deadClient = new Client({ connection });
