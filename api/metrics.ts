@@ -15,7 +15,7 @@ import type { Config } from '../lib/config.js';
 import type { Pool } from '../lib/db.js';
 import type { TaskQueues } from '../lib/task-queues.js';
 import { declareSchedules } from '../lib/schedules/declarations.js';
-import { countByStatus, countExpiringWithin } from '../lib/subscriptions/rows.js';
+import { countByStatus, countExpiringWithin } from '../lib/subscriptions/overview.js';
 import { errorResponse } from './errors.js';
 
 export interface Metrics {

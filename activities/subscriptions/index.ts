@@ -18,6 +18,7 @@ import {
   expiringSubscriptionRows,
   liveSubscriptionRows,
   recordNotificationMessage,
+  refOf,
   rowWorkflowId,
   sentReminders,
   setSubscriptionStatus,
@@ -181,12 +182,12 @@ export const createSubscriptionActivities = (deps: SubscriptionActivityDeps) => 
         for (const row of rows) {
           if (running.has(rowWorkflowId(row))) continue;
           // What this period already sent stays sent: the new run plans only what is left.
-          const reminders = await sentReminders(deps.pool, { tenantId: row.tenant_id, id: row.id }, row.expires_at);
+          const reminders = await sentReminders(deps.pool, refOf(row), row.expires_at);
           if (await startSubscriptionWorkflow(deps, row, reminders)) restarted.push(row.id);
         }
         checked += rows.length;
         const last = rows.at(-1)!;
-        after = { tenantId: last.tenant_id, id: last.id };
+        after = refOf(last);
         ctx.heartbeat({ after, checked, restarted, listed: running.size });
       }
       const expiring = await expiringSubscriptionRows(deps.pool, windowMs);

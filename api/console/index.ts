@@ -22,7 +22,7 @@ import { recoverPage } from '../../lib/webhooks/recover.js';
 import { backupHistory } from '../../lib/backups/rows.js';
 import { deployTimeline } from '../../lib/deploys/rows.js';
 import type { PromotionView } from '../../lib/deploys/target-view.js';
-import { subscriptionsOverview } from '../../lib/subscriptions/rows.js';
+import { subscriptionsOverview } from '../../lib/subscriptions/overview.js';
 import { crossOrigin, sessionCookieName } from '../auth.js';
 import { endSession, setSessionCookie } from './session-cookie.js';
 import { addressBucket, clientAddress, parseCidrs } from '../rate-limit.js';

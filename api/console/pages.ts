@@ -5,7 +5,8 @@
 import { html } from 'hono/html';
 import type { StatusReport } from '../../lib/status.js';
 import type { EndpointHealth, HourSeries, Range } from '../../lib/console/data.js';
-import { rowWorkflowId, type subscriptionsOverview } from '../../lib/subscriptions/rows.js';
+import type { subscriptionsOverview } from '../../lib/subscriptions/overview.js';
+import { rowWorkflowId } from '../../lib/subscriptions/rows.js';
 import type { DeadLetterRow } from '../../lib/webhooks/deliveries.js';
 import type { RecoverView } from '../../lib/webhooks/recover.js';
 import { hostOf } from '../../lib/webhooks/urls.js';

@@ -1,9 +1,9 @@
 /**
  * Every statement on the subscription family's tables (opsflow.subscriptions, subscription_notifications,
- * subscription_audit): the API's service, the batch import, the activities, the console and the metrics read and
- * write them here, so each table has one reader and one writer module.
+ * subscription_audit) that reads or writes one subscription or a page of them: the API's service, the batch import
+ * and the activities use it. The counts the console and the metrics show are in ./overview.ts.
  */
-import type { Pool, Queryable } from '../db.js';
+import type { Queryable } from '../db.js';
 import type { CursorKey } from '../pagination.js';
 import {
   refKey,
@@ -35,6 +35,9 @@ export interface SubscriptionRow {
   /** Made before ids were per tenant: its workflow id is `subscription:<id>`. */
   legacy_workflow_id: boolean;
 }
+
+/** Which subscription a row is. */
+export const refOf = (r: { tenant_id: string; id: string }): SubscriptionRef => ({ tenantId: r.tenant_id, id: r.id });
 
 /** The row's workflow id. */
 export const rowWorkflowId = (r: { tenant_id: string; id: string; legacy_workflow_id: boolean }) =>
@@ -268,7 +271,6 @@ export async function subscriptionRowsPage(
   return rows;
 }
 
-/** Claims a reminder of one period (false: it was claimed before — a retry, a crash after the commit). */
 /**
  * Whether `expiresAt` is still the subscription's period and it is not canceled, holding the row (FOR SHARE) until
  * the caller's transaction ends: a renewal or cancellation that lands while a reminder waits for its retry (an SMTP
@@ -284,6 +286,7 @@ export async function periodStillCurrent(db: Queryable, ref: SubscriptionRef, ex
   return rows[0]?.current === true;
 }
 
+/** Claims a reminder of one period (false: it was claimed before — a retry, a crash after the commit). */
 export async function claimNotification(
   db: Queryable,
   n: SubscriptionRef & { expiresAt: string; milestone: string; urgency: string },
@@ -321,85 +324,4 @@ export async function sentReminders(db: Queryable, ref: SubscriptionRef, expires
     sentAt: n.sent_at.toISOString(),
     outcome: 'sent',
   }));
-}
-
-/** Subscriptions per status (every status present, zero when none). */
-export async function countByStatus(pool: Pool): Promise<Record<SubscriptionStatus, number>> {
-  const counts: Record<SubscriptionStatus, number> = { active: 0, grace: 0, expired: 0, canceled: 0 };
-  const { rows } = await pool.query<{ status: SubscriptionStatus; n: string }>(
-    'SELECT status, count(*) AS n FROM opsflow.subscriptions GROUP BY status',
-  );
-  for (const r of rows) counts[r.status] = Number(r.n);
-  return counts;
-}
-
-export async function countExpiringWithin(pool: Pool, windowMs: number): Promise<number> {
-  const { rows } = await pool.query<{ n: string }>(
-    `SELECT count(*) AS n FROM opsflow.subscriptions WHERE status = 'active' AND expires_at > now()
-       AND expires_at <= now() + ($1::bigint * interval '1 millisecond')`,
-    [windowMs],
-  );
-  return Number(rows[0]?.n ?? 0);
-}
-
-export interface SubscriptionItem {
-  id: string;
-  tenant_id: string;
-  legacy_workflow_id: boolean;
-  email: string;
-  name: string | null;
-  plan: string | null;
-  status: string;
-  expires_at: Date;
-}
-
-/** The console's page: expiring in the next 7 days by urgency, reminders sent today (in `timezone`), expiries. */
-export async function subscriptionsOverview(pool: Pool, timezone: string) {
-  const [urgency, expiring, reminders, remindersList, expired] = await Promise.all([
-    pool.query<{ urgency: string; n: string }>(
-      `SELECT CASE WHEN expires_at < now() + interval '1 day' THEN 'within 1 day'
-                   WHEN expires_at < now() + interval '3 days' THEN 'within 3 days'
-                   ELSE 'within 7 days' END AS urgency, count(*) AS n
-       FROM opsflow.subscriptions
-       WHERE status = 'active' AND expires_at >= now() AND expires_at < now() + interval '7 days' GROUP BY 1`,
-    ),
-    pool.query<SubscriptionItem>(
-      `SELECT id, tenant_id, legacy_workflow_id, email, name, plan, status, expires_at FROM opsflow.subscriptions
-       WHERE status = 'active' AND expires_at >= now() AND expires_at < now() + interval '7 days'
-       ORDER BY expires_at, id LIMIT 100`,
-    ),
-    pool.query<{ milestone: string; n: string }>(
-      `SELECT milestone, count(*) AS n FROM opsflow.subscription_notifications
-       WHERE sent_at >= (date_trunc('day', now() AT TIME ZONE $1) AT TIME ZONE $1) GROUP BY 1 ORDER BY 1`,
-      [timezone],
-    ),
-    pool.query<{
-      subscription_id: string;
-      tenant_id: string;
-      legacy_workflow_id: boolean;
-      milestone: string;
-      urgency: string;
-      sent_at: Date;
-    }>(
-      `SELECT n.subscription_id, n.tenant_id, s.legacy_workflow_id, n.milestone, n.urgency, n.sent_at
-       FROM opsflow.subscription_notifications n
-       JOIN opsflow.subscriptions s ON s.tenant_id = n.tenant_id AND s.id = n.subscription_id
-       WHERE n.sent_at >= (date_trunc('day', now() AT TIME ZONE $1) AT TIME ZONE $1)
-       ORDER BY n.sent_at DESC LIMIT 50`,
-      [timezone],
-    ),
-    pool.query<SubscriptionItem>(
-      `SELECT id, tenant_id, legacy_workflow_id, email, name, plan, status, expires_at FROM opsflow.subscriptions
-       WHERE status IN ('grace', 'expired') ORDER BY expires_at DESC, id LIMIT 30`,
-    ),
-  ]);
-  const byUrgency: Record<string, number> = { 'within 1 day': 0, 'within 3 days': 0, 'within 7 days': 0 };
-  for (const r of urgency.rows) byUrgency[r.urgency] = Number(r.n);
-  return {
-    byUrgency,
-    expiring: expiring.rows,
-    remindersToday: Object.fromEntries(reminders.rows.map((r) => [r.milestone, Number(r.n)])),
-    remindersList: remindersList.rows,
-    recentExpiries: expired.rows,
-  };
 }

@@ -39,6 +39,7 @@ import {
   markSubscriptionsStarted,
   recordRenewal,
   listCursorId,
+  refOf,
   rowWorkflowId,
   subscriptionRow,
   subscriptionRowsPage,
@@ -245,7 +246,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
           if (at && Date.parse(at) === Date.parse(expiresAt)) return handle(row).query(viewQuery);
           return updateRefused(err);
         });
-      const ref = { tenantId: row.tenant_id, id };
+      const ref = refOf(row);
       await recordRenewal(pool, ref, expiresAt);
       await audit(pool, ref, 'renewed', { from: row.expires_at.toISOString(), to: expiresAt });
       return view;

@@ -8,7 +8,13 @@ import {
 import type { Pool } from '../db.js';
 import type { LimitFunction } from 'p-limit';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
-import { detailsFromRow, markSubscriptionsStarted, unstartedSubscriptionRows, type SubscriptionRow } from './rows.js';
+import {
+  detailsFromRow,
+  markSubscriptionsStarted,
+  refOf,
+  unstartedSubscriptionRows,
+  type SubscriptionRow,
+} from './rows.js';
 import { OpsKind, OpsStatus, SubscriptionExpiresAt, TenantId } from '../search-attributes.js';
 import {
   SUBSCRIPTION_WORKFLOW,
@@ -85,11 +91,7 @@ export function startSubscriptionRows(deps: SubscriptionStarterDeps, rows: Subsc
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }
     },
-    mark: (started) =>
-      markSubscriptionsStarted(
-        deps.pool,
-        started.map((r) => ({ tenantId: r.tenant_id, id: r.id })),
-      ),
+    mark: (started) => markSubscriptionsStarted(deps.pool, started.map(refOf)),
   });
 }
 
