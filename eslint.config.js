@@ -97,7 +97,8 @@ export default tseslint.config(
   },
   {
     // The workflows' contracts and the pure planners they share with the API live in lib/ but are bundled into
-    // workflow code: values only from the workflow SDK, each other and lib/durations (types from anywhere).
+    // workflow code: values only from the workflow SDK, each other, lib/durations and lib/zone-format (pure; types
+    // from anywhere).
     files: ['lib/*/contract.ts', 'lib/subscriptions/planner.ts', 'lib/deploys/plan.ts'],
     rules: {
       'no-restricted-imports': [
@@ -105,7 +106,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(?!(@temporalio/workflow|\\./contract\\.js|\\./plan\\.js|\\.\\./durations\\.js)$)',
+              regex: '^(?!(@temporalio/workflow|\\./contract\\.js|\\./plan\\.js|\\.\\./(durations|zone-format)\\.js)$)',
               allowTypeImports: true,
               message: 'Workflow contracts are bundled into workflow code: import only types from here.',
             },

@@ -9,6 +9,7 @@
  * exist on the day (inside a spring-forward gap) ends the window up to an hour after the gap.
  */
 import { z } from 'zod';
+import { zoneFormat } from '../zone-format.js';
 
 export const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
 const MINUTES_A_DAY = 24 * 60;
@@ -53,21 +54,9 @@ function minuteOf(when: string): { minute: number; weekly: boolean } {
     : { minute: DAYS.indexOf(day as (typeof DAYS)[number]) * MINUTES_A_DAY + inDay, weekly: true };
 }
 
-const formats = new Map<string, Intl.DateTimeFormat>();
-
 /** The instant's local minute of the week (Monday 00:00 = 0) in the zone. */
 export function localMinuteOfWeek(at: Date, timeZone: string): number {
-  let f = formats.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      weekday: 'short',
-      hour: '2-digit',
-      minute: '2-digit',
-      hourCycle: 'h23',
-    });
-    formats.set(timeZone, f);
-  }
+  const f = zoneFormat(timeZone, { weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
   const parts = Object.fromEntries(f.formatToParts(at).map((p) => [p.type, p.value]));
   return (
     DAYS.indexOf(parts.weekday as (typeof DAYS)[number]) * MINUTES_A_DAY +

@@ -7,6 +7,7 @@
  * plain JSON). `nextAction` is what the workflow does next, given what was already sent and the time.
  */
 import { formatDuration } from '../durations.js';
+import { zoneFormat } from '../zone-format.js';
 import type {
   NextAction,
   PeriodPlan,
@@ -25,18 +26,20 @@ export function urgencyFor(offsetMs: number): Urgency {
   return 'medium';
 }
 
+/** The parts `zoneOffsetMs` reads (one formatter per zone, made once: a fresh one per call cost an import 20 s). */
+const OFFSET_PARTS: Intl.DateTimeFormatOptions = {
+  hourCycle: 'h23',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+};
+
 /** Offset of `timeZone` from UTC at `instant`, in ms (positive east of Greenwich). */
 export function zoneOffsetMs(instant: number, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(new Date(instant));
+  const parts = zoneFormat(timeZone, OFFSET_PARTS).formatToParts(new Date(instant));
   const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
   const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
   return asUtc - Math.floor(instant / 1000) * 1000;
