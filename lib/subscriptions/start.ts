@@ -5,8 +5,8 @@ import {
   WorkflowIdReusePolicy,
   type Client,
 } from '@temporalio/client';
+import type { BulkStarts } from '../bulk-starts.js';
 import type { Pool } from '../db.js';
-import type { LimitFunction } from 'p-limit';
 import { startAll, type StartOutcome } from '../workflow-starts.js';
 import {
   detailsFromRow,
@@ -59,7 +59,7 @@ export interface SubscriptionStarterDeps {
   client: Client;
   taskQueue: string;
   /** Starts in flight at once (WORKFLOW_START_CONCURRENCY), or a limiter shared by every call of a process. */
-  concurrency: number | LimitFunction;
+  concurrency: number | BulkStarts;
   /**
    * The Temporal task priority of these bulk starts (BULK_TASK_PRIORITY): an import's thousands of first
    * workflow tasks queue behind the updates and single starts people wait for.
@@ -92,6 +92,7 @@ export function startSubscriptionRows(deps: SubscriptionStarterDeps, rows: Subsc
       }
     },
     mark: (started) => markSubscriptionsStarted(deps.pool, started.map(refOf)),
+    connection: deps.client.connection,
   });
 }
 

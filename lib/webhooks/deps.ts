@@ -3,8 +3,7 @@
  * import service.ts back.
  */
 import { InternalConnectionLikeSymbol, type Client } from '@temporalio/client';
-import type { LimitFunction } from 'p-limit';
-import { bulkStarts } from '../bulk-starts.js';
+import { bulkStarts, type BulkStarts } from '../bulk-starts.js';
 import { coalescing } from '../coalesce.js';
 import type { Config } from '../config.js';
 import type { Pool } from '../db.js';
@@ -20,7 +19,7 @@ export interface WebhookServiceDeps {
   /** The task priority of bulk work's deliveries (BULK_TASK_PRIORITY): large fan-outs, redrives, recovers, the reconciler. */
   bulkPriority: number;
   /** The process's one limiter for those deliveries' starts (BULK_START_CONCURRENCY, lib/bulk-starts.ts). */
-  bulkStarts: LimitFunction;
+  bulkStarts: BulkStarts;
   /** The workflow type new deliveries run (WEBHOOK_DELIVERY_PATH). */
   workflowType: typeof WEBHOOK_DELIVERY_WORKFLOW | typeof WEBHOOK_DELIVERY_FAST_WORKFLOW;
   /**

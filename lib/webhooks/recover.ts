@@ -304,7 +304,8 @@ export async function recoverNextBatch(deps: WebhookServiceDeps, id: string): Pr
       [items.filter((d) => d.status === 'dead_lettered').map((d) => d.id), by],
     );
     // Sent again a few at a time; any failure fails the batch, which is repeated from the same cursor.
-    await Promise.all(items.map((d) => deps.bulkStarts(() => signalOrStart(deps, d, { bulk: true }))));
+    const lane = deps.bulkStarts.lane();
+    await Promise.all(items.map((d) => lane(() => signalOrStart(deps, d, { bulk: true }))));
   }
   const last = items.at(-1);
   const { rows: after } = await deps.pool.query<RecoverRow>(

@@ -99,6 +99,13 @@ export interface RedriveFilter {
 export async function redriveDeadLetters(
   deps: WebhookServiceDeps,
   filter: RedriveFilter,
+  opts: {
+    /**
+     * When the caller stops waiting (ms since the epoch; an API request's Temporal wait): restarts not begun by
+     * then — still waiting for their turn in the bulk limiter behind other jobs — are not tried but reopened.
+     */
+    answerBy?: number;
+  } = {},
 ): Promise<{ redriven: number; failed: number }> {
   const { rows } = await deps.pool.query<{ id: string; delivery_id: string }>(
     `UPDATE opsflow.dead_letters SET resolved_at = now(), resolution = 'redriven', resolved_by = $5
@@ -124,24 +131,41 @@ export async function redriveDeadLetters(
   );
   // Restarts in flight at the bulk pace (one after another, a thousand of them outlast a request's Temporal budget
   // when the server is busy; all at once, they crowd out interactive calls).
-  const limit = deps.bulkStarts;
-  const restarted = await Promise.all(
-    rows.map((row) =>
-      limit(async () => {
-        try {
-          const d = await loadForRedrive(deps.pool, row.delivery_id);
-          if (d) await signalOrStart(deps, d, { bulk: true });
-          return true;
-        } catch {
-          await deps.pool.query(
-            'UPDATE opsflow.dead_letters SET resolved_at = NULL, resolution = NULL, resolved_by = NULL WHERE id = $1',
-            [row.id],
-          );
-          return false;
-        }
-      }),
-    ),
+  const limit = deps.bulkStarts.lane();
+  // Per row: not yet given a slot, being restarted, restarted, or failed.
+  const state = rows.map((): 'queued' | 'sending' | 'sent' | 'failed' => 'queued');
+  let givenUp = false;
+  const tasks = rows.map((row, i) =>
+    limit(async () => {
+      // Its turn came after the caller's wait: reopened, not sent.
+      if (givenUp || (opts.answerBy !== undefined && Date.now() >= opts.answerBy)) return;
+      state[i] = 'sending';
+      try {
+        const d = await loadForRedrive(deps.pool, row.delivery_id);
+        if (d) await signalOrStart(deps, d, { bulk: true });
+        state[i] = 'sent';
+      } catch {
+        state[i] = 'failed';
+      }
+    }),
   );
-  const failed = restarted.filter((ok) => !ok).length;
-  return { redriven: rows.length - failed, failed };
+  if (opts.answerBy === undefined) await Promise.all(tasks);
+  else {
+    // Waiting for the rest's turns in the bulk limiter could take minutes behind other jobs: at the caller's
+    // limit, the rows not yet sent are given up (reopened below) and only those being sent are waited for.
+    let timer: NodeJS.Timeout | undefined;
+    const waitOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, opts.answerBy! - Date.now())));
+    await Promise.race([Promise.all(tasks), waitOver]);
+    clearTimeout(timer);
+    givenUp = true;
+    await Promise.all(tasks.filter((_, i) => state[i] === 'sending'));
+  }
+  const reopen = rows.filter((_, i) => state[i] !== 'sent').map((row) => row.id);
+  if (reopen.length > 0) {
+    await deps.pool.query(
+      'UPDATE opsflow.dead_letters SET resolved_at = NULL, resolution = NULL, resolved_by = NULL WHERE id = ANY ($1)',
+      [reopen],
+    );
+  }
+  return { redriven: rows.length - reopen.length, failed: reopen.length };
 }

@@ -222,7 +222,9 @@ export async function publishEvent(
   // The event and its deliveries are committed: from here on they are accepted, whatever Temporal says.
   // A start that fails now is left to the reconciler (startStrandedDeliveries) rather than failing a request
   // whose retry would publish the event twice.
-  const starts = startAndMark(deps, deliveries, deliveries.length > BULK_FANOUT);
+  // Starts sent before the answer keep the request's deadline; those sent after it, once answered, their own.
+  let answered = false;
+  const starts = startAndMark(deps, deliveries, deliveries.length > BULK_FANOUT, () => answered);
   let startFailed: Error | undefined;
   if (opts.answerWithinMs === undefined) startFailed = (await starts).error;
   else {
@@ -231,6 +233,7 @@ export async function publishEvent(
     const first = await Promise.race([starts, late]);
     clearTimeout(timer);
     if (first === 'late') {
+      answered = true;
       starts.then(
         (r) =>
           r.error &&
@@ -248,11 +251,18 @@ export async function publishEvent(
 }
 
 /** Starts each delivery's workflow (bounded, recorded as they go); those that failed stay unmarked for the reconciler. */
-function startAndMark(deps: WebhookServiceDeps, deliveries: DeliveryStart[], bulk: boolean): Promise<StartOutcome> {
+function startAndMark(
+  deps: WebhookServiceDeps,
+  deliveries: DeliveryStart[],
+  bulk: boolean,
+  ownDeadline?: () => boolean,
+): Promise<StartOutcome> {
   return startAll(deliveries, {
+    ownDeadline,
     concurrency: bulk ? deps.bulkStarts : deps.startConcurrency,
     start: (d) => startDelivery(deps, d, bulk),
     mark: (started) => deps.markStarted(started.map((d) => d.id)),
+    connection: deps.client.connection,
   });
 }
 

@@ -8,7 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, migrate } from '../../lib/db.js';
+import { fairLimiter } from '../../lib/bulk-starts.js';
 import { startSubscriptionReconciler } from '../../worker/reconciler.js';
+import { insertSubscriptionRows } from '../../lib/subscriptions/rows.js';
+import { startSubscriptionRows } from '../../lib/subscriptions/start.js';
 import { subscriptionWorkflowId } from '../../lib/subscriptions/contract.js';
 import { databaseUrlOf, dropDatabase, recreateDatabase } from '../helpers/databases.js';
 import {
@@ -219,6 +222,40 @@ describe('subscription bulk import', () => {
     }
     expect(doneRuns).toHaveLength(1);
     expect(smtp.messages.filter((m) => JSON.stringify(m.to).includes(done)).length).toBe(mailsBefore);
+  });
+
+  it("an import's starts sent after the answer are not held to the request's deadline", async () => {
+    const p = prefix();
+    const rows = await insertSubscriptionRows(
+      h.pool,
+      [0, 1, 2].map((i) => ({
+        id: `${p}-${i}`,
+        details: {
+          tenantId: 't',
+          email: `${p}-${i}@example.com`,
+          name: null,
+          plan: null,
+          expiresAt: inHours(48),
+          timezone: 'UTC',
+          reminderOffsetsMs: [86_400_000],
+          sendAt: null,
+          graceDays: 0,
+        },
+      })),
+    );
+    // As in an API request (api/temporal-budget.ts): the starts are queued under the request's deadline, here
+    // 300 ms, behind the process's bulk limiter busy with other work for a second — so they are sent after it.
+    const limiter = fairLimiter(1);
+    const started = await h.client.connection.withDeadline(Date.now() + 300, async () => {
+      void limiter.lane()(() => new Promise((r) => setTimeout(r, 1000)));
+      return startSubscriptionRows(
+        { pool: h.pool, client: h.client, taskQueue: h.queues.subscriptions, concurrency: limiter, priority: 4 },
+        rows,
+      );
+    });
+    expect(started.error).toBeUndefined();
+    expect(started).toMatchObject({ started: 3, failed: 0 });
+    expect((await rowsOf(rows.map((r) => r.id))).map((r) => r.started)).toEqual([true, true, true]);
   });
 
   it('a PUT whose start never happened is left for the reconciler, not lost', async () => {

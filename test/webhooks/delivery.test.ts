@@ -8,6 +8,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhookServiceDeps } from '../../lib/webhooks/service.js';
+import { redriveDeadLetters } from '../../lib/webhooks/redrive.js';
+import { fairLimiter } from '../../lib/bulk-starts.js';
 import { startDeliveryReconciler } from '../../worker/reconciler.js';
 import { OpsKind, OpsStatus, WebhookEvent, WebhookHost } from '../../lib/search-attributes.js';
 import {
@@ -433,6 +435,38 @@ describe('webhook delivery', () => {
     expect((await detail(ids[0]!)).status).toBe('discarded');
     const again = await api<{ redriven: number }>('POST', '/v1/dead-letters/redrive', { endpointId: ep.id });
     expect(again.body.redriven).toBe(0);
+  });
+
+  it('a redrive whose caller stopped waiting sends nothing more and reopens the rest, to be redriven again', async () => {
+    let healthy = false;
+    const r = await receiver((_req, res) => void res.writeHead(healthy ? 204 : 502).end());
+    const ep = await endpoint(r.url, { retrySchedule: ['0s'] });
+    const ids = (await Promise.all([publish(ep.type), publish(ep.type)])).map((e) => e.deliveries[0]!.id);
+    await Promise.all(ids.map((id) => finished(id)));
+    healthy = true;
+    // The process's bulk limiter is busy with another job for 3 s; the caller waits 300 ms: it is answered then,
+    // nothing sent, both reopened — not after the other job.
+    const bulk = fairLimiter(1);
+    const other = bulk.lane()(() => new Promise((r) => setTimeout(r, 3000)));
+    const service = { ...webhookServiceDeps(h.config, h.pool, h.client, h.queues), bulkStarts: bulk };
+    const t0 = performance.now();
+    const late = await redriveDeadLetters(
+      service,
+      { endpointId: ep.id, limit: 10, by: 'test' },
+      { answerBy: Date.now() + 300 },
+    );
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(late).toEqual({ redriven: 0, failed: 2 });
+    await other;
+    const open = await api<{ items: { deliveryId: string }[] }>('GET', `/v1/dead-letters?endpointId=${ep.id}`);
+    expect(open.body.items.map((i) => i.deliveryId).sort()).toEqual([...ids].sort());
+    expect((await detail(ids[0]!)).status).toBe('dead_lettered');
+    const again = await api<{ redriven: number }>('POST', '/v1/dead-letters/redrive', { endpointId: ep.id });
+    expect(again.body).toEqual({ redriven: 2, failed: 0 });
+    expect(await Promise.all(ids.map((id) => finished(id)))).toEqual([
+      expect.objectContaining({ status: 'delivered' }),
+      expect.objectContaining({ status: 'delivered' }),
+    ]);
   });
 
   it('the scheduled DLQ chores run as workflows: a redrive batch by the schedule, then cleanup of resolved ones', async () => {

@@ -80,13 +80,13 @@ export function deadLetterRoutes(deps: ApiDeps) {
         (c.req.valid('json') as Partial<{ endpointId: string; since: Date; until: Date; limit: number }> | undefined) ??
         {};
       // Up to 1,000 restarts: more than the request's 10 s Temporal backstop may cover on a busy server.
+      const answerBy = Date.now() + REDRIVE_WAIT_MS;
       const result = await waitLonger(deps, REDRIVE_WAIT_MS, () =>
-        redriveDeadLetters(service, {
-          ...body,
-          limit: body.limit ?? 50,
-          by: actorLabel(actorOf(c)),
-          tenant: keyTenant(c),
-        }),
+        redriveDeadLetters(
+          service,
+          { ...body, limit: body.limit ?? 50, by: actorLabel(actorOf(c)), tenant: keyTenant(c) },
+          { answerBy },
+        ),
       );
       return c.json(result, 200);
     },
