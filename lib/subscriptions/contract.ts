@@ -1,5 +1,5 @@
 /** The subscription family's contract: API, worker and schedules agree on these. */
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 export const SUBSCRIPTION_WORKFLOW = 'subscriptionLifecycle';
 export const SUBSCRIPTION_SWEEP_WORKFLOW = 'subscriptionSweep';
@@ -96,6 +96,11 @@ export interface SubscriptionView {
 export const updateDetailsUpdate = defineUpdate<SubscriptionView, [{ details: SubscriptionDetails; plan: PeriodPlan }]>(
   'updateDetails',
 );
+/**
+ * The same change as `updateDetailsUpdate`, as a signal: durable once Temporal has it, so the API answers a PUT
+ * without waiting for a worker to take it. A canceled subscription ignores it (the API refuses a PUT to one first).
+ */
+export const changeDetailsSignal = defineSignal<[{ details: SubscriptionDetails; plan: PeriodPlan }]>('changeDetails');
 export const renewUpdate = defineUpdate<SubscriptionView, [{ expiresAt: string; plan: PeriodPlan }]>('renew');
 export const cancelUpdate = defineUpdate<SubscriptionView, [{ reason?: string }]>('cancel');
 export const viewQuery = defineQuery<SubscriptionView>('view');

@@ -157,3 +157,26 @@ export function subscriptionView(
     nextAction: { ...action, description },
   };
 }
+
+/**
+ * A period's reminder list as its workflow keeps it, from what was sent (opsflow.subscription_notifications, in
+ * the order sent): the workflow sends reminders in the order they fall due and, at each send, marks the earlier
+ * ones it did not send as skipped — so a planned reminder with no send, due no later than one that was sent, was
+ * skipped at that send. What the API answers when it changes a subscription without waiting for its workflow.
+ */
+export function remindersAsKept(plan: PeriodPlan, sent: SentReminder[]): SentReminder[] {
+  const sentMilestones = new Set(sent.map((r) => r.milestone));
+  const listed = new Set<string>();
+  const kept: SentReminder[] = [];
+  for (const s of [...sent].sort((a, b) => Date.parse(a.sentAt) - Date.parse(b.sentAt))) {
+    const at = plan.reminders.find((r) => r.milestone === s.milestone)?.at;
+    for (const r of plan.reminders) {
+      if (at === undefined || sentMilestones.has(r.milestone) || listed.has(r.milestone)) continue;
+      if (Date.parse(r.at) > Date.parse(at)) continue;
+      kept.push({ milestone: r.milestone, urgency: r.urgency, sentAt: s.sentAt, outcome: 'skipped' });
+      listed.add(r.milestone);
+    }
+    kept.push(s);
+  }
+  return kept;
+}

@@ -21,15 +21,15 @@ import { page, type CursorKey } from '../pagination.js';
 import type { TaskQueues } from '../task-queues.js';
 import {
   cancelUpdate,
+  changeDetailsSignal,
   refKey,
   renewUpdate,
-  updateDetailsUpdate,
   viewQuery,
   type SubscriptionDetails,
   type SubscriptionStatus,
   type SubscriptionView,
 } from './contract.js';
-import { planPeriod, subscriptionView } from './planner.js';
+import { planPeriod, remindersAsKept, subscriptionView } from './planner.js';
 import {
   audit,
   auditImported,
@@ -38,6 +38,7 @@ import {
   lockSubscriptionRows,
   markSubscriptionsStarted,
   recordRenewal,
+  sentReminders,
   listCursorId,
   refOf,
   rowWorkflowId,
@@ -145,6 +146,42 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
   }
 
   /**
+   * Changes an existing subscription's workflow (or starts it, when it is gone: an expired subscription given a new
+   * expiry): a signal, answered once Temporal has stored it — no wait for a worker, so a PUT is one RPC like a
+   * create, however busy the workers are. The answer is the view the workflow will show, from the row: a new period
+   * has no reminders yet; within the same period (`samePeriod`, the row before the change), the reminders it sent.
+   */
+  async function changeRunning(
+    id: string,
+    details: SubscriptionDetails,
+    status: SubscriptionStatus,
+    existing: SubscriptionRow | undefined,
+    periodChanged: boolean,
+  ): Promise<SubscriptionView> {
+    const plan = planPeriod(details);
+    const samePeriod = existing && !periodChanged ? existing : undefined;
+    const { workflowType, options } = subscriptionStart(
+      id,
+      samePeriod ? detailsFromRow(samePeriod) : details,
+      status,
+      taskQueue,
+      { legacyWorkflowId: existing?.legacy_workflow_id ?? false },
+    );
+    await temporal.workflow.signalWithStart(workflowType, {
+      ...options,
+      signal: changeDetailsSignal,
+      signalArgs: [{ details, plan }],
+    });
+    const reminders = samePeriod
+      ? remindersAsKept(
+          planPeriod(detailsFromRow(samePeriod)),
+          await sentReminders(pool, refOf(samePeriod), samePeriod.expires_at),
+        )
+      : [];
+    return subscriptionView(id, { status, details, plan, reminders }, Date.now());
+  }
+
+  /**
    * The subscription an id names. Ids are per tenant: with a tenant (a tenant key's own, or the one an operator
    * names) that tenant's; an operator naming none gets the one subscription with that id, or a conflict naming the
    * tenants when several have it.
@@ -166,7 +203,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
      * Creates (`created: true`) or changes a subscription. The row first — the workflow's own transitions update
      * it — then a new subscription is a plain start (one RPC, no wait for a worker) answered with the view its
      * workflow will show; an existing one (or a workflow that exists after all: a concurrent PUT, the reconciler)
-     * is updated, which waits for the workflow to accept the change.
+     * is signalled, also one RPC (changeRunning).
      */
     async put(
       id: string,
@@ -187,17 +224,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps) {
       await upsertSubscriptionRow(pool, id, details, status);
       const view =
         (!existing ? await startNew(id, details) : undefined) ??
-        (await temporal.workflow
-          .executeUpdateWithStart(updateDetailsUpdate, {
-            args: [{ details, plan: planPeriod(details) }],
-            startWorkflowOperation: startOperation(
-              id,
-              existing && !periodChanged ? detailsFromRow(existing) : details,
-              status,
-              existing?.legacy_workflow_id ?? false,
-            ),
-          })
-          .catch(updateRefused));
+        (await changeRunning(id, details, status, existing, periodChanged));
       await markSubscriptionsStarted(pool, [ref]);
       await audit(pool, ref, existing ? 'updated' : 'created', details);
       return { view, created: !existing };

@@ -323,6 +323,37 @@ describe('subscription bulk import', () => {
     expect(['a', 'b']).toContain(held.details.plan);
   });
 
+  it('a PUT that changes a subscription answers without waiting for a worker: its change is stored in Temporal', async () => {
+    const id = `${prefix()}-change`;
+    // A task queue no worker polls: an update would wait out the API's Temporal budget (503); a signal does not.
+    const idle = testApp(h, { queues: { ...h.queues, subscriptions: `nobody-${id}` } });
+    const body = { tenantId: 't', email: `${id}@example.com`, expiresAt: inHours(48), reminderOffsets: ['1d'] };
+    const put = (b: object) =>
+      idle.request(`/v1/subscriptions/${id}`, { method: 'PUT', headers, body: JSON.stringify(b) });
+    expect((await put(body)).status).toBe(201);
+    const changes = [
+      { ...body, name: 'Renamed' },
+      { ...body, name: 'Renamed', expiresAt: inHours(72) },
+    ];
+    for (const change of changes) {
+      const t0 = performance.now();
+      const res = await put(change);
+      expect(res.status).toBe(200);
+      expect(performance.now() - t0).toBeLessThan(3000);
+      const view = (await res.json()) as { status: string; details: { name: string; expiresAt: string } };
+      expect(view).toMatchObject({ status: 'active', details: { name: 'Renamed', expiresAt: change.expiresAt } });
+    }
+    const handle = h.client.workflow.getHandle(subscriptionWorkflowId('t', id));
+    const { events } = await handle.fetchHistory();
+    const signalled = (events ?? []).flatMap((e) => {
+      const a = e.workflowExecutionSignaledEventAttributes;
+      return a?.signalName === 'changeDetails' ? [a] : [];
+    });
+    expect(signalled).toHaveLength(2);
+    expect(await rowsOf([id])).toEqual([{ id, status: 'active', started: true }]);
+    await handle.terminate('test done');
+  });
+
   it('refuses a malformed batch as a whole with the error envelope and stores nothing', async () => {
     const p = prefix();
     const cases: unknown[] = [[], Array.from({ length: 1001 }, (_, i) => item(`${p}-${i}`)), 'not-a-list'];

@@ -126,6 +126,29 @@ describe('subscription lifecycle', () => {
     ]);
     expect(view.body.nextAction).toMatchObject({ kind: 'reminder', milestone: '1d', urgency: 'critical' });
 
+    // A change within the period is answered without the workflow (a signal): the same reminders and next action
+    // as the workflow then shows, rebuilt from the sends recorded.
+    const renamed = await call('PUT', `/v1/subscriptions/${id}`, {
+      tenantId: 'tenant-b',
+      email,
+      expiresAt: view.body.details.expiresAt,
+      sendAt: null,
+      name: 'Renamed',
+    });
+    expect(renamed.status).toBe(200);
+    const after = await call('GET', `/v1/subscriptions/${id}`);
+    expect(after.body.details.name).toBe('Renamed');
+    const brief = (v: typeof view.body) => ({
+      status: v.status,
+      reminders: v.reminders.map((r) => [r.milestone, r.urgency, r.outcome]),
+      nextAction: v.nextAction,
+    });
+    expect(brief(renamed.body)).toEqual(brief(after.body));
+    expect(brief(after.body).reminders).toEqual([
+      ['7d', 'medium', 'skipped'],
+      ['3d', 'high', 'sent'],
+    ]);
+
     const canceled = await call('POST', `/v1/subscriptions/${id}/cancel`, { reason: 'customer left' });
     expect(canceled.status).toBe(200);
     expect(canceled.body.status).toBe('canceled');
@@ -139,7 +162,7 @@ describe('subscription lifecycle', () => {
     expect((await call('POST', `/v1/subscriptions/${id}/cancel`)).status).toBe(409);
     expect((await call('POST', `/v1/subscriptions/${id}/renew`, { expiresAt: inSeconds(99999) })).status).toBe(409);
     expect(mailTo(email)).toHaveLength(1);
-    await saveHistory(subscriptionWorkflowId('tenant-b', id), 'subscriptions/reminder-canceled.json');
+    await saveHistory(subscriptionWorkflowId('tenant-b', id), 'subscriptions/renamed-canceled.json');
   });
 
   it('renewal between reminders: no stale reminder of the old period, new ones planned', async () => {

@@ -4,6 +4,7 @@ import {
   localTimeToInstant,
   nextAction,
   planPeriod,
+  remindersAsKept,
   urgencyFor,
   zoneOffsetMs,
 } from '../../lib/subscriptions/planner.js';
@@ -88,6 +89,37 @@ describe('subscription planner', () => {
       now,
     );
     expect(after.action).toMatchObject({ kind: 'reminder', milestone: '1d', at: '2026-12-09T15:00:00.000Z' });
+  });
+
+  it('rebuilds the reminder list a workflow keeps from the sends recorded: skipped ones before the send that skipped them', () => {
+    const plan = planPeriod(details({ sendAt: null }));
+    const sent = (milestone: string, urgency: 'medium' | 'high' | 'critical', sentAt: string) => ({
+      milestone,
+      urgency,
+      sentAt,
+      outcome: 'sent' as const,
+    });
+    // Created inside the 3-day window (7d skipped at the 3d send), then the 1d one sent; listed out of order.
+    const kept = remindersAsKept(plan, [
+      sent('1d', 'critical', '2026-12-09T15:00:01.000Z'),
+      sent('3d', 'high', '2026-12-08T00:00:01.000Z'),
+    ]);
+    expect(kept).toEqual([
+      { milestone: '7d', urgency: 'medium', sentAt: '2026-12-08T00:00:01.000Z', outcome: 'skipped' },
+      sent('3d', 'high', '2026-12-08T00:00:01.000Z'),
+      sent('1d', 'critical', '2026-12-09T15:00:01.000Z'),
+    ]);
+    // What nextAction then does with it is what it does with the workflow's own list.
+    expect(nextAction(plan, 'active', kept, Date.parse('2026-12-09T16:00:00Z')).action.kind).toBe('expire');
+    // Each in turn: nothing skipped; nothing sent: an empty list (a reminder not yet due is not skipped).
+    expect(remindersAsKept(plan, [sent('7d', 'medium', '2026-12-03T15:00:00Z')])).toEqual([
+      sent('7d', 'medium', '2026-12-03T15:00:00Z'),
+    ]);
+    expect(remindersAsKept(plan, [])).toEqual([]);
+    // A send of a milestone the plan no longer has (its offsets changed since) is listed and skips nothing.
+    expect(remindersAsKept(plan, [sent('2d', 'high', '2026-12-08T00:00:00Z')])).toEqual([
+      sent('2d', 'high', '2026-12-08T00:00:00Z'),
+    ]);
   });
 
   it('after the reminders: grace (if any), then expire; nothing when canceled', () => {

@@ -23,9 +23,12 @@ import type { createSubscriptionActivities } from '../../activities/subscription
 import { OpsStatus, SubscriptionExpiresAt } from '../../lib/search-attributes.js';
 import {
   cancelUpdate,
+  changeDetailsSignal,
   renewUpdate,
   updateDetailsUpdate,
   viewQuery,
+  type PeriodPlan,
+  type SubscriptionDetails,
   type SubscriptionInput,
   type SubscriptionState,
   type SubscriptionView,
@@ -46,6 +49,8 @@ const { sendReminder, transition } = proxyActivities<Activities>(email);
 
 /** Patch id: runs from before it pushed the old period's reminder into the new period's list. */
 const PERIOD_CHANGED_DURING_REMINDER = 'period-changed-during-reminder';
+/** Patch id: a PUT's change by signal (changeDetailsSignal), which workers before it did not handle. */
+const DETAILS_BY_SIGNAL = 'details-by-signal';
 /** Patch id: runs from before checked their history length only after an action, never after an update. */
 const HISTORY_CHECKED_AFTER_UPDATES = 'history-checked-after-updates';
 
@@ -57,23 +62,35 @@ export async function subscriptionLifecycle(input: SubscriptionInput): Promise<S
 
   const view = (): SubscriptionView => subscriptionView(id, state, Date.now());
 
+  /** New details (and their plan); a new expiry starts a new period. */
+  const changeDetails = ({ details, plan }: { details: SubscriptionDetails; plan: PeriodPlan }) => {
+    const periodChanged = details.expiresAt !== state.details.expiresAt;
+    state.details = details;
+    state.plan = plan;
+    if (periodChanged) {
+      newPeriod = true;
+      state.reminders = [];
+      state.status = 'active';
+    }
+    changed = true;
+  };
+
   setHandler(viewQuery, view);
   setHandler(
     updateDetailsUpdate,
-    ({ details, plan }) => {
-      const periodChanged = details.expiresAt !== state.details.expiresAt;
-      state.details = details;
-      state.plan = plan;
-      if (periodChanged) {
-        newPeriod = true;
-        state.reminders = [];
-        state.status = 'active';
-      }
-      changed = true;
+    (change) => {
+      changeDetails(change);
       return view();
     },
     { validator: (_arg) => assertNotCanceled(state) },
   );
+  // The API's PUT (from this release on): a signal cannot be refused, so one reaching a canceled subscription (a
+  // cancel that won a race with the PUT's check of the row) changes nothing. Behind a patch: a worker of the release
+  // before, running beside a new API in a rolling upgrade, had no handler and left such a signal unapplied — its
+  // history replays that way, not as a change it never made (upgrade workers before the API).
+  setHandler(changeDetailsSignal, (change) => {
+    if (state.status !== 'canceled' && patched(DETAILS_BY_SIGNAL)) changeDetails(change);
+  });
   setHandler(
     renewUpdate,
     ({ expiresAt, plan }) => {
