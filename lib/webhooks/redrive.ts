@@ -2,6 +2,7 @@
  * Sending deliveries again: one delivery (an operator's retry or resend), the open dead letters matching a filter
  * (an operator's redrive, the redrive schedule), and the restart itself, which a recover uses too.
  */
+import { waitAtMost } from '../wait-at-most.js';
 import { WorkflowIdReusePolicy } from '@temporalio/client';
 
 import type { Pool } from '../db.js';
@@ -153,10 +154,7 @@ export async function redriveDeadLetters(
   else {
     // Waiting for the rest's turns in the bulk limiter could take minutes behind other jobs: at the caller's
     // limit, the rows not yet sent are given up (reopened below) and only those being sent are waited for.
-    let timer: NodeJS.Timeout | undefined;
-    const waitOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, opts.answerBy! - Date.now())));
-    await Promise.race([Promise.all(tasks), waitOver]);
-    clearTimeout(timer);
+    await waitAtMost(Promise.all(tasks), opts.answerBy - Date.now());
     givenUp = true;
     await Promise.all(tasks.filter((_, i) => state[i] === 'sending'));
   }

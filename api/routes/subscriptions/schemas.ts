@@ -1,4 +1,5 @@
 /** The subscription family's request bodies and answers, as the OpenAPI document and the typed client declare them. */
+import { zoneFormat } from '../../../lib/zone-format.js';
 import { z } from '@hono/zod-openapi';
 import { parseDuration } from '../../../lib/durations.js';
 import {
@@ -18,17 +19,14 @@ export const TenantQuery = z.object({
   }),
 });
 export const Instant = z.iso.datetime({ offset: true });
-/** Zones already accepted (a batch names the same few a thousand times; bounded by the time-zone database). */
-const knownZones = new Set<string>();
+// A zone's formatter is made once (zoneFormat caches it): a batch names the same few zones a thousand times.
 const TimeZone = z.string().refine((tz) => {
-  if (knownZones.has(tz)) return true;
   try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    zoneFormat(tz, {});
+    return true;
   } catch {
     return false;
   }
-  knownZones.add(tz);
-  return true;
 }, 'must be an IANA time zone such as Europe/Berlin');
 
 const Offsets = z
